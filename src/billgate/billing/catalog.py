@@ -1,0 +1,279 @@
+"""Catalog service: apply a catalog file, upsert single entries, and read the catalog.
+
+Applying is idempotent: entries equal to what is stored are left untouched (no write, no
+``updated_at`` change). Entries missing from the file are archived, never deleted, so what
+customers already own keeps pointing at a real row; an archived entry that reappears in a
+file is restored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billgate.billing.catalog_spec import (
+    CatalogSpec,
+    CatalogView,
+    ItemSpec,
+    ProductLineSpec,
+    ProductSpec,
+    check_references,
+)
+from billgate.billing.errors import CatalogError
+from billgate.db.models import ItemDefinition, Product, ProductLine
+from billgate.types import CustomerType
+
+
+@dataclass
+class ApplyReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.archived)
+
+    def summary(self) -> str:
+        return (f"{len(self.created)} created, {len(self.updated)} updated, "
+                f"{len(self.archived)} archived, {len(self.unchanged)} unchanged")
+
+
+def product_spec(row: Product) -> ProductSpec:
+    return ProductSpec(
+        product_id=row.product_id,
+        display_name=row.display_name,
+        customer_type=CustomerType(row.customer_type),
+        product_line_id=row.product_line_id,
+        prices=list(row.prices or []),
+        included_items=list(row.included_items or []),
+        free_trial=row.free_trial,
+        is_add_on_to=list(row.is_add_on_to or []),
+        server_only=row.server_only,
+        stackable=row.stackable,
+        included_by_default=row.included_by_default,
+    )
+
+
+def _product_values(spec: ProductSpec) -> dict[str, object]:
+    return {
+        "display_name": spec.display_name,
+        "customer_type": spec.customer_type.value,
+        "product_line_id": spec.product_line_id,
+        "prices": spec.prices,
+        "included_items": spec.included_items,
+        "free_trial": spec.free_trial,
+        "is_add_on_to": spec.is_add_on_to,
+        "server_only": spec.server_only,
+        "stackable": spec.stackable,
+        "included_by_default": spec.included_by_default,
+    }
+
+
+def _named_values(spec: ItemSpec | ProductLineSpec) -> dict[str, object]:
+    return {"display_name": spec.display_name, "customer_type": spec.customer_type.value}
+
+
+def _sync(row: object, values: dict[str, object], archived_at: datetime | None) -> bool:
+    """Copy ``values`` onto ``row``; True when anything differed."""
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    if getattr(row, "archived_at") is not None and archived_at is None:
+        setattr(row, "archived_at", None)
+        changed = True
+    return changed
+
+
+async def apply_catalog(session: AsyncSession, spec: CatalogSpec, *, now: datetime) -> ApplyReport:
+    """Make the stored catalog equal ``spec`` (already validated by ``parse_catalog``)."""
+    report = ApplyReport()
+    items = {r.item_id: r for r in (await session.scalars(select(ItemDefinition))).all()}
+    lines = {r.product_line_id: r for r in (await session.scalars(select(ProductLine))).all()}
+    products = {r.product_id: r for r in (await session.scalars(select(Product))).all()}
+
+    _check_type_changes(spec, items, lines, products)
+    for item in spec.items:
+        _upsert_row(session, report, f"item {item.item_id}", items.get(item.item_id),
+                    lambda i=item: ItemDefinition(item_id=i.item_id), _named_values(item))
+    for line in spec.product_lines:
+        _upsert_row(session, report, f"product line {line.product_line_id}",
+                    lines.get(line.product_line_id),
+                    lambda pl=line: ProductLine(product_line_id=pl.product_line_id),
+                    _named_values(line))
+    await session.flush()  # lines must exist before products point at them
+    for product in spec.products:
+        _upsert_row(session, report, f"product {product.product_id}",
+                    products.get(product.product_id),
+                    lambda p=product: Product(product_id=p.product_id), _product_values(product))
+
+    _archive_missing(report, "product", products, {p.product_id for p in spec.products}, now)
+    _archive_missing(report, "product line", lines, {p.product_line_id for p in spec.product_lines}, now)
+    _archive_missing(report, "item", items, {i.item_id for i in spec.items}, now)
+    await session.flush()
+    return report
+
+
+def _upsert_row(session: AsyncSession, report: ApplyReport, label: str, row: object | None,
+                make: object, values: dict[str, object]) -> None:
+    if row is None:
+        new_row = make()  # type: ignore[operator]
+        for name, value in values.items():
+            setattr(new_row, name, value)
+        session.add(new_row)
+        report.created.append(label)
+    elif _sync(row, values, archived_at=None):
+        report.updated.append(label)
+    else:
+        report.unchanged.append(label)
+
+
+def _archive_missing(report: ApplyReport, kind: str, rows: dict[str, object], keep: set[str],
+                     now: datetime) -> None:
+    for key, row in rows.items():
+        if key not in keep and getattr(row, "archived_at") is None:
+            setattr(row, "archived_at", now)
+            report.archived.append(f"{kind} {key}")
+
+
+def _check_type_changes(spec: CatalogSpec, items: dict[str, ItemDefinition],
+                        lines: dict[str, ProductLine], products: dict[str, Product]) -> None:
+    """Changing an entry's customer type would strand what customers already own."""
+    for kind, new, old in (
+        ("item", {i.item_id: i.customer_type for i in spec.items}, items),
+        ("product line", {p.product_line_id: p.customer_type for p in spec.product_lines}, lines),
+        ("product", {p.product_id: p.customer_type for p in spec.products}, products),
+    ):
+        for key, customer_type in new.items():
+            row = old.get(key)
+            if row is not None and getattr(row, "customer_type") != customer_type.value:
+                raise CatalogError(
+                    f"{kind} {key!r}: customerType: cannot change from "
+                    f"{getattr(row, 'customer_type')} to {customer_type.value} "
+                    "(customers may already own it); use a new id",
+                    field=["customerType"],
+                )
+
+
+async def catalog_view(session: AsyncSession) -> CatalogView:
+    """The live (unarchived) catalog, for checking references of a single upsert."""
+    items = await session.scalars(select(ItemDefinition).where(ItemDefinition.archived_at.is_(None)))
+    lines = await session.scalars(select(ProductLine).where(ProductLine.archived_at.is_(None)))
+    products = await session.scalars(select(Product).where(Product.archived_at.is_(None)))
+    return CatalogView(
+        items={r.item_id: CustomerType(r.customer_type) for r in items},
+        product_lines={r.product_line_id: CustomerType(r.customer_type) for r in lines},
+        products={r.product_id: product_spec(r) for r in products},
+    )
+
+
+async def upsert_item(session: AsyncSession, spec: ItemSpec) -> ItemDefinition:
+    row = await session.scalar(select(ItemDefinition).where(ItemDefinition.item_id == spec.item_id))
+    _check_type_changes(CatalogSpec(items=[spec]), {spec.item_id: row} if row else {}, {}, {})
+    if row is None:
+        row = ItemDefinition(item_id=spec.item_id)
+        session.add(row)
+    _sync(row, _named_values(spec), archived_at=None)
+    await session.flush()
+    return row
+
+
+async def upsert_product_line(session: AsyncSession, spec: ProductLineSpec) -> ProductLine:
+    row = await session.scalar(
+        select(ProductLine).where(ProductLine.product_line_id == spec.product_line_id)
+    )
+    _check_type_changes(CatalogSpec(product_lines=[spec]), {},
+                        {spec.product_line_id: row} if row else {}, {})
+    if row is None:
+        row = ProductLine(product_line_id=spec.product_line_id)
+        session.add(row)
+    _sync(row, _named_values(spec), archived_at=None)
+    await session.flush()
+    return row
+
+
+async def upsert_product(session: AsyncSession, spec: ProductSpec) -> Product:
+    """Create or replace one product after checking it against the live catalog."""
+    view = await catalog_view(session)
+    check_references(spec, CatalogView(view.items, view.product_lines,
+                                       {**view.products, spec.product_id: spec}))
+    row = await session.scalar(select(Product).where(Product.product_id == spec.product_id))
+    _check_type_changes(CatalogSpec(products=[spec]), {}, {},
+                        {spec.product_id: row} if row else {})
+    if row is None:
+        row = Product(product_id=spec.product_id)
+        session.add(row)
+    _sync(row, _product_values(spec), archived_at=None)
+    await session.flush()
+    return row
+
+
+# Reads -------------------------------------------------------------------------------------
+
+
+def products_statement(*, customer_type: CustomerType | None = None,
+                       include_server_only: bool = False) -> Select[tuple[Product]]:
+    """Live products, ordered by ``product_id`` (the keyset key)."""
+    stmt = select(Product).where(Product.archived_at.is_(None)).order_by(Product.product_id)
+    if customer_type is not None:
+        stmt = stmt.where(Product.customer_type == customer_type.value)
+    if not include_server_only:
+        stmt = stmt.where(Product.server_only.is_(False))
+    return stmt
+
+
+async def list_products_page(session: AsyncSession, *, after: str | None, limit: int,
+                             customer_type: CustomerType | None = None,
+                             include_server_only: bool = False) -> Sequence[Product]:
+    """One keyset page: products whose id sorts after ``after``; ``limit`` rows at most."""
+    stmt = products_statement(customer_type=customer_type, include_server_only=include_server_only)
+    if after is not None:
+        stmt = stmt.where(Product.product_id > after)
+    return (await session.scalars(stmt.limit(limit))).all()
+
+
+async def get_product(session: AsyncSession, product_id: str, *,
+                      include_archived: bool = False) -> Product | None:
+    stmt = select(Product).where(Product.product_id == product_id)
+    if not include_archived:
+        stmt = stmt.where(Product.archived_at.is_(None))
+    return await session.scalar(stmt)
+
+
+async def list_products_in_lines(session: AsyncSession, line_ids: Sequence[str]) -> Sequence[Product]:
+    stmt = products_statement(include_server_only=True).where(Product.product_line_id.in_(line_ids))
+    return (await session.scalars(stmt)).all()
+
+
+async def list_products_by_ids(session: AsyncSession, product_ids: Sequence[str]) -> Sequence[Product]:
+    stmt = select(Product).where(Product.product_id.in_(product_ids))
+    return (await session.scalars(stmt)).all()
+
+
+async def list_product_lines(session: AsyncSession) -> Sequence[ProductLine]:
+    stmt = (select(ProductLine).where(ProductLine.archived_at.is_(None))
+            .order_by(ProductLine.product_line_id))
+    return (await session.scalars(stmt)).all()
+
+
+async def list_item_definitions(session: AsyncSession, *,
+                                customer_type: CustomerType | None = None) -> Sequence[ItemDefinition]:
+    stmt = (select(ItemDefinition).where(ItemDefinition.archived_at.is_(None))
+            .order_by(ItemDefinition.item_id))
+    if customer_type is not None:
+        stmt = stmt.where(ItemDefinition.customer_type == customer_type.value)
+    return (await session.scalars(stmt)).all()
+
+
+async def get_item_definition(session: AsyncSession, item_id: str) -> ItemDefinition | None:
+    return await session.scalar(
+        select(ItemDefinition).where(ItemDefinition.item_id == item_id,
+                                     ItemDefinition.archived_at.is_(None))
+    )

@@ -1,0 +1,398 @@
+"""The catalog as data: parsing and validating item definitions, product lines and products.
+
+Pure functions, no database. A catalog file, an admin mutation and an inline product all
+pass through here, so every rule is checked the same way and every message names the entry
+and field it is about: ``product 'pro': prices[0].amounts.JPY: JPY amounts take no decimals``.
+
+Canonical shapes (stored as JSON on the product and copied into purchase snapshots):
+
+- price: ``{"priceId", "amounts": {"USD": 999}, "interval", "freeTrial", "serverOnly"}``
+  with amounts in minor units;
+- included item: ``{"itemId", "quantity", "repeat", "expires"}``;
+- interval: ``{"unit": "MONTH", "count": 1}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from billgate.billing.errors import CatalogError
+from billgate.money import CURRENCY_EXPONENTS, MoneyError, to_minor
+from billgate.types import CustomerType, IntervalUnit, ItemExpiry
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+MAX_INTERVAL_COUNT = 1000
+MAX_ITEM_QUANTITY = 2**53  # exact in JSON clients and far below a 64-bit balance
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    item_id: str
+    display_name: str
+    customer_type: CustomerType
+
+
+@dataclass(frozen=True)
+class ProductLineSpec:
+    product_line_id: str
+    display_name: str
+    customer_type: CustomerType
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    product_id: str
+    display_name: str
+    customer_type: CustomerType
+    product_line_id: str | None = None
+    prices: list[dict[str, Any]] = field(default_factory=list)
+    included_items: list[dict[str, Any]] = field(default_factory=list)
+    free_trial: dict[str, Any] | None = None
+    is_add_on_to: list[str] = field(default_factory=list)
+    server_only: bool = False
+    stackable: bool = False
+    included_by_default: bool = False
+
+    def as_document(self) -> dict[str, Any]:
+        """The product as a JSON document: what a purchase snapshots."""
+        return {
+            "productId": self.product_id,
+            "displayName": self.display_name,
+            "customerType": self.customer_type.value,
+            "productLineId": self.product_line_id,
+            "prices": self.prices,
+            "includedItems": self.included_items,
+            "freeTrial": self.free_trial,
+            "isAddOnTo": self.is_add_on_to,
+            "serverOnly": self.server_only,
+            "stackable": self.stackable,
+            "includedByDefault": self.included_by_default,
+        }
+
+
+@dataclass
+class CatalogSpec:
+    items: list[ItemSpec] = field(default_factory=list)
+    product_lines: list[ProductLineSpec] = field(default_factory=list)
+    products: list[ProductSpec] = field(default_factory=list)
+
+
+class _Where:
+    """Builds error messages that name the entry and the field path."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        self.kind, self.key = kind, key
+
+    def error(self, path: str, problem: str) -> CatalogError:
+        where = f"{self.kind} {self.key!r}"
+        return CatalogError(f"{where}: {path}: {problem}" if path else f"{where}: {problem}",
+                            field=[p for p in re.split(r"[.\[\]]+", path) if p] or None)
+
+
+def _require_id(value: Any, kind: str, name: str) -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise CatalogError(
+            f"{kind} {name} {value!r} must be 1-100 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit",
+            field=[name],
+        )
+    return value
+
+
+def _text(where: _Where, raw: Mapping[str, Any], name: str) -> str:
+    value = raw.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise where.error(name, "is required and must be a non-empty string")
+    if len(value) > 200:
+        raise where.error(name, "must be at most 200 characters")
+    return value
+
+
+def _bool(where: _Where, raw: Mapping[str, Any], name: str) -> bool:
+    value = raw.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise where.error(name, f"must be true or false, got {value!r}")
+    return value
+
+
+def _customer_type(where: _Where, raw: Mapping[str, Any]) -> CustomerType:
+    value = raw.get("customerType")
+    try:
+        return CustomerType(value)
+    except ValueError:
+        raise where.error(
+            "customerType", f"must be one of USER, TEAM, CUSTOM; got {value!r}"
+        ) from None
+
+
+def _check_keys(where: _Where, raw: Any, allowed: Iterable[str], path: str = "") -> None:
+    if not isinstance(raw, Mapping):
+        raise where.error(path, "must be an object")
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise where.error(path, f"unknown field(s) {', '.join(map(repr, unknown))}")
+
+
+def parse_interval(where: _Where, raw: Any, path: str) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    _check_keys(where, raw, {"unit", "count"}, path)
+    unit = raw.get("unit")
+    if unit not in IntervalUnit.__members__:
+        raise where.error(f"{path}.unit", f"must be one of DAY, WEEK, MONTH, YEAR; got {unit!r}")
+    count = raw.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_INTERVAL_COUNT:
+        raise where.error(f"{path}.count", f"must be a whole number from 1 to {MAX_INTERVAL_COUNT}")
+    return {"unit": unit, "count": count}
+
+
+def _amounts(where: _Where, raw: Any, path: str) -> dict[str, int]:
+    # A file may write {USD: "9.99"}; GraphQL input sends [{currency, amount}].
+    pairs: list[tuple[Any, Any]]
+    if isinstance(raw, Mapping):
+        pairs = list(raw.items())
+    elif isinstance(raw, list):
+        pairs = []
+        for n, entry in enumerate(raw):
+            _check_keys(where, entry, {"currency", "amount"}, f"{path}[{n}]")
+            pairs.append((entry.get("currency"), entry.get("amount")))
+    else:
+        raise where.error(path, "must list at least one currency amount")
+    if not pairs:
+        raise where.error(path, "must list at least one currency amount")
+    amounts: dict[str, int] = {}
+    for currency, amount in pairs:
+        if currency not in CURRENCY_EXPONENTS:
+            raise where.error(
+                f"{path}.{currency}",
+                f"unsupported currency; use one of {', '.join(CURRENCY_EXPONENTS)}",
+            )
+        if currency in amounts:
+            raise where.error(f"{path}.{currency}", "is listed twice; one amount per currency")
+        if isinstance(amount, float):
+            raise where.error(f"{path}.{currency}", 'write amounts as strings ("9.99"), not numbers')
+        try:
+            amounts[currency] = to_minor(str(amount), currency)
+        except MoneyError as exc:
+            raise where.error(f"{path}.{currency}", str(exc)) from None
+    return amounts
+
+
+def _price(where: _Where, raw: Any, n: int) -> dict[str, Any]:
+    path = f"prices[{n}]"
+    _check_keys(where, raw, {"priceId", "amounts", "interval", "freeTrial", "serverOnly"}, path)
+    price_id = raw.get("priceId")
+    if not isinstance(price_id, str) or not _ID.match(price_id):
+        raise where.error(f"{path}.priceId", "must be 1-100 letters, digits, '_', '.' or '-'")
+    interval = parse_interval(where, raw.get("interval"), f"{path}.interval")
+    trial = parse_interval(where, raw.get("freeTrial"), f"{path}.freeTrial")
+    if trial and not interval:
+        raise where.error(f"{path}.freeTrial", "a free trial needs a recurring price (set interval)")
+    server_only = raw.get("serverOnly", False) or False
+    if not isinstance(server_only, bool):
+        raise where.error(f"{path}.serverOnly", "must be true or false")
+    return {
+        "priceId": price_id,
+        "amounts": _amounts(where, raw.get("amounts"), f"{path}.amounts"),
+        "interval": interval,
+        "freeTrial": trial,
+        "serverOnly": server_only,
+    }
+
+
+def _included_item(where: _Where, raw: Any, n: int) -> dict[str, Any]:
+    path = f"includedItems[{n}]"
+    _check_keys(where, raw, {"itemId", "quantity", "repeat", "expires"}, path)
+    item_id = raw.get("itemId")
+    if not isinstance(item_id, str) or not item_id:
+        raise where.error(f"{path}.itemId", "is required")
+    quantity = raw.get("quantity")
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_ITEM_QUANTITY:
+        raise where.error(f"{path}.quantity", f"must be a whole number from 1 to {MAX_ITEM_QUANTITY}")
+    repeat = parse_interval(where, raw.get("repeat"), f"{path}.repeat")
+    expires = raw.get("expires") or ItemExpiry.NEVER.value
+    if expires not in ItemExpiry.__members__:
+        raise where.error(
+            f"{path}.expires", "must be one of NEVER, WHEN_REPEATED, WHEN_PURCHASE_EXPIRES"
+        )
+    if expires == ItemExpiry.WHEN_REPEATED and repeat is None:
+        raise where.error(f"{path}.expires", "WHEN_REPEATED needs a repeat interval")
+    return {"itemId": item_id, "quantity": quantity, "repeat": repeat, "expires": expires}
+
+
+PRODUCT_FIELDS = {
+    "productId", "displayName", "customerType", "productLineId", "prices", "includedItems",
+    "freeTrial", "isAddOnTo", "serverOnly", "stackable", "includedByDefault",
+}
+
+
+def parse_item(raw: Any) -> ItemSpec:
+    item_id = _require_id(raw.get("itemId") if isinstance(raw, Mapping) else None, "item", "itemId")
+    where = _Where("item", item_id)
+    _check_keys(where, raw, {"itemId", "displayName", "customerType"})
+    return ItemSpec(item_id, _text(where, raw, "displayName"), _customer_type(where, raw))
+
+
+def parse_product_line(raw: Any) -> ProductLineSpec:
+    line_id = _require_id(
+        raw.get("productLineId") if isinstance(raw, Mapping) else None, "product line", "productLineId"
+    )
+    where = _Where("product line", line_id)
+    _check_keys(where, raw, {"productLineId", "displayName", "customerType"})
+    return ProductLineSpec(line_id, _text(where, raw, "displayName"), _customer_type(where, raw))
+
+
+def parse_product(raw: Any) -> ProductSpec:
+    """Check one product on its own (shape, money, intervals). References to items, lines
+    and base products are checked against the whole catalog by ``check_references``."""
+    product_id = _require_id(
+        raw.get("productId") if isinstance(raw, Mapping) else None, "product", "productId"
+    )
+    where = _Where("product", product_id)
+    _check_keys(where, raw, PRODUCT_FIELDS)
+    prices_raw = raw.get("prices") or []
+    items_raw = raw.get("includedItems") or []
+    if not isinstance(prices_raw, list):
+        raise where.error("prices", "must be a list")
+    if not isinstance(items_raw, list):
+        raise where.error("includedItems", "must be a list")
+    prices = [_price(where, p, n) for n, p in enumerate(prices_raw)]
+    seen: set[str] = set()
+    for n, price in enumerate(prices):
+        if price["priceId"] in seen:
+            raise where.error(f"prices[{n}].priceId", f"{price['priceId']!r} is used twice")
+        seen.add(price["priceId"])
+    add_on_to = raw.get("isAddOnTo") or []
+    if not isinstance(add_on_to, list) or not all(isinstance(b, str) for b in add_on_to):
+        raise where.error("isAddOnTo", "must be a list of product ids")
+    line_id = raw.get("productLineId")
+    if line_id is not None and not isinstance(line_id, str):
+        raise where.error("productLineId", "must be a product line id")
+    spec = ProductSpec(
+        product_id=product_id,
+        display_name=_text(where, raw, "displayName"),
+        customer_type=_customer_type(where, raw),
+        product_line_id=line_id or None,
+        prices=prices,
+        included_items=[_included_item(where, i, n) for n, i in enumerate(items_raw)],
+        free_trial=parse_interval(where, raw.get("freeTrial"), "freeTrial"),
+        is_add_on_to=list(dict.fromkeys(add_on_to)),
+        server_only=_bool(where, raw, "serverOnly"),
+        stackable=_bool(where, raw, "stackable"),
+        included_by_default=_bool(where, raw, "includedByDefault"),
+    )
+    _check_product_rules(where, spec)
+    return spec
+
+
+def _check_product_rules(where: _Where, spec: ProductSpec) -> None:
+    if spec.included_by_default:
+        if spec.prices:
+            raise where.error("includedByDefault", "an include-by-default product has no prices")
+        if spec.is_add_on_to:
+            raise where.error("includedByDefault", "an include-by-default product cannot be an add-on")
+        if spec.stackable:
+            raise where.error("includedByDefault", "an include-by-default product cannot be stackable")
+    if spec.free_trial and not any(p["interval"] for p in spec.prices):
+        raise where.error("freeTrial", "a free trial needs at least one recurring price")
+    if spec.product_id in spec.is_add_on_to:
+        raise where.error("isAddOnTo", "a product cannot be an add-on to itself")
+    item_ids = [i["itemId"] for i in spec.included_items]
+    for n, item_id in enumerate(item_ids):
+        if item_id in item_ids[:n]:
+            raise where.error(f"includedItems[{n}].itemId", f"{item_id!r} is included twice")
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    """What references are checked against: the catalog as it will be after a change."""
+
+    items: Mapping[str, CustomerType]
+    product_lines: Mapping[str, CustomerType]
+    products: Mapping[str, ProductSpec]
+
+
+def check_references(spec: ProductSpec, view: CatalogView) -> None:
+    """Cross-entry rules: items, line and base products exist and match the customer type."""
+    where = _Where("product", spec.product_id)
+    if spec.product_line_id is not None:
+        line_type = view.product_lines.get(spec.product_line_id)
+        if line_type is None:
+            raise where.error("productLineId", f"product line {spec.product_line_id!r} does not exist")
+        if line_type != spec.customer_type:
+            raise where.error(
+                "productLineId",
+                f"product line {spec.product_line_id!r} is for {line_type.value} customers, "
+                f"the product for {spec.customer_type.value}",
+            )
+        if spec.included_by_default:
+            for other in view.products.values():
+                if (other.product_id != spec.product_id and other.included_by_default
+                        and other.product_line_id == spec.product_line_id):
+                    raise where.error(
+                        "includedByDefault",
+                        f"product line {spec.product_line_id!r} already has the include-by-default "
+                        f"product {other.product_id!r}; a line has at most one",
+                    )
+    for n, included in enumerate(spec.included_items):
+        item_type = view.items.get(included["itemId"])
+        if item_type is None:
+            raise where.error(f"includedItems[{n}].itemId", f"item {included['itemId']!r} does not exist")
+        if item_type != spec.customer_type:
+            raise where.error(
+                f"includedItems[{n}].itemId",
+                f"item {included['itemId']!r} is for {item_type.value} customers, "
+                f"the product for {spec.customer_type.value}",
+            )
+    for n, base_id in enumerate(spec.is_add_on_to):
+        base = view.products.get(base_id)
+        if base is None:
+            raise where.error(f"isAddOnTo[{n}]", f"base product {base_id!r} does not exist")
+        if base.customer_type != spec.customer_type:
+            raise where.error(
+                f"isAddOnTo[{n}]",
+                f"base product {base_id!r} is for {base.customer_type.value} customers, "
+                f"the add-on for {spec.customer_type.value}",
+            )
+
+
+def parse_catalog(document: Any) -> CatalogSpec:
+    """Parse and fully validate a catalog document (the YAML/JSON file's content)."""
+    if not isinstance(document, Mapping):
+        raise CatalogError("a catalog file holds an object with items, productLines and products")
+    unknown = sorted(set(document) - {"items", "productLines", "products"})
+    if unknown:
+        raise CatalogError(f"catalog: unknown section(s) {', '.join(map(repr, unknown))}")
+    spec = CatalogSpec(
+        items=[parse_item(raw) for raw in _section(document, "items")],
+        product_lines=[parse_product_line(raw) for raw in _section(document, "productLines")],
+        products=[parse_product(raw) for raw in _section(document, "products")],
+    )
+    for kind, ids in (
+        ("item", [i.item_id for i in spec.items]),
+        ("product line", [p.product_line_id for p in spec.product_lines]),
+        ("product", [p.product_id for p in spec.products]),
+    ):
+        duplicates = sorted({x for x in ids if ids.count(x) > 1})
+        if duplicates:
+            raise CatalogError(f"{kind} {duplicates[0]!r} is defined twice")
+    view = CatalogView(
+        items={i.item_id: i.customer_type for i in spec.items},
+        product_lines={p.product_line_id: p.customer_type for p in spec.product_lines},
+        products={p.product_id: p for p in spec.products},
+    )
+    for product in spec.products:
+        check_references(product, view)
+    return spec
+
+
+def _section(document: Mapping[str, Any], name: str) -> list[Any]:
+    section = document.get(name) or []
+    if not isinstance(section, list):
+        raise CatalogError(f"catalog: {name} must be a list")
+    return section

@@ -1,0 +1,72 @@
+"""Domain errors. Each carries the public ``ErrorCode`` value apps branch on.
+
+The API layer maps every ``BillgateError`` to a ``UserError`` (mutations) or a GraphQL
+error with ``extensions.code`` (queries) in one place: ``graphql/errors.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class BillgateError(Exception):
+    code = "INVALID_INPUT"
+
+    def __init__(self, message: str, *, field: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = list(field) if field else None
+
+
+class InvalidInput(BillgateError):
+    code = "INVALID_INPUT"
+
+
+class CatalogError(InvalidInput):
+    """A catalog entry that breaks a rule; the message names the entry and the field."""
+
+
+class Forbidden(BillgateError):
+    code = "FORBIDDEN"
+
+
+class TestModeOnly(BillgateError):
+    __test__ = False
+    code = "TEST_MODE_ONLY"
+
+
+class ProductNotFound(BillgateError):
+    code = "PRODUCT_NOT_FOUND"
+
+
+class PriceNotFound(BillgateError):
+    code = "PRICE_NOT_FOUND"
+
+
+class ItemNotFound(BillgateError):
+    code = "ITEM_NOT_FOUND"
+
+
+class SubscriptionNotFound(BillgateError):
+    code = "SUBSCRIPTION_NOT_FOUND"
+
+
+class CustomerTypeMismatch(BillgateError):
+    code = "CUSTOMER_TYPE_MISMATCH"
+
+
+class InsufficientQuantity(BillgateError):
+    code = "INSUFFICIENT_QUANTITY"
+
+    def __init__(self, item_id: str, requested: int, available: int) -> None:
+        super().__init__(
+            f"cannot consume {requested} of {item_id!r}: only {max(available, 0)} available",
+            field=["amount"],
+        )
+        self.item_id = item_id
+        self.requested = requested
+        self.available = available
+
+
+class IdempotencyKeyReused(BillgateError):
+    code = "IDEMPOTENCY_KEY_REUSED"

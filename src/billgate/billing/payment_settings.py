@@ -1,0 +1,75 @@
+"""Payment settings that change at run time (``updatePaymentSettings``).
+
+Stored in ``app_settings`` under one key. An environment variable that is set (today:
+``BILLGATE_TEST_MODE``) is written over the stored value at start-up, so it wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billgate.billing.errors import InvalidInput
+from billgate.db.models import AppSetting
+
+KEY = "payment_settings"
+MAX_GRACE_DAYS = 365
+
+
+@dataclass(frozen=True)
+class PaymentSettings:
+    test_mode: bool = True
+    block_new_purchases: bool = False
+    grace_period_days: int = 7
+    dunning_retry_days: tuple[int, ...] = (3, 5, 7)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> PaymentSettings:
+        if not data:
+            return cls()
+        return cls(
+            test_mode=bool(data.get("test_mode", True)),
+            block_new_purchases=bool(data.get("block_new_purchases", False)),
+            grace_period_days=int(data.get("grace_period_days", 7)),
+            dunning_retry_days=tuple(data.get("dunning_retry_days", (3, 5, 7))),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["dunning_retry_days"] = list(self.dunning_retry_days)
+        return data
+
+
+def validate(settings: PaymentSettings) -> PaymentSettings:
+    if not 0 <= settings.grace_period_days <= MAX_GRACE_DAYS:
+        raise InvalidInput(f"gracePeriodDays must be from 0 to {MAX_GRACE_DAYS}",
+                           field=["gracePeriodDays"])
+    days = settings.dunning_retry_days
+    if len(days) > 10 or any(d < 1 or d > MAX_GRACE_DAYS for d in days):
+        raise InvalidInput("dunningRetryDays takes up to 10 days, each from 1 to 365",
+                           field=["dunningRetryDays"])
+    if list(days) != sorted(set(days)):
+        raise InvalidInput("dunningRetryDays must be strictly increasing (days after the failure)",
+                           field=["dunningRetryDays"])
+    return settings
+
+
+async def load(session: AsyncSession) -> PaymentSettings:
+    row = await session.scalar(select(AppSetting).where(AppSetting.key == KEY))
+    return PaymentSettings.from_json(row.value if row else None)
+
+
+async def update(session: AsyncSession, **changes: Any) -> PaymentSettings:
+    """Apply the given changes (``None`` values are ignored) and store the result."""
+    current = await load(session)
+    new = validate(replace(current, **{k: v for k, v in changes.items() if v is not None}))
+    row = await session.get(AppSetting, KEY)
+    if row is None:
+        session.add(AppSetting(key=KEY, value=new.to_json()))
+    else:
+        row.value = new.to_json()
+    await session.flush()
+    return new

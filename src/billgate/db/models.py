@@ -1,0 +1,205 @@
+"""SQLAlchemy typed models. One table per concept; money in minor units; times aware UTC.
+
+Timestamps are set in Python (never ``server_default=now()``): SQLite stores those without
+microseconds, which breaks keyset cursors (STACK-NOTES.md).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# BIGINT primary keys do not alias SQLite's rowid (no autoincrement there): use INTEGER on SQLite.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes; always returns them aware in UTC (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ItemDefinition(Base):
+    __tablename__ = "item_definitions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    customer_type: Mapped[str] = mapped_column(String(10))
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
+
+
+class ProductLine(Base):
+    __tablename__ = "product_lines"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    product_line_id: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    customer_type: Mapped[str] = mapped_column(String(10))
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
+
+
+class Product(Base):
+    """A catalog product. Prices and included items are validated JSON documents
+    (``billing.catalog`` owns their shape), so a purchase can snapshot the product whole."""
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    product_id: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    customer_type: Mapped[str] = mapped_column(String(10), index=True)
+    product_line_id: Mapped[str | None] = mapped_column(
+        String(100), ForeignKey("product_lines.product_line_id"), index=True
+    )
+    server_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    stackable: Mapped[bool] = mapped_column(Boolean, default=False)
+    included_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    free_trial: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    is_add_on_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    prices: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    included_items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
+
+
+class Customer(Base):
+    """A USER, TEAM or CUSTOM customer, created the first time anything refers to it."""
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("type", "customer_id", name="uq_customers_type_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    type: Mapped[str] = mapped_column(String(10))
+    customer_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class AppSetting(Base):
+    """Run-time settings (payment settings, the generated development key, test clock offset)."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
+
+
+class ItemBalance(Base):
+    """The materialized balance of one item for one customer.
+
+    ``quantity`` may be negative (debt). ``tracked_remaining`` is the unused part of grants
+    that can expire (see ``ItemGrant``); the rest of a positive balance never expires.
+    ``next_expiry_at`` is the earliest dated expiry among those grants, so reads and writes
+    know without a scan whether an expiry is due.
+    """
+
+    __tablename__ = "item_balances"
+    __table_args__ = (UniqueConstraint("customer_pk", "item_pk", name="uq_item_balances_customer_item"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    item_pk: Mapped[int] = mapped_column(ForeignKey("item_definitions.id"))
+    quantity: Mapped[int] = mapped_column(BigInteger, default=0)
+    tracked_remaining: Mapped[int] = mapped_column(BigInteger, default=0)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    next_expiry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class ItemGrant(Base):
+    """A grant that can expire: a bucket whose unused ``remaining`` expires at ``expires_at``
+    or when its ``source`` ends (WHEN_REPEATED, WHEN_PURCHASE_EXPIRES). Grants that never
+    expire need no bucket: they are the untracked part of the balance."""
+
+    __tablename__ = "item_grants"
+    __table_args__ = (
+        Index("ix_item_grants_active", "balance_id", "expired_at", "expires_at"),
+        Index("ix_item_grants_source", "source"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    balance_id: Mapped[int] = mapped_column(ForeignKey("item_balances.id"))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    source: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ItemChange(Base):
+    """The append-only ledger: one row per change of a balance, numbered by ``version``."""
+
+    __tablename__ = "item_changes"
+    __table_args__ = (
+        UniqueConstraint("balance_id", "version", name="uq_item_changes_balance_version"),
+        UniqueConstraint("customer_pk", "idempotency_key", name="uq_item_changes_idempotency"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    balance_id: Mapped[int] = mapped_column(ForeignKey("item_balances.id"))
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    version: Mapped[int] = mapped_column(BigInteger)
+    delta: Mapped[int] = mapped_column(BigInteger)
+    quantity_after: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    source: Mapped[str | None] = mapped_column(String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # What the keyed request asked for ("try_decrease:5"), to refuse a key reused differently.
+    request_fingerprint: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)

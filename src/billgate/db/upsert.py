@@ -1,0 +1,21 @@
+"""``INSERT ... ON CONFLICT DO NOTHING`` for SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def insert_ignore(session: AsyncSession, table: Table, values: dict[str, Any],
+                        conflict_columns: Sequence[str]) -> None:
+    """Insert a row unless one with the same ``conflict_columns`` exists (race-safe)."""
+    dialect = session.bind.dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(table).values(**values).on_conflict_do_nothing(
+        index_elements=list(conflict_columns)
+    )
+    await session.execute(stmt)

@@ -1,0 +1,85 @@
+"""Process settings, read once from ``BILLGATE_*`` environment variables.
+
+Every variable is documented in the README. Payment settings that change at run time
+(test mode, blocked purchases, grace period, retry days) live in the database; the
+environment only seeds them at start-up (see ``billing.payment_settings``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./billgate.db"
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {value!r}")
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    secret_keys: tuple[str, ...] = ()
+    customer_token_secret: str = ""
+    # None: not set in the environment, so the value stored in the database wins.
+    test_mode: bool | None = None
+    allowed_return_urls: tuple[str, ...] = ()
+    event_bus_url: str = "memory://"
+    stripe_secret_key: str = ""
+    stripe_publishable_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = ""
+    smtp_url: str = ""
+    debug: bool = False
+    max_body_bytes: int = 1_000_000
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        """Absolute base for hosted links (checkout, invoices)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            return env.get(f"BILLGATE_{name}")
+
+        test_mode_raw = get("TEST_MODE")
+        return cls(
+            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            host=get("HOST") or "127.0.0.1",
+            port=int(get("PORT") or 8000),
+            public_url=get("PUBLIC_URL") or "",
+            secret_keys=_list(get("SECRET_KEYS")),
+            customer_token_secret=get("CUSTOMER_TOKEN_SECRET") or "",
+            test_mode=None if not test_mode_raw else _bool(test_mode_raw, True),
+            allowed_return_urls=_list(get("ALLOWED_RETURN_URLS")),
+            event_bus_url=get("EVENT_BUS_URL") or "memory://",
+            stripe_secret_key=get("STRIPE_SECRET_KEY") or "",
+            stripe_publishable_key=get("STRIPE_PUBLISHABLE_KEY") or "",
+            stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET") or "",
+            stripe_api_base=get("STRIPE_API_BASE") or "",
+            smtp_url=get("SMTP_URL") or "",
+            debug=_bool(get("DEBUG"), False),
+            max_body_bytes=int(get("MAX_BODY_BYTES") or 1_000_000),
+        )
