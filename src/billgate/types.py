@@ -37,3 +37,13 @@ class CustomerRef:
 
     def __str__(self) -> str:
         return f"{self.type.value} {self.customer_id}"
+
+
+class Currency(StrEnum):
+    USD = "USD"
+    EUR = "EUR"
+    GBP = "GBP"
+    JPY = "JPY"
+    INR = "INR"
+    AUD = "AUD"
+    CAD = "CAD"

@@ -263,10 +263,11 @@ async def list_product_lines(session: AsyncSession) -> Sequence[ProductLine]:
     return (await session.scalars(stmt)).all()
 
 
-async def list_item_definitions(session: AsyncSession, *,
-                                customer_type: CustomerType | None = None) -> Sequence[ItemDefinition]:
-    stmt = (select(ItemDefinition).where(ItemDefinition.archived_at.is_(None))
-            .order_by(ItemDefinition.item_id))
+async def list_item_definitions(session: AsyncSession, *, customer_type: CustomerType | None = None,
+                                include_archived: bool = False) -> Sequence[ItemDefinition]:
+    stmt = select(ItemDefinition).order_by(ItemDefinition.item_id)
+    if not include_archived:
+        stmt = stmt.where(ItemDefinition.archived_at.is_(None))
     if customer_type is not None:
         stmt = stmt.where(ItemDefinition.customer_type == customer_type.value)
     return (await session.scalars(stmt)).all()
@@ -277,3 +278,30 @@ async def get_item_definition(session: AsyncSession, item_id: str) -> ItemDefini
         select(ItemDefinition).where(ItemDefinition.item_id == item_id,
                                      ItemDefinition.archived_at.is_(None))
     )
+
+
+async def export_catalog(session: AsyncSession) -> dict[str, object]:
+    """The live catalog in the catalog-file format (amounts back as decimal strings)."""
+    from billgate.money import from_minor
+
+    def price_doc(price: dict[str, object]) -> dict[str, object]:
+        amounts = price["amounts"]
+        assert isinstance(amounts, dict)
+        doc = {**price, "amounts": {c: from_minor(m, c) for c, m in amounts.items()}}
+        return {k: v for k, v in doc.items() if v not in (None, False)}
+
+    products = (await session.scalars(products_statement(include_server_only=True))).all()
+    return {
+        "items": [{"itemId": i.item_id, "displayName": i.display_name,
+                   "customerType": i.customer_type}
+                  for i in await list_item_definitions(session)],
+        "productLines": [{"productLineId": p.product_line_id, "displayName": p.display_name,
+                          "customerType": p.customer_type}
+                         for p in await list_product_lines(session)],
+        "products": [
+            {k: v for k, v in {**product_spec(p).as_document(),
+                               "prices": [price_doc(x) for x in p.prices]}.items()
+             if v not in (None, False, [])}
+            for p in products
+        ],
+    }

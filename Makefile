@@ -1,0 +1,41 @@
+# billgate: `make run` serves the example catalog in test mode; `make test` runs the suite.
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTHON ?= python3
+
+# Development defaults for `make run` only; set your own in production.
+RUN_ENV := BILLGATE_TEST_MODE=$${BILLGATE_TEST_MODE:-true} \
+	BILLGATE_CUSTOMER_TOKEN_SECRET=$${BILLGATE_CUSTOMER_TOKEN_SECRET:-dev-only-customer-token-secret} \
+	BILLGATE_ALLOWED_RETURN_URLS=$${BILLGATE_ALLOWED_RETURN_URLS:-http://127.0.0.1,http://localhost}
+
+.PHONY: install run test lint typecheck schema bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(RUN_ENV) $(BIN)/billgate migrate
+	$(RUN_ENV) $(BIN)/billgate catalog apply examples/catalog.yaml
+	$(RUN_ENV) $(BIN)/billgate serve
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+schema: $(STAMP)
+	$(BIN)/billgate export-schema > schema.graphql
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info billgate.db billgate.db-wal billgate.db-shm

@@ -1,0 +1,96 @@
+"""The ASGI application: GraphQL at ``/graphql`` (HTTP and WebSocket) plus hosted pages."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from billgate.billing import payment_settings
+from billgate.clock import TestClock
+from billgate.db.engine import Database
+from billgate.db.models import AppSetting
+from billgate.graphql.schema import build_schema
+from billgate.graphql.view import BillgateGraphQL
+from billgate.runtime import Runtime
+from billgate.settings import Settings
+from billgate.web.limits import BodySizeLimit
+
+log = logging.getLogger("billgate")
+DEV_KEY = "dev_secret_key"
+
+
+async def build_runtime(settings: Settings) -> Runtime:
+    """Open the database and settle start-up settings (environment wins over stored values)."""
+    db = Database(settings.database_url)
+    async with db.session() as session, session.begin():
+        if settings.test_mode is not None:
+            await payment_settings.update(session, test_mode=settings.test_mode)
+        current = await payment_settings.load(session)
+        keys = settings.secret_keys
+        if not keys and current.test_mode:
+            keys = (await _development_key(session),)
+    if not keys:
+        log.warning("no BILLGATE_SECRET_KEYS set and test mode is off: no server caller can sign in")
+    return Runtime(settings=settings, db=db, clock=TestClock(), secret_keys=keys)
+
+
+async def _development_key(session: object) -> str:
+    """A server key for test mode when none is configured: generated once, kept in the
+    database so it survives restarts, and printed at start-up."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    assert isinstance(session, AsyncSession)
+    row = await session.scalar(select(AppSetting).where(AppSetting.key == DEV_KEY))
+    if row is None:
+        row = AppSetting(key=DEV_KEY, value=f"sk_test_{secrets.token_urlsafe(24)}")
+        session.add(row)
+        await session.flush()
+    return str(row.value)
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
+    """Build the app. With ``runtime`` given (tests), the caller owns its lifetime."""
+    settings = settings or (runtime.settings if runtime else Settings.from_env())
+    holder: dict[str, Runtime] = {}
+    if runtime is not None:
+        holder["runtime"] = runtime
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = "runtime" not in holder
+        if owned:
+            holder["runtime"] = await build_runtime(settings)
+        rt = holder["runtime"]
+        graphql.runtime = rt
+        try:
+            yield
+        finally:
+            if owned:
+                await rt.db.dispose()
+
+    placeholder = runtime or Runtime(settings=settings, db=None, clock=TestClock(),  # type: ignore[arg-type]
+                                     secret_keys=())
+    graphql = BillgateGraphQL(build_schema(debug=settings.debug), placeholder)
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        debug=settings.debug,
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+        ],
+        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,25 @@
+"""The typed per-request (or per-WebSocket) context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.types import Info as StrawberryInfo
+
+from billgate.graphql.auth import Principal
+from billgate.runtime import Runtime
+
+
+@dataclass
+class Context:
+    runtime: Runtime
+    principal: Principal
+    request: Any = None
+    # Per-request caches (DataLoaders); never kept across subscription events.
+    loaders: dict[str, Any] = field(default_factory=dict)
+    # The graphql-transport-ws ``connection_init`` payload (WebSocket only).
+    connection_params: dict[str, Any] | None = None
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,115 @@
+"""Catalog inputs. Field names follow the ``Product`` type (API.md, ``ProductInput``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from billgate.graphql.types.common import Currency, CustomerType, IntervalUnit, ItemExpiry
+
+
+@strawberry.input
+class IntervalInput:
+    unit: IntervalUnit
+    count: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"unit": self.unit.value, "count": self.count}
+
+
+@strawberry.input
+class MoneyInput:
+    currency: Currency
+    amount: str = strawberry.field(description='Decimal string, e.g. "9.99".')
+
+
+@strawberry.input
+class PriceInput:
+    price_id: str
+    amounts: list[MoneyInput]
+    interval: IntervalInput | None = None
+    free_trial: IntervalInput | None = None
+    server_only: bool = False
+
+
+@strawberry.input
+class IncludedItemInput:
+    item_id: str
+    quantity: int
+    repeat: IntervalInput | None = None
+    expires: ItemExpiry = ItemExpiry.NEVER  # type: ignore[assignment]
+
+
+@strawberry.input
+class ProductInput:
+    display_name: str
+    customer_type: CustomerType
+    product_line_id: str | None = None
+    prices: list[PriceInput] | None = None
+    included_items: list[IncludedItemInput] | None = None
+    free_trial: IntervalInput | None = None
+    is_add_on_to: list[str] | None = None
+    server_only: bool = False
+    stackable: bool = False
+    included_by_default: bool = False
+
+    def to_document(self, product_id: str) -> dict[str, Any]:
+        """The catalog-file shape that ``catalog_spec.parse_product`` validates."""
+        def interval(value: IntervalInput | None) -> dict[str, Any] | None:
+            return value.to_json() if value else None
+
+        return {
+            "productId": product_id,
+            "displayName": self.display_name,
+            "customerType": self.customer_type.value,
+            "productLineId": self.product_line_id,
+            "prices": [
+                {
+                    "priceId": p.price_id,
+                    "amounts": [{"currency": m.currency.value, "amount": m.amount} for m in p.amounts],
+                    "interval": interval(p.interval),
+                    "freeTrial": interval(p.free_trial),
+                    "serverOnly": p.server_only,
+                }
+                for p in self.prices or []
+            ],
+            "includedItems": [
+                {"itemId": i.item_id, "quantity": i.quantity, "repeat": interval(i.repeat),
+                 "expires": i.expires.value}
+                for i in self.included_items or []
+            ],
+            "freeTrial": interval(self.free_trial),
+            "isAddOnTo": list(self.is_add_on_to or []),
+            "serverOnly": self.server_only,
+            "stackable": self.stackable,
+            "includedByDefault": self.included_by_default,
+        }
+
+
+@strawberry.input
+class UpsertItemDefinitionInput:
+    item_id: str
+    display_name: str
+    customer_type: CustomerType
+
+
+@strawberry.input
+class UpsertProductLineInput:
+    product_line_id: str
+    display_name: str
+    customer_type: CustomerType
+
+
+@strawberry.input
+class UpsertProductInput:
+    product_id: str
+    product: ProductInput
+
+
+@strawberry.input
+class UpdatePaymentSettingsInput:
+    test_mode: bool | None = None
+    block_new_purchases: bool | None = None
+    grace_period_days: int | None = None
+    dunning_retry_days: list[int] | None = None

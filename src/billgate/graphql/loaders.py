@@ -1,0 +1,57 @@
+"""Per-request DataLoaders: one query per batch, results in key order, fresh per request.
+
+Each batch opens its own read session: graphql-core resolves sibling fields concurrently,
+and one AsyncSession cannot serve concurrent operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from billgate.billing import catalog
+from billgate.db.models import ItemDefinition, Product, ProductLine
+from billgate.graphql.context import Context
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _loader(ctx: Context, name: str,
+            fetch: Callable[[AsyncSession, list[Any]], Awaitable[Sequence[Any]]],
+            key_of: Callable[[Any], Any]) -> DataLoader[Any, Any]:
+    loader = ctx.loaders.get(name)
+    if loader is None:
+        async def batch(keys: list[Any]) -> list[Any]:
+            async with ctx.runtime.db.read_session() as session:
+                rows = await fetch(session, keys)
+            by_key = {key_of(row): row for row in rows}
+            return [by_key.get(key) for key in keys]
+
+        loader = DataLoader(load_fn=batch)
+        ctx.loaders[name] = loader
+    return loader
+
+
+async def _lines(session: AsyncSession, keys: list[str]) -> Sequence[ProductLine]:
+    return [line for line in await catalog.list_product_lines(session) if line.product_line_id in keys]
+
+
+async def _items(session: AsyncSession, keys: list[str]) -> Sequence[ItemDefinition]:
+    return await catalog.list_item_definitions(session, include_archived=True)
+
+
+def product_lines(ctx: Context) -> DataLoader[str, ProductLine | None]:
+    return _loader(ctx, "product_lines", _lines, lambda r: r.product_line_id)
+
+
+def item_definitions(ctx: Context) -> DataLoader[str, ItemDefinition | None]:
+    # Item definitions are few: one query loads them all for the request.
+    return _loader(ctx, "item_definitions", _items, lambda r: r.item_id)
+
+
+def products(ctx: Context) -> DataLoader[str, Product | None]:
+    return _loader(ctx, "products", catalog.list_products_by_ids, lambda r: r.product_id)

@@ -1,0 +1,103 @@
+"""Catalog and settings administration: secret key only."""
+
+from __future__ import annotations
+
+import strawberry
+
+from billgate.billing import catalog, payment_settings
+from billgate.billing.catalog_spec import parse_item, parse_product, parse_product_line
+from billgate.billing.errors import BillgateError
+from billgate.graphql.context import Info
+from billgate.graphql.errors import UserError, user_error
+from billgate.graphql.inputs.catalog import (
+    UpdatePaymentSettingsInput,
+    UpsertItemDefinitionInput,
+    UpsertProductInput,
+    UpsertProductLineInput,
+)
+from billgate.graphql.types.catalog import ItemDefinition, Product, ProductLine
+from billgate.graphql.types.settings import PaymentSettings
+
+
+@strawberry.type
+class UpsertItemDefinitionPayload:
+    item_definition: ItemDefinition | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UpsertProductLinePayload:
+    product_line: ProductLine | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UpsertProductPayload:
+    product: Product | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UpdatePaymentSettingsPayload:
+    settings: PaymentSettings | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CatalogMutations:
+    @strawberry.mutation
+    async def upsert_item_definition(self, info: Info,
+                                     input: UpsertItemDefinitionInput) -> UpsertItemDefinitionPayload:
+        try:
+            info.context.principal.require_server("upsertItemDefinition")
+            spec = parse_item({"itemId": input.item_id, "displayName": input.display_name,
+                               "customerType": input.customer_type.value})
+            async with info.context.runtime.db.session() as session, session.begin():
+                row = await catalog.upsert_item(session, spec)
+        except BillgateError as exc:
+            return UpsertItemDefinitionPayload(user_errors=[user_error(exc)])
+        return UpsertItemDefinitionPayload(item_definition=ItemDefinition.from_row(row))
+
+    @strawberry.mutation
+    async def upsert_product_line(self, info: Info,
+                                  input: UpsertProductLineInput) -> UpsertProductLinePayload:
+        try:
+            info.context.principal.require_server("upsertProductLine")
+            spec = parse_product_line({"productLineId": input.product_line_id,
+                                       "displayName": input.display_name,
+                                       "customerType": input.customer_type.value})
+            async with info.context.runtime.db.session() as session, session.begin():
+                row = await catalog.upsert_product_line(session, spec)
+        except BillgateError as exc:
+            return UpsertProductLinePayload(user_errors=[user_error(exc)])
+        return UpsertProductLinePayload(product_line=ProductLine.from_row(row))
+
+    @strawberry.mutation
+    async def upsert_product(self, info: Info, input: UpsertProductInput) -> UpsertProductPayload:
+        try:
+            info.context.principal.require_server("upsertProduct")
+            spec = parse_product(input.product.to_document(input.product_id))
+            async with info.context.runtime.db.session() as session, session.begin():
+                row = await catalog.upsert_product(session, spec)
+        except BillgateError as exc:
+            return UpsertProductPayload(user_errors=[user_error(exc)])
+        return UpsertProductPayload(product=Product.from_row(row, show_server_only_prices=True))
+
+    @strawberry.mutation
+    async def update_payment_settings(
+        self, info: Info, input: UpdatePaymentSettingsInput
+    ) -> UpdatePaymentSettingsPayload:
+        try:
+            info.context.principal.require_server("updatePaymentSettings")
+            async with info.context.runtime.db.session() as session, session.begin():
+                settings = await payment_settings.update(
+                    session,
+                    test_mode=input.test_mode,
+                    block_new_purchases=input.block_new_purchases,
+                    grace_period_days=input.grace_period_days,
+                    dunning_retry_days=(tuple(input.dunning_retry_days)
+                                        if input.dunning_retry_days is not None else None),
+                )
+        except BillgateError as exc:
+            return UpdatePaymentSettingsPayload(user_errors=[user_error(exc)])
+        return UpdatePaymentSettingsPayload(settings=PaymentSettings.of(settings))

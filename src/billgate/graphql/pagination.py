@@ -1,0 +1,98 @@
+"""Cursor connections backed by keyset pagination (never OFFSET).
+
+A cursor is an opaque, tagged encoding of the last row's sort key. A cursor that does not
+decode, or that belongs to another list, is ``INVALID_INPUT`` (a user error, not a 500).
+A cursor whose row has since been deleted still works: the page starts after its key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import orjson
+import strawberry
+
+from billgate.billing.errors import InvalidInput
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def page_size(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if first < 1:
+        raise InvalidInput("first must be at least 1", field=["first"])
+    return min(first, MAX_PAGE_SIZE)
+
+
+def encode_cursor(kind: str, key: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([kind, key])).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str | None) -> Any:
+    """The key stored in ``cursor`` for a list of ``kind``; None for no cursor."""
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        tag, key = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput(f"{cursor!r} is not a valid cursor", field=["after"]) from None
+    if tag != kind:
+        raise InvalidInput(f"{cursor!r} is a cursor for another list", field=["after"])
+    return key
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    total_count: int | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[R]):
+    """What a keyset query returns: up to ``size`` rows, fetched as ``size + 1`` to learn
+    whether another page follows."""
+
+    rows: Sequence[R]
+    size: int
+    had_cursor: bool
+
+
+def build_connection(page: Page[R], *, kind: str, key: Callable[[R], Any],
+                     node: Callable[[R], T], total_count: int | None = None) -> Connection[T]:
+    rows = page.rows[: page.size]
+    edges = [Edge(cursor=encode_cursor(kind, key(row)), node=node(row)) for row in rows]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(page.rows) > page.size,
+            has_previous_page=page.had_cursor,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=total_count,
+    )

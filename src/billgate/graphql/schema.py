@@ -1,0 +1,104 @@
+"""Assembles the schema from the query, mutation and subscription pieces."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.schema.config import StrawberryConfig
+
+from billgate.graphql.context import Info
+from billgate.graphql.errors import should_mask
+from billgate.graphql.mutations.catalog import CatalogMutations
+from billgate.graphql.pagination import Connection
+from billgate.graphql.resolvers import catalog as catalog_resolvers
+from billgate.graphql.resolvers import customers as customer_resolvers
+from billgate.graphql.resolvers import node as node_resolvers
+from billgate.graphql.types.catalog import ItemDefinition, Product, ProductLine
+from billgate.graphql.types.common import CustomerRef, CustomerType, Node
+from billgate.graphql.types.customer import Customer
+from billgate.graphql.types.settings import PaymentSettings
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 2000
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await node_resolvers.node(info, id)
+
+    @strawberry.field
+    async def products(self, info: Info, customer_type: CustomerType | None = None,
+                       first: int | None = None, after: str | None = None) -> Connection[Product]:
+        return await catalog_resolvers.products_page(info, customer_type, first, after)
+
+    @strawberry.field
+    async def product(self, info: Info, product_id: str) -> Product | None:
+        return await catalog_resolvers.product(info, product_id)
+
+    @strawberry.field
+    async def product_lines(self, info: Info) -> list[ProductLine]:
+        return await catalog_resolvers.product_lines(info)
+
+    @strawberry.field
+    async def item_definitions(self, info: Info) -> list[ItemDefinition]:
+        return await catalog_resolvers.item_definitions(info)
+
+    @strawberry.field
+    async def customer(self, info: Info, customer: CustomerRef) -> Customer:
+        return await customer_resolvers.customer(info, customer)
+
+    @strawberry.field(description="The user named by a customer token; null for a server key.")
+    async def me(self, info: Info) -> Customer | None:
+        return await customer_resolvers.me(info)
+
+    @strawberry.field(description="Run-time payment settings (secret key only).")
+    async def payment_settings(self, info: Info) -> PaymentSettings:
+        from billgate.graphql.resolvers.settings import payment_settings
+
+        return await payment_settings(info)
+
+
+@strawberry.type
+class Mutation(CatalogMutations):
+    pass
+
+
+def _extensions() -> list[object]:
+    # Validation rules are built once: a limiter built per request defeats the
+    # validation cache (strawberry issue 4635, STACK-NOTES.md).
+    rules = [depth_rule(MAX_DEPTH, None, None), max_aliases_rule(MAX_ALIASES)]
+    return [
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: AddValidationRules(rules),
+        ParserCache,
+        ValidationCache,
+    ]
+
+
+def build_schema(*, debug: bool = False) -> strawberry.Schema:
+    extensions = _extensions()
+    if not debug:
+        extensions.append(lambda: MaskErrors(should_mask_error=_mask))
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Customer, Product],
+        extensions=extensions,  # type: ignore[arg-type]
+        config=StrawberryConfig(disable_field_suggestions=True),
+    )
+
+
+def _mask(error: GraphQLError) -> bool:
+    return should_mask(error)

@@ -1,0 +1,160 @@
+"""Catalog types: built from rows in the parent resolver, so their fields are plain
+attributes (no per-item resolvers, see STACK-NOTES "Cost per list item")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from billgate.db.models import ItemDefinition as ItemDefinitionRow
+from billgate.db.models import Product as ProductRow
+from billgate.db.models import ProductLine as ProductLineRow
+from billgate.graphql.context import Info
+from billgate.graphql.ids import global_id
+from billgate.graphql.types.common import Currency, CustomerType, IntervalUnit, ItemExpiry, Node
+from billgate.money import from_minor
+
+
+@strawberry.type
+class Interval:
+    unit: IntervalUnit
+    count: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Interval | None:
+        return cls(unit=IntervalUnit(data["unit"]), count=data["count"]) if data else None
+
+
+@strawberry.type
+class Money:
+    currency: Currency
+    amount: str = strawberry.field(description='Decimal string, e.g. "9.99" (JPY: "980").')
+    minor_units: int
+
+    @classmethod
+    def of(cls, currency: str, minor: int) -> Money:
+        return cls(currency=Currency(currency), amount=from_minor(minor, currency), minor_units=minor)
+
+
+@strawberry.type
+class Price:
+    price_id: str
+    amounts: list[Money]
+    interval: Interval | None
+    free_trial: Interval | None
+    server_only: bool
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Price:
+        return cls(
+            price_id=data["priceId"],
+            amounts=[Money.of(c, m) for c, m in data["amounts"].items()],
+            interval=Interval.from_json(data.get("interval")),
+            free_trial=Interval.from_json(data.get("freeTrial")),
+            server_only=bool(data.get("serverOnly")),
+        )
+
+
+@strawberry.type
+class ItemDefinition:
+    item_id: str
+    display_name: str
+    customer_type: CustomerType
+
+    @classmethod
+    def from_row(cls, row: ItemDefinitionRow) -> ItemDefinition:
+        return cls(item_id=row.item_id, display_name=row.display_name,
+                   customer_type=CustomerType(row.customer_type))
+
+
+@strawberry.type
+class IncludedItem:
+    item: ItemDefinition
+    quantity: int
+    repeat: Interval | None
+    expires: ItemExpiry
+
+
+@strawberry.type
+class ProductLine:
+    product_line_id: str
+    display_name: str
+    customer_type: CustomerType
+
+    @strawberry.field
+    async def products(self, info: Info) -> list[Product]:
+        from billgate.graphql.resolvers.catalog import products_of_line
+
+        return await products_of_line(info, self.product_line_id)
+
+    @classmethod
+    def from_row(cls, row: ProductLineRow) -> ProductLine:
+        return cls(product_line_id=row.product_line_id, display_name=row.display_name,
+                   customer_type=CustomerType(row.customer_type))
+
+
+@strawberry.type
+class Product(Node):
+    product_id: str
+    display_name: str
+    customer_type: CustomerType
+    prices: list[Price]
+    free_trial: Interval | None
+    server_only: bool
+    stackable: bool
+    included_by_default: bool
+    product_line_key: strawberry.Private[str | None]
+    add_on_keys: strawberry.Private[list[str]]
+    included_raw: strawberry.Private[list[dict[str, Any]]]
+
+    @strawberry.field
+    async def product_line(self, info: Info) -> ProductLine | None:
+        if self.product_line_key is None:
+            return None
+        from billgate.graphql.resolvers.catalog import load_product_line
+
+        return await load_product_line(info, self.product_line_key)
+
+    @strawberry.field
+    async def included_items(self, info: Info) -> list[IncludedItem]:
+        if not self.included_raw:
+            return []
+        from billgate.graphql.resolvers.catalog import load_item_definition
+
+        result = []
+        for raw in self.included_raw:
+            item = await load_item_definition(info, raw["itemId"])
+            result.append(IncludedItem(
+                item=item, quantity=raw["quantity"], repeat=Interval.from_json(raw.get("repeat")),
+                expires=ItemExpiry(raw["expires"]),
+            ))
+        return result
+
+    @strawberry.field
+    async def is_add_on_to(self, info: Info) -> list[Product]:
+        if not self.add_on_keys:
+            return []
+        from billgate.graphql.resolvers.catalog import load_products
+
+        return await load_products(info, self.add_on_keys)
+
+    @classmethod
+    def from_row(cls, row: ProductRow, *, show_server_only_prices: bool) -> Product:
+        prices = row.prices or []
+        if not show_server_only_prices:
+            prices = [p for p in prices if not p.get("serverOnly")]
+        return cls(
+            id=strawberry.ID(global_id("Product", row.product_id)),
+            product_id=row.product_id,
+            display_name=row.display_name,
+            customer_type=CustomerType(row.customer_type),
+            prices=[Price.from_json(p) for p in prices],
+            free_trial=Interval.from_json(row.free_trial),
+            server_only=row.server_only,
+            stackable=row.stackable,
+            included_by_default=row.included_by_default,
+            product_line_key=row.product_line_id,
+            add_on_keys=list(row.is_add_on_to or []),
+            included_raw=list(row.included_items or []),
+        )
