@@ -42,6 +42,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         workers=workers,
         log_level="debug" if settings.debug else "info",
         proxy_headers=False,
+        access_log=settings.debug,  # per-request log lines cost ~10% throughput
     )
 
 
