@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from billgate.billing import payment_settings
@@ -20,6 +18,9 @@ from billgate.db.engine import Database
 from billgate.db.models import AppSetting
 from billgate.graphql.schema import build_schema
 from billgate.graphql.view import BillgateGraphQL
+from billgate.ops.health import healthz, readyz
+from billgate.ops.logging import RequestIdMiddleware
+from billgate.ops.metrics import metrics_endpoint
 from billgate.runtime import Runtime
 from billgate.settings import Settings
 from billgate.web.limits import BodySizeLimit
@@ -81,16 +82,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                                      secret_keys=())
     graphql = BillgateGraphQL(build_schema(debug=settings.debug), placeholder)
 
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
     return Starlette(
         debug=settings.debug,
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
+            Route("/readyz", readyz(lambda: graphql.runtime)),
+            Route("/metrics", metrics_endpoint),
         ],
-        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+        ],
         lifespan=lifespan,
     )

@@ -31,7 +31,10 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve GraphQL at /graphql (migrate first: `billgate migrate`)."""
     import uvicorn
 
+    from billgate.ops.logging import configure as configure_logging
+
     settings = _settings()
+    configure_logging(debug=settings.debug, json_logs=settings.json_logs)
     asyncio.run(_check_migrated(settings.database_url))
     asyncio.run(_announce(settings))
     uvicorn.run(
@@ -43,6 +46,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         log_level="debug" if settings.debug else "info",
         proxy_headers=False,
         access_log=settings.debug,  # per-request log lines cost ~10% throughput
+        log_config=None,  # keep our JSON logging
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./billgate.db"
 
@@ -50,7 +50,8 @@ class Settings:
     smtp_url: str = ""
     debug: bool = False
     max_body_bytes: int = 1_000_000
-    extra: Mapping[str, str] = field(default_factory=dict)
+    json_logs: bool = True
+    shutdown_grace_seconds: int = 20
 
     @property
     def base_url(self) -> str:
@@ -82,4 +83,6 @@ class Settings:
             smtp_url=get("SMTP_URL") or "",
             debug=_bool(get("DEBUG"), False),
             max_body_bytes=int(get("MAX_BODY_BYTES") or 1_000_000),
+            json_logs=_bool(get("JSON_LOGS"), True),
+            shutdown_grace_seconds=int(get("SHUTDOWN_GRACE_SECONDS") or 20),
         )

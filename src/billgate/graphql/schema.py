@@ -26,6 +26,7 @@ from billgate.graphql.types.catalog import ItemDefinition, Product, ProductLine
 from billgate.graphql.types.common import CustomerRef, CustomerType, Node
 from billgate.graphql.types.customer import Customer
 from billgate.graphql.types.settings import PaymentSettings
+from billgate.ops.metrics import OperationMetrics
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
@@ -84,6 +85,7 @@ def _extensions() -> list[object]:
         lambda: AddValidationRules(rules),
         ParserCache,
         ValidationCache,
+        OperationMetrics,
     ]
 
 
