@@ -70,3 +70,47 @@ class InsufficientQuantity(BillgateError):
 
 class IdempotencyKeyReused(BillgateError):
     code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class ProductAlreadyOwned(BillgateError):
+    code = "PRODUCT_ALREADY_OWNED"
+
+
+class ProductNotStackable(BillgateError):
+    code = "PRODUCT_NOT_STACKABLE"
+
+
+class AddOnBaseNotOwned(BillgateError):
+    code = "ADD_ON_BASE_NOT_OWNED"
+
+
+class NewPurchasesBlocked(BillgateError):
+    code = "NEW_PURCHASES_BLOCKED"
+
+
+class ReturnUrlNotAllowed(BillgateError):
+    code = "RETURN_URL_NOT_ALLOWED"
+
+
+class PaymentFailed(BillgateError):
+    code = "PAYMENT_FAILED"
+
+
+class CheckoutUnavailable(InvalidInput):
+    """The checkout link does not exist, was already used, or has expired."""
+
+
+class NotASubscription(BillgateError):
+    code = "NOT_A_SUBSCRIPTION"
+
+
+class NotInSameProductLine(BillgateError):
+    code = "NOT_IN_SAME_PRODUCT_LINE"
+
+
+class ProductNotSwitchable(BillgateError):
+    code = "PRODUCT_NOT_SWITCHABLE"
+
+
+class DefaultPaymentMethodRequired(BillgateError):
+    code = "DEFAULT_PAYMENT_METHOD_REQUIRED"

@@ -203,3 +203,124 @@ class ItemChange(Base):
     # What the keyed request asked for ("try_decrease:5"), to refuse a key reused differently.
     request_fingerprint: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class Purchase(Base):
+    """One owned product: a one-time purchase, a subscription, or an include-by-default
+    product. ``product`` is the snapshot as sold; editing the catalog never changes it.
+
+    ``status``: subscriptions use TRIALING, ACTIVE, PAST_DUE, PAUSED, CANCELED; one-time
+    purchases ACTIVE or REFUNDED; included products ACTIVE or SUSPENDED (stepped aside for a
+    paid product of their line). The subscription columns are null for the others.
+    """
+
+    __tablename__ = "purchases"
+    __table_args__ = (
+        Index("ix_purchases_customer_status", "customer_pk", "status"),
+        Index("ix_purchases_customer_line", "customer_pk", "product_line_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # ONE_TIME | SUBSCRIPTION | INCLUDED
+    status: Mapped[str] = mapped_column(String(20))
+    origin: Mapped[str] = mapped_column(String(20))  # checkout | grant | default
+    product_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    product_line_id: Mapped[str | None] = mapped_column(String(100))
+    product: Mapped[dict[str, Any]] = mapped_column(JSON)
+    price_id: Mapped[str | None] = mapped_column(String(100))
+    price: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    unit_amount: Mapped[int | None] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    current_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    trial_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    replaced_by_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
+
+
+class ItemSchedule(Base):
+    """A repeating grant of one included item of one purchase: due at ``next_at``, then
+    every ``interval`` after ``anchor_at`` on the calendar (Jan 31 -> Feb 28 -> Mar 31)."""
+
+    __tablename__ = "item_schedules"
+    __table_args__ = (Index("ix_item_schedules_due", "active", "next_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
+    item_id: Mapped[str] = mapped_column(String(100))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    interval: Mapped[dict[str, Any]] = mapped_column(JSON)
+    expires: Mapped[str] = mapped_column(String(30))
+    anchor_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    repeat_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CheckoutSession(Base):
+    """A hosted checkout link: single use, expires after 24 h. ``code`` is unguessable."""
+
+    __tablename__ = "checkout_sessions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    product_id: Mapped[str | None] = mapped_column(String(100))
+    product: Mapped[dict[str, Any]] = mapped_column(JSON)
+    price_id: Mapped[str | None] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    quantity: Mapped[int] = mapped_column(Integer)
+    return_url: Mapped[str] = mapped_column(Text)
+    by_server: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default="OPEN")  # OPEN | COMPLETED | EXPIRED
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    purchase_id: Mapped[int | None] = mapped_column(BigInteger)
+    payment_reference: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class Transaction(Base):
+    """Money (or a free grant) recorded: what was charged, for what, in minor units."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (Index("ix_transactions_customer", "customer_pk", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # purchase | renewal | proration | refund | grant
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    product: Mapped[dict[str, Any]] = mapped_column(JSON)
+    test_mode: Mapped[bool] = mapped_column(Boolean, default=True)
+    payment_reference: Mapped[str | None] = mapped_column(String(200))
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class Invoice(Base):
+    """An invoice for a charge. ``public_id`` is the unguessable part of its hosted URL."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (Index("ix_invoices_customer", "customer_pk", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"))
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
+    status: Mapped[str] = mapped_column(String(20))  # DRAFT | OPEN | PAID | UNCOLLECTIBLE | VOID
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_total: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,46 @@
+"""Publishing committed item changes to the event bus.
+
+Topics name one balance: ``item:<customer type>:<customer id>:<item id>``. Payloads carry
+the new quantity and the balance's version, so a live subscriber can tell a gap and re-read
+the ledger (see ``graphql/subscriptions.py``). Publish only after the commit: a rolled-back
+change must never be announced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from billgate.billing.items import ChangeEvent, Publish
+from billgate.ops.metrics import ITEM_CHANGES
+
+log = logging.getLogger(__name__)
+
+
+def item_topic(customer_type: str, customer_id: str, item_id: str) -> str:
+    return f"item:{customer_type}:{customer_id}:{item_id}"
+
+
+def publisher(bus: Any) -> Publish:
+    """A ``Publish`` callback for the items service, bound to ``bus``."""
+
+    async def publish(events: Sequence[ChangeEvent]) -> None:
+        await publish_changes(bus, events)
+
+    return publish
+
+
+async def publish_changes(bus: Any, events: Sequence[ChangeEvent]) -> None:
+    for event in events:
+        ITEM_CHANGES.labels(event.reason).inc()
+        if bus is None:
+            continue
+        try:
+            await bus.publish(
+                item_topic(event.customer_type, event.customer_id, event.item_id),
+                {"quantity": event.quantity, "version": event.version, "delta": event.delta,
+                 "reason": event.reason},
+            )
+        except Exception:  # the change is committed; subscribers recover from the ledger
+            log.exception("could not publish item change %s v%s", event.item_id, event.version)

@@ -1,0 +1,242 @@
+"""Starting and ending purchases, with everything that follows from the catalog's rules:
+item grants and their schedules, replaced plans, and include-by-default products stepping
+aside and returning. Every function runs in the caller's transaction and returns the item
+events to publish after it commits.
+
+Item grants of a purchase use the source ``purchase:<id>``:
+- ``NEVER``: granted for good (no bucket; a refund with revoke removes the amount);
+- ``WHEN_PURCHASE_EXPIRES``: expires (unused remainder) when the purchase ends;
+- ``WHEN_REPEATED``: expires when the next repeat arrives, or when the purchase ends.
+Items with a ``repeat`` get an ``ItemSchedule`` that grants them again on the calendar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billgate.billing import catalog, items
+from billgate.billing.calendar import add_interval
+from billgate.billing.catalog_spec import ProductSpec
+from billgate.billing.purchases.repository import INCLUDED, LIVE_SUBSCRIPTION, ONE_TIME, SUBSCRIPTION
+from billgate.billing.purchases.request import PurchaseRequest
+from billgate.db.models import Customer, ItemDefinition, ItemSchedule, Product, Purchase
+from billgate.types import CustomerType, ItemExpiry
+
+Events = list[items.ChangeEvent]
+
+
+def source_of(purchase: Purchase) -> str:
+    return f"purchase:{purchase.id}"
+
+
+async def start(session: AsyncSession, customer: Customer, request: PurchaseRequest, *,
+                now: datetime, origin: str, owned: Sequence[Purchase]) -> tuple[Purchase, Events]:
+    """Create the purchase and grant what it includes. A product of a line replaces the
+    line's live subscription (ended now) and makes its included product step aside."""
+    events: Events = []
+    line = request.product.product_line_id
+    replaced: list[Purchase] = []
+    for old in owned:
+        if line is None or old.product_line_id != line:
+            continue
+        if old.kind == SUBSCRIPTION and old.status in LIVE_SUBSCRIPTION:
+            events += await end(session, customer, old, now=now, status="CANCELED",
+                                restore_included=False)
+            replaced.append(old)
+        elif old.kind == INCLUDED and old.status == "ACTIVE":
+            events += await end(session, customer, old, now=now, status="SUSPENDED",
+                                restore_included=False)
+    purchase = _new_purchase(customer, request, now=now, origin=origin)
+    session.add(purchase)
+    await session.flush()
+    for old in replaced:
+        old.replaced_by_id = purchase.id
+    events += await grant_included_items(session, customer, purchase, now=now)
+    return purchase, events
+
+
+def _new_purchase(customer: Customer, request: PurchaseRequest, *, now: datetime,
+                  origin: str) -> Purchase:
+    product = request.product
+    purchase = Purchase(
+        customer_pk=customer.id, kind=SUBSCRIPTION if request.is_subscription else ONE_TIME,
+        status="ACTIVE", origin=origin, product_id=request.product_id,
+        product_line_id=product.product_line_id, product=request.snapshot(),
+        price_id=request.price["priceId"] if request.price else None, price=request.price,
+        currency=request.currency, unit_amount=request.unit_amount if request.price else None,
+        quantity=request.quantity, created_at=now, updated_at=now,
+    )
+    if request.is_subscription:
+        assert request.price is not None
+        trial = request.price.get("freeTrial") or product.free_trial
+        purchase.current_period_start = now
+        if trial:
+            purchase.status = "TRIALING"
+            purchase.trial_ends_at = add_interval(now, trial)
+            purchase.current_period_end = purchase.trial_ends_at
+        else:
+            purchase.current_period_end = add_interval(now, request.price["interval"])
+    return purchase
+
+
+async def end(session: AsyncSession, customer: Customer, purchase: Purchase, *, now: datetime,
+              status: str, restore_included: bool = True) -> Events:
+    """End ``purchase`` now (``CANCELED``, ``REFUNDED`` or ``SUSPENDED``): stop its repeats
+    and expire the unused remainder of its expiring grants. When a paid plan of a line ends,
+    the line's include-by-default product returns (``restore_included``)."""
+    purchase.status = status
+    purchase.updated_at = now
+    if status != "SUSPENDED":
+        purchase.ended_at = now
+    await session.execute(update(ItemSchedule).where(ItemSchedule.purchase_id == purchase.id)
+                          .values(active=False))
+    events = await items.expire_source(session, source_of(purchase), now=now)
+    if restore_included and purchase.kind != INCLUDED and purchase.product_line_id is not None:
+        events += await _restore_included(session, customer, purchase.product_line_id, now=now)
+    return events
+
+
+async def _restore_included(session: AsyncSession, customer: Customer, line: str, *,
+                            now: datetime) -> Events:
+    owned_in_line = await session.scalar(select(Purchase.id).where(
+        Purchase.customer_pk == customer.id, Purchase.product_line_id == line,
+        Purchase.kind != INCLUDED,
+        ((Purchase.kind == SUBSCRIPTION) & Purchase.status.in_(LIVE_SUBSCRIPTION))
+        | ((Purchase.kind == ONE_TIME) & (Purchase.status == "ACTIVE"))).limit(1))
+    if owned_in_line is not None:
+        return []
+    suspended = await session.scalar(select(Purchase).where(
+        Purchase.customer_pk == customer.id, Purchase.product_line_id == line,
+        Purchase.kind == INCLUDED, Purchase.status == "SUSPENDED"))
+    if suspended is None:
+        return []
+    suspended.status = "ACTIVE"
+    suspended.updated_at = now
+    return await grant_included_items(session, customer, suspended, now=now)
+
+
+async def grant_included_items(session: AsyncSession, customer: Customer, purchase: Purchase, *,
+                               now: datetime) -> Events:
+    """Grant each included item (times the purchase quantity) and schedule its repeats,
+    anchored now."""
+    events: Events = []
+    definitions = await _item_definitions(session, purchase.product["includedItems"])
+    for included in purchase.product["includedItems"]:
+        item = definitions[included["itemId"]]
+        repeat = included.get("repeat")
+        next_at = add_interval(now, repeat) if repeat else None
+        events += await _grant(session, customer, item, purchase, included, now=now,
+                               next_at=next_at, reason="purchase")
+        if repeat:
+            assert next_at is not None
+            session.add(ItemSchedule(
+                purchase_id=purchase.id, item_id=item.item_id,
+                quantity=included["quantity"] * purchase.quantity, interval=repeat,
+                expires=included["expires"], anchor_at=now, repeat_count=1, next_at=next_at,
+                active=True))
+    return events
+
+
+async def _grant(session: AsyncSession, customer: Customer, item: ItemDefinition,
+                 purchase: Purchase, included: dict[str, Any], *, now: datetime,
+                 next_at: datetime | None, reason: str) -> Events:
+    expires = included["expires"]
+    return await items.grant(
+        session, customer, item, quantity=included["quantity"] * purchase.quantity, now=now,
+        expires_at=next_at if expires == ItemExpiry.WHEN_REPEATED else None,
+        expire_with_source=expires != ItemExpiry.NEVER, reason=reason,
+        source=source_of(purchase), description=purchase.product["displayName"])
+
+
+async def _item_definitions(session: AsyncSession,
+                            included: list[dict[str, Any]]) -> dict[str, ItemDefinition]:
+    wanted = {i["itemId"] for i in included}
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(ItemDefinition).where(ItemDefinition.item_id.in_(wanted)))
+    return {row.item_id: row for row in rows}
+
+
+async def ensure_included(session: AsyncSession, customer: Customer, *, now: datetime) -> Events:
+    """Give the customer every include-by-default product of its type it does not have yet
+    (suspended at once where it already owns a paid product of that line)."""
+    defaults = [
+        row for row in (await session.scalars(
+            catalog.products_statement(customer_type=CustomerType(customer.type),
+                                       include_server_only=True)
+            .where(Product.included_by_default.is_(True)))).all()
+    ]
+    if not defaults:
+        return []
+    existing = await session.scalars(select(Purchase.product_id).where(
+        Purchase.customer_pk == customer.id, Purchase.kind == INCLUDED))
+    have = set(existing)
+    events: Events = []
+    for row in defaults:
+        if row.product_id in have:
+            continue
+        events += await _include(session, customer, catalog.product_spec(row), now=now)
+    return events
+
+
+async def _include(session: AsyncSession, customer: Customer, product: ProductSpec, *,
+                   now: datetime) -> Events:
+    blocked = product.product_line_id is not None and await session.scalar(
+        select(Purchase.id).where(
+            Purchase.customer_pk == customer.id, Purchase.product_line_id == product.product_line_id,
+            Purchase.kind != INCLUDED,
+            ((Purchase.kind == SUBSCRIPTION) & Purchase.status.in_(LIVE_SUBSCRIPTION))
+            | ((Purchase.kind == ONE_TIME) & (Purchase.status == "ACTIVE"))).limit(1))
+    purchase = Purchase(
+        customer_pk=customer.id, kind=INCLUDED, status="SUSPENDED" if blocked else "ACTIVE",
+        origin="default", product_id=product.product_id, product_line_id=product.product_line_id,
+        product=product.as_document(), quantity=1, created_at=now, updated_at=now)
+    session.add(purchase)
+    await session.flush()
+    if blocked:
+        return []
+    return await grant_included_items(session, customer, purchase, now=now)
+
+
+async def run_due_repeats(session: AsyncSession, *, now: datetime, limit: int = 200) -> Events:
+    """Grant every repeat that is due, in time order. Each schedule advances with a
+    conditional UPDATE on its ``repeat_count``, so two processes never grant one repeat
+    twice. Runs in the caller's transaction."""
+    events: Events = []
+    due = (await session.scalars(
+        select(ItemSchedule).where(ItemSchedule.active.is_(True), ItemSchedule.next_at <= now)
+        .order_by(ItemSchedule.next_at, ItemSchedule.id).limit(limit))).all()
+    for schedule in due:
+        events += await _repeat(session, schedule, now=now)
+    return events
+
+
+async def _repeat(session: AsyncSession, schedule: ItemSchedule, *, now: datetime) -> Events:
+    events: Events = []
+    while schedule.active and schedule.next_at <= now:
+        at = schedule.next_at
+        following = add_interval(schedule.anchor_at, schedule.interval, schedule.repeat_count + 1)
+        claimed = await session.execute(
+            update(ItemSchedule).where(ItemSchedule.id == schedule.id,
+                                       ItemSchedule.repeat_count == schedule.repeat_count)
+            .values(repeat_count=schedule.repeat_count + 1, next_at=following)
+            .execution_options(synchronize_session=False))
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            break  # another process granted this repeat
+        purchase = await session.get(Purchase, schedule.purchase_id)
+        customer = await session.get(Customer, purchase.customer_pk) if purchase else None
+        item = await session.scalar(select(ItemDefinition).where(
+            ItemDefinition.item_id == schedule.item_id))
+        assert purchase is not None and customer is not None and item is not None
+        events += await items.grant(
+            session, customer, item, quantity=schedule.quantity, now=at,
+            expires_at=following if schedule.expires == ItemExpiry.WHEN_REPEATED else None,
+            expire_with_source=schedule.expires != ItemExpiry.NEVER, reason="repeat",
+            source=source_of(purchase), description=purchase.product["displayName"])
+        await session.refresh(schedule)
+    return events

@@ -1,0 +1,45 @@
+"""Queries over purchases."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billgate.db.models import Purchase
+
+ONE_TIME = "ONE_TIME"
+SUBSCRIPTION = "SUBSCRIPTION"
+INCLUDED = "INCLUDED"
+
+# Statuses in which a purchase is owned (shown in customer.products, blocks re-buying).
+LIVE_SUBSCRIPTION = ("TRIALING", "ACTIVE", "PAST_DUE", "PAUSED")
+OWNED_CONDITION = or_(
+    (Purchase.kind == SUBSCRIPTION) & Purchase.status.in_(LIVE_SUBSCRIPTION),
+    (Purchase.kind != SUBSCRIPTION) & (Purchase.status == "ACTIVE"),
+)
+
+
+def owned_statement(customer_pk: int) -> Select[tuple[Purchase]]:
+    return (select(Purchase).where(Purchase.customer_pk == customer_pk, OWNED_CONDITION)
+            .order_by(Purchase.id))
+
+
+async def list_owned(session: AsyncSession, customer_pk: int) -> Sequence[Purchase]:
+    return (await session.scalars(owned_statement(customer_pk))).all()
+
+
+async def list_owned_for_update(session: AsyncSession, customer_pk: int) -> Sequence[Purchase]:
+    """The owned purchases, locked on PostgreSQL so two purchases of one customer are
+    checked one after the other (SQLite write transactions are serialized already)."""
+    return (await session.scalars(owned_statement(customer_pk).with_for_update())).all()
+
+
+async def list_included(session: AsyncSession, customer_pk: int) -> Sequence[Purchase]:
+    return (await session.scalars(select(Purchase).where(
+        Purchase.customer_pk == customer_pk, Purchase.kind == INCLUDED))).all()
+
+
+async def get(session: AsyncSession, purchase_id: int) -> Purchase | None:
+    return await session.get(Purchase, purchase_id)
