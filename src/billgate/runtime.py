@@ -1,15 +1,19 @@
-"""What one billgate process holds while it runs: settings, database, clock, event bus.
-
-Built once by the app's lifespan (or by tests) and handed to every request context.
-"""
+"""What one billgate process holds while it runs: settings, database, clock, event bus,
+payment rails. Built once by the app's lifespan (or by tests) and handed to every request
+context."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from billgate.billing import payment_settings
+from billgate.billing.items import Publish
+from billgate.billing.publishing import publisher
 from billgate.clock import Clock
 from billgate.db.engine import Database
+from billgate.payments.rails import PaymentRails
+from billgate.payments.test_rails import TestRails
 from billgate.settings import Settings
 
 
@@ -19,5 +23,23 @@ class Runtime:
     db: Database
     clock: Clock
     secret_keys: tuple[str, ...]
-    bus: Any = None  # billgate.events.bus.EventBus once started
+    bus: Any = None  # billgate.events.EventBus once started; None: events are not published
+    test_rails: PaymentRails = field(default_factory=TestRails)
+    live_rails: PaymentRails | None = None  # StripeRails when Stripe is configured
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def publish(self) -> Publish:
+        """Publishes committed item changes (and counts them) on this process's bus."""
+        return publisher(self.bus)
+
+    async def payment_settings(self) -> payment_settings.PaymentSettings:
+        async with self.db.read_session() as session:
+            return await payment_settings.load(session)
+
+    async def rails(self) -> tuple[PaymentRails, bool]:
+        """The rails to charge with now, and whether that is test mode."""
+        test_mode = (await self.payment_settings()).test_mode
+        if test_mode or self.live_rails is None:
+            return self.test_rails, test_mode
+        return self.live_rails, False
