@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from billgate.billing import payment_settings
+from billgate.billing.errors import PaymentFailed
 from billgate.billing.items import Publish
 from billgate.billing.publishing import publisher
 from billgate.clock import Clock
@@ -38,8 +39,12 @@ class Runtime:
             return await payment_settings.load(session)
 
     async def rails(self) -> tuple[PaymentRails, bool]:
-        """The rails to charge with now, and whether that is test mode."""
+        """The rails to charge with now, and whether that is test mode. Live mode without
+        Stripe configured refuses to charge rather than give products away."""
         test_mode = (await self.payment_settings()).test_mode
-        if test_mode or self.live_rails is None:
-            return self.test_rails, test_mode
+        if test_mode:
+            return self.test_rails, True
+        if self.live_rails is None:
+            raise PaymentFailed("live mode is on but no payment processor is configured "
+                                "(set BILLGATE_STRIPE_SECRET_KEY)")
         return self.live_rails, False
