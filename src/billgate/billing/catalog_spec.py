@@ -23,7 +23,8 @@ from billgate.billing.errors import CatalogError
 from billgate.money import CURRENCY_EXPONENTS, MoneyError, to_minor
 from billgate.types import CustomerType, IntervalUnit, ItemExpiry
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# fullmatch, not match: "$" would also accept an id ending in a newline.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 MAX_INTERVAL_COUNT = 1000
 MAX_ITEM_QUANTITY = 2**53  # exact in JSON clients and far below a 64-bit balance
 
@@ -93,7 +94,7 @@ class _Where:
 
 
 def _require_id(value: Any, kind: str, name: str) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise CatalogError(
             f"{kind} {name} {value!r} must be 1-100 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit",
@@ -143,7 +144,7 @@ def parse_interval(where: _Where, raw: Any, path: str) -> dict[str, Any] | None:
         return None
     _check_keys(where, raw, {"unit", "count"}, path)
     unit = raw.get("unit")
-    if unit not in IntervalUnit.__members__:
+    if not isinstance(unit, str) or unit not in IntervalUnit.__members__:
         raise where.error(f"{path}.unit", f"must be one of DAY, WEEK, MONTH, YEAR; got {unit!r}")
     count = raw.get("count", 1)
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_INTERVAL_COUNT:
@@ -167,7 +168,7 @@ def _amounts(where: _Where, raw: Any, path: str) -> dict[str, int]:
         raise where.error(path, "must list at least one currency amount")
     amounts: dict[str, int] = {}
     for currency, amount in pairs:
-        if currency not in CURRENCY_EXPONENTS:
+        if not isinstance(currency, str) or currency not in CURRENCY_EXPONENTS:
             raise where.error(
                 f"{path}.{currency}",
                 f"unsupported currency; use one of {', '.join(CURRENCY_EXPONENTS)}",
@@ -187,7 +188,7 @@ def _price(where: _Where, raw: Any, n: int) -> dict[str, Any]:
     path = f"prices[{n}]"
     _check_keys(where, raw, {"priceId", "amounts", "interval", "freeTrial", "serverOnly"}, path)
     price_id = raw.get("priceId")
-    if not isinstance(price_id, str) or not _ID.match(price_id):
+    if not isinstance(price_id, str) or not _ID.fullmatch(price_id):
         raise where.error(f"{path}.priceId", "must be 1-100 letters, digits, '_', '.' or '-'")
     interval = parse_interval(where, raw.get("interval"), f"{path}.interval")
     trial = parse_interval(where, raw.get("freeTrial"), f"{path}.freeTrial")
@@ -216,7 +217,7 @@ def _included_item(where: _Where, raw: Any, n: int) -> dict[str, Any]:
         raise where.error(f"{path}.quantity", f"must be a whole number from 1 to {MAX_ITEM_QUANTITY}")
     repeat = parse_interval(where, raw.get("repeat"), f"{path}.repeat")
     expires = raw.get("expires") or ItemExpiry.NEVER.value
-    if expires not in ItemExpiry.__members__:
+    if not isinstance(expires, str) or expires not in ItemExpiry.__members__:
         raise where.error(
             f"{path}.expires", "must be one of NEVER, WHEN_REPEATED, WHEN_PURCHASE_EXPIRES"
         )
