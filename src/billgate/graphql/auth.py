@@ -22,7 +22,7 @@ from typing import Any
 import jwt
 
 from billgate.billing.errors import BillgateError, Forbidden
-from billgate.types import CustomerRef, CustomerType
+from billgate.types import MAX_CUSTOMER_ID_LENGTH, CustomerRef, CustomerType
 
 TEAM_ROLES = {"admin", "member"}
 
@@ -109,18 +109,29 @@ def _client_from_token(token: str, secret: str) -> Principal:
         raise AuthError("customer tokens are not enabled (BILLGATE_CUSTOMER_TOKEN_SECRET is unset)")
     try:
         # Expiry is checked against the real clock (PyJWT uses time.time), never the test clock.
+        # ``iat`` is informational: PyJWT would refuse a token "issued in the future", i.e.
+        # every token of an app backend whose clock runs a second ahead of ours.
         claims: dict[str, Any] = jwt.decode(token, secret, algorithms=["HS256"],
-                                            options={"require": ["sub", "exp"]})
+                                            options={"require": ["sub", "exp"],
+                                                     "verify_iat": False})
     except jwt.ExpiredSignatureError:
         raise AuthError("customer token has expired") from None
     except jwt.InvalidTokenError as exc:
         raise AuthError(f"invalid customer token: {exc}") from None
     teams = claims.get("teams") or {}
-    if not isinstance(claims["sub"], str) or not isinstance(teams, dict) or not all(
-        isinstance(k, str) and v in TEAM_ROLES for k, v in teams.items()
+    if not _customer_id(claims["sub"]) or not isinstance(teams, dict) or not all(
+        _customer_id(k) and v in TEAM_ROLES for k, v in teams.items()
     ):
-        raise AuthError("invalid customer token: sub must be a string, teams {id: admin|member}")
+        raise AuthError(
+            "invalid customer token: sub must be a customer id (1-"
+            f"{MAX_CUSTOMER_ID_LENGTH} characters), teams {{id: admin|member}}"
+        )
     return Principal(CallerKind.CLIENT, user_id=claims["sub"], teams=dict(teams))
+
+
+def _customer_id(value: Any) -> bool:
+    """A user or team id a customer can have (what ``customers.validate_ref`` accepts)."""
+    return isinstance(value, str) and bool(value.strip()) and len(value) <= MAX_CUSTOMER_ID_LENGTH
 
 
 def mint_customer_token(secret: str, user_id: str, *, teams: Mapping[str, str] | None = None,
