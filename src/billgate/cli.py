@@ -114,12 +114,13 @@ def catalog_apply(file: Path) -> None:
 
     try:
         document = load_catalog_file(file)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise click.ClickException(f"{file}: not valid YAML/JSON: {exc}") from None
+    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{file}: not valid UTF-8 YAML/JSON: {exc}") from None
     try:
         spec = parse_catalog(document)
     except CatalogError as exc:
         raise click.ClickException(f"{file}: {exc.message}") from None
+    asyncio.run(_check_migrated(_settings().database_url))
     report = asyncio.run(_apply(spec))
     for label in report.created:
         click.echo(f"created  {label}")
@@ -150,6 +151,7 @@ async def _apply(spec: Any) -> Any:
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml")
 def catalog_show(fmt: str) -> None:
     """Print the live catalog in the catalog-file format."""
+    asyncio.run(_check_migrated(_settings().database_url))
     document = asyncio.run(_show())
     if fmt == "json":
         click.echo(json.dumps(document, indent=2))

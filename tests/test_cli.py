@@ -1,0 +1,238 @@
+"""The ``billgate`` command line, run as a user would, against a temporary SQLite file."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import jwt
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+from jwt.warnings import InsecureKeyLengthWarning
+
+from billgate.cli import main
+from billgate.graphql.auth import CallerKind, authenticate
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "catalog.yaml"
+TOKEN_SECRET = "cli-test-customer-token-secret-of-32+-bytes"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "BILLGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'billgate.db'}",
+        "BILLGATE_CUSTOMER_TOKEN_SECRET": TOKEN_SECRET,
+    }
+
+
+@pytest.fixture
+def billgate(env: dict[str, str]):  # noqa: ANN201 - returns the runner function
+    def run(*args: str | Path) -> Result:
+        return CliRunner(env=env).invoke(main, [str(a) for a in args])
+
+    return run
+
+
+@pytest.fixture
+def migrated(billgate) -> None:  # noqa: ANN001
+    result = billgate("migrate")
+    assert result.exit_code == 0, result.output
+    assert "database is up to date" in result.stderr
+
+
+class TestMigrate:
+    def test_migrating_twice_is_fine(self, billgate, migrated) -> None:
+        result = billgate("migrate")
+        assert result.exit_code == 0, result.output
+
+
+class TestCatalogApply:
+    def test_apply_twice_changes_nothing_the_second_time(self, billgate, migrated) -> None:
+        first = billgate("catalog", "apply", EXAMPLE)
+        assert first.exit_code == 0, first.output
+        assert first.stderr.strip() == "11 created, 0 updated, 0 archived, 0 unchanged"
+        assert "created  product pro" in first.stdout
+
+        second = billgate("catalog", "apply", EXAMPLE)
+        assert second.exit_code == 0, second.output
+        assert second.stderr.strip() == "0 created, 0 updated, 0 archived, 11 unchanged"
+        assert second.stdout == ""
+
+    def test_apply_reports_updates_and_archives(self, billgate, migrated, tmp_path: Path) -> None:
+        billgate("catalog", "apply", EXAMPLE)
+        document = yaml.safe_load(EXAMPLE.read_text())
+        document["products"] = [p for p in document["products"] if p["productId"] != "credit-pack"]
+        document["products"][0]["displayName"] = "Free forever"
+        changed = tmp_path / "changed.yaml"
+        changed.write_text(yaml.safe_dump(document))
+
+        result = billgate("catalog", "apply", changed)
+
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines() == [
+            "updated  product free",
+            "archived product credit-pack",
+        ]
+        assert result.stderr.strip() == "0 created, 1 updated, 1 archived, 9 unchanged"
+
+    def test_an_invalid_file_names_the_product_and_field(
+        self, billgate, migrated, tmp_path: Path
+    ) -> None:
+        document = yaml.safe_load(EXAMPLE.read_text())
+        document["products"][1]["prices"][0]["amounts"]["JPY"] = "2900.50"
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(yaml.safe_dump(document))
+
+        result = billgate("catalog", "apply", bad)
+
+        assert result.exit_code != 0
+        assert f"{bad}: product 'pro': prices[0].amounts.JPY: JPY amounts take no decimals" in (
+            result.stderr
+        )
+        assert billgate("catalog", "show").stdout.strip() == (
+            "items: []\nproductLines: []\nproducts: []"
+        )
+
+    def test_a_file_that_is_not_yaml(self, billgate, migrated, tmp_path: Path) -> None:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("products: [unclosed\n")
+        result = billgate("catalog", "apply", bad)
+        assert result.exit_code != 0
+        assert f"{bad}: not valid UTF-8 YAML/JSON" in result.stderr
+
+    def test_a_file_that_is_not_utf8(self, billgate, migrated, tmp_path: Path) -> None:
+        bad = tmp_path / "latin1.yaml"
+        bad.write_bytes("products:\n  - productId: café\n".encode("latin-1"))
+        result = billgate("catalog", "apply", bad)
+        assert result.exit_code == 1
+        assert f"{bad}: not valid UTF-8 YAML/JSON" in result.stderr
+
+    def test_before_migrating_it_says_to_migrate(self, billgate) -> None:
+        for args in (("catalog", "apply", EXAMPLE), ("catalog", "show")):
+            result = billgate(*args)
+            assert result.exit_code == 1, args
+            assert "run `billgate migrate` first" in result.stderr, args
+
+    def test_a_type_change_is_refused(self, billgate, migrated, tmp_path: Path) -> None:
+        billgate("catalog", "apply", EXAMPLE)
+        document = yaml.safe_load(EXAMPLE.read_text())
+        document["items"][0]["customerType"] = "CUSTOM"
+        document["products"] = []
+        bad = tmp_path / "retype.yaml"
+        bad.write_text(yaml.safe_dump(document))
+
+        result = billgate("catalog", "apply", bad)
+
+        assert result.exit_code != 0
+        assert "item 'credits': customerType: cannot change from USER to CUSTOM" in result.stderr
+        assert "Traceback" not in result.output
+
+    def test_a_missing_file(self, billgate, migrated, tmp_path: Path) -> None:
+        result = billgate("catalog", "apply", tmp_path / "nope.yaml")
+        assert result.exit_code == 2
+        assert "does not exist" in result.stderr
+
+
+class TestCatalogShow:
+    @pytest.mark.parametrize("fmt, suffix", [("yaml", ".yaml"), ("json", ".json")])
+    def test_applying_the_shown_catalog_changes_nothing(
+        self, billgate, migrated, tmp_path: Path, fmt: str, suffix: str
+    ) -> None:
+        billgate("catalog", "apply", EXAMPLE)
+        shown = billgate("catalog", "show", "--format", fmt)
+        assert shown.exit_code == 0, shown.output
+        exported = tmp_path / f"shown{suffix}"
+        exported.write_text(shown.stdout)
+
+        result = billgate("catalog", "apply", exported)
+
+        assert result.exit_code == 0, result.output
+        assert result.stderr.strip() == "0 created, 0 updated, 0 archived, 11 unchanged"
+
+    def test_show_prints_amounts_as_decimal_strings(self, billgate, migrated) -> None:
+        billgate("catalog", "apply", EXAMPLE)
+        document = json.loads(billgate("catalog", "show", "--format", "json").stdout)
+        pro = next(p for p in document["products"] if p["productId"] == "pro")
+        assert pro["prices"][0]["amounts"] == {
+            "USD": "19.00",
+            "EUR": "18.00",
+            "GBP": "16.00",
+            "JPY": "2900",
+            "INR": "1599.00",
+        }
+        assert [p["productId"] for p in document["products"]] == [
+            "credit-pack",
+            "enterprise",
+            "extra-seats",
+            "free",
+            "internal-grant",
+            "pro",
+            "team",
+        ]
+
+    def test_the_shown_catalog_rebuilds_an_empty_database(
+        self, billgate, migrated, env, tmp_path: Path
+    ) -> None:
+        billgate("catalog", "apply", EXAMPLE)
+        exported = tmp_path / "shown.yaml"
+        exported.write_text(billgate("catalog", "show").stdout)
+
+        other = {**env, "BILLGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"}
+        runner = CliRunner(env=other)
+        assert runner.invoke(main, ["migrate"]).exit_code == 0
+        result = runner.invoke(main, ["catalog", "apply", str(exported)])
+
+        assert result.exit_code == 0, result.output
+        assert result.stderr.strip() == "11 created, 0 updated, 0 archived, 0 unchanged"
+        assert runner.invoke(main, ["catalog", "show"]).stdout == exported.read_text()
+
+
+class TestToken:
+    def test_a_minted_token_authenticates_as_the_user_and_teams(self, billgate) -> None:
+        result = billgate("token", "u1", "--team", "t1:admin", "--team", "t2:member", "--ttl", "60")
+        assert result.exit_code == 0, result.output
+
+        principal = authenticate(
+            f"Bearer {result.stdout.strip()}", secret_keys=(), token_secret=TOKEN_SECRET
+        )
+
+        assert principal.kind is CallerKind.CLIENT
+        assert principal.user_id == "u1"
+        assert principal.teams == {"t1": "admin", "t2": "member"}
+
+    async def test_a_minted_token_is_accepted_by_the_api(self, api, settings, env) -> None:
+        runner = CliRunner(
+            env={**env, "BILLGATE_CUSTOMER_TOKEN_SECRET": settings.customer_token_secret}
+        )
+        with warnings.catch_warnings():  # the API fixture's secret is shorter than PyJWT likes
+            warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+            token = runner.invoke(main, ["token", "u1", "--team", "t1:member"]).stdout.strip()
+            data = await api.as_(f"Bearer {token}").data(
+                '{ me { customerId } customer(customer: {type: TEAM, customerId: "t1"}) { type } }'
+            )
+        assert data == {"me": {"customerId": "u1"}, "customer": {"type": "TEAM"}}
+
+    def test_the_ttl_sets_the_expiry(self, billgate) -> None:
+        token = billgate("token", "u1", "--ttl", "90").stdout.strip()
+        claims = jwt.decode(token, TOKEN_SECRET, algorithms=["HS256"])
+        assert claims["exp"] - claims["iat"] == 90
+
+    def test_a_team_ids_may_contain_colons(self, billgate) -> None:
+        token = billgate("token", "u1", "--team", "org:team-1:member").stdout.strip()
+        claims = jwt.decode(token, TOKEN_SECRET, algorithms=["HS256"])
+        assert claims["teams"] == {"org:team-1": "member"}
+
+    @pytest.mark.parametrize("team", ["t1", "t1:owner", ":admin"])
+    def test_a_bad_team_option_is_refused(self, billgate, team: str) -> None:
+        result = billgate("token", "u1", "--team", team)
+        assert result.exit_code != 0
+        assert f"--team {team!r}: expected ID:admin or ID:member" in result.stderr
+
+    def test_without_a_secret_it_says_what_to_set(self, env: dict[str, str]) -> None:
+        result = CliRunner(env={**env, "BILLGATE_CUSTOMER_TOKEN_SECRET": ""}).invoke(
+            main, ["token", "u1"]
+        )
+        assert result.exit_code != 0
+        assert "set BILLGATE_CUSTOMER_TOKEN_SECRET first" in result.stderr
