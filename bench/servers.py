@@ -53,7 +53,8 @@ def billgate(env: dict[str, str], port: int) -> contextlib.AbstractContextManage
                    {**env, "BILLGATE_PORT": str(port)}, port)
 
 
-def baseline(module: str, env: dict[str, str], port: int) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+def baseline(module: str, env: dict[str, str],
+             port: int) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     """A bare Starlette app served by the same uvicorn settings."""
     return process([str(BIN / "uvicorn"), f"{module}:app", "--port", str(port), "--host", "127.0.0.1",
                     "--log-level", "warning", "--no-access-log"], env, port)

@@ -112,11 +112,16 @@ def settings(database_url: str):  # noqa: ANN201 - pytest fixture
 
 
 @pytest.fixture
-def runtime(db: Database, settings):  # noqa: ANN001, ANN201
+async def runtime(db: Database, settings):  # noqa: ANN001, ANN201
     from billgate.clock import TestClock
+    from billgate.events import MemoryEventBus
     from billgate.runtime import Runtime
 
-    return Runtime(settings=settings, db=db, clock=TestClock(), secret_keys=settings.secret_keys)
+    bus = MemoryEventBus()
+    await bus.start()
+    yield Runtime(settings=settings, db=db, clock=TestClock(), secret_keys=settings.secret_keys,
+                  bus=bus)
+    await bus.close()
 
 
 class Api:

@@ -16,6 +16,7 @@ from billgate.billing import payment_settings
 from billgate.clock import TestClock
 from billgate.db.engine import Database
 from billgate.db.models import AppSetting
+from billgate.events import create_bus
 from billgate.graphql.schema import build_schema
 from billgate.graphql.view import BillgateGraphQL
 from billgate.ops.health import healthz, readyz
@@ -72,9 +73,17 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             holder["runtime"] = await build_runtime(settings)
         rt = holder["runtime"]
         graphql.runtime = rt
+        bus_owned = rt.bus is None
+        if bus_owned:
+            rt.bus = create_bus(settings.event_bus_url)
+            await rt.bus.start()
         try:
             yield
         finally:
+            if bus_owned:
+                # Closing the bus ends every live subscription cleanly before shutdown.
+                await rt.bus.close()
+                rt.bus = None
             if owned:
                 await rt.db.dispose()
 

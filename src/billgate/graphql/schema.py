@@ -18,13 +18,19 @@ from strawberry.schema.config import StrawberryConfig
 from billgate.graphql.context import Info
 from billgate.graphql.errors import should_mask
 from billgate.graphql.mutations.catalog import CatalogMutations
+from billgate.graphql.mutations.items import ItemMutations
+from billgate.graphql.mutations.purchases import PurchaseMutations
 from billgate.graphql.pagination import Connection
 from billgate.graphql.resolvers import catalog as catalog_resolvers
 from billgate.graphql.resolvers import customers as customer_resolvers
 from billgate.graphql.resolvers import node as node_resolvers
+from billgate.graphql.scalars import SCALAR_MAP
+from billgate.graphql.subscriptions import Subscription
 from billgate.graphql.types.catalog import ItemDefinition, Product, ProductLine
 from billgate.graphql.types.common import CustomerRef, CustomerType, Node
 from billgate.graphql.types.customer import Customer
+from billgate.graphql.types.items import Item, ItemChange
+from billgate.graphql.types.purchases import CustomerSubscription
 from billgate.graphql.types.settings import PaymentSettings
 from billgate.ops.metrics import OperationMetrics
 
@@ -72,7 +78,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation(CatalogMutations):
+class Mutation(PurchaseMutations, ItemMutations, CatalogMutations):
     pass
 
 
@@ -96,9 +102,10 @@ def build_schema(*, debug: bool = False) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        types=[Customer, Product],
+        subscription=Subscription,
+        types=[Customer, Product, Item, ItemChange, CustomerSubscription],
         extensions=extensions,  # type: ignore[arg-type]
-        config=StrawberryConfig(disable_field_suggestions=True),
+        config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
     )
 
 

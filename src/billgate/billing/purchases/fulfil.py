@@ -22,7 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billgate.billing import catalog, items
 from billgate.billing.calendar import add_interval
 from billgate.billing.catalog_spec import ProductSpec
-from billgate.billing.purchases.repository import INCLUDED, LIVE_SUBSCRIPTION, ONE_TIME, SUBSCRIPTION
+from billgate.billing.purchases.repository import (
+    INCLUDED,
+    LIVE_SUBSCRIPTION,
+    ONE_TIME,
+    SUBSCRIPTION,
+)
 from billgate.billing.purchases.request import PurchaseRequest
 from billgate.db.models import Customer, ItemDefinition, ItemSchedule, Product, Purchase
 from billgate.types import CustomerType, ItemExpiry

@@ -43,3 +43,17 @@ async def list_included(session: AsyncSession, customer_pk: int) -> Sequence[Pur
 
 async def get(session: AsyncSession, purchase_id: int) -> Purchase | None:
     return await session.get(Purchase, purchase_id)
+
+
+async def list_subscriptions_page(session: AsyncSession, customer_pk: int, *,
+                                  before_id: int | None, limit: int,
+                                  statuses: Sequence[str] | None = None) -> Sequence[Purchase]:
+    """Subscriptions newest first (keyset on id), optionally of some statuses only."""
+    stmt = (select(Purchase).where(Purchase.customer_pk == customer_pk,
+                                   Purchase.kind == SUBSCRIPTION)
+            .order_by(Purchase.id.desc()).limit(limit))
+    if before_id is not None:
+        stmt = stmt.where(Purchase.id < before_id)
+    if statuses:
+        stmt = stmt.where(Purchase.status.in_(list(statuses)))
+    return (await session.scalars(stmt)).all()

@@ -49,7 +49,10 @@ class PurchaseRequest:
         return bool(self.price and self.price.get("interval"))
 
     def snapshot(self) -> dict[str, Any]:
-        return self.product.as_document()
+        document = self.product.as_document()
+        if self.product_id is None:
+            document["productId"] = None  # inline: it has no catalog id
+        return document
 
 
 async def resolve(session: AsyncSession, *, customer: CustomerRef, product_id: str | None,
@@ -85,7 +88,7 @@ async def _product(session: AsyncSession, *, product_id: str | None, inline: dic
     if inline is not None:
         if not by_server:
             raise Forbidden("inline products need a secret key (server caller)", field=["product"])
-        spec = parse_product(inline)
+        spec = parse_product({**inline, "productId": inline.get("productId") or "inline"})
         view = await catalog.catalog_view(session)
         check_references(spec, view)
         return spec

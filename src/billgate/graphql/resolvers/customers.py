@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from billgate.billing import customers
 from billgate.billing.errors import BillgateError
+from billgate.billing.purchases import service as purchases
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
 from billgate.graphql.types.common import CustomerRef
@@ -13,13 +13,10 @@ from billgate.types import CustomerType
 
 
 async def ensure_customer(info: Info, ref: DomainRef) -> None:
-    """Customers exist from their first reference on; a read only writes when it is new."""
-    db = info.context.runtime.db
-    async with db.read_session() as session:
-        if await customers.find(session, ref) is not None:
-            return
-    async with db.session() as session, session.begin():
-        await customers.get_or_create(session, ref)
+    """Customers exist from their first reference on, with their include-by-default
+    products (and those products' items). A read only writes when something is missing."""
+    runtime = info.context.runtime
+    await purchases.owned_purchases(runtime.db, ref, clock=runtime.clock, publish=runtime.publish)
 
 
 async def customer(info: Info, ref_input: CustomerRef) -> Customer:

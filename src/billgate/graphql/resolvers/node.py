@@ -22,18 +22,47 @@ async def _product(info: Info, node_id: str) -> Node | None:
 
 
 async def _customer(info: Info, node_id: str) -> Node | None:
-    type_name, customer_id = split_compound_id(node_id, 2)
+    ref = _readable(info, *split_compound_id(node_id, 2))
+    return Customer.of(ref) if ref else None
+
+
+async def _item(info: Info, node_id: str) -> Node | None:
+    from billgate.graphql.resolvers.items import item
+
+    type_name, customer_id, item_id = split_compound_id(node_id, 3)
+    ref = _readable(info, type_name, customer_id)
+    return await item(info, ref, item_id) if ref else None
+
+
+async def _subscription(info: Info, node_id: str) -> Node | None:
+    from billgate.db.models import Customer as CustomerRow
+    from billgate.db.models import Purchase
+    from billgate.graphql.types.purchases import CustomerSubscription
+
+    if not node_id.isdigit():
+        return None
+    async with info.context.runtime.db.read_session() as session:
+        row = await session.get(Purchase, int(node_id))
+        owner = await session.get(CustomerRow, row.customer_pk) if row else None
+    if row is None or owner is None or row.kind != "SUBSCRIPTION":
+        return None
+    if _readable(info, owner.type, owner.customer_id) is None:
+        return None
+    return CustomerSubscription.from_row(row)
+
+
+def _readable(info: Info, type_name: str, customer_id: str) -> CustomerRef | None:
     try:
         ref = CustomerRef(CustomerType(type_name), customer_id)
     except ValueError:
         return None
-    if not info.context.principal.can_read(ref):
-        return None
-    return Customer.of(ref)
+    return ref if info.context.principal.can_read(ref) else None
 
 
-# Other modules register their node types here (items, subscriptions, invoices...).
-NODE_RESOLVERS: dict[str, NodeResolver] = {"Product": _product, "Customer": _customer}
+NODE_RESOLVERS: dict[str, NodeResolver] = {
+    "Product": _product, "Customer": _customer, "Item": _item,
+    "CustomerSubscription": _subscription,
+}
 
 
 async def node(info: Info, id: str) -> Node | None:

@@ -158,3 +158,22 @@ class Product(Node):
             add_on_keys=list(row.is_add_on_to or []),
             included_raw=list(row.included_items or []),
         )
+
+    @classmethod
+    def from_snapshot(cls, doc: dict[str, Any], *, key: str) -> Product:
+        """A product as it was sold (a purchase's snapshot); ``key`` makes its id unique
+        when the product was inline."""
+        return cls(
+            id=strawberry.ID(global_id("Product", doc.get("productId") or key)),
+            product_id=doc.get("productId") or key,
+            display_name=doc["displayName"],
+            customer_type=CustomerType(doc["customerType"]),
+            prices=[Price.from_json(p) for p in doc.get("prices") or []],
+            free_trial=Interval.from_json(doc.get("freeTrial")),
+            server_only=bool(doc.get("serverOnly")),
+            stackable=bool(doc.get("stackable")),
+            included_by_default=bool(doc.get("includedByDefault")),
+            product_line_key=doc.get("productLineId"),
+            add_on_keys=list(doc.get("isAddOnTo") or []),
+            included_raw=list(doc.get("includedItems") or []),
+        )

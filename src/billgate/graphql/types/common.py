@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import strawberry
 
 from billgate import types as domain
@@ -28,3 +30,28 @@ class CustomerRef:
         from billgate.billing.customers import validate_ref
 
         return validate_ref(domain.CustomerRef(domain.CustomerType(self.type), self.customer_id))
+
+
+@strawberry.enum
+class SubscriptionStatus(StrEnum):
+    TRIALING = "TRIALING"
+    ACTIVE = "ACTIVE"
+    PAST_DUE = "PAST_DUE"
+    PAUSED = "PAUSED"
+    CANCELED = "CANCELED"
+
+
+@strawberry.enum
+class ProductType(StrEnum):
+    ONE_TIME = "ONE_TIME"
+    SUBSCRIPTION = "SUBSCRIPTION"
+    INCLUDED = "INCLUDED"
+
+
+@strawberry.enum
+class InvoiceStatus(StrEnum):
+    DRAFT = "DRAFT"
+    OPEN = "OPEN"
+    PAID = "PAID"
+    UNCOLLECTIBLE = "UNCOLLECTIBLE"
+    VOID = "VOID"

@@ -1,13 +1,26 @@
-"""The customer as the API shows it. Fields that need the database resolve through
-``graphql/resolvers``; the type itself holds only the customer's identity."""
+"""The customer as the API shows it. A ``Customer`` object is only ever built after the
+caller's right to read it was checked, so its fields need no further check."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from billgate import types as domain
+from billgate.graphql.context import Info
 from billgate.graphql.ids import compound_id, global_id
+from billgate.graphql.pagination import Connection
 from billgate.graphql.types.common import CustomerType, Node
+from billgate.graphql.types.items import Item
+
+if TYPE_CHECKING:
+    from billgate.graphql.types.common import SubscriptionStatus
+    from billgate.graphql.types.purchases import CustomerSubscription, OwnedProduct
+
+OwnedProductT = Annotated["OwnedProduct", strawberry.lazy("billgate.graphql.types.purchases")]
+SubscriptionT = Annotated["CustomerSubscription", strawberry.lazy("billgate.graphql.types.purchases")]
+StatusT = Annotated["SubscriptionStatus", strawberry.lazy("billgate.graphql.types.common")]
 
 
 @strawberry.type
@@ -18,6 +31,40 @@ class Customer(Node):
     @property
     def ref(self) -> domain.CustomerRef:
         return domain.CustomerRef(domain.CustomerType(self.type), self.customer_id)
+
+    @strawberry.field(description="One balance; every item of the customer's type reads 0 "
+                      "until something is granted.")
+    async def item(self, info: Info, item_id: str) -> Item:
+        from billgate.graphql.resolvers.items import item
+
+        return await item(info, self.ref, item_id)
+
+    @strawberry.field(description="Every item definition of the customer's type with its balance.")
+    async def items(self, info: Info) -> list[Item]:
+        from billgate.graphql.resolvers.items import all_items
+
+        return await all_items(info, self.ref)
+
+    @strawberry.field(description="What the customer owns: one entry per product.")
+    async def products(self, info: Info, first: int | None = None,
+                       after: str | None = None) -> Connection[OwnedProductT]:
+        from billgate.graphql.resolvers.purchases import owned_products
+
+        return await owned_products(info, self.ref, first, after)
+
+    @strawberry.field(description="Subscriptions, newest first, past ones included.")
+    async def subscriptions(self, info: Info, first: int | None = None, after: str | None = None,
+                            status: list[StatusT] | None = None) -> Connection[SubscriptionT]:
+        from billgate.graphql.resolvers.purchases import subscriptions
+
+        return await subscriptions(info, self.ref, first, after, status)
+
+    @strawberry.field(description="Should the customer get what the product gives? True for an "
+                      "owned one-time or included product, and for a subscription per its hasAccess.")
+    async def has_access(self, info: Info, product_id: str) -> bool:
+        from billgate.graphql.resolvers.purchases import has_access
+
+        return await has_access(info, self.ref, product_id)
 
     @classmethod
     def of(cls, ref: domain.CustomerRef) -> Customer:

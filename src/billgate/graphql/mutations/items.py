@@ -1,0 +1,88 @@
+"""Balance changes: server callers only (clients read balances, never change them)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from billgate.billing import items
+from billgate.billing.errors import BillgateError, InsufficientQuantity, InvalidInput
+from billgate.graphql.context import Info
+from billgate.graphql.errors import UserError, user_error
+from billgate.graphql.inputs.items import ChangeItemQuantityInput
+from billgate.graphql.resolvers import catalog as catalog_resolvers
+from billgate.graphql.types.items import Item
+
+
+@strawberry.type
+class TryDecreaseItemQuantityPayload:
+    success: bool
+    item: Item | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ChangeItemQuantityPayload:
+    item: Item | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+async def _item(info: Info, input: ChangeItemQuantityInput, result: items.ChangeResult) -> Item:
+    definition = await catalog_resolvers.load_item_definition(info, input.item_id)
+    return Item.from_snapshot(input.customer.to_domain(), definition.display_name, result.balance)
+
+
+async def _change(info: Info, input: ChangeItemQuantityInput, kind: str) -> items.ChangeResult:
+    info.context.principal.require_server(f"{kind}ItemQuantity")
+    runtime = info.context.runtime
+    ref = input.customer.to_domain()
+    common = {"amount": input.amount, "clock": runtime.clock, "description": input.description,
+              "idempotency_key": input.idempotency_key}
+    if kind != "increase" and input.expires_at is not None:
+        raise InvalidInput("expiresAt is only for increaseItemQuantity", field=["expiresAt"])
+    if kind == "tryDecrease":
+        result = await items.try_decrease(runtime.db, ref, input.item_id, **common)
+    elif kind == "increase":
+        result = await items.increase(runtime.db, ref, input.item_id,
+                                      expires_at=input.expires_at, **common)
+    else:
+        result = await items.decrease(runtime.db, ref, input.item_id, **common)
+    await runtime.publish(list(result.changes))
+    return result
+
+
+@strawberry.type
+class ItemMutations:
+    @strawberry.mutation(description="Consume `amount` only if the balance stays >= 0; "
+                         "otherwise success is false, INSUFFICIENT_QUANTITY, nothing changes.")
+    async def try_decrease_item_quantity(self, info: Info, input: ChangeItemQuantityInput
+                                         ) -> TryDecreaseItemQuantityPayload:
+        try:
+            result = await _change(info, input, "tryDecrease")
+        except BillgateError as exc:
+            return TryDecreaseItemQuantityPayload(success=False, user_errors=[user_error(exc)])
+        item = await _item(info, input, result)
+        if not result.success:
+            error = result.error or InsufficientQuantity(input.item_id, input.amount,
+                                                         result.balance.quantity)
+            return TryDecreaseItemQuantityPayload(success=False, item=item,
+                                                  user_errors=[user_error(error)])
+        return TryDecreaseItemQuantityPayload(success=True, item=item)
+
+    @strawberry.mutation(description="Grant `amount` (optionally expiring at `expiresAt`).")
+    async def increase_item_quantity(self, info: Info,
+                                     input: ChangeItemQuantityInput) -> ChangeItemQuantityPayload:
+        return await _payload(info, input, "increase")
+
+    @strawberry.mutation(description="Remove `amount`; the balance may go negative (debt).")
+    async def decrease_item_quantity(self, info: Info,
+                                     input: ChangeItemQuantityInput) -> ChangeItemQuantityPayload:
+        return await _payload(info, input, "decrease")
+
+
+async def _payload(info: Info, input: ChangeItemQuantityInput,
+                   kind: str) -> ChangeItemQuantityPayload:
+    try:
+        result = await _change(info, input, kind)
+    except BillgateError as exc:
+        return ChangeItemQuantityPayload(user_errors=[user_error(exc)])
+    return ChangeItemQuantityPayload(item=await _item(info, input, result))

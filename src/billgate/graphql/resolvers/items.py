@@ -1,0 +1,51 @@
+"""Item balance reads for ``Customer.item``/``items`` and ``Item.changes``."""
+
+from __future__ import annotations
+
+from billgate.billing import items
+from billgate.billing.errors import BillgateError
+from billgate.graphql.context import Info
+from billgate.graphql.errors import raise_query_error
+from billgate.graphql.pagination import Connection, Page, build_connection, decode_cursor, page_size
+from billgate.graphql.resolvers import catalog as catalog_resolvers
+from billgate.graphql.types.items import Item, ItemChange
+from billgate.types import CustomerRef
+
+
+async def item(info: Info, customer: CustomerRef, item_id: str) -> Item:
+    runtime = info.context.runtime
+    try:
+        snapshot = await items.get_balance(runtime.db, customer, item_id, clock=runtime.clock,
+                                           publish=runtime.publish)
+    except BillgateError as exc:
+        raise_query_error(exc)
+    definition = await catalog_resolvers.load_item_definition(info, item_id)
+    return Item.from_snapshot(customer, definition.display_name, snapshot)
+
+
+async def all_items(info: Info, customer: CustomerRef) -> list[Item]:
+    runtime = info.context.runtime
+    try:
+        balances = await items.list_balances(runtime.db, customer, clock=runtime.clock,
+                                             publish=runtime.publish)
+    except BillgateError as exc:
+        raise_query_error(exc)
+    return [Item.from_snapshot(customer, definition.display_name, snapshot)
+            for definition, snapshot in balances]
+
+
+async def item_changes(info: Info, parent: Item, first: int | None,
+                       after: str | None) -> Connection[ItemChange]:
+    runtime = info.context.runtime
+    try:
+        size = page_size(first)
+        before = decode_cursor("item-changes", after)
+        if before is not None and not isinstance(before, int):
+            raise BillgateError("not a valid cursor for this list", field=["after"])
+        rows = await items.list_changes(runtime.db, parent.customer, parent.item_id,
+                                        before_version=before, limit=size + 1)
+    except BillgateError as exc:
+        raise_query_error(exc)
+    return build_connection(Page(rows=rows, size=size, had_cursor=after is not None),
+                            kind="item-changes", key=lambda row: row.version,
+                            node=ItemChange.from_row)

@@ -1,0 +1,65 @@
+"""Item balances and their ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from billgate.billing.items import BalanceSnapshot
+from billgate.db.models import ItemChange as ItemChangeRow
+from billgate.graphql.context import Info
+from billgate.graphql.ids import compound_id, global_id
+from billgate.graphql.pagination import Connection
+from billgate.graphql.types.common import Node
+from billgate.types import CustomerRef
+
+
+@strawberry.type
+class ItemChange(Node):
+    delta: int
+    quantity_after: int
+    reason: str
+    description: str | None
+    expires_at: datetime | None
+    created_at: datetime
+    version: int
+
+    @classmethod
+    def from_row(cls, row: ItemChangeRow) -> ItemChange:
+        return cls(id=strawberry.ID(global_id("ItemChange", str(row.id))), delta=row.delta,
+                   quantity_after=row.quantity_after, reason=row.reason,
+                   description=row.description, expires_at=row.expires_at,
+                   created_at=row.created_at, version=row.version)
+
+
+@strawberry.type
+class Item(Node):
+    item_id: str
+    display_name: str
+    quantity: int
+    non_negative_quantity: int
+    version: int
+    customer: strawberry.Private[CustomerRef]
+
+    @strawberry.field(description="The ledger of this balance, newest first.")
+    async def changes(self, info: Info, first: int | None = None,
+                      after: str | None = None) -> Connection[ItemChange]:
+        from billgate.graphql.resolvers.items import item_changes
+
+        return await item_changes(info, self, first, after)
+
+    @classmethod
+    def of(cls, customer: CustomerRef, item_id: str, display_name: str, quantity: int,
+           version: int) -> Item:
+        return cls(
+            id=strawberry.ID(global_id(
+                "Item", compound_id(customer.type.value, customer.customer_id, item_id))),
+            item_id=item_id, display_name=display_name, quantity=quantity,
+            non_negative_quantity=max(0, quantity), version=version, customer=customer)
+
+    @classmethod
+    def from_snapshot(cls, customer: CustomerRef, display_name: str,
+                      snapshot: BalanceSnapshot) -> Item:
+        return cls.of(customer, snapshot.item_id, display_name, snapshot.quantity,
+                      snapshot.version)
