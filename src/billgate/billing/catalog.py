@@ -86,8 +86,8 @@ def _sync(row: object, values: dict[str, object], archived_at: datetime | None) 
         if getattr(row, name) != value:
             setattr(row, name, value)
             changed = True
-    if getattr(row, "archived_at") is not None and archived_at is None:
-        setattr(row, "archived_at", None)
+    if row.archived_at is not None and archived_at is None:
+        row.archived_at = None
         changed = True
     return changed
 
@@ -138,8 +138,8 @@ def _upsert_row(session: AsyncSession, report: ApplyReport, label: str, row: obj
 def _archive_missing(report: ApplyReport, kind: str, rows: dict[str, object], keep: set[str],
                      now: datetime) -> None:
     for key, row in rows.items():
-        if key not in keep and getattr(row, "archived_at") is None:
-            setattr(row, "archived_at", now)
+        if key not in keep and row.archived_at is None:
+            row.archived_at = now
             report.archived.append(f"{kind} {key}")
 
 
@@ -153,10 +153,10 @@ def _check_type_changes(spec: CatalogSpec, items: dict[str, ItemDefinition],
     ):
         for key, customer_type in new.items():
             row = old.get(key)
-            if row is not None and getattr(row, "customer_type") != customer_type.value:
+            if row is not None and row.customer_type != customer_type.value:
                 raise CatalogError(
                     f"{kind} {key!r}: customerType: cannot change from "
-                    f"{getattr(row, 'customer_type')} to {customer_type.value} "
+                    f"{row.customer_type} to {customer_type.value} "
                     "(customers may already own it); use a new id",
                     field=["customerType"],
                 )
