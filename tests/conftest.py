@@ -99,7 +99,7 @@ def clock() -> Iterator[FrozenClock]:
 # API fixtures -------------------------------------------------------------------------------
 
 SERVER_KEY = "sk_test_server_key"
-TOKEN_SECRET = "test-customer-token-secret"
+TOKEN_SECRET = "test-customer-token-secret-of-32-bytes-or-more"
 
 
 @pytest.fixture
