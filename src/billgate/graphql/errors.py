@@ -7,11 +7,13 @@ message is masked outside debug (``should_mask``) and logged with its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import Enum
 from typing import Any, NoReturn
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
 
 from billgate.billing.errors import BillgateError
 
@@ -69,3 +71,16 @@ def should_mask(error: GraphQLError) -> bool:
     if original is None:
         return False  # parse/validation errors
     return not isinstance(original, BillgateGraphQLError | BillgateError | GraphQLError)
+
+
+class DomainErrorCodes(SchemaExtension):
+    """Any domain error that reaches the result (not only those a resolver re-raised with
+    ``raise_query_error``) carries its ``extensions.code``."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        for error in getattr(result, "errors", None) or []:
+            original = error.original_error
+            if isinstance(original, BillgateError):
+                error.extensions = {**(error.extensions or {}), "code": original.code}

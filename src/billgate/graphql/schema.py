@@ -16,7 +16,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 
 from billgate.graphql.context import Info
-from billgate.graphql.errors import should_mask
+from billgate.graphql.errors import DomainErrorCodes, should_mask
 from billgate.graphql.mutations.catalog import CatalogMutations
 from billgate.graphql.mutations.items import ItemMutations
 from billgate.graphql.mutations.purchases import PurchaseMutations
@@ -92,6 +92,7 @@ def _extensions() -> list[object]:
         ParserCache,
         ValidationCache,
         OperationMetrics,
+        DomainErrorCodes,
     ]
 
 
