@@ -124,6 +124,10 @@ class Customer(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     type: Mapped[str] = mapped_column(String(10))
     customer_id: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    # The saved card charged for renewals: {"id", "brand", "last4", "expMonth", "expYear"}.
+    default_payment_method: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
@@ -240,6 +244,19 @@ class Purchase(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     trial_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     replaced_by_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Billing periods are counted from this anchor on the calendar (first paid period).
+    billing_anchor_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    periods_billed: Mapped[int] = mapped_column(Integer, default=0)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resumes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    retry_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    open_invoice_id: Mapped[int | None] = mapped_column(BigInteger)
+    # When billing next needs to look at this subscription (renewal, trial end, retry,
+    # resume); the scheduler claims due rows with ``lease_until``.
+    next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
 
@@ -324,3 +341,39 @@ class Invoice(Base):
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Charge attempts: the key of an attempt is fixed before the processor is called, so a
+    # job that dies mid-charge retries with the same key and cannot charge twice.
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    pending_charge_key: Mapped[str | None] = mapped_column(String(200))
+    payment_reference: Mapped[str | None] = mapped_column(String(200))
+
+
+class CustomerCredit(Base):
+    """Money the customer is owed (a downgrade's unused time), used on its next invoices."""
+
+    __tablename__ = "customer_credits"
+    __table_args__ = (UniqueConstraint("customer_pk", "currency", name="uq_customer_credits"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EmailOutbox(Base):
+    """Emails to send. Written in the transaction of what they report, sent later by the
+    scheduler, so a mail server outage delays mail but loses none."""
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (Index("ix_email_outbox_due", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(320))
+    template: Mapped[str] = mapped_column(String(50))
+    context: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
