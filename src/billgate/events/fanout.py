@@ -34,6 +34,7 @@ subscriber of the topic in this process: treat them as read-only.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Final
@@ -131,7 +132,8 @@ class Subscription:
     @property
     def queued(self) -> int:
         """Messages waiting to be read."""
-        return sum(1 for item in self._queue._queue if item is not _WAKE)  # type: ignore[attr-defined]
+        pending: deque[object] = self._queue._queue  # type: ignore[attr-defined]
+        return sum(1 for item in pending if item is not _WAKE)
 
     # -- fan-out side --------------------------------------------------------------------
 
