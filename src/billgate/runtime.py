@@ -7,11 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from billgate.billing import payment_settings
+from billgate.billing import payment_settings, test_clock
 from billgate.billing.errors import PaymentFailed
 from billgate.billing.items import Publish
 from billgate.billing.publishing import publisher
-from billgate.clock import Clock
+from billgate.billing.subscriptions.lifecycle import Billing
+from billgate.clock import Clock, TestClock
 from billgate.db.engine import Database
 from billgate.payments.rails import PaymentRails
 from billgate.payments.test_rails import TestRails
@@ -37,6 +38,20 @@ class Runtime:
     async def payment_settings(self) -> payment_settings.PaymentSettings:
         async with self.db.read_session() as session:
             return await payment_settings.load(session)
+
+    async def billing(self) -> Billing:
+        """The context billing work runs with now (current settings and rails)."""
+        settings = await self.payment_settings()
+        rails, test_mode = (self.test_rails, True) if settings.test_mode else await self.rails()
+        return Billing(db=self.db, rails=rails, test_mode=test_mode, settings=settings,
+                       base_url=self.settings.base_url, publish=self.publish)
+
+    async def sync_test_clock(self) -> None:
+        """Pick up the stored test-clock offset (another process may have advanced it)."""
+        if isinstance(self.clock, TestClock):
+            async with self.db.read_session() as session:
+                offset = await test_clock.load_offset(session)
+            self.clock.offset = max(self.clock.offset, offset)
 
     async def rails(self) -> tuple[PaymentRails, bool]:
         """The rails to charge with now, and whether that is test mode. Live mode without

@@ -18,8 +18,10 @@ from strawberry.schema.config import StrawberryConfig
 from billgate.graphql.context import Info
 from billgate.graphql.errors import DomainErrorCodes, should_mask
 from billgate.graphql.mutations.catalog import CatalogMutations
+from billgate.graphql.mutations.customers import CustomerMutations
 from billgate.graphql.mutations.items import ItemMutations
 from billgate.graphql.mutations.purchases import PurchaseMutations
+from billgate.graphql.mutations.subscriptions import SubscriptionMutations
 from billgate.graphql.pagination import Connection
 from billgate.graphql.resolvers import catalog as catalog_resolvers
 from billgate.graphql.resolvers import customers as customer_resolvers
@@ -78,7 +80,8 @@ class Query:
 
 
 @strawberry.type
-class Mutation(PurchaseMutations, ItemMutations, CatalogMutations):
+class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, CustomerMutations,
+               CatalogMutations):
     pass
 
 

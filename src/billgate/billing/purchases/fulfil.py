@@ -80,12 +80,19 @@ def _new_purchase(customer: Customer, request: PurchaseRequest, *, now: datetime
         assert request.price is not None
         trial = request.price.get("freeTrial") or product.free_trial
         purchase.current_period_start = now
+        # Periods are counted from the anchor: the first paid period starts at the end of
+        # the trial, or now (and is paid by this purchase).
         if trial:
             purchase.status = "TRIALING"
             purchase.trial_ends_at = add_interval(now, trial)
             purchase.current_period_end = purchase.trial_ends_at
+            purchase.billing_anchor_at = purchase.trial_ends_at
+            purchase.periods_billed = 0
         else:
             purchase.current_period_end = add_interval(now, request.price["interval"])
+            purchase.billing_anchor_at = now
+            purchase.periods_billed = 1
+        purchase.next_action_at = purchase.current_period_end
     return purchase
 
 

@@ -13,7 +13,12 @@ from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.catalog import ProductInput
 from billgate.graphql.inputs.purchases import CreateCheckoutUrlInput, GrantProductInput
-from billgate.graphql.resolvers.purchases import ProductGroup, owned_product_of, switch_candidates
+from billgate.graphql.resolvers.purchases import (
+    ProductGroup,
+    access_rules,
+    owned_product_of,
+    switch_candidates,
+)
 from billgate.graphql.types.purchases import CustomerSubscription, OwnedProduct
 
 
@@ -73,8 +78,9 @@ class PurchaseMutations:
                  if (p.product_id or p.id) == (purchase.product_id or purchase.id)]
         options = await switch_candidates(info, [purchase.product_line_id]
                                            if purchase.product_line_id else [])
+        rules = await access_rules(info)
         return GrantProductPayload(
             owned_product=owned_product_of(ProductGroup(purchase.product_id or "", owned or [purchase]),
-                                         options),
-            subscription=(CustomerSubscription.from_row(purchase)
+                                           options, rules),
+            subscription=(CustomerSubscription.from_row(purchase, rules)
                           if purchase.kind == "SUBSCRIPTION" else None))

@@ -48,7 +48,9 @@ async def _subscription(info: Info, node_id: str) -> Node | None:
         return None
     if _readable(info, owner.type, owner.customer_id) is None:
         return None
-    return CustomerSubscription.from_row(row)
+    from billgate.graphql.resolvers.purchases import access_rules
+
+    return CustomerSubscription.from_row(row, await access_rules(info))
 
 
 def _readable(info: Info, type_name: str, customer_id: str) -> CustomerRef | None:

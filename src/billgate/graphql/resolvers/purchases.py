@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from billgate.billing import catalog, customers
 from billgate.billing.errors import BillgateError
 from billgate.billing.purchases import repository, service
+from billgate.billing.subscriptions.states import has_access as subscription_access
 from billgate.db.models import Purchase
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
 from billgate.graphql.pagination import Connection, Page, build_connection, decode_cursor, page_size
 from billgate.graphql.resolvers.catalog import visible
 from billgate.graphql.types.common import ProductType, SubscriptionStatus
-from billgate.graphql.types.purchases import ACCESS_STATUSES, CustomerSubscription, OwnedProduct
+from billgate.graphql.types.purchases import AccessRules, CustomerSubscription, OwnedProduct
 from billgate.types import CustomerRef
 
 
@@ -48,9 +49,16 @@ async def owned_products(info: Info, ref: CustomerRef, first: int | None,
     groups = [g for g in group_purchases(owned) if after_key is None or g.key > after_key]
     lines = {g.purchases[0].product_line_id for g in groups[:size]} - {None}
     options = await switch_candidates(info, [line for line in lines if line])
+    rules = await access_rules(info)
     return build_connection(Page(rows=groups, size=size, had_cursor=after is not None),
                             kind="owned-products", key=lambda g: g.key,
-                            node=lambda g: owned_product_of(g, options))
+                            node=lambda g: owned_product_of(g, options, rules))
+
+
+async def access_rules(info: Info) -> AccessRules:
+    runtime = info.context.runtime
+    settings = await runtime.payment_settings()
+    return AccessRules(now=runtime.clock.now(), grace_period_days=settings.grace_period_days)
 
 
 async def switch_candidates(info: Info, lines: list[str]) -> dict[str, list]:
@@ -68,14 +76,15 @@ async def switch_candidates(info: Info, lines: list[str]) -> dict[str, list]:
     return by_line
 
 
-def owned_product_of(group: ProductGroup, options: dict[str, list]) -> OwnedProduct:
+def owned_product_of(group: ProductGroup, options: dict[str, list],
+                     rules: AccessRules) -> OwnedProduct:
     first = group.purchases[0]
     live_sub = next((p for p in group.purchases if p.kind == repository.SUBSCRIPTION), None)
     line = first.product_line_id
     return OwnedProduct(
         product_id=first.product_id, display_name=first.product["displayName"],
         quantity=sum(p.quantity for p in group.purchases), type=ProductType(first.kind),
-        subscription=CustomerSubscription.from_row(live_sub) if live_sub else None,
+        subscription=CustomerSubscription.from_row(live_sub, rules) if live_sub else None,
         switch_options=[p for p in options.get(line or "", []) if p.product_id != first.product_id],
     )
 
@@ -95,18 +104,21 @@ async def subscriptions(info: Info, ref: CustomerRef, first: int | None, after: 
         rows = [] if customer is None else await repository.list_subscriptions_page(
             session, customer.id, before_id=before, limit=size + 1,
             statuses=[s.value for s in status] if status else None)
+    rules = await access_rules(info)
     return build_connection(Page(rows=rows, size=size, had_cursor=after is not None),
                             kind="subscriptions", key=lambda row: row.id,
-                            node=CustomerSubscription.from_row)
+                            node=lambda row: CustomerSubscription.from_row(row, rules))
 
 
 async def has_access(info: Info, ref: CustomerRef, product_id: str) -> bool:
     runtime = info.context.runtime
     owned = await service.owned_purchases(runtime.db, ref, clock=runtime.clock,
                                           publish=runtime.publish)
+    rules = await access_rules(info)
     for purchase in owned:
         if purchase.product_id != product_id:
             continue
-        if purchase.kind != repository.SUBSCRIPTION or purchase.status in ACCESS_STATUSES:
+        if purchase.kind != repository.SUBSCRIPTION or subscription_access(
+                purchase, now=rules.now, grace_period_days=rules.grace_period_days):
             return True
     return False

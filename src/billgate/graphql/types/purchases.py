@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import strawberry
 
+from billgate.billing.subscriptions.states import has_access
 from billgate.db.models import Purchase
 from billgate.graphql.ids import global_id
 from billgate.graphql.types.catalog import Price, Product
 from billgate.graphql.types.common import Node, ProductType, SubscriptionStatus
 
-# Statuses in which a subscription gives access (PAST_DUE inside its grace period too,
-# once dunning exists; see billing/subscriptions).
-ACCESS_STATUSES = {"TRIALING", "ACTIVE"}
+
+@dataclass(frozen=True)
+class AccessRules:
+    """What ``hasAccess`` and ``dunning`` are judged against: billing time and grace days."""
+
+    now: datetime
+    grace_period_days: int
+
+
+@strawberry.type
+class DunningStatus:
+    in_dunning: bool
+    days_past_due: int
+    grace_period_days: int
+    grace_period_ends_at: datetime | None
+    has_access: bool
+    next_retry_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Purchase, rules: AccessRules) -> DunningStatus:
+        since = row.past_due_since if row.status == "PAST_DUE" else None
+        return cls(
+            in_dunning=since is not None,
+            days_past_due=max(0, (rules.now - since).days) if since else 0,
+            grace_period_days=rules.grace_period_days,
+            grace_period_ends_at=since + timedelta(days=rules.grace_period_days) if since else None,
+            has_access=has_access(row, now=rules.now, grace_period_days=rules.grace_period_days),
+            next_retry_at=row.next_retry_at if since else None,
+        )
 
 
 @strawberry.type
@@ -32,9 +60,10 @@ class CustomerSubscription(Node):
     trial_ends_at: datetime | None
     created_at: datetime
     has_access: bool
+    dunning: DunningStatus
 
     @classmethod
-    def from_row(cls, row: Purchase) -> CustomerSubscription:
+    def from_row(cls, row: Purchase, rules: AccessRules) -> CustomerSubscription:
         assert row.current_period_start is not None and row.current_period_end is not None
         return cls(
             id=strawberry.ID(global_id("CustomerSubscription", str(row.id))),
@@ -46,7 +75,8 @@ class CustomerSubscription(Node):
             current_period_end=row.current_period_end,
             cancel_at_period_end=row.cancel_at_period_end, canceled_at=row.canceled_at,
             ended_at=row.ended_at, trial_ends_at=row.trial_ends_at, created_at=row.created_at,
-            has_access=row.status in ACCESS_STATUSES,
+            has_access=has_access(row, now=rules.now, grace_period_days=rules.grace_period_days),
+            dunning=DunningStatus.of(row, rules),
         )
 
 

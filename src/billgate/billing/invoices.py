@@ -1,0 +1,80 @@
+"""Invoices and the customer's credit balance.
+
+Every charge has an invoice: OPEN while unpaid, PAID when charged, UNCOLLECTIBLE when
+dunning gives up, VOID when it no longer applies. Amounts are minor units. Credit a
+customer is owed (a downgrade's unused time) is spent on its next invoices first.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billgate.db.models import Customer, CustomerCredit, Invoice, Purchase
+from billgate.db.upsert import insert_ignore
+from billgate.money import from_minor
+
+
+def plan_line(purchase: Purchase, *, start: datetime | None, end: datetime | None,
+              amount: int) -> dict[str, Any]:
+    return {"kind": "plan", "description": purchase.product["displayName"],
+            "priceId": purchase.price_id, "quantity": purchase.quantity,
+            "unitAmount": purchase.unit_amount, "amount": amount,
+            "periodStart": start.isoformat() if start else None,
+            "periodEnd": end.isoformat() if end else None}
+
+
+def new_invoice(customer_pk: int, purchase: Purchase | None, *, currency: str,
+                lines: Sequence[dict[str, Any]], now: datetime) -> Invoice:
+    """An OPEN invoice whose total is the sum of its lines (never below zero)."""
+    return Invoice(public_id=secrets.token_urlsafe(24), customer_pk=customer_pk,
+                   purchase_id=purchase.id if purchase else None, status="OPEN",
+                   currency=currency, amount_total=max(0, sum(int(line["amount"]) for line in lines)),
+                   lines=list(lines), created_at=now, attempt_count=0)
+
+
+async def credit_balance(session: AsyncSession, customer_pk: int, currency: str) -> int:
+    amount = await session.scalar(select(CustomerCredit.amount).where(
+        CustomerCredit.customer_pk == customer_pk, CustomerCredit.currency == currency))
+    return int(amount or 0)
+
+
+async def add_credit(session: AsyncSession, customer_pk: int, currency: str, amount: int) -> None:
+    """Add (or, negative, spend) customer credit, atomically."""
+    await insert_ignore(session, CustomerCredit.__table__,  # type: ignore[arg-type]
+                        {"customer_pk": customer_pk, "currency": currency, "amount": 0},
+                        ["customer_pk", "currency"])
+    await session.execute(update(CustomerCredit).where(
+        CustomerCredit.customer_pk == customer_pk, CustomerCredit.currency == currency)
+        .values(amount=CustomerCredit.amount + amount))
+
+
+async def apply_credit(session: AsyncSession, invoice: Invoice) -> None:
+    """Spend the customer's credit in the invoice's currency on it (a negative line)."""
+    available = await credit_balance(session, invoice.customer_pk, invoice.currency)
+    used = min(available, invoice.amount_total)
+    if used <= 0:
+        return
+    invoice.lines = [*invoice.lines, {"kind": "credit", "description": "Account credit applied",
+                                      "amount": -used}]
+    invoice.amount_total -= used
+    await add_credit(session, invoice.customer_pk, invoice.currency, -used)
+
+
+def mark_paid(invoice: Invoice, *, now: datetime, reference: str | None) -> None:
+    invoice.status = "PAID"
+    invoice.paid_at = now
+    invoice.payment_reference = reference
+    invoice.pending_charge_key = None
+
+
+def receipt_context(customer: Customer, invoice: Invoice, base_url: str) -> dict[str, Any]:
+    return {"customer": customer.customer_id, "invoice": invoice.public_id,
+            "amount": from_minor(invoice.amount_total, invoice.currency),
+            "currency": invoice.currency, "lines": invoice.lines,
+            "url": f"{base_url}/invoices/{invoice.public_id}"}

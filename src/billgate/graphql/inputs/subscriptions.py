@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from billgate.graphql.types.common import CustomerRef
+
+
+@strawberry.input
+class CancelSubscriptionInput:
+    customer: CustomerRef
+    product_id: str | None = None
+    subscription_id: strawberry.ID | None = None
+    immediately: bool = strawberry.field(
+        default=False, description="Default: at the end of the paid period (access until then).")
+
+
+@strawberry.input
+class UncancelSubscriptionInput:
+    customer: CustomerRef
+    product_id: str | None = None
+    subscription_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class PauseSubscriptionInput:
+    customer: CustomerRef
+    product_id: str | None = None
+    subscription_id: strawberry.ID | None = None
+    resumes_at: datetime | None = strawberry.field(
+        default=None, description="Resume automatically then (billing restarts with a new period).")
+
+
+@strawberry.input
+class ResumeSubscriptionInput:
+    customer: CustomerRef
+    product_id: str | None = None
+    subscription_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class SwitchSubscriptionInput:
+    customer: CustomerRef
+    from_product_id: str
+    to_product_id: str
+    price_id: str | None = None
+
+
+@strawberry.input
+class AdvanceTestClockInput:
+    seconds: int
+
+
+@strawberry.input
+class UpdateCustomerInput:
+    customer: CustomerRef
+    email: str | None = strawberry.field(default=None, description="Where receipts and "
+                                         "payment-failed emails go; empty string removes it.")
+
+
+@strawberry.input
+class SetTestPaymentMethodInput:
+    customer: CustomerRef
+    card_number: str = strawberry.field(description="A test card: 4242 4242 4242 4242 succeeds, "
+                                        "4000 0000 0000 0002 declines, 4000 0000 0000 9995 has "
+                                        "insufficient funds.")

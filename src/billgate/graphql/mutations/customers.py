@@ -1,0 +1,114 @@
+"""Customer details, test-mode payment methods and the test clock (server callers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from sqlalchemy import select, update
+
+from billgate.billing import customers, test_clock
+from billgate.billing.errors import BillgateError, InvalidInput, TestModeOnly
+from billgate.billing.subscriptions import lifecycle
+from billgate.db.models import Purchase
+from billgate.graphql.context import Info
+from billgate.graphql.errors import UserError, user_error
+from billgate.graphql.inputs.subscriptions import (
+    AdvanceTestClockInput,
+    SetTestPaymentMethodInput,
+    UpdateCustomerInput,
+)
+from billgate.graphql.types.customer import Customer
+from billgate.payments.test_rails import card_number
+from billgate.scheduler.runner import run_due
+
+MAX_ADVANCE_SECONDS = 10 * 366 * 24 * 3600
+EMAIL_MAX = 320
+
+
+@strawberry.type
+class AdvanceTestClockPayload:
+    now: datetime | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CustomerPayload:
+    customer: Customer | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+async def _retry_past_due(info: Info, customer_pk: int) -> None:
+    """A new default payment method retries every PAST_DUE subscription at once."""
+    runtime = info.context.runtime
+    now = runtime.clock.now()
+    async with runtime.db.session() as session, session.begin():
+        ids = list(await session.scalars(select(Purchase.id).where(
+            Purchase.customer_pk == customer_pk, Purchase.status == "PAST_DUE")))
+        if ids:
+            await session.execute(update(Purchase).where(Purchase.id.in_(ids))
+                                  .values(next_action_at=now))
+    billing = await runtime.billing()
+    for purchase_id in ids:
+        await lifecycle.process_due(billing, purchase_id, now=now)
+
+
+@strawberry.type
+class CustomerMutations:
+    @strawberry.mutation(description="Set the customer's email (receipts, payment failures).")
+    async def update_customer(self, info: Info, input: UpdateCustomerInput) -> CustomerPayload:
+        try:
+            info.context.principal.require_server("updateCustomer")
+            ref = input.customer.to_domain()
+            email = (input.email or "").strip()
+            if email and ("@" not in email or len(email) > EMAIL_MAX or any(c.isspace() for c in email)):
+                raise InvalidInput(f"{email[:50]!r} is not an email address", field=["email"])
+            async with info.context.runtime.db.session() as session, session.begin():
+                row = await customers.get_or_create(session, ref)
+                row.email = email or None
+        except BillgateError as exc:
+            return CustomerPayload(user_errors=[user_error(exc)])
+        return CustomerPayload(customer=Customer.of(ref))
+
+    @strawberry.mutation(description="Test mode only: save a test card as the customer's default "
+                         "payment method (PAST_DUE subscriptions are retried at once).")
+    async def set_test_payment_method(self, info: Info,
+                                      input: SetTestPaymentMethodInput) -> CustomerPayload:
+        runtime = info.context.runtime
+        try:
+            ref = input.customer.to_domain()
+            info.context.principal.require_manage(ref)
+            if not (await runtime.payment_settings()).test_mode:
+                raise TestModeOnly("test cards can only be saved in test mode")
+            number = card_number(input.card_number)
+            if number is None or len(number) not in (15, 16):
+                raise InvalidInput("cardNumber must be 15 or 16 digits", field=["cardNumber"])
+            async with runtime.db.session() as session, session.begin():
+                row = await customers.get_or_create(session, ref)
+                row.default_payment_method = {
+                    "id": f"pm_card_{number}", "brand": "visa" if number.startswith("4") else "card",
+                    "last4": number[-4:], "expMonth": 12, "expYear": runtime.clock.now().year + 3}
+            await _retry_past_due(info, row.id)
+        except BillgateError as exc:
+            return CustomerPayload(user_errors=[user_error(exc)])
+        return CustomerPayload(customer=Customer.of(ref))
+
+    @strawberry.mutation(description="Test mode only: move billgate's clock forward and run all "
+                         "work that became due, in time order.")
+    async def advance_test_clock(self, info: Info, input: AdvanceTestClockInput) -> AdvanceTestClockPayload:
+        runtime = info.context.runtime
+        try:
+            info.context.principal.require_server("advanceTestClock")
+            if not (await runtime.payment_settings()).test_mode:
+                raise TestModeOnly("the test clock only moves in test mode")
+            if not 1 <= input.seconds <= MAX_ADVANCE_SECONDS:
+                raise InvalidInput(f"seconds must be from 1 to {MAX_ADVANCE_SECONDS}",
+                                   field=["seconds"])
+            async with runtime.db.session() as session, session.begin():
+                offset = await test_clock.advance(session, input.seconds)
+            runtime.clock.offset = max(runtime.clock.offset, offset)  # type: ignore[attr-defined]
+            now = runtime.clock.now()
+            await run_due(await runtime.billing(), now)
+        except BillgateError as exc:
+            return AdvanceTestClockPayload(user_errors=[user_error(exc)])
+        return AdvanceTestClockPayload(now=now)

@@ -1,0 +1,83 @@
+"""The kinds of due work, each with a dotted name, a way to find what is due and a way to
+do one unit of it. Every job opens its own transactions and is safe to run from several
+processes at once (claims by conditional UPDATE: leases or version checks)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from billgate.billing import items
+from billgate.billing.purchases import fulfil
+from billgate.billing.subscriptions import lifecycle
+from billgate.db.models import EmailOutbox, ItemBalance, ItemSchedule, Purchase
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    # The earliest due time at or before ``now`` (None: nothing due).
+    next_due: Callable[[lifecycle.Billing, datetime], Awaitable[datetime | None]]
+    # Do the work due at ``at`` (a bounded batch).
+    run: Callable[[lifecycle.Billing, datetime], Awaitable[int]]
+
+
+async def _min(billing: lifecycle.Billing, column: object, *where: object) -> datetime | None:
+    async with billing.db.read_session() as session:
+        return await session.scalar(select(func.min(column)).where(*where))  # type: ignore[arg-type]
+
+
+async def _subscriptions_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:
+    return await _min(billing, Purchase.next_action_at, Purchase.kind == "SUBSCRIPTION",
+                      Purchase.next_action_at <= now)
+
+
+async def _run_subscriptions(billing: lifecycle.Billing, at: datetime) -> int:
+    async with billing.db.read_session() as session:
+        due = await lifecycle.due_subscriptions(session, now=at, limit=100)
+    done = 0
+    for purchase_id, _ in due:
+        done += await lifecycle.process_due(billing, purchase_id, now=at)
+    return done
+
+
+async def _repeats_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:
+    return await _min(billing, ItemSchedule.next_at, ItemSchedule.active.is_(True),
+                      ItemSchedule.next_at <= now)
+
+
+async def _run_repeats(billing: lifecycle.Billing, at: datetime) -> int:
+    async with billing.db.session() as session, session.begin():
+        events = await fulfil.run_due_repeats(session, now=at)
+    if billing.publish and events:
+        await billing.publish(events)
+    return len(events)
+
+
+async def _expiries_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:
+    return await _min(billing, ItemBalance.next_expiry_at, ItemBalance.next_expiry_at <= now)
+
+
+async def _run_expiries(billing: lifecycle.Billing, at: datetime) -> int:
+    async with billing.db.session() as session, session.begin():
+        events = await items.settle_due(session, now=at)
+    if billing.publish and events:
+        await billing.publish(events)
+    return len(events)
+
+
+SUBSCRIPTION_RENEW = Job("subscription.renew", _subscriptions_due, _run_subscriptions)
+ITEM_REPEAT = Job("item.repeat", _repeats_due, _run_repeats)
+ITEM_EXPIRE = Job("item.expire", _expiries_due, _run_expiries)
+
+# Ordered: at one instant, expiries first, then repeats (a WHEN_REPEATED grant expires as
+# the next arrives), then subscriptions.
+BILLING_JOBS = (ITEM_EXPIRE, ITEM_REPEAT, SUBSCRIPTION_RENEW)
+
+
+async def outbox_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:
+    return await _min(billing, EmailOutbox.next_attempt_at, EmailOutbox.sent_at.is_(None),
+                      EmailOutbox.next_attempt_at <= now)
