@@ -68,15 +68,17 @@ def run_try_decrease(seconds: float = 5, concurrency: int = 16) -> dict[str, flo
 
 
 async def _subscriber(port: int, ready: asyncio.Event, counter: list[int], n: int,
-                      received: dict[int, float]) -> None:
-    async with websockets.connect(f"ws://127.0.0.1:{port}/graphql",
-                                  subprotocols=["graphql-transport-ws"], max_queue=64) as ws:
+                      received: dict[int, float], opening: asyncio.Semaphore) -> None:
+    async with opening:  # open connections a few dozen at a time
+        ws = await websockets.connect(f"ws://127.0.0.1:{port}/graphql", ping_interval=None,
+                                      subprotocols=["graphql-transport-ws"], open_timeout=60)
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {KEY}"}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
             "query": WATCH, "variables": {"c": {"type": "USER", "customerId": "fan-out"}}}}))
         first = json.loads(await ws.recv())  # the snapshot
         assert first["type"] == "next", first
+    async with ws:
         counter[0] += 1
         if counter[0] == n:
             ready.set()
@@ -89,9 +91,10 @@ async def _fan_out(port: int, subscribers: int) -> list[float]:
     ready = asyncio.Event()
     counter = [0]
     received: dict[int, float] = {}
-    tasks = [asyncio.create_task(_subscriber(port, ready, counter, subscribers, received))
+    opening = asyncio.Semaphore(25)
+    tasks = [asyncio.create_task(_subscriber(port, ready, counter, subscribers, received, opening))
              for _ in range(subscribers)]
-    await asyncio.wait_for(ready.wait(), 120)
+    await asyncio.wait_for(ready.wait(), 300)
     started = time.perf_counter()
     await _grant(port, "fan-out", 1)
     await asyncio.wait_for(asyncio.gather(*tasks), 60)
