@@ -24,6 +24,7 @@ from billgate.ops.logging import RequestIdMiddleware
 from billgate.ops.metrics import metrics_endpoint
 from billgate.runtime import Runtime
 from billgate.settings import Settings
+from billgate.web.checkout import checkout_routes
 from billgate.web.limits import BodySizeLimit
 
 log = logging.getLogger("billgate")
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             Route("/healthz", healthz),
             Route("/readyz", readyz(lambda: graphql.runtime)),
             Route("/metrics", metrics_endpoint),
+            *checkout_routes(lambda: graphql.runtime),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

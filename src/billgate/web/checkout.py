@@ -1,0 +1,153 @@
+"""billgate's hosted checkout page.
+
+``GET /checkout/{code}`` shows what is being bought: the product, the chosen price, quantity
+and total, the included items and any free trial. ``POST /checkout/{code}/complete`` completes
+it. Plain HTML forms; no JavaScript.
+
+- Test mode: a TEST MODE banner and a "Complete test purchase" button. Completing charges
+  nothing (test rails) and redirects (303 See Other) to the checkout's return URL exactly
+  as it was given, with nothing appended: the app reads what the customer owns from the API.
+- Live mode: for now the page says that card payments arrive with Stripe configuration and
+  has no button; a POST is refused with 409 (the Stripe work adds Stripe.js here).
+- A code that is unknown, already used or expired answers 410 Gone with a friendly page.
+  Unknown codes get 410 too, so a probe cannot tell a used code from one that never existed.
+- A domain error at completion (product already owned, new purchases blocked, ...) shows
+  the page again with the message and 409; nothing is granted and the link stays usable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from billgate.billing import catalog
+from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
+from billgate.billing.purchases import service
+from billgate.db.models import CheckoutSession
+from billgate.payments.rails import PaymentRails
+from billgate.runtime import Runtime
+from billgate.web import pages
+
+LIVE_NOTICE = ("Live card payments arrive with Stripe configuration: this checkout cannot "
+               "take a payment yet.")
+EXPIRY_WORDING = {
+    "NEVER": "never expire",
+    "WHEN_REPEATED": "unused ones expire at the next grant",
+    "WHEN_PURCHASE_EXPIRES": "expire when the purchase ends",
+}
+
+
+@dataclass(frozen=True)
+class IncludedItem:
+    name: str
+    quantity: str
+    repeat: str | None
+    expiry: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    product_name: str
+    price: str
+    trial: str | None
+    quantity: int
+    total: str
+    due_today: str
+    items: list[IncludedItem]
+
+
+def checkout_routes(get_runtime: Callable[[], Runtime]) -> list[Route]:
+    """The checkout routes; ``get_runtime`` returns the running app's ``Runtime``."""
+
+    async def show(request: Request) -> Response:
+        return await _page(get_runtime(), request)
+
+    async def complete(request: Request) -> Response:
+        return await _complete(get_runtime(), request)
+
+    return [Route("/checkout/{code}", show, methods=["GET"], name="checkout"),
+            Route("/checkout/{code}/complete", complete, methods=["POST"],
+                  name="checkout_complete")]
+
+
+async def _page(runtime: Runtime, request: Request, *, error: str | None = None,
+                status: int = 200) -> Response:
+    code = request.path_params["code"]
+    try:
+        checkout, _ = await service.get_checkout(runtime.db, code, clock=runtime.clock)
+    except CheckoutUnavailable:
+        return _gone()
+    return pages.render(
+        "checkout.html", status=status, form_targets=[pages.origin(checkout.return_url)],
+        summary=await _summary(runtime, checkout), error=error, live_notice=LIVE_NOTICE,
+        test_mode=(await runtime.payment_settings()).test_mode,
+        complete_path=request.url_for("checkout_complete", code=code).path)
+
+
+async def _complete(runtime: Runtime, request: Request) -> Response:
+    rails = await _test_rails(runtime)
+    if rails is None:
+        return await _page(runtime, request, error=LIVE_NOTICE, status=409)
+    try:
+        done = await service.complete_checkout(
+            runtime.db, request.path_params["code"], rails=rails, clock=runtime.clock,
+            test_mode=True, publish=runtime.publish)
+    except CheckoutUnavailable:
+        return _gone()
+    except BillgateError as exc:
+        return await _page(runtime, request, error=exc.message, status=409)
+    assert done.return_url is not None
+    return RedirectResponse(done.return_url, status_code=303, headers=pages.security_headers())
+
+
+async def _test_rails(runtime: Runtime) -> PaymentRails | None:
+    """The test rails when in test mode; None in live mode (not completed on this page yet)."""
+    try:
+        rails, test_mode = await runtime.rails()
+    except PaymentFailed:  # live mode without a payment processor
+        return None
+    return rails if test_mode else None
+
+
+def _gone() -> Response:
+    return pages.render("checkout_gone.html", status=410)
+
+
+async def _summary(runtime: Runtime, checkout: CheckoutSession) -> Summary:
+    product = checkout.product  # the snapshot taken when the link was made
+    price = next((p for p in product.get("prices") or []
+                  if p["priceId"] == checkout.price_id), None)
+    unit = int(price["amounts"].get(checkout.currency, 0)) if price else 0
+    interval = price.get("interval") if price else None
+    trial = (price.get("freeTrial") if price else None) or product.get("freeTrial")
+    trial = trial if interval else None
+    total = _amount(unit * checkout.quantity, checkout.currency, interval)
+    return Summary(
+        product_name=product["displayName"], price=_amount(unit, checkout.currency, interval),
+        trial=f"{pages.trial_length(trial)} free trial, then {total}" if trial else None,
+        quantity=checkout.quantity, total=total,
+        due_today=pages.money(0 if trial else unit * checkout.quantity, checkout.currency),
+        items=await _included(runtime, product.get("includedItems") or [], checkout.quantity))
+
+
+def _amount(minor: int, currency: str, interval: Mapping[str, Any] | None) -> str:
+    text = pages.money(minor, currency)
+    return f"{text} / {pages.period(interval)}" if interval else text
+
+
+async def _included(runtime: Runtime, included: list[dict[str, Any]],
+                    quantity: int) -> list[IncludedItem]:
+    async with runtime.db.read_session() as session:
+        names = {d.item_id: d.display_name
+                 for d in await catalog.list_item_definitions(session, include_archived=True)}
+    return [IncludedItem(
+        name=names.get(entry["itemId"], entry["itemId"]),
+        quantity=f"{int(entry['quantity']) * quantity:,}",
+        repeat=f"every {pages.period(entry['repeat'])}" if entry.get("repeat") else None,
+        expiry=EXPIRY_WORDING.get(entry.get("expires") or "NEVER", ""),
+    ) for entry in included]

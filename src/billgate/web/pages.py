@@ -1,0 +1,76 @@
+"""Shared pieces of billgate's hosted pages: Jinja2 templates, money and interval wording,
+and the security headers every page is sent with.
+
+Pages carry no JavaScript. Their one stylesheet (``templates/page.css``) is inlined and
+allowed by its SHA-256 hash in the Content-Security-Policy, so nothing else can run or style.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, PackageLoader
+from starlette.responses import HTMLResponse
+
+from billgate.money import from_minor
+
+templates = Environment(loader=PackageLoader("billgate.web", "templates"), autoescape=True,
+                        trim_blocks=True, lstrip_blocks=True)
+PAGE_CSS = templates.loader.get_source(templates, "page.css")[0]  # type: ignore[union-attr]
+_STYLE_HASH = base64.b64encode(hashlib.sha256(PAGE_CSS.encode()).digest()).decode()
+
+SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "AUD": "A$", "CAD": "CA$"}
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?")
+
+
+def money(minor: int, currency: str) -> str:
+    """``1900, "USD"`` -> ``$19.00``; ``290000, "JPY"`` -> ``¥290,000`` (JPY has no decimals)."""
+    text = from_minor(minor, currency)
+    sign = "-" if text.startswith("-") else ""
+    whole, _, fraction = text.lstrip("-").partition(".")
+    symbol = SYMBOLS.get(currency, f"{currency} ")
+    return f"{sign}{symbol}{int(whole):,}" + (f".{fraction}" if fraction else "")
+
+
+def period(interval: Mapping[str, Any]) -> str:
+    """``{"unit": "MONTH", "count": 1}`` -> ``month``; count 3 -> ``3 months``."""
+    unit, count = str(interval["unit"]).lower(), int(interval.get("count", 1))
+    return unit if count == 1 else f"{count} {unit}s"
+
+
+def trial_length(interval: Mapping[str, Any]) -> str:
+    """``{"unit": "DAY", "count": 14}`` -> ``14-day``."""
+    return f"{int(interval.get('count', 1))}-{str(interval['unit']).lower()}"
+
+
+def origin(url: str) -> str | None:
+    """The ``scheme://host[:port]`` of a URL, or None when it is not safe to put in a header."""
+    parts = urlsplit(url)
+    candidate = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    return candidate if _ORIGIN.fullmatch(candidate) else None
+
+
+def security_headers(form_targets: Iterable[str | None] = ()) -> dict[str, str]:
+    """Headers for every hosted page. ``form_targets``: origins a form on the page may end
+    up at; Chromium applies ``form-action`` to the redirect that follows a form POST too."""
+    form_action = " ".join(["'self'", *sorted({t for t in form_targets if t})])
+    policy = (f"default-src 'self'; style-src 'sha256-{_STYLE_HASH}'; img-src 'self' data:; "
+              f"base-uri 'none'; frame-ancestors 'none'; form-action {form_action}")
+    return {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+def render(template: str, *, status: int = 200, form_targets: Iterable[str | None] = (),
+           **context: Any) -> HTMLResponse:
+    html = templates.get_template(template).render(page_css=PAGE_CSS, **context)
+    return HTMLResponse(html, status_code=status, headers=security_headers(form_targets))
