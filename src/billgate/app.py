@@ -25,6 +25,7 @@ from billgate.ops.metrics import metrics_endpoint
 from billgate.runtime import Runtime
 from billgate.settings import Settings
 from billgate.web.checkout import checkout_routes
+from billgate.web.invoices import invoice_routes
 from billgate.web.limits import BodySizeLimit
 
 log = logging.getLogger("billgate")
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             Route("/readyz", readyz(lambda: graphql.runtime)),
             Route("/metrics", metrics_endpoint),
             *checkout_routes(lambda: graphql.runtime),
+            *invoice_routes(lambda: graphql.runtime),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

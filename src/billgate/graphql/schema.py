@@ -31,6 +31,7 @@ from billgate.graphql.subscriptions import Subscription
 from billgate.graphql.types.catalog import ItemDefinition, Product, ProductLine
 from billgate.graphql.types.common import CustomerRef, CustomerType, Node
 from billgate.graphql.types.customer import Customer
+from billgate.graphql.types.invoices import Invoice, Transaction
 from billgate.graphql.types.items import Item, ItemChange
 from billgate.graphql.types.purchases import CustomerSubscription
 from billgate.graphql.types.settings import PaymentSettings
@@ -107,7 +108,7 @@ def build_schema(*, debug: bool = False) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Customer, Product, Item, ItemChange, CustomerSubscription],
+        types=[Customer, Product, Item, ItemChange, CustomerSubscription, Invoice, Transaction],
         extensions=extensions,  # type: ignore[arg-type]
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
     )

@@ -53,6 +53,18 @@ async def _subscription(info: Info, node_id: str) -> Node | None:
     return CustomerSubscription.from_row(row, await access_rules(info))
 
 
+async def _invoice(info: Info, node_id: str) -> Node | None:
+    from billgate.graphql.resolvers.invoices import invoice_node
+
+    return await invoice_node(info, node_id)
+
+
+async def _transaction(info: Info, node_id: str) -> Node | None:
+    from billgate.graphql.resolvers.invoices import transaction_node
+
+    return await transaction_node(info, node_id)
+
+
 def _readable(info: Info, type_name: str, customer_id: str) -> CustomerRef | None:
     try:
         ref = CustomerRef(CustomerType(type_name), customer_id)
@@ -63,7 +75,7 @@ def _readable(info: Info, type_name: str, customer_id: str) -> CustomerRef | Non
 
 NODE_RESOLVERS: dict[str, NodeResolver] = {
     "Product": _product, "Customer": _customer, "Item": _item,
-    "CustomerSubscription": _subscription,
+    "CustomerSubscription": _subscription, "Invoice": _invoice, "Transaction": _transaction,
 }
 
 

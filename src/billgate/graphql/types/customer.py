@@ -16,11 +16,14 @@ from billgate.graphql.types.items import Item
 
 if TYPE_CHECKING:
     from billgate.graphql.types.common import SubscriptionStatus
+    from billgate.graphql.types.invoices import Invoice, Transaction
     from billgate.graphql.types.purchases import CustomerSubscription, OwnedProduct
 
 OwnedProductT = Annotated["OwnedProduct", strawberry.lazy("billgate.graphql.types.purchases")]
 SubscriptionT = Annotated["CustomerSubscription", strawberry.lazy("billgate.graphql.types.purchases")]
 StatusT = Annotated["SubscriptionStatus", strawberry.lazy("billgate.graphql.types.common")]
+InvoiceT = Annotated["Invoice", strawberry.lazy("billgate.graphql.types.invoices")]
+TransactionT = Annotated["Transaction", strawberry.lazy("billgate.graphql.types.invoices")]
 
 
 @strawberry.type
@@ -58,6 +61,21 @@ class Customer(Node):
         from billgate.graphql.resolvers.purchases import subscriptions
 
         return await subscriptions(info, self.ref, first, after, status)
+
+    @strawberry.field(description="Invoices, newest first.")
+    async def invoices(self, info: Info, first: int | None = None,
+                       after: str | None = None) -> Connection[InvoiceT]:
+        from billgate.graphql.resolvers.invoices import invoices_page
+
+        return await invoices_page(info, self.ref, first, after)
+
+    @strawberry.field(description="Charges, renewals, prorations, refunds and grants, newest "
+                      "first. Secret key only: FORBIDDEN for customer tokens.")
+    async def transactions(self, info: Info, first: int | None = None,
+                           after: str | None = None) -> Connection[TransactionT]:
+        from billgate.graphql.resolvers.invoices import transactions_page
+
+        return await transactions_page(info, self.ref, first, after)
 
     @strawberry.field(description="Should the customer get what the product gives? True for an "
                       "owned one-time or included product, and for a subscription per its hasAccess.")

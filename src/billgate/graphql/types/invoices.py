@@ -1,0 +1,80 @@
+"""Invoices and transactions, built from their rows in the parent resolver (plain fields)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from billgate.billing import invoices
+from billgate.db.models import Invoice as InvoiceRow
+from billgate.db.models import Transaction as TransactionRow
+from billgate.graphql.ids import global_id
+from billgate.graphql.types.common import Currency, InvoiceStatus, Node
+
+
+@strawberry.type
+class InvoiceLine:
+    kind: str = strawberry.field(description="plan | proration_credit | proration_debit | credit "
+                                 "(account credit applied).")
+    description: str
+    quantity: int | None = strawberry.field(description="Units of a plan line; null for "
+                                            "prorations and credit.")
+    amount: int = strawberry.field(description="Minor units; negative for credits.")
+    period_start: datetime | None = strawberry.field(description="The period a plan line pays for.")
+    period_end: datetime | None
+
+    @classmethod
+    def from_json(cls, line: dict[str, Any]) -> InvoiceLine:
+        return cls(kind=line["kind"], description=line["description"],
+                   quantity=line.get("quantity"), amount=int(line["amount"]),
+                   period_start=_time(line.get("periodStart")),
+                   period_end=_time(line.get("periodEnd")))
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@strawberry.type
+class Invoice(Node):
+    status: InvoiceStatus
+    amount_total: int = strawberry.field(description="Minor units (JPY: yen), after account credit.")
+    currency: Currency
+    created_at: datetime
+    paid_at: datetime | None
+    hosted_invoice_url: str = strawberry.field(description="The invoice's page on billgate "
+                                               "(absolute; the link is unguessable).")
+    lines: list[InvoiceLine]
+
+    @classmethod
+    def from_row(cls, row: InvoiceRow, *, base_url: str) -> Invoice:
+        return cls(
+            id=strawberry.ID(global_id("Invoice", str(row.id))), status=InvoiceStatus(row.status),
+            amount_total=row.amount_total, currency=Currency(row.currency),
+            created_at=row.created_at, paid_at=row.paid_at,
+            hosted_invoice_url=invoices.hosted_url(base_url, row),
+            lines=[InvoiceLine.from_json(line) for line in row.lines or []])
+
+
+@strawberry.type(description="Money recorded for a customer (secret key only).")
+class Transaction(Node):
+    kind: str = strawberry.field(description="purchase | renewal | proration | refund | grant.")
+    amount: int = strawberry.field(description="Minor units; a proration is negative when the "
+                                   "customer was credited, a grant is 0.")
+    currency: Currency | None = strawberry.field(description="Null for a grant of an unpriced product.")
+    quantity: int
+    product_id: str | None = strawberry.field(description="Null for an inline product.")
+    created_at: datetime
+    test_mode: bool
+    refunded_amount: int
+
+    @classmethod
+    def from_row(cls, row: TransactionRow) -> Transaction:
+        return cls(
+            id=strawberry.ID(global_id("Transaction", str(row.id))), kind=row.kind,
+            amount=row.amount, currency=Currency(row.currency) if row.currency else None,
+            quantity=row.quantity, product_id=row.product.get("productId"),
+            created_at=row.created_at, test_mode=row.test_mode,
+            refunded_amount=row.refunded_amount)
