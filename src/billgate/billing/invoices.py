@@ -66,6 +66,16 @@ async def apply_credit(session: AsyncSession, invoice: Invoice) -> None:
     await add_credit(session, invoice.customer_pk, invoice.currency, -used)
 
 
+async def void(session: AsyncSession, invoice: Invoice) -> None:
+    """The invoice no longer applies (its subscription ended unpaid): VOID, and the account
+    credit it had used is the customer's again."""
+    invoice.status = "VOID"
+    invoice.pending_charge_key = None
+    used = -sum(int(line["amount"]) for line in invoice.lines if line["kind"] == "credit")
+    if used > 0:
+        await add_credit(session, invoice.customer_pk, invoice.currency, used)
+
+
 def mark_paid(invoice: Invoice, *, now: datetime, reference: str | None) -> None:
     invoice.status = "PAID"
     invoice.paid_at = now

@@ -73,9 +73,10 @@ SUBSCRIPTION_RENEW = Job("subscription.renew", _subscriptions_due, _run_subscrip
 ITEM_REPEAT = Job("item.repeat", _repeats_due, _run_repeats)
 ITEM_EXPIRE = Job("item.expire", _expiries_due, _run_expiries)
 
-# Ordered: at one instant, expiries first, then repeats (a WHEN_REPEATED grant expires as
-# the next arrives), then subscriptions.
-BILLING_JOBS = (ITEM_EXPIRE, ITEM_REPEAT, SUBSCRIPTION_RENEW)
+# Ordered: at one instant, expiries first, then subscriptions (a plan that ends at its
+# period end grants no repeat then), then repeats (a WHEN_REPEATED grant expires as the
+# next arrives).
+BILLING_JOBS = (ITEM_EXPIRE, SUBSCRIPTION_RENEW, ITEM_REPEAT)
 
 
 async def outbox_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:

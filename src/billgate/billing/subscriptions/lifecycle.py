@@ -221,7 +221,7 @@ async def end_subscription(billing: Billing, session: AsyncSession, customer: Cu
     if sub.open_invoice_id is not None:
         open_invoice = await session.get(Invoice, sub.open_invoice_id)
         if open_invoice is not None and open_invoice.status == "OPEN":
-            open_invoice.status = "VOID"
+            await invoices.void(session, open_invoice)
         sub.open_invoice_id = None
     transition(sub, CANCELED, now=at)
     sub.canceled_at = sub.canceled_at or at

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import customers, invoices
+from billgate.billing import catalog, customers, invoices
 from billgate.billing.calendar import add_interval
 from billgate.billing.errors import (
     DefaultPaymentMethodRequired,
@@ -110,11 +110,10 @@ async def plan_switch(session: AsyncSession, ref: CustomerRef, sub: Purchase, *,
                       now: datetime) -> tuple[request.PurchaseRequest, SwitchAmounts]:
     """Check a switch and price it (no writes)."""
     _require_live(sub)
+    await _check_switchable(session, to_product_id, by_server=by_server)
     target = await request.resolve(session, customer=ref, product_id=to_product_id, inline=None,
                                    price_id=price_id, currency=sub.currency, quantity=sub.quantity,
                                    by_server=by_server, needs_price=True)
-    if target.product.is_add_on_to:
-        raise ProductNotSwitchable(f"{to_product_id!r} is an add-on", field=["toProductId"])
     if sub.product_line_id is None or target.product.product_line_id != sub.product_line_id:
         raise NotInSameProductLine(
             f"{to_product_id!r} is not in the product line of {sub.product_id!r}",
@@ -125,13 +124,28 @@ async def plan_switch(session: AsyncSession, ref: CustomerRef, sub: Purchase, *,
     if not target.is_subscription:
         raise ProductNotSwitchable(f"{to_product_id!r} has no recurring price", field=["priceId"])
     assert sub.current_period_start and sub.current_period_end and target.price
-    same = target.price["interval"] == (sub.price or {}).get("interval")
+    # A trial was free: nothing to credit, and the new plan is paid in full for a period
+    # from now (``_apply_switch``), not for what is left of the trial.
     trialing = sub.status == TRIALING
+    same = not trialing and target.price["interval"] == (sub.price or {}).get("interval")
     amounts = switch_amounts(
         old_total=0 if trialing else (sub.unit_amount or 0) * sub.quantity, new_total=target.total,
         period_start=sub.current_period_start, period_end=sub.current_period_end, now=now,
         same_interval=same)
     return target, amounts
+
+
+async def _check_switchable(session: AsyncSession, product_id: str, *, by_server: bool) -> None:
+    """Include-by-default products and add-ons are never a plan to switch to
+    (``PRODUCT_NOT_SWITCHABLE``), whatever their prices. Products a caller may not see are
+    left to ``request.resolve`` (``PRODUCT_NOT_FOUND``)."""
+    row = await catalog.get_product(session, product_id)
+    if row is None or (row.server_only and not by_server):
+        return
+    if row.included_by_default:
+        raise ProductNotSwitchable(f"{product_id!r} is included by default", field=["toProductId"])
+    if row.is_add_on_to:
+        raise ProductNotSwitchable(f"{product_id!r} is an add-on", field=["toProductId"])
 
 
 async def switch(billing: lifecycle.Billing, ref: CustomerRef, *, from_product_id: str,
@@ -170,6 +184,7 @@ async def _apply_switch(billing: lifecycle.Billing, session: AsyncSession, sub_i
     assert old is not None
     customer = await session.get(Customer, old.customer_pk)
     assert customer is not None
+    was_trialing = old.status == TRIALING  # before ``fulfil.start`` ends it
     owned = await repository.list_owned_for_update(session, customer.id)
     new, events = await fulfil.start(session, customer, target, now=now, origin="switch",
                                      owned=owned)
@@ -181,7 +196,7 @@ async def _apply_switch(billing: lifecycle.Billing, session: AsyncSession, sub_i
         new.current_period_start = now
         new.current_period_end = new.next_action_at = add_interval(now, target.price["interval"])
     same = target.price and target.price["interval"] == (old.price or {}).get("interval")
-    if same and old.status != TRIALING:
+    if same and not was_trialing:
         new.billing_anchor_at, new.periods_billed = old.billing_anchor_at, old.periods_billed
         new.current_period_start, new.current_period_end = (old.current_period_start,
                                                             old.current_period_end)
