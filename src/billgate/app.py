@@ -23,6 +23,8 @@ from billgate.ops.health import healthz, readyz
 from billgate.ops.logging import RequestIdMiddleware
 from billgate.ops.metrics import metrics_endpoint
 from billgate.runtime import Runtime
+from billgate.scheduler.jobs import email_job
+from billgate.scheduler.runner import Scheduler
 from billgate.settings import Settings
 from billgate.web.checkout import checkout_routes
 from billgate.web.invoices import invoice_routes
@@ -61,6 +63,16 @@ async def _development_key(session: object) -> str:
     return str(row.value)
 
 
+def build_scheduler(runtime: Runtime) -> Scheduler:
+    """The scheduler of this process: billing work and the email outbox, every
+    ``BILLGATE_SCHEDULER_INTERVAL`` seconds, on the runtime's clock."""
+    settings = runtime.settings
+    return Scheduler(runtime.billing, runtime.clock.now, interval=settings.scheduler_interval,
+                     extra=email_job(smtp_url=settings.smtp_url, sender=settings.email_from,
+                                     templates_dir=settings.email_templates or None),
+                     before_tick=runtime.sync_test_clock)
+
+
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
     """Build the app. With ``runtime`` given (tests), the caller owns its lifetime."""
     settings = settings or (runtime.settings if runtime else Settings.from_env())
@@ -79,9 +91,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if bus_owned:
             rt.bus = create_bus(settings.event_bus_url)
             await rt.bus.start()
+        scheduler = build_scheduler(rt) if settings.scheduler else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()  # before the bus and the database it uses close
             if bus_owned:
                 # Closing the bus ends every live subscription cleanly before shutdown.
                 await rt.bus.close()

@@ -18,6 +18,20 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
+def _check_email_settings(settings: Settings) -> None:
+    """A bad BILLGATE_SMTP_URL or template folder stops start-up, not every email later."""
+    from billgate.notifications.sender import parse_smtp_url
+
+    if settings.smtp_url:
+        try:
+            parse_smtp_url(settings.smtp_url)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    if settings.email_templates and not Path(settings.email_templates).is_dir():
+        raise click.ClickException(
+            f"BILLGATE_EMAIL_TEMPLATES: {settings.email_templates} is not a directory")
+
+
 @click.group()
 def main() -> None:
     """billgate: a self-hosted GraphQL billing gateway."""
@@ -35,6 +49,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
     settings = _settings()
     configure_logging(debug=settings.debug, json_logs=settings.json_logs)
+    _check_email_settings(settings)
     asyncio.run(_check_migrated(settings.database_url))
     asyncio.run(_announce(settings))
     uvicorn.run(
@@ -81,6 +96,58 @@ async def _announce(settings: Settings) -> None:
             click.echo(f"billgate: development secret key: {runtime.secret_keys[0]}", err=True)
     finally:
         await runtime.db.dispose()
+
+
+@main.command()
+def worker() -> None:
+    """Run the scheduler alone (renewals, trials, dunning, item repeats and expiries, the
+    email outbox) until SIGTERM or SIGINT. Any number may run: due work is leased."""
+    from billgate.ops.logging import configure as configure_logging
+
+    settings = _settings()
+    configure_logging(debug=settings.debug, json_logs=settings.json_logs)
+    _check_email_settings(settings)
+    asyncio.run(_check_migrated(settings.database_url))
+    asyncio.run(_work(settings))
+
+
+async def _work(settings: Settings) -> None:
+    import logging
+    import signal
+
+    from billgate.app import build_runtime, build_scheduler
+    from billgate.events import create_bus
+
+    log = logging.getLogger("billgate.worker")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runtime = await build_runtime(settings)
+    try:
+        runtime.bus = create_bus(settings.event_bus_url,
+                                 channel=settings.event_bus_channel or None)
+        await runtime.bus.start()
+        try:
+            scheduler = build_scheduler(runtime)
+            scheduler.start()
+            log.info("billgate worker: scheduler running every %ss", settings.scheduler_interval)
+            click.echo(f"billgate worker: running (every {settings.scheduler_interval:g}s); "
+                       "stop with SIGTERM or Ctrl-C", err=True)
+            await stop.wait()
+            log.info("billgate worker: stopping")
+            await scheduler.stop(grace=settings.shutdown_grace_seconds)
+        finally:
+            await runtime.bus.close()
+            runtime.bus = None
+    finally:
+        close = getattr(runtime, "aclose", None)  # the payment processor's connections, if any
+        if close is not None:
+            await close()
+        await runtime.db.dispose()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    click.echo("billgate worker: stopped", err=True)
 
 
 @main.command()

@@ -31,6 +31,18 @@ def _list(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _interval(value: str | None) -> float:
+    if not value:
+        return 1.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"BILLGATE_SCHEDULER_INTERVAL: expected seconds, got {value!r}") from None
+    if not 0.01 <= seconds <= 3600:
+        raise ValueError(f"BILLGATE_SCHEDULER_INTERVAL must be from 0.01 to 3600 seconds, got {value!r}")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -43,11 +55,20 @@ class Settings:
     test_mode: bool | None = None
     allowed_return_urls: tuple[str, ...] = ()
     event_bus_url: str = "memory://"
+    # "" means the backend's default channel (billgate_events / billgate:events).
+    event_bus_channel: str = ""
     stripe_secret_key: str = ""
     stripe_publishable_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""
     smtp_url: str = ""
+    # Emails: the From address, and a folder whose files override the packaged templates.
+    email_from: str = "billing@localhost"
+    email_templates: str = ""
+    # The scheduler (renewals, dunning, item repeats and expiries, the email outbox) runs in
+    # `billgate serve` unless switched off; `billgate worker` runs it alone.
+    scheduler: bool = True
+    scheduler_interval: float = 1.0
     debug: bool = False
     max_body_bytes: int = 1_000_000
     json_logs: bool = True
@@ -76,11 +97,16 @@ class Settings:
             test_mode=None if not test_mode_raw else _bool(test_mode_raw, True),
             allowed_return_urls=_list(get("ALLOWED_RETURN_URLS")),
             event_bus_url=get("EVENT_BUS_URL") or "memory://",
+            event_bus_channel=get("EVENT_BUS_CHANNEL") or "",
             stripe_secret_key=get("STRIPE_SECRET_KEY") or "",
             stripe_publishable_key=get("STRIPE_PUBLISHABLE_KEY") or "",
             stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET") or "",
             stripe_api_base=get("STRIPE_API_BASE") or "",
             smtp_url=get("SMTP_URL") or "",
+            email_from=get("EMAIL_FROM") or "billing@localhost",
+            email_templates=get("EMAIL_TEMPLATES") or "",
+            scheduler=_bool(get("SCHEDULER"), True),
+            scheduler_interval=_interval(get("SCHEDULER_INTERVAL")),
             debug=_bool(get("DEBUG"), False),
             max_body_bytes=int(get("MAX_BODY_BYTES") or 1_000_000),
             json_logs=_bool(get("JSON_LOGS"), True),

@@ -14,6 +14,7 @@ from billgate.billing import items
 from billgate.billing.purchases import fulfil
 from billgate.billing.subscriptions import lifecycle
 from billgate.db.models import EmailOutbox, ItemBalance, ItemSchedule, Purchase
+from billgate.notifications.sender import parse_smtp_url, send_due
 
 
 @dataclass(frozen=True)
@@ -82,3 +83,24 @@ BILLING_JOBS = (ITEM_EXPIRE, SUBSCRIPTION_RENEW, ITEM_REPEAT)
 async def outbox_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:
     return await _min(billing, EmailOutbox.next_attempt_at, EmailOutbox.sent_at.is_(None),
                       EmailOutbox.next_attempt_at <= now)
+
+
+def email_job(*, smtp_url: str | None, sender: str, templates_dir: str | None = None,
+              batch: int = 50, max_batches: int = 20) -> Job:
+    """``email.send``: deliver the email outbox (``notifications.sender``) with these mail
+    settings. Not one of ``BILLING_JOBS``: a mail server outage must never hold up billing,
+    so the scheduler runs it after the billing work of each tick."""
+    if smtp_url:
+        parse_smtp_url(smtp_url)  # a bad BILLGATE_SMTP_URL fails at start-up, not per email
+
+    async def run(billing: lifecycle.Billing, at: datetime) -> int:
+        sent = 0
+        for _ in range(max_batches):
+            count = await send_due(billing.db, smtp_url=smtp_url, sender=sender,
+                                   templates_dir=templates_dir, now=at, limit=batch)
+            sent += count
+            if count < batch:
+                break
+        return sent
+
+    return Job("email.send", outbox_due, run)
