@@ -1,0 +1,40 @@
+"""Item balances (credits, seats, API calls) and their ledger.
+
+Call it through this package: ``from billgate.billing import items`` then
+``items.try_decrease(...)``. Inside, by role: ``ledger`` (the credit rules, pure Python),
+``repository`` (the SQL), ``requests`` (checked inputs), ``service`` (changes), ``reads``
+(balances and history), ``results`` (what they return).
+"""
+
+from billgate.billing.items.reads import changes_since, get_balance, list_balances, list_changes
+from billgate.billing.items.requests import MAX_AMOUNT, REASONS
+from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult, Publish
+from billgate.billing.items.service import (
+    decrease,
+    expire_source,
+    grant,
+    increase,
+    revoke,
+    settle_due,
+    try_decrease,
+)
+
+__all__ = [
+    "MAX_AMOUNT",
+    "REASONS",
+    "BalanceSnapshot",
+    "ChangeEvent",
+    "ChangeResult",
+    "Publish",
+    "changes_since",
+    "decrease",
+    "expire_source",
+    "get_balance",
+    "grant",
+    "increase",
+    "list_balances",
+    "list_changes",
+    "revoke",
+    "settle_due",
+    "try_decrease",
+]

@@ -1,0 +1,118 @@
+"""Reading balances and their ledger.
+
+A read settles the expiries due at its ``now`` first (committed in a write transaction only
+when one is due; otherwise it is a plain read), so a balance read at ``T`` never counts a grant
+that expired at or before ``T``, whether or not the scheduler ran.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from billgate.billing import catalog
+from billgate.billing import customers as customer_service
+from billgate.billing.items import repository as repo
+from billgate.billing.items.requests import MAX_PAGE, check_limit, live_item
+from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, Publish
+from billgate.billing.items.service import settle_one
+from billgate.clock import Clock
+from billgate.db.engine import Database
+from billgate.db.models import ItemChange, ItemDefinition
+from billgate.types import CustomerRef
+
+
+async def get_balance(db: Database, customer: CustomerRef, item_id: str, *, clock: Clock,
+                      publish: Publish | None = None) -> BalanceSnapshot:
+    """The balance now. A plain read unless an expiry is due, in which case it is settled
+    and committed first (its events go to ``publish`` after commit). A balance never
+    written reads as quantity 0, version 0, and reading creates nothing."""
+    customer_service.validate_ref(customer)
+    now = clock.now()
+    async with db.read_session() as session:
+        item = await live_item(session, item_id, customer.type)
+        customer_pk, stored = await repo.read_balances(session, customer, item.id)
+    if not stored:
+        return BalanceSnapshot(customer_pk, item_id, 0, 0)
+    settled = await _settle_stored(db, customer, stored, {item.id: item_id}, now, publish)
+    return settled[stored[0].id]
+
+
+async def list_balances(db: Database, customer: CustomerRef, *, clock: Clock,
+                        publish: Publish | None = None
+                        ) -> list[tuple[ItemDefinition, BalanceSnapshot]]:
+    """Every live item of the customer's type with its balance now (0 where nothing was
+    granted), in ``item_id`` order. Two reads, plus one write transaction when expiries
+    are due."""
+    customer_service.validate_ref(customer)
+    now = clock.now()
+    async with db.read_session() as session:
+        definitions = await catalog.list_item_definitions(session, customer_type=customer.type)
+        customer_pk, stored = await repo.read_balances(session, customer)
+    item_ids = {d.id: d.item_id for d in definitions}
+    stored = [s for s in stored if s.item_pk in item_ids]
+    settled = await _settle_stored(db, customer, stored, item_ids, now, publish)
+    by_item = {s.item_pk: settled[s.id] for s in stored}
+    return [(d, by_item.get(d.id) or BalanceSnapshot(customer_pk, d.item_id, 0, 0))
+            for d in definitions]
+
+
+async def _settle_stored(db: Database, ref: CustomerRef, stored: list[repo.StoredBalance],
+                         item_ids: dict[int, str], now: datetime,
+                         publish: Publish | None) -> dict[int, BalanceSnapshot]:
+    """Snapshots of ``stored`` balances by id, first settling (in one transaction) those
+    with an expiry due at ``now``."""
+    snapshots = {s.id: BalanceSnapshot(s.customer_pk, item_ids[s.item_pk], s.quantity,
+                                       s.version) for s in stored}
+    due = [s for s in stored if s.next_expiry_at is not None and s.next_expiry_at <= now]
+    if not due:
+        return snapshots
+    events: list[ChangeEvent] = []
+    async with db.session() as session, session.begin():
+        for s in sorted(due, key=lambda s: s.id):  # one lock order for every multi-row lock
+            names = repo.Names(ref.type.value, ref.customer_id, item_ids[s.item_pk])
+            ledger, settled = await settle_one(session, s.id, names, now)
+            events += settled
+            snapshots[s.id] = BalanceSnapshot(s.customer_pk, names.item_id, ledger.quantity,
+                                              ledger.version)
+    if events and publish is not None:
+        await publish(events)
+    return snapshots
+
+
+async def list_changes(db: Database, customer: CustomerRef, item_id: str, *,
+                       before_version: int | None = None, limit: int = 20,
+                       clock: Clock | None = None,
+                       publish: Publish | None = None) -> list[ItemChange]:
+    """Ledger rows newest first, keyset on ``version`` (those below ``before_version``).
+    With ``clock``, due expiries are settled first so they show in the history."""
+    check_limit(limit)
+    if clock is not None:
+        await get_balance(db, customer, item_id, clock=clock, publish=publish)
+    return await _changes(db, customer, item_id, before_version=before_version,
+                          after_version=None, limit=limit, newest_first=True)
+
+
+async def changes_since(db: Database, customer: CustomerRef, item_id: str, *,
+                        after_version: int, limit: int = MAX_PAGE) -> list[ItemChange]:
+    """Ledger rows with ``version > after_version``, oldest first: what a live subscriber
+    that saw ``after_version`` missed."""
+    check_limit(limit)
+    return await _changes(db, customer, item_id, before_version=None,
+                          after_version=after_version, limit=limit, newest_first=False)
+
+
+async def _changes(db: Database, customer: CustomerRef, item_id: str, *,
+                   before_version: int | None, after_version: int | None, limit: int,
+                   newest_first: bool) -> list[ItemChange]:
+    customer_service.validate_ref(customer)
+    async with db.read_session() as session:
+        item = await live_item(session, item_id, customer.type)
+        _, stored = await repo.read_balances(session, customer, item.id)
+        if not stored:
+            return []
+        rows = await repo.list_changes(session, stored[0].id, before_version=before_version,
+                                       after_version=after_version, limit=limit,
+                                       newest_first=newest_first)
+    return list(rows)
+
+

@@ -1,0 +1,284 @@
+"""SQL of the item ledger: Core statements over the balance row, its buckets and its ledger.
+
+Every mutation starts by UPDATE-ing the balance row: on PostgreSQL that takes the row lock,
+on SQLite every write transaction already holds the write lock (``BEGIN IMMEDIATE``). Nothing
+is read and then written back without that lock. Round trips are the cost (STACK-NOTES.md),
+so the common case is one conditional ``UPDATE ... RETURNING`` plus one ``INSERT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billgate.billing.items.ledger import INT64_MAX, INT64_MIN, Bucket, Entry, Ledger
+from billgate.db.models import Customer, ItemBalance, ItemChange, ItemDefinition, ItemGrant
+from billgate.db.upsert import insert_ignore
+from billgate.types import CustomerRef
+
+balances = cast(Table, ItemBalance.__table__)
+grants = cast(Table, ItemGrant.__table__)
+changes = cast(Table, ItemChange.__table__)
+customers = cast(Table, Customer.__table__)
+items = cast(Table, ItemDefinition.__table__)
+
+
+@dataclass(frozen=True)
+class BalanceRow:
+    id: int
+    customer_pk: int
+    quantity: int
+    tracked: int
+    version: int
+    next_expiry_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Names:
+    """Who and what a balance is about, in the app's terms (for events)."""
+
+    customer_type: str
+    customer_id: str
+    item_id: str
+
+
+_BALANCE = (balances.c.id, balances.c.customer_pk, balances.c.quantity,
+            balances.c.tracked_remaining, balances.c.version, balances.c.next_expiry_at)
+
+
+def _balance_row(row: Sequence[Any]) -> BalanceRow:
+    return BalanceRow(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+# Which balance ----------------------------------------------------------------------------
+
+
+def where_ref(ref: CustomerRef, item_id: str) -> ColumnElement[bool]:
+    """The balance of ``ref`` for a live item of its type, found inside the statement itself
+    (an unknown customer, unknown, archived or mismatched item simply matches nothing)."""
+    customer_pk = select(customers.c.id).where(
+        customers.c.type == ref.type.value, customers.c.customer_id == ref.customer_id
+    ).scalar_subquery()
+    item_pk = select(items.c.id).where(
+        items.c.item_id == item_id, items.c.archived_at.is_(None),
+        items.c.customer_type == ref.type.value,
+    ).scalar_subquery()
+    return and_(balances.c.customer_pk == customer_pk, balances.c.item_pk == item_pk)
+
+
+def where_pks(customer_pk: int, item_pk: int) -> ColumnElement[bool]:
+    return and_(balances.c.customer_pk == customer_pk, balances.c.item_pk == item_pk)
+
+
+def where_id(balance_id: int) -> ColumnElement[bool]:
+    return balances.c.id == balance_id
+
+
+# Writes -----------------------------------------------------------------------------------
+
+
+def fast_guard(kind: str, amount: int, *, bucket: bool,
+               now: datetime) -> ColumnElement[bool] | None:
+    """When a change needs no bucket work, the condition under which one UPDATE is all of it.
+
+    Removals qualify when no bucket has anything left (``tracked_remaining = 0``: then nothing
+    is due either); ``try_decrease`` also needs ``quantity >= amount``. A grant that never
+    expires qualifies when no expiry is due. Bounds keep the result inside 64 bits (computed
+    here, so the database never evaluates an overflowing expression).
+    """
+    q = balances.c.quantity
+    if kind == "try_decrease":
+        return and_(q >= amount, balances.c.tracked_remaining == 0)
+    if kind == "decrease":
+        return and_(q >= INT64_MIN + amount, balances.c.tracked_remaining == 0)
+    if kind == "increase" and not bucket:
+        return and_(q <= INT64_MAX - amount,
+                    or_(balances.c.next_expiry_at.is_(None), balances.c.next_expiry_at > now))
+    return None
+
+
+async def fast_update(session: AsyncSession, where: ColumnElement[bool],
+                      guard: ColumnElement[bool], *, delta: int,
+                      now: datetime) -> BalanceRow | None:
+    """Apply ``delta`` in one conditional statement; None when the row or the guard fails."""
+    stmt = (update(balances).where(where, guard)
+            .values(quantity=balances.c.quantity + delta, version=balances.c.version + 1,
+                    updated_at=now)
+            .returning(*_BALANCE))
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else _balance_row(row)
+
+
+async def lock(session: AsyncSession, where: ColumnElement[bool]) -> BalanceRow | None:
+    """Lock the balance row (a no-op UPDATE) and read it under that lock."""
+    stmt = update(balances).where(where).values(version=balances.c.version).returning(*_BALANCE)
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else _balance_row(row)
+
+
+async def lock_or_create(session: AsyncSession, customer_pk: int, item_pk: int,
+                         now: datetime) -> BalanceRow:
+    """Lock the balance row, creating it on first use (two first uses race on the unique
+    key, not on a read)."""
+    balance = await lock(session, where_pks(customer_pk, item_pk))
+    if balance is None:
+        await insert_ignore(session, balances, {
+            "customer_pk": customer_pk, "item_pk": item_pk, "quantity": 0,
+            "tracked_remaining": 0, "version": 0, "next_expiry_at": None, "updated_at": now,
+        }, ["customer_pk", "item_pk"])
+        balance = await lock(session, where_pks(customer_pk, item_pk))
+    assert balance is not None
+    return balance
+
+
+async def load_ledger(session: AsyncSession, balance: BalanceRow, now: datetime) -> Ledger:
+    """The locked balance with the buckets that matter now: those with something left and
+    those due (to close them). With nothing tracked, no bucket matters."""
+    buckets: list[Bucket] = []
+    if balance.tracked > 0:
+        stmt = select(grants.c.id, grants.c.quantity, grants.c.remaining, grants.c.expires_at,
+                      grants.c.source, grants.c.created_at).where(
+            grants.c.balance_id == balance.id, grants.c.expired_at.is_(None),
+            or_(grants.c.remaining > 0, grants.c.expires_at <= now),
+        )
+        buckets = [Bucket(*row) for row in await session.execute(stmt)]
+    return Ledger(quantity=balance.quantity, tracked=balance.tracked, version=balance.version,
+                  buckets=buckets)
+
+
+async def persist(session: AsyncSession, balance: BalanceRow, ledger: Ledger,
+                  now: datetime) -> list[int]:
+    """Write what ``ledger`` changed; returns the ids of the new ledger rows, in order."""
+    if not ledger.changed:
+        return []
+    await _save_buckets(session, balance.id, ledger.buckets)
+    await session.execute(update(balances).where(balances.c.id == balance.id).values(
+        quantity=ledger.quantity, tracked_remaining=ledger.tracked, version=ledger.version,
+        next_expiry_at=ledger.next_expiry_at, updated_at=now,
+    ))
+    return await insert_entries(session, balance.id, balance.customer_pk, ledger.entries)
+
+
+async def _save_buckets(session: AsyncSession, balance_id: int, buckets: list[Bucket]) -> None:
+    dirty = [{"b_id": b.id, "b_remaining": b.remaining, "b_expired_at": b.expired_at}
+             for b in buckets if b.dirty and b.id is not None]
+    if dirty:
+        stmt = update(grants).where(grants.c.id == bindparam("b_id")).values(
+            remaining=bindparam("b_remaining"), expired_at=bindparam("b_expired_at"))
+        await session.execute(stmt, dirty)
+    new = [{"balance_id": balance_id, "quantity": b.quantity, "remaining": b.remaining,
+            "expires_at": b.expires_at, "source": b.source, "created_at": b.created_at,
+            "expired_at": b.expired_at} for b in buckets if b.id is None]
+    if new:
+        await session.execute(insert(grants), new)
+
+
+async def insert_entries(session: AsyncSession, balance_id: int, customer_pk: int,
+                         entries: Sequence[Entry]) -> list[int]:
+    if not entries:
+        return []
+    rows = [{"balance_id": balance_id, "customer_pk": customer_pk, "version": e.version,
+             "delta": e.delta, "quantity_after": e.quantity_after, "reason": e.reason,
+             "description": e.description, "expires_at": e.expires_at, "source": e.source,
+             "idempotency_key": e.idempotency_key,
+             "request_fingerprint": e.request_fingerprint, "created_at": e.created_at}
+            for e in entries]
+    stmt = insert(changes).returning(changes.c.id, sort_by_parameter_order=True)
+    return list((await session.scalars(stmt, rows)).all())
+
+
+async def close_empty_source_buckets(session: AsyncSession, source: str, now: datetime) -> None:
+    """Mark used-up buckets of an ended source expired, so nothing scans them again."""
+    await session.execute(update(grants).where(
+        grants.c.source == source, grants.c.expired_at.is_(None), grants.c.remaining == 0,
+    ).values(expired_at=now))
+
+
+# Lookups ----------------------------------------------------------------------------------
+
+
+def _names_select() -> Any:
+    return (select(balances.c.id, customers.c.type, customers.c.customer_id, items.c.item_id)
+            .join(customers, customers.c.id == balances.c.customer_pk)
+            .join(items, items.c.id == balances.c.item_pk))
+
+
+async def balances_with_source(session: AsyncSession, source: str) -> list[tuple[int, Names]]:
+    """Balances with an active, not used-up bucket of ``source``, by id (the lock order)."""
+    has_bucket = select(grants.c.id).where(
+        grants.c.balance_id == balances.c.id, grants.c.source == source,
+        grants.c.expired_at.is_(None), grants.c.remaining > 0,
+    ).exists()
+    rows = await session.execute(_names_select().where(has_bucket).order_by(balances.c.id))
+    return [(row[0], Names(*row[1:])) for row in rows]
+
+
+async def due_balances(session: AsyncSession, now: datetime,
+                       limit: int) -> list[tuple[int, Names]]:
+    """Up to ``limit`` balances with an expiry due, earliest first, returned by id."""
+    stmt = (_names_select().where(balances.c.next_expiry_at <= now)
+            .order_by(balances.c.next_expiry_at, balances.c.id).limit(limit))
+    rows = [(row[0], Names(*row[1:])) for row in await session.execute(stmt)]
+    return sorted(rows, key=lambda pair: pair[0])
+
+
+async def find_keyed(session: AsyncSession, customer_pk: int, key: str) -> ItemChange | None:
+    return await session.scalar(select(ItemChange).where(
+        ItemChange.customer_pk == customer_pk, ItemChange.idempotency_key == key))
+
+
+async def find_keyed_by_ref(session: AsyncSession, ref: CustomerRef,
+                            key: str) -> ItemChange | None:
+    return await session.scalar(
+        select(ItemChange).join(Customer, Customer.id == ItemChange.customer_pk).where(
+            Customer.type == ref.type.value, Customer.customer_id == ref.customer_id,
+            ItemChange.idempotency_key == key,
+        ))
+
+
+@dataclass(frozen=True)
+class StoredBalance:
+    """A balance row as read without a lock."""
+
+    id: int
+    customer_pk: int
+    item_pk: int
+    quantity: int
+    version: int
+    next_expiry_at: datetime | None
+
+
+async def read_balances(session: AsyncSession, ref: CustomerRef, item_pk: int | None = None
+                        ) -> tuple[int | None, list[StoredBalance]]:
+    """The customer's pk (None if never seen) and balances (of one item with ``item_pk``),
+    in one query."""
+    on = balances.c.customer_pk == customers.c.id
+    if item_pk is not None:
+        on = and_(on, balances.c.item_pk == item_pk)
+    stmt = (select(customers.c.id, balances.c.id, balances.c.item_pk, balances.c.quantity,
+                   balances.c.version, balances.c.next_expiry_at)
+            .select_from(customers).outerjoin(balances, on)
+            .where(customers.c.type == ref.type.value, customers.c.customer_id == ref.customer_id))
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return None, []
+    found = [StoredBalance(bid, customer_pk, item, quantity, version, next_expiry)
+             for customer_pk, bid, item, quantity, version, next_expiry in rows if bid is not None]
+    return rows[0][0], found
+
+
+async def list_changes(session: AsyncSession, balance_id: int, *, before_version: int | None,
+                       after_version: int | None, limit: int,
+                       newest_first: bool) -> Sequence[ItemChange]:
+    stmt = select(ItemChange).where(ItemChange.balance_id == balance_id)
+    if before_version is not None:
+        stmt = stmt.where(ItemChange.version < before_version)
+    if after_version is not None:
+        stmt = stmt.where(ItemChange.version > after_version)
+    order = ItemChange.version.desc() if newest_first else ItemChange.version.asc()
+    return (await session.scalars(stmt.order_by(order).limit(limit))).all()

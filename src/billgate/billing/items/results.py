@@ -1,0 +1,51 @@
+"""What the item service returns: balance snapshots, change results and change events."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from billgate.billing.errors import InsufficientQuantity
+
+
+@dataclass(frozen=True)
+class BalanceSnapshot:
+    """A balance as of one version. ``customer_pk`` is None for a customer never seen."""
+
+    customer_pk: int | None
+    item_id: str
+    quantity: int
+    version: int
+
+    @property
+    def non_negative_quantity(self) -> int:
+        return max(0, self.quantity)
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """One committed ledger row, as published to live subscribers."""
+
+    customer_type: str
+    customer_id: str
+    item_id: str
+    quantity: int
+    version: int
+    delta: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """``success`` is False only for a ``try_decrease`` that could not consume; then
+    ``error`` says why, ``balance`` is what was available and nothing was written."""
+
+    success: bool
+    balance: BalanceSnapshot
+    change_id: int | None
+    replayed: bool = False
+    changes: list[ChangeEvent] = field(default_factory=list)
+    error: InsufficientQuantity | None = None
+
+
+Publish = Callable[[list[ChangeEvent]], Awaitable[None]]
