@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billgate.billing import catalog, items
 from billgate.billing.calendar import add_interval
 from billgate.billing.catalog_spec import ProductSpec
+from billgate.billing.purchases import repository
 from billgate.billing.purchases.repository import (
     INCLUDED,
     LIVE_SUBSCRIPTION,
@@ -42,9 +43,10 @@ def source_of(purchase: Purchase) -> str:
 async def start(session: AsyncSession, customer: Customer, request: PurchaseRequest, *,
                 now: datetime, origin: str, owned: Sequence[Purchase]) -> tuple[Purchase, Events]:
     """Create the purchase and grant what it includes. A product of a line replaces the
-    line's live subscription (ended now) and makes its included product step aside."""
+    line's live subscription (ended now) and makes its included product step aside; an
+    add-on of a line is bought beside its base, so it replaces nothing."""
     events: Events = []
-    line = request.product.product_line_id
+    line = None if request.product.is_add_on_to else request.product.product_line_id
     replaced: list[Purchase] = []
     for old in owned:
         if line is None or old.product_line_id != line:
@@ -176,7 +178,9 @@ async def _item_definitions(session: AsyncSession,
 
 async def ensure_included(session: AsyncSession, customer: Customer, *, now: datetime) -> Events:
     """Give the customer every include-by-default product of its type it does not have yet
-    (suspended at once where it already owns a paid product of that line)."""
+    (suspended at once where it already owns a paid product of that line). Takes the
+    customer's lock first, so concurrent first reads include each product once."""
+    await repository.lock_customer(session, customer.id)
     defaults = [
         row for row in (await session.scalars(
             catalog.products_statement(customer_type=CustomerType(customer.type),

@@ -22,6 +22,7 @@ from billgate.billing.errors import (
     ProductNotFound,
     ProductNotStackable,
 )
+from billgate.money import from_minor
 from billgate.types import CustomerRef
 
 MAX_QUANTITY = 10_000
@@ -53,6 +54,16 @@ class PurchaseRequest:
         if self.product_id is None:
             document["productId"] = None  # inline: it has no catalog id
         return document
+
+
+def inline_input(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The input that resolves to an inline product's ``snapshot`` again. A snapshot holds
+    amounts in minor units and ``resolve`` parses decimal strings ("2.00"), so a checkout
+    re-checked on completion charges what it showed, not 100 times that."""
+    prices = [{**price, "amounts": {currency: from_minor(amount, currency)
+                                    for currency, amount in price["amounts"].items()}}
+              for price in snapshot.get("prices") or []]
+    return {**snapshot, "prices": prices}
 
 
 async def resolve(session: AsyncSession, *, customer: CustomerRef, product_id: str | None,

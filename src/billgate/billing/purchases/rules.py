@@ -17,7 +17,8 @@ def check(request: PurchaseRequest, owned: Sequence[Purchase]) -> None:
     - an add-on needs one of its base products (``ADD_ON_BASE_NOT_OWNED``);
     - a product line holds one plan: a one-time purchase in the line blocks buying another
       product of it (``PRODUCT_ALREADY_OWNED``). A subscription in the line does not block:
-      buying replaces it (see ``fulfil.start``).
+      buying replaces it (see ``fulfil.start``). Add-ons of a line are bought beside their
+      base, not instead of a plan, so this rule leaves them out.
     """
     product = request.product
     paid = [p for p in owned if p.kind != INCLUDED]
@@ -32,7 +33,7 @@ def check(request: PurchaseRequest, owned: Sequence[Purchase]) -> None:
             raise AddOnBaseNotOwned(
                 f"{product.product_id!r} is an add-on to {', '.join(map(repr, product.is_add_on_to))}; "
                 f"customer {request.customer} owns none of them", field=["productId"])
-    if product.product_line_id is not None:
+    if product.product_line_id is not None and not product.is_add_on_to:
         for purchase in paid:
             if purchase.product_line_id == product.product_line_id and purchase.kind == ONE_TIME:
                 raise ProductAlreadyOwned(

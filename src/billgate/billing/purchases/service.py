@@ -78,17 +78,20 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
                           inline: dict[str, Any] | None, price_id: str | None,
                           currency: str | None, quantity: int, return_url: str,
                           allowed_return_urls: Sequence[str], by_server: bool,
-                          clock: Clock) -> CheckoutSession:
+                          clock: Clock,
+                          publish: items.Publish | None = NO_PUBLISH) -> CheckoutSession:
     """Open a single-use hosted checkout for the product, valid for 24 hours.
 
     Every rule is checked now and again on completion (the catalog or the customer may
-    change in between).
+    change in between), against what the customer owns including its include-by-default
+    products (an add-on to the free plan is buyable by a customer seen for the first time).
     """
     check_return_url(return_url, allowed_return_urls)
     now = clock.now()
     async with db.session() as session, session.begin():
         await _check_not_blocked(session)
         customer = await customers.get_or_create(session, ref)
+        events = await fulfil.ensure_included(session, customer, now=now)
         req = await request.resolve(session, customer=ref, product_id=product_id, inline=inline,
                                     price_id=price_id, currency=currency, quantity=quantity,
                                     by_server=by_server, needs_price=True)
@@ -99,6 +102,7 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
             currency=req.currency or "USD", quantity=quantity, return_url=return_url,
             by_server=by_server, status="OPEN", expires_at=now + CHECKOUT_TTL, created_at=now)
         session.add(checkout)
+    await _publish(publish, events)
     return checkout
 
 
@@ -144,7 +148,7 @@ async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clo
         ref = CustomerRef(CustomerType(customer.type), customer.customer_id)
         req = await request.resolve(
             session, customer=ref, product_id=checkout.product_id,
-            inline=checkout.product if checkout.product_id is None else None,
+            inline=request.inline_input(checkout.product) if checkout.product_id is None else None,
             price_id=checkout.price_id, currency=checkout.currency, quantity=checkout.quantity,
             by_server=checkout.by_server, needs_price=True)
         owned = await repository.list_owned_for_update(session, customer.id)

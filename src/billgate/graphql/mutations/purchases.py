@@ -56,7 +56,7 @@ class PurchaseMutations:
                 currency=input.currency.value if input.currency else None,
                 quantity=input.quantity, return_url=input.return_url,
                 allowed_return_urls=runtime.settings.allowed_return_urls,
-                by_server=principal.is_server, clock=runtime.clock)
+                by_server=principal.is_server, clock=runtime.clock, publish=runtime.publish)
         except BillgateError as exc:
             return CreateCheckoutUrlPayload(user_errors=[user_error(exc)])
         return CreateCheckoutUrlPayload(url=f"{runtime.settings.base_url}/checkout/{checkout.code}")
