@@ -47,8 +47,12 @@ async def run_due(billing: Billing, now: datetime, *, jobs: tuple[Job, ...] = BI
 
 async def _run_due(billing: Billing, now: datetime, jobs: tuple[Job, ...]) -> int:
     done = 0
+    # A job that finds its due work held by another process (a lease) sits out the rest of
+    # this run; the others carry on, and the next run picks it up again.
+    waiting: set[str] = set()
     for _ in range(MAX_STEPS):
-        dues = [(await job.next_due(billing, now), n, job) for n, job in enumerate(jobs)]
+        dues = [(await job.next_due(billing, now), n, job) for n, job in enumerate(jobs)
+                if job.name not in waiting]
         pending = [(due, n, job) for due, n, job in dues if due is not None]
         if not pending:
             return done
@@ -56,8 +60,7 @@ async def _run_due(billing: Billing, now: datetime, jobs: tuple[Job, ...]) -> in
         SCHEDULER_LAG.set(max(0.0, (now - due).total_seconds()))
         count = await job.run(billing, due)
         if count == 0:
-            # Claimed by another process meanwhile (or leased): let it finish.
-            return done
+            waiting.add(job.name)
         done += count
     log.warning("scheduler stopped after %s steps; the rest runs next time", MAX_STEPS)
     return done

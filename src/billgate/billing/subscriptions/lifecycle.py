@@ -174,10 +174,13 @@ async def _paid(billing: Billing, session: AsyncSession, customer: Customer, sub
     start, end = next_period(sub)
     invoices.mark_paid(invoice, now=now, reference=reference)
     kind = "purchase" if sub.status == TRIALING else "renewal"
-    session.add(Transaction(customer_pk=customer.id, purchase_id=sub.id, kind=kind,
-                            amount=invoice.amount_total, currency=invoice.currency,
-                            quantity=sub.quantity, product=sub.product,
-                            test_mode=billing.test_mode, payment_reference=reference, created_at=now))
+    transaction = Transaction(customer_pk=customer.id, purchase_id=sub.id, kind=kind,
+                              amount=invoice.amount_total, currency=invoice.currency,
+                              quantity=sub.quantity, product=sub.product,
+                              test_mode=billing.test_mode, payment_reference=reference, created_at=now)
+    session.add(transaction)
+    await session.flush()
+    invoice.transaction_id = transaction.id
     if sub.status != ACTIVE:
         transition(sub, ACTIVE, now=now)
     sub.current_period_start, sub.current_period_end = start, end
@@ -202,16 +205,19 @@ async def _failed(billing: Billing, session: AsyncSession, customer: Customer, s
         sub.retry_count = 0
     else:
         sub.retry_count += 1
-    context = {**invoices.receipt_context(customer, invoice, billing.base_url), "reason": message}
-    outbox.enqueue(session, customer, outbox.PAYMENT_FAILED, context, now=now)
-    if sub.retry_count < len(retry_days):
+    final = sub.retry_count >= len(retry_days)
+    if not final:
         assert sub.past_due_since is not None
         sub.next_retry_at = sub.past_due_since + timedelta(days=retry_days[sub.retry_count])
         sub.next_action_at = sub.next_retry_at
-        return
-    invoice.status = "UNCOLLECTIBLE"
-    sub.open_invoice_id = None
-    await end_subscription(billing, session, customer, sub, at=now)
+    context = {**invoices.receipt_context(customer, invoice, billing.base_url), "reason": message,
+               "final": final,
+               "next_retry_at": None if final or sub.next_retry_at is None else sub.next_retry_at.isoformat()}
+    outbox.enqueue(session, customer, outbox.PAYMENT_FAILED, context, now=now)
+    if final:
+        invoice.status = "UNCOLLECTIBLE"
+        sub.open_invoice_id = None
+        await end_subscription(billing, session, customer, sub, at=now)
 
 
 async def end_subscription(billing: Billing, session: AsyncSession, customer: Customer,
