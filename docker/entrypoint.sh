@@ -5,6 +5,6 @@
 set -e
 billgate migrate
 if [ -n "$BILLGATE_CATALOG_FILE" ]; then
-  billgate catalog apply "$BILLGATE_CATALOG_FILE"
+  billgate catalog apply "$BILLGATE_CATALOG_FILE" >&2
 fi
 exec billgate "$@"

@@ -1,0 +1,59 @@
+"""What can be checked of the container setup without a Docker engine: the entrypoint's
+exact commands against a real database, and the compose file's shape and settings."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import PG_URL, _create_pg_database, _drop_pg_database
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+async def fresh_database_url(tmp_path: Path):  # noqa: ANN201
+    if PG_URL:
+        url = await _create_pg_database(PG_URL)
+        yield url
+        await _drop_pg_database(PG_URL, url)
+    else:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'container.db'}"
+
+
+def test_entrypoint_migrates_applies_the_catalog_and_runs_the_command(fresh_database_url: str) -> None:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "BILLGATE_DATABASE_URL": fresh_database_url,
+           "BILLGATE_CATALOG_FILE": str(ROOT / "examples" / "catalog.yaml")}
+    result = subprocess.run(["sh", str(ROOT / "docker" / "entrypoint.sh"), "catalog", "show"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)
+    assert {p["productId"] for p in shown["products"]} >= {"free", "pro", "enterprise", "team"}
+    again = subprocess.run(["sh", str(ROOT / "docker" / "entrypoint.sh"), "catalog", "show"],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "0 created, 0 updated" in again.stderr
+
+
+def test_compose_runs_two_replicas_a_worker_postgres_and_redis() -> None:
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"billgate-1", "billgate-2", "worker", "postgres", "redis"} <= set(services)
+    assert services["worker"]["command"] == ["worker"]
+    env = services["billgate-1"]["environment"]
+    assert env["BILLGATE_DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert env["BILLGATE_EVENT_BUS_URL"].startswith("redis://")
+
+
+def test_every_variable_the_container_files_set_is_documented() -> None:
+    readme = (ROOT / "README.md").read_text()
+    text = (ROOT / "docker" / "compose.yaml").read_text() + (ROOT / "docker" / "Dockerfile").read_text()
+    names = set(re.findall(r"BILLGATE_[A-Z_]+", text)) - {"BILLGATE_CATALOG_FILE"}
+    missing = sorted(n for n in names if f"`{n}`" not in readme)
+    assert not missing, f"not in the README's configuration table: {missing}"
