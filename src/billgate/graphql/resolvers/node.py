@@ -22,7 +22,7 @@ async def _product(info: Info, node_id: str) -> Node | None:
 
 
 async def _customer(info: Info, node_id: str) -> Node | None:
-    ref = _readable(info, *split_compound_id(node_id, 2))
+    ref = readable(info, *split_compound_id(node_id, 2))
     return Customer.of(ref) if ref else None
 
 
@@ -30,7 +30,7 @@ async def _item(info: Info, node_id: str) -> Node | None:
     from billgate.graphql.resolvers.items import item
 
     type_name, customer_id, item_id = split_compound_id(node_id, 3)
-    ref = _readable(info, type_name, customer_id)
+    ref = readable(info, type_name, customer_id)
     return await item(info, ref, item_id) if ref else None
 
 
@@ -46,7 +46,7 @@ async def _subscription(info: Info, node_id: str) -> Node | None:
         owner = await session.get(CustomerRow, row.customer_pk) if row else None
     if row is None or owner is None or row.kind != "SUBSCRIPTION":
         return None
-    if _readable(info, owner.type, owner.customer_id) is None:
+    if readable(info, owner.type, owner.customer_id) is None:
         return None
     from billgate.graphql.resolvers.purchases import access_rules
 
@@ -65,7 +65,8 @@ async def _transaction(info: Info, node_id: str) -> Node | None:
     return await transaction_node(info, node_id)
 
 
-def _readable(info: Info, type_name: str, customer_id: str) -> CustomerRef | None:
+def readable(info: Info, type_name: str, customer_id: str) -> CustomerRef | None:
+    """The customer, when the caller may read it (else None: ``node`` answers null)."""
     try:
         ref = CustomerRef(CustomerType(type_name), customer_id)
     except ValueError:
