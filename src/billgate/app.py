@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         graphql.runtime = rt
         bus_owned = rt.bus is None
         if bus_owned:
-            rt.bus = create_bus(settings.event_bus_url)
+            rt.bus = create_bus(settings.event_bus_url, channel=settings.event_bus_channel or None)
             await rt.bus.start()
         scheduler = build_scheduler(rt) if settings.scheduler else None
         if scheduler is not None:
