@@ -699,9 +699,6 @@ class TestIdempotency:
         assert again == first
         assert [c["description"] for c in await history(api)] == ["first"]
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "bug in billing/items: expiresAt is checked against now before the key is looked up, "
-        "so a retry after the grant's expiry is INVALID_INPUT instead of the first result"))
     async def test_a_retry_after_the_grants_expiry_returns_the_first_result(self, api,
                                                                          runtime) -> None:
         expires_at = (runtime.clock.now() + timedelta(minutes=1)).isoformat()
