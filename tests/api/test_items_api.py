@@ -344,9 +344,6 @@ class TestNode:
         assert len(ids) == 3
 
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "bug in graphql/resolvers/node.py: ItemChange implements Node but node(id) has no "
-        "resolver for it and returns null for an id the API itself handed out"))
     async def test_a_ledger_row_by_its_id(self, api) -> None:
         await increase(api, 4)
         [row] = await history(api)

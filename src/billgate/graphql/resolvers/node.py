@@ -74,8 +74,23 @@ def readable(info: Info, type_name: str, customer_id: str) -> CustomerRef | None
     return ref if info.context.principal.can_read(ref) else None
 
 
+async def _item_change(info: Info, node_id: str) -> Node | None:
+    from billgate.db.models import Customer as CustomerRow
+    from billgate.db.models import ItemChange as ItemChangeRow
+    from billgate.graphql.types.items import ItemChange
+
+    if not node_id.isdigit():
+        return None
+    async with info.context.runtime.db.read_session() as session:
+        row = await session.get(ItemChangeRow, int(node_id))
+        owner = await session.get(CustomerRow, row.customer_pk) if row else None
+    if row is None or owner is None or _readable(info, owner.type, owner.customer_id) is None:
+        return None
+    return ItemChange.from_row(row)
+
+
 NODE_RESOLVERS: dict[str, NodeResolver] = {
-    "Product": _product, "Customer": _customer, "Item": _item,
+    "Product": _product, "Customer": _customer, "Item": _item, "ItemChange": _item_change,
     "CustomerSubscription": _subscription, "Invoice": _invoice, "Transaction": _transaction,
 }
 
