@@ -84,7 +84,7 @@ async def _item_change(info: Info, node_id: str) -> Node | None:
     async with info.context.runtime.db.read_session() as session:
         row = await session.get(ItemChangeRow, int(node_id))
         owner = await session.get(CustomerRow, row.customer_pk) if row else None
-    if row is None or owner is None or _readable(info, owner.type, owner.customer_id) is None:
+    if row is None or owner is None or readable(info, owner.type, owner.customer_id) is None:
         return None
     return ItemChange.from_row(row)
 
