@@ -20,7 +20,7 @@ from billgate.billing.errors import (
     InvalidInput,
     ItemNotFound,
 )
-from billgate.billing.items.ledger import INT64_MAX, INT64_MIN
+from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN
 from billgate.clock import FrozenClock
 from billgate.db.engine import Database
 from billgate.db.models import Customer, ItemBalance, ItemChange, ItemDefinition, ItemGrant
@@ -284,6 +284,15 @@ class TestTryDecrease:
         assert raised.value.code == "IDEMPOTENCY_KEY_REUSED"
         assert await db_state(db) == before
 
+    async def test_key_reused_on_a_balance_never_granted(self, db: Database, clock: FrozenClock,
+                                                          credits: str) -> None:
+        await items.increase(db, USER, credits, amount=1, clock=clock, idempotency_key="req-1")
+        before = await db_state(db)
+        with pytest.raises(IdempotencyKeyReused):
+            await items.try_decrease(db, USER, "seats", amount=1, clock=clock,
+                                     idempotency_key="req-1")
+        assert await db_state(db) == before
+
     async def test_failure_does_not_record_the_key(self, db: Database, clock: FrozenClock,
                                                    credits: str) -> None:
         failed = await items.try_decrease(db, USER, credits, amount=2, clock=clock,
@@ -386,7 +395,7 @@ class TestIncrease:
     async def test_overflow_writes_nothing(self, db: Database, clock: FrozenClock, credits: str,
                                            expires: bool) -> None:
         await items.increase(db, USER, credits, amount=1, clock=clock)
-        await set_quantity(db, INT64_MAX - 1)
+        await set_quantity(db, BALANCE_MAX - 1)
         before = await db_state(db)
         with pytest.raises(InvalidInput) as raised:
             await items.increase(db, USER, credits, amount=2, clock=clock,
@@ -394,7 +403,7 @@ class TestIncrease:
         assert raised.value.field == ["amount"]
         assert await db_state(db) == before
         assert (await items.increase(db, USER, credits, amount=1, clock=clock)).balance.quantity \
-            == INT64_MAX
+            == BALANCE_MAX
 
     async def test_bad_reason_and_text_write_nothing(self, db: Database, clock: FrozenClock,
                                                      credits: str) -> None:
@@ -416,6 +425,24 @@ class TestIncrease:
         with pytest.raises(IdempotencyKeyReused):
             await items.increase(db, USER, credits, amount=5, clock=clock, idempotency_key="grant-1")
         assert await quantity(db, clock) == 5
+
+    async def test_replay_after_the_grants_expiry_returns_the_first_result(
+            self, db: Database, clock: FrozenClock, credits: str) -> None:
+        at = clock.now() + HOUR
+        first = await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
+                                     idempotency_key="timed")
+        clock.at = at + HOUR
+        assert await quantity(db, clock) == 0
+        before = await db_state(db)
+        again = await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
+                                     idempotency_key="timed")
+        assert again.replayed and (again.change_id, again.balance) == (first.change_id,
+                                                                       first.balance)
+        assert await db_state(db) == before
+        with pytest.raises(InvalidInput):  # a new key with a past expiry is still refused
+            await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
+                                 idempotency_key="other")
+        assert await db_state(db) == before
 
     async def test_concurrent_first_use_creates_one_balance(self, db: Database,
                                                             clock: FrozenClock,
@@ -450,7 +477,7 @@ class TestDecrease:
     async def test_underflow_writes_nothing(self, db: Database, clock: FrozenClock,
                                             credits: str) -> None:
         await items.decrease(db, USER, credits, amount=1, clock=clock)
-        await set_quantity(db, INT64_MIN + 1)
+        await set_quantity(db, BALANCE_MIN + 1)
         before = await db_state(db)
         with pytest.raises(InvalidInput):
             await items.decrease(db, USER, credits, amount=2, clock=clock)

@@ -27,8 +27,11 @@ from datetime import UTC, datetime
 
 from billgate.billing.errors import InvalidInput
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
+# Balances are read through the GraphQL contract's ``Int`` (32-bit signed), so they are kept
+# in its range: a change that would leave it is refused and rolled back, never committed and
+# then unreadable. The columns are 64-bit, so widening this later needs no migration.
+BALANCE_MIN = -(2**31)
+BALANCE_MAX = 2**31 - 1
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
@@ -169,6 +172,7 @@ class Ledger:
 
 
 def _check_range(quantity: int) -> None:
-    if not INT64_MIN <= quantity <= INT64_MAX:
-        raise InvalidInput("the resulting balance would not fit in a signed 64-bit integer",
+    if not BALANCE_MIN <= quantity <= BALANCE_MAX:
+        raise InvalidInput(f"the resulting balance {quantity} would leave the range a balance can have "
+                           f"({BALANCE_MIN} to {BALANCE_MAX})",
                            field=["amount"])

@@ -16,7 +16,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing.items.ledger import INT64_MAX, INT64_MIN, Bucket, Entry, Ledger
+from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN, Bucket, Entry, Ledger
 from billgate.db.models import Customer, ItemBalance, ItemChange, ItemDefinition, ItemGrant
 from billgate.db.upsert import insert_ignore
 from billgate.types import CustomerRef
@@ -95,9 +95,9 @@ def fast_guard(kind: str, amount: int, *, bucket: bool,
     if kind == "try_decrease":
         return and_(q >= amount, balances.c.tracked_remaining == 0)
     if kind == "decrease":
-        return and_(q >= INT64_MIN + amount, balances.c.tracked_remaining == 0)
+        return and_(q >= BALANCE_MIN + amount, balances.c.tracked_remaining == 0)
     if kind == "increase" and not bucket:
-        return and_(q <= INT64_MAX - amount,
+        return and_(q <= BALANCE_MAX - amount,
                     or_(balances.c.next_expiry_at.is_(None), balances.c.next_expiry_at > now))
     return None
 

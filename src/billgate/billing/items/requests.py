@@ -9,15 +9,14 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import catalog
-from billgate.billing.catalog_spec import MAX_ITEM_QUANTITY
 from billgate.billing.errors import CustomerTypeMismatch, InvalidInput, ItemNotFound
 from billgate.billing.items import repository as repo
-from billgate.billing.items.ledger import Entry, Ledger, Meta
+from billgate.billing.items.ledger import BALANCE_MAX, Entry, Ledger, Meta
 from billgate.db.models import ItemDefinition
 from billgate.types import CustomerType
 
-# One limit for every amount: exact in JSON clients, and far from 64-bit overflow.
-MAX_AMOUNT = MAX_ITEM_QUANTITY
+# One limit for every amount: what a balance can hold (see ledger.BALANCE_MAX).
+MAX_AMOUNT = BALANCE_MAX
 MAX_DESCRIPTION_LENGTH = 1000
 MAX_KEY_LENGTH = 200
 MAX_SOURCE_LENGTH = 200

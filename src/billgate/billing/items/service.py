@@ -120,18 +120,21 @@ async def _run(db: Database, ref: CustomerRef, item_id: str, request: Request,
 
 async def _change_by_ref(session: AsyncSession, ref: CustomerRef, item_id: str,
                          request: Request, now: datetime) -> ChangeResult:
-    check_expires_at(request.meta.expires_at, now)
     names = repo.Names(ref.type.value, ref.customer_id, item_id)
     where = repo.where_ref(ref, item_id)
     fast = await _try_fast(session, where, names, request, now)
     if fast is not None:
         return fast
-    balance = await repo.lock(session, where) or await _first_use(session, ref, request, names,
-                                                                  now)
+    balance = await repo.lock(session, where)
+    if balance is None:
+        balance = await _first_use(session, ref, request, names, now)
     key = request.meta.idempotency_key
     prior = await repo.find_keyed(session, balance.customer_pk, key) if key else None
     if prior is not None:
         return _replay(prior, request, item_id)
+    # After the key: a retry of a grant whose expiry has passed still gets its first result.
+    # (A dated grant never takes the fast path, and raising rolls back the rows made above.)
+    check_expires_at(request.meta.expires_at, now)
     return await _locked_change(session, balance, names, request, now)
 
 
@@ -251,7 +254,7 @@ async def settle_due(session: AsyncSession, *, now: datetime,
 
 
 async def settle_one(session: AsyncSession, balance_id: int, names: repo.Names,
-                      now: datetime) -> tuple[Ledger, list[ChangeEvent]]:
+                     now: datetime) -> tuple[Ledger, list[ChangeEvent]]:
     """Lock one balance and settle its due expiries (if someone settled them meanwhile,
     there is nothing left to do)."""
     balance = await repo.lock(session, repo.where_id(balance_id))
