@@ -22,13 +22,14 @@ from billgate.graphql.view import BillgateGraphQL
 from billgate.ops.health import healthz, readyz
 from billgate.ops.logging import RequestIdMiddleware
 from billgate.ops.metrics import metrics_endpoint
-from billgate.runtime import Runtime
+from billgate.runtime import Runtime, stripe_rails_for
 from billgate.scheduler.jobs import email_job
 from billgate.scheduler.runner import Scheduler
 from billgate.settings import Settings
 from billgate.web.checkout import checkout_routes
 from billgate.web.invoices import invoice_routes
 from billgate.web.limits import BodySizeLimit
+from billgate.webhooks.stripe import webhook_routes
 
 log = logging.getLogger("billgate")
 DEV_KEY = "dev_secret_key"
@@ -46,7 +47,8 @@ async def build_runtime(settings: Settings) -> Runtime:
             keys = (await _development_key(session),)
     if not keys:
         log.warning("no BILLGATE_SECRET_KEYS set and test mode is off: no server caller can sign in")
-    return Runtime(settings=settings, db=db, clock=TestClock(), secret_keys=keys)
+    return Runtime(settings=settings, db=db, clock=TestClock(), secret_keys=keys,
+                   live_rails=stripe_rails_for(settings, db))
 
 
 async def _development_key(session: object) -> str:
@@ -104,6 +106,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 await rt.bus.close()
                 rt.bus = None
             if owned:
+                await rt.aclose()
                 await rt.db.dispose()
 
     placeholder = runtime or Runtime(settings=settings, db=None, clock=TestClock(),  # type: ignore[arg-type]
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             Route("/readyz", readyz(lambda: graphql.runtime)),
             Route("/metrics", metrics_endpoint),
             *checkout_routes(lambda: graphql.runtime),
+            *webhook_routes(lambda: graphql.runtime),
             *invoice_routes(lambda: graphql.runtime),
         ],
         middleware=[

@@ -53,6 +53,12 @@ class Runtime:
                 offset = await test_clock.load_offset(session)
             self.clock.offset = max(self.clock.offset, offset)
 
+    async def aclose(self) -> None:
+        """Close the payment processor's HTTP connections (the database is closed apart)."""
+        close = getattr(self.live_rails, "aclose", None)
+        if close is not None:
+            await close()
+
     async def rails(self) -> tuple[PaymentRails, bool]:
         """The rails to charge with now, and whether that is test mode. Live mode without
         Stripe configured refuses to charge rather than give products away."""
@@ -63,3 +69,17 @@ class Runtime:
             raise PaymentFailed("live mode is on but no payment processor is configured "
                                 "(set BILLGATE_STRIPE_SECRET_KEY)")
         return self.live_rails, False
+
+
+def stripe_rails_for(settings: Settings, db: Database) -> PaymentRails | None:
+    """``StripeRails`` when ``BILLGATE_STRIPE_SECRET_KEY`` is set: live mode charges through
+    it. ``BILLGATE_STRIPE_API_BASE`` points it at a Stripe-compatible test server
+    (localstripe); the parameters localstripe refuses are then left out."""
+    if not settings.stripe_secret_key:
+        return None
+    from billgate.billing.payment_methods import customer_resolver
+    from billgate.payments.stripe_rails import LOCALSTRIPE_OMITS, StripeRails
+
+    return StripeRails(settings.stripe_secret_key, api_base=settings.stripe_api_base or None,
+                       resolve_customer=customer_resolver(db),
+                       omit_params=LOCALSTRIPE_OMITS if settings.stripe_api_base else frozenset())

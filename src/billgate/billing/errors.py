@@ -35,6 +35,12 @@ class TestModeOnly(BillgateError):
     code = "TEST_MODE_ONLY"
 
 
+class LiveModeOnly(BillgateError):
+    """Needs the payment processor (Stripe), which test mode never calls."""
+
+    code = "LIVE_MODE_ONLY"
+
+
 class ProductNotFound(BillgateError):
     code = "PRODUCT_NOT_FOUND"
 

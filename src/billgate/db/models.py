@@ -302,6 +302,12 @@ class CheckoutSession(Base):
     purchase_id: Mapped[int | None] = mapped_column(BigInteger)
     payment_reference: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    # While a completion charges (status PROCESSING), nobody else may: a lease on real time,
+    # so a process that dies mid-charge does not hold the link for ever.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The failed payment attempt the customer was last told about (one email per attempt,
+    # whether the server-side confirmation or Stripe's webhook reports it first).
+    failure_notified_ref: Mapped[str | None] = mapped_column(String(200))
 
 
 class Transaction(Base):
@@ -377,3 +383,17 @@ class EmailOutbox(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class StripeEvent(Base):
+    """A Stripe webhook event taken in: each event id once, so a replayed delivery is
+    acknowledged and ignored. ``processed_at`` is set when its handling committed."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    object_id: Mapped[str | None] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

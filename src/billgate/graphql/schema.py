@@ -17,6 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from billgate.graphql.context import Info
 from billgate.graphql.errors import DomainErrorCodes, should_mask
+from billgate.graphql.mutations.billing import BillingMutations
 from billgate.graphql.mutations.catalog import CatalogMutations
 from billgate.graphql.mutations.customers import CustomerMutations
 from billgate.graphql.mutations.items import ItemMutations
@@ -82,7 +83,7 @@ class Query:
 
 @strawberry.type
 class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, CustomerMutations,
-               CatalogMutations):
+               BillingMutations, CatalogMutations):
     pass
 
 

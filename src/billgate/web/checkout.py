@@ -2,13 +2,15 @@
 
 ``GET /checkout/{code}`` shows what is being bought: the product, the chosen price, quantity
 and total, the included items and any free trial. ``POST /checkout/{code}/complete`` completes
-it. Plain HTML forms; no JavaScript.
+it. Plain HTML forms; the only script is Stripe's card form in live mode.
 
 - Test mode: a TEST MODE banner and a "Complete test purchase" button. Completing charges
   nothing (test rails) and redirects (303 See Other) to the checkout's return URL exactly
   as it was given, with nothing appended: the app reads what the customer owns from the API.
-- Live mode: for now the page says that card payments arrive with Stripe configuration and
-  has no button; a POST is refused with 409 (the Stripe work adds Stripe.js here).
+- Live mode with Stripe configured: Stripe.js and the Payment Element, a return address
+  and a server-side confirmation (``web/checkout_stripe.py``); a POST here completes only a
+  free checkout. Live mode without Stripe: the page says card payments need Stripe
+  configuration and has no button; a POST is refused with 409.
 - A code that is unknown, already used or expired answers 410 Gone with a friendly page.
   Unknown codes get 410 too, so a probe cannot tell a used code from one that never existed.
 - A domain error at completion (product already owned, new purchases blocked, ...) shows
@@ -31,7 +33,7 @@ from billgate.billing.purchases import service
 from billgate.db.models import CheckoutSession
 from billgate.payments.rails import PaymentRails
 from billgate.runtime import Runtime
-from billgate.web import pages
+from billgate.web import checkout_stripe, pages
 
 LIVE_NOTICE = ("Live card payments arrive with Stripe configuration: this checkout cannot "
                "take a payment yet.")
@@ -72,7 +74,8 @@ def checkout_routes(get_runtime: Callable[[], Runtime]) -> list[Route]:
 
     return [Route("/checkout/{code}", show, methods=["GET"], name="checkout"),
             Route("/checkout/{code}/complete", complete, methods=["POST"],
-                  name="checkout_complete")]
+                  name="checkout_complete"),
+            *checkout_stripe.routes(get_runtime)]
 
 
 async def _page(runtime: Runtime, request: Request, *, error: str | None = None,
@@ -82,21 +85,38 @@ async def _page(runtime: Runtime, request: Request, *, error: str | None = None,
         checkout, _ = await service.get_checkout(runtime.db, code, clock=runtime.clock)
     except CheckoutUnavailable:
         return _gone()
-    return pages.render(
-        "checkout.html", status=status, form_targets=[pages.origin(checkout.return_url)],
-        summary=await _summary(runtime, checkout), error=error, live_notice=LIVE_NOTICE,
-        test_mode=(await runtime.payment_settings()).test_mode,
-        complete_path=request.url_for("checkout_complete", code=code).path)
+    test_mode = (await runtime.payment_settings()).test_mode
+    summary = await _summary(runtime, checkout)
+
+    def render(*, error: str | None = None, status: int = 200, **extra: Any) -> Response:
+        return pages.render(
+            "checkout.html", status=status, form_targets=[pages.origin(checkout.return_url)],
+            summary=summary, error=error, live_notice=LIVE_NOTICE, test_mode=test_mode,
+            complete_path=request.url_for("checkout_complete", code=code).path, **extra)
+
+    if not test_mode and checkout_stripe.stripe_of(runtime) is not None:
+        return await checkout_stripe.page(runtime, request, checkout, render=render, error=error,
+                                          status=status)
+    return render(error=error, status=status)
+
+
+show_page = _page
 
 
 async def _complete(runtime: Runtime, request: Request) -> Response:
     rails = await _test_rails(runtime)
+    if rails is None and checkout_stripe.stripe_of(runtime) is not None:
+        # Live mode with Stripe: only a free checkout completes here (cards go to Stripe).
+        refused = await checkout_stripe.complete_free(runtime, request)
+        if refused is not None:
+            return refused
+        rails = checkout_stripe.stripe_of(runtime)
     if rails is None:
         return await _page(runtime, request, error=LIVE_NOTICE, status=409)
     try:
         done = await service.complete_checkout(
             runtime.db, request.path_params["code"], rails=rails, clock=runtime.clock,
-            test_mode=True, publish=runtime.publish)
+            test_mode=rails is runtime.test_rails, publish=runtime.publish)
     except CheckoutUnavailable:
         return _gone()
     except BillgateError as exc:

@@ -16,11 +16,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import customers, items, payment_settings
-from billgate.billing.errors import CheckoutUnavailable, NewPurchasesBlocked, PaymentFailed
+from billgate.billing.errors import (
+    BillgateError,
+    CheckoutUnavailable,
+    NewPurchasesBlocked,
+    PaymentFailed,
+)
 from billgate.billing.purchases import fulfil, repository, request, rules
 from billgate.billing.purchases.request import PurchaseRequest
 from billgate.billing.return_urls import check as check_return_url
-from billgate.clock import Clock
+from billgate.clock import Clock, utcnow
 from billgate.db.engine import Database
 from billgate.db.models import (
     CheckoutSession,
@@ -34,6 +39,9 @@ from billgate.payments.rails import ChargeRequest, PaymentRails
 from billgate.types import CustomerRef, CustomerType
 
 CHECKOUT_TTL = timedelta(hours=24)
+# A completion holds its checkout this long (real time) while it charges.
+CHECKOUT_LEASE = timedelta(minutes=5)
+OPEN, PROCESSING = "OPEN", "PROCESSING"
 NO_PUBLISH: items.Publish | None = None
 
 
@@ -41,6 +49,24 @@ NO_PUBLISH: items.Publish | None = None
 class Completed:
     purchase: Purchase
     return_url: str | None = None
+    already: bool = False  # recorded before (by a concurrent confirmation or a webhook)
+
+
+@dataclass(frozen=True)
+class CheckoutClaim:
+    """An open checkout checked against every rule: what completing it charges now."""
+
+    checkout_id: int
+    code: str
+    customer: CustomerRef
+    customer_pk: int
+    amount: int  # due now: 0 during a free trial
+    total: int  # the price times the quantity (what a trial's first charge will be)
+    currency: str
+    description: str
+    is_subscription: bool
+    payment_reference: str | None  # the processor payment made for this checkout, if any
+    return_url: str
 
 
 async def _publish(publish: items.Publish | None, events: list[items.ChangeEvent]) -> None:
@@ -125,45 +151,131 @@ async def get_checkout(db: Database, code: str, *, clock: Clock) -> tuple[Checko
 async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clock: Clock,
                             test_mode: bool, payment_method: str | None = None,
                             publish: items.Publish | None = NO_PUBLISH) -> Completed:
-    """Complete a checkout: claim the code (one conditional UPDATE, so concurrent
-    completions grant once), re-check every rule, charge through the rails, and record the
-    purchase, its transaction and its paid invoice — all in one transaction.
+    """Complete a checkout by charging through ``rails`` in three steps, so no database
+    transaction waits on the processor and concurrent completions grant once:
+
+    1. claim the code (one conditional UPDATE, OPEN -> PROCESSING) and re-check every rule;
+    2. charge (outside any transaction; the key ``checkout:<code>`` deduplicates it);
+    3. record the purchase, its transaction and its paid invoice (PROCESSING -> COMPLETED).
+
+    A failed charge releases the code back to OPEN and records nothing; a rule that fails
+    at step 3 (the customer changed meanwhile) refunds the charge and releases the code.
+    Test mode charges nothing (test rails, no card).
     """
+    claim = await claim_checkout(db, code, clock=clock)
+    reference = None
+    try:
+        if claim.amount > 0:
+            result = await rails.charge(ChargeRequest(
+                customer=claim.customer, amount=claim.amount, currency=claim.currency,
+                description=claim.description, idempotency_key=f"checkout:{code}",
+                payment_method=None if test_mode else payment_method))
+            if not result.succeeded:
+                raise PaymentFailed(result.failure_message or "the payment failed")
+            reference = result.reference
+    except Exception:
+        await release_checkout(db, claim.checkout_id)
+        raise
+    try:
+        return await record_checkout(db, claim.checkout_id, reference=reference, paid=None,
+                                     test_mode=test_mode, clock=clock, publish=publish)
+    except BillgateError:
+        if claim.amount > 0:
+            await rails.refund(reference=reference, amount=claim.amount, currency=claim.currency,
+                               idempotency_key=f"checkout:{code}:refund")
+        await release_checkout(db, claim.checkout_id)
+        raise
+
+
+async def check_checkout(db: Database, code: str, *, clock: Clock) -> CheckoutClaim:
+    """What completing the open checkout would charge now, with every rule checked
+    (nothing written, nothing claimed): for pages that prepare a payment."""
     now = clock.now()
+    async with db.read_session() as session:
+        checkout = await session.scalar(select(CheckoutSession).where(
+            CheckoutSession.code == code, CheckoutSession.status == OPEN,
+            CheckoutSession.expires_at > now))
+        if checkout is None:
+            raise CheckoutUnavailable("this checkout link is unknown, already used or expired")
+        await _check_not_blocked(session)
+        return await _evaluate(session, checkout, now=now, lock=False)
+
+
+async def claim_checkout(db: Database, code: str, *, clock: Clock) -> CheckoutClaim:
+    """Take the code for one completion: one conditional UPDATE (OPEN -> PROCESSING with a
+    lease, or a PROCESSING one whose lease ran out), then every rule again in the same
+    transaction, so a rule that fails leaves the link as it was."""
+    now = clock.now()
+    real = utcnow()
     async with db.session() as session, session.begin():
         claimed = (await session.execute(
             update(CheckoutSession)
-            .where(CheckoutSession.code == code, CheckoutSession.status == "OPEN",
-                   CheckoutSession.expires_at > now)
-            .values(status="COMPLETED", completed_at=now)
+            .where(CheckoutSession.code == code, CheckoutSession.expires_at > now,
+                   (CheckoutSession.status == OPEN)
+                   | ((CheckoutSession.status == PROCESSING) & (CheckoutSession.lease_until < real)))
+            .values(status=PROCESSING, lease_until=real + CHECKOUT_LEASE)
             .returning(CheckoutSession.id))).scalar_one_or_none()
         if claimed is None:
             raise CheckoutUnavailable("this checkout link is unknown, already used or expired")
-        checkout = await session.get(CheckoutSession, claimed)
+        checkout = await session.get(CheckoutSession, claimed, populate_existing=True)
         assert checkout is not None
         await _check_not_blocked(session)
+        return await _evaluate(session, checkout, now=now, lock=True)
+
+
+async def release_checkout(db: Database, checkout_id: int) -> None:
+    """Give a claimed (PROCESSING) checkout back: OPEN again, usable again."""
+    async with db.session() as session, session.begin():
+        await session.execute(
+            update(CheckoutSession)
+            .where(CheckoutSession.id == checkout_id, CheckoutSession.status == PROCESSING)
+            .values(status=OPEN, lease_until=None))
+
+
+async def record_checkout(db: Database, checkout_id: int, *, reference: str | None,
+                          paid: tuple[int, str] | None, test_mode: bool, clock: Clock,
+                          publish: items.Publish | None = NO_PUBLISH) -> Completed:
+    """Record a paid (or free) completion: the checkout becomes COMPLETED by one
+    conditional UPDATE (from OPEN or PROCESSING), in the transaction that starts the
+    purchase and writes its transaction and PAID invoice. Whoever records first wins; a
+    second recorder (the server-side confirmation and Stripe's webhook, say) gets the same
+    purchase back with ``already=True``.
+
+    ``paid``: the (amount, currency) the processor reports as paid; when it differs from
+    what the checkout costs now, nothing is recorded (``PaymentFailed``; the caller refunds).
+    Expiry is not checked: money that was taken is honoured.
+    """
+    now = clock.now()
+    async with db.session() as session, session.begin():
+        taken = (await session.execute(
+            update(CheckoutSession)
+            .where(CheckoutSession.id == checkout_id,
+                   CheckoutSession.status.in_((OPEN, PROCESSING)))
+            .values(status="COMPLETED", completed_at=now, lease_until=None)
+            .returning(CheckoutSession.id))).scalar_one_or_none()
+        checkout = await session.get(CheckoutSession, checkout_id, populate_existing=True)
+        if taken is None:
+            if checkout is not None and checkout.status == "COMPLETED" and checkout.purchase_id:
+                done = await session.get(Purchase, checkout.purchase_id)
+                assert done is not None
+                return Completed(purchase=done, return_url=checkout.return_url, already=True)
+            raise CheckoutUnavailable("this checkout link is unknown, already used or expired")
+        assert checkout is not None
         customer = await session.get(Customer, checkout.customer_pk)
         assert customer is not None
         events = await fulfil.ensure_included(session, customer, now=now)
-        ref = CustomerRef(CustomerType(customer.type), customer.customer_id)
-        req = await request.resolve(
-            session, customer=ref, product_id=checkout.product_id,
-            inline=request.inline_input(checkout.product) if checkout.product_id is None else None,
-            price_id=checkout.price_id, currency=checkout.currency, quantity=checkout.quantity,
-            by_server=checkout.by_server, needs_price=True)
-        owned = await repository.list_owned_for_update(session, customer.id)
+        req, owned = await _request_for(session, checkout, customer, lock=True)
         rules.check(req, owned)
-        trialing = req.is_subscription and bool(
-            (req.price or {}).get("freeTrial") or req.product.free_trial)
+        trialing = _trialing(req)
         amount = 0 if trialing else req.total
-        reference = None
-        if amount > 0:
-            reference = await _charge(rails, req, amount=amount, key=f"checkout:{checkout.code}",
-                                      payment_method=None if test_mode else payment_method)
+        if paid is not None and (paid[0] != amount or paid[1].upper() != (req.currency or "")):
+            raise PaymentFailed(
+                f"the payment ({paid[0]} {paid[1].upper()}) does not match the checkout's total "
+                f"({amount} {req.currency}) any more")
         purchase, started = await fulfil.start(session, customer, req, now=now,
                                                origin="checkout", owned=owned)
         checkout.purchase_id = purchase.id
-        checkout.payment_reference = reference
+        checkout.payment_reference = reference or checkout.payment_reference
         if not trialing:
             await _record_paid(session, customer, purchase, req, amount=amount,
                                test_mode=test_mode, reference=reference, now=now)
@@ -171,15 +283,38 @@ async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clo
     return Completed(purchase=purchase, return_url=checkout.return_url)
 
 
-async def _charge(rails: PaymentRails, req: PurchaseRequest, *, amount: int, key: str,
-                  payment_method: str | None) -> str | None:
-    assert req.currency is not None
-    result = await rails.charge(ChargeRequest(
-        customer=req.customer, amount=amount, currency=req.currency,
-        description=req.product.display_name, idempotency_key=key, payment_method=payment_method))
-    if not result.succeeded:
-        raise PaymentFailed(result.failure_message or "the payment failed")
-    return result.reference
+def _trialing(req: PurchaseRequest) -> bool:
+    return req.is_subscription and bool((req.price or {}).get("freeTrial") or req.product.free_trial)
+
+
+async def _request_for(session: AsyncSession, checkout: CheckoutSession, customer: Customer, *,
+                       lock: bool) -> tuple[PurchaseRequest, Sequence[Purchase]]:
+    ref = CustomerRef(CustomerType(customer.type), customer.customer_id)
+    req = await request.resolve(
+        session, customer=ref, product_id=checkout.product_id,
+        inline=request.inline_input(checkout.product) if checkout.product_id is None else None,
+        price_id=checkout.price_id, currency=checkout.currency, quantity=checkout.quantity,
+        by_server=checkout.by_server, needs_price=True)
+    owned = await (repository.list_owned_for_update(session, customer.id) if lock
+                   else repository.list_owned(session, customer.id))
+    return req, owned
+
+
+async def _evaluate(session: AsyncSession, checkout: CheckoutSession, *, now: datetime,
+                    lock: bool) -> CheckoutClaim:
+    customer = await session.get(Customer, checkout.customer_pk)
+    assert customer is not None
+    if lock:  # a write transaction: the included products count for add-ons
+        await fulfil.ensure_included(session, customer, now=now)
+    req, owned = await _request_for(session, checkout, customer, lock=lock)
+    rules.check(req, owned)
+    trialing = _trialing(req)
+    return CheckoutClaim(
+        checkout_id=checkout.id, code=checkout.code, customer=req.customer,
+        customer_pk=customer.id, amount=0 if trialing else req.total, total=req.total,
+        currency=req.currency or checkout.currency, description=req.product.display_name,
+        is_subscription=req.is_subscription, payment_reference=checkout.payment_reference,
+        return_url=checkout.return_url)
 
 
 def _transaction(customer: Customer, purchase: Purchase, req: PurchaseRequest, *, kind: str,

@@ -15,6 +15,7 @@ from billgate.graphql.types.common import CustomerType, Node
 from billgate.graphql.types.items import Item
 
 if TYPE_CHECKING:
+    from billgate.graphql.types.billing import Billing
     from billgate.graphql.types.common import SubscriptionStatus
     from billgate.graphql.types.invoices import Invoice, Transaction
     from billgate.graphql.types.purchases import CustomerSubscription, OwnedProduct
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 OwnedProductT = Annotated["OwnedProduct", strawberry.lazy("billgate.graphql.types.purchases")]
 SubscriptionT = Annotated["CustomerSubscription", strawberry.lazy("billgate.graphql.types.purchases")]
 StatusT = Annotated["SubscriptionStatus", strawberry.lazy("billgate.graphql.types.common")]
+BillingT = Annotated["Billing", strawberry.lazy("billgate.graphql.types.billing")]
 InvoiceT = Annotated["Invoice", strawberry.lazy("billgate.graphql.types.invoices")]
 TransactionT = Annotated["Transaction", strawberry.lazy("billgate.graphql.types.invoices")]
 
@@ -76,6 +78,13 @@ class Customer(Node):
         from billgate.graphql.resolvers.invoices import transactions_page
 
         return await transactions_page(info, self.ref, first, after)
+
+    @strawberry.field(description="The payment-processor customer and the default card. "
+                      "Server keys, the user itself and team admins; FORBIDDEN for team members.")
+    async def billing(self, info: Info) -> BillingT:
+        from billgate.graphql.resolvers.billing import billing
+
+        return await billing(info, self.ref)
 
     @strawberry.field(description="Should the customer get what the product gives? True for an "
                       "owned one-time or included product, and for a subscription per its hasAccess.")
