@@ -8,52 +8,21 @@ its own next to the given one and drops it at the end, so parallel runs never co
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import delete
-from sqlalchemy.engine import make_url
 
 from billgate.clock import FrozenClock
 from billgate.db.engine import Database
 from billgate.db.migrate import upgrade_async
 from billgate.db.models import Base
+from testdb import create_pg_database as _create_pg_database
+from testdb import drop_pg_database as _drop_pg_database
 
 PG_URL = os.environ.get("BILLGATE_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("BILLGATE_TEST_REDIS_URL", "")
-
-
-async def _create_pg_database(base_url: str) -> str:
-    import asyncpg
-
-    url = make_url(base_url)
-    name = f"billgate_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-        database=url.database,
-    )
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-async def _drop_pg_database(base_url: str, test_url: str) -> None:
-    import asyncpg
-
-    url = make_url(base_url)
-    name = make_url(test_url).database
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-        database=url.database,
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")

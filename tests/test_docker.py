@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import PG_URL, _create_pg_database, _drop_pg_database
+from testdb import PG_URL, create_pg_database, drop_pg_database
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -21,9 +21,9 @@ BIN = Path(sys.executable).parent
 @pytest.fixture
 async def fresh_database_url(tmp_path: Path):  # noqa: ANN201
     if PG_URL:
-        url = await _create_pg_database(PG_URL)
+        url = await create_pg_database(PG_URL)
         yield url
-        await _drop_pg_database(PG_URL, url)
+        await drop_pg_database(PG_URL, url)
     else:
         yield f"sqlite+aiosqlite:///{tmp_path / 'container.db'}"
 

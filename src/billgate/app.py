@@ -6,8 +6,10 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
@@ -16,6 +18,7 @@ from billgate.billing import payment_settings
 from billgate.clock import TestClock
 from billgate.db.engine import Database
 from billgate.db.models import AppSetting
+from billgate.db.upsert import insert_ignore
 from billgate.events import create_bus
 from billgate.graphql.schema import build_schema
 from billgate.graphql.view import BillgateGraphQL
@@ -51,18 +54,15 @@ async def build_runtime(settings: Settings) -> Runtime:
                    live_rails=stripe_rails_for(settings, db))
 
 
-async def _development_key(session: object) -> str:
+async def _development_key(session: AsyncSession) -> str:
     """A server key for test mode when none is configured: generated once, kept in the
-    database so it survives restarts, and printed at start-up."""
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    assert isinstance(session, AsyncSession)
-    row = await session.scalar(select(AppSetting).where(AppSetting.key == DEV_KEY))
-    if row is None:
-        row = AppSetting(key=DEV_KEY, value=f"sk_test_{secrets.token_urlsafe(24)}")
-        session.add(row)
-        await session.flush()
-    return str(row.value)
+    database so it survives restarts, and printed at start-up. Two processes starting at
+    once race on the primary key, not on a read: both end up with the same key."""
+    await insert_ignore(session, AppSetting.__table__,  # type: ignore[arg-type]
+                        {"key": DEV_KEY, "value": f"sk_test_{secrets.token_urlsafe(24)}",
+                         "updated_at": datetime.now(UTC)}, ["key"])
+    value = await session.scalar(select(AppSetting.value).where(AppSetting.key == DEV_KEY))
+    return str(value)
 
 
 def build_scheduler(runtime: Runtime) -> Scheduler:
