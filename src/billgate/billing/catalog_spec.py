@@ -26,7 +26,7 @@ from billgate.types import CustomerType, IntervalUnit, ItemExpiry
 # fullmatch, not match: "$" would also accept an id ending in a newline.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 MAX_INTERVAL_COUNT = 1000
-MAX_ITEM_QUANTITY = 2**53  # exact in JSON clients and far below a 64-bit balance
+MAX_ITEM_QUANTITY = 2**31 - 1  # what a balance can hold (items.ledger.BALANCE_MAX)
 
 
 @dataclass(frozen=True)
