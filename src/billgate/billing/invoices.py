@@ -88,22 +88,13 @@ def hosted_url(base_url: str, invoice: Invoice) -> str:
     return f"{base_url}/invoices/{invoice.public_id}"
 
 
-def receipt_context(customer: Customer, invoice: Invoice, base_url: str) -> dict[str, Any]:
-    return {"customer": customer.customer_id, "invoice": invoice.public_id,
-            "amount": from_minor(invoice.amount_total, invoice.currency),
-            "currency": invoice.currency, "lines": invoice.lines,
-            "url": hosted_url(base_url, invoice)}
-
-
-async def list_page(session: AsyncSession, customer_pk: int, *, before_id: int | None,
-                    limit: int) -> Sequence[Invoice]:
-    """The customer's invoices, newest first (keyset on id)."""
-    stmt = (select(Invoice).where(Invoice.customer_pk == customer_pk)
-            .order_by(Invoice.id.desc()).limit(limit))
-    if before_id is not None:
-        stmt = stmt.where(Invoice.id < before_id)
-    return (await session.scalars(stmt)).all()
-
-
-async def get_by_public_id(session: AsyncSession, public_id: str) -> Invoice | None:
-    return await session.scalar(select(Invoice).where(Invoice.public_id == public_id))
+def receipt_context(customer: Customer, invoice: Invoice, base_url: str = "") -> dict[str, Any]:
+    """What a receipt or payment-failed email shows. Without ``base_url`` the sender adds
+    the hosted invoice link from its own settings."""
+    context: dict[str, Any] = {
+        "customer": customer.customer_id, "invoice": invoice.public_id,
+        "amount": from_minor(invoice.amount_total, invoice.currency),
+        "currency": invoice.currency, "lines": invoice.lines}
+    if base_url:
+        context["url"] = f"{base_url}/invoices/{invoice.public_id}"
+    return context

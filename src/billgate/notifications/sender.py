@@ -284,8 +284,16 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
 
 
+def with_invoice_url(context: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """Emails queued where the public URL is not known get the hosted invoice link here."""
+    if base_url and context.get("invoice") and not context.get("url"):
+        return {**context, "url": f"{base_url}/invoices/{context['invoice']}"}
+    return context
+
+
 async def send_due(db: Database, *, smtp_url: str | None, sender: str,
-                   templates_dir: str | Path | None, now: datetime, limit: int = 50) -> int:
+                   templates_dir: str | Path | None, now: datetime, limit: int = 50,
+                   base_url: str = "") -> int:
     """Send (or, without ``smtp_url``, log) the outbox emails due at ``now`` (the billing
     clock), up to ``limit``. Returns how many went out; failures stay for a later attempt."""
     server = parse_smtp_url(smtp_url) if smtp_url else None
@@ -295,7 +303,8 @@ async def send_due(db: Database, *, smtp_url: str | None, sender: str,
     messages: list[tuple[_Claimed, EmailMessage]] = []
     for row in claimed:
         try:
-            rendered = render(row.template, row.context, templates_dir=templates_dir)
+            rendered = render(row.template, with_invoice_url(row.context, base_url),
+                              templates_dir=templates_dir)
             messages.append((row, build_message(row.id, row.created_at, row.to, rendered,
                                                 sender=sender)))
         except Exception as exc:  # a broken template or context: keep the row, report it

@@ -97,7 +97,8 @@ def email_job(*, smtp_url: str | None, sender: str, templates_dir: str | None = 
         sent = 0
         for _ in range(max_batches):
             count = await send_due(billing.db, smtp_url=smtp_url, sender=sender,
-                                   templates_dir=templates_dir, now=at, limit=batch)
+                                   templates_dir=templates_dir, now=at, limit=batch,
+                                   base_url=billing.base_url)
             sent += count
             if count < batch:
                 break

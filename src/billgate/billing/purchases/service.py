@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import customers, items, payment_settings
+from billgate.billing import customers, invoices, items, payment_settings
 from billgate.billing.errors import (
     BillgateError,
     CheckoutUnavailable,
@@ -35,6 +35,7 @@ from billgate.db.models import (
     Purchase,
     Transaction,
 )
+from billgate.notifications import outbox
 from billgate.payments.rails import ChargeRequest, PaymentRails
 from billgate.types import CustomerRef, CustomerType
 
@@ -334,13 +335,17 @@ async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purc
     session.add(transaction)
     await session.flush()
     assert req.currency is not None
-    session.add(Invoice(
+    invoice = Invoice(
         public_id=secrets.token_urlsafe(24), customer_pk=customer.id, purchase_id=purchase.id,
         transaction_id=transaction.id, status="PAID", currency=req.currency, amount_total=amount,
         lines=[{"kind": "plan", "description": req.product.display_name,
                 "priceId": purchase.price_id, "quantity": req.quantity,
                 "unitAmount": req.unit_amount, "amount": amount}],
-        created_at=now, paid_at=now))
+        created_at=now, paid_at=now)
+    session.add(invoice)
+    if amount > 0:  # a receipt for every paid invoice
+        outbox.enqueue(session, customer, outbox.RECEIPT,
+                       invoices.receipt_context(customer, invoice), now=now)
 
 
 async def owned_purchases(db: Database, ref: CustomerRef, *, clock: Clock,

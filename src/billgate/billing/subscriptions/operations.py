@@ -24,6 +24,7 @@ from billgate.billing.subscriptions import lifecycle
 from billgate.billing.subscriptions.proration import SwitchAmounts, switch_amounts
 from billgate.billing.subscriptions.states import ACTIVE, PAST_DUE, PAUSED, TRIALING, transition
 from billgate.db.models import Customer, ItemSchedule, Purchase, Transaction
+from billgate.notifications import outbox
 from billgate.payments.rails import ChargeRequest
 from billgate.types import CustomerRef
 
@@ -215,6 +216,9 @@ async def _apply_switch(billing: lifecycle.Billing, session: AsyncSession, sub_i
     invoice = invoices.new_invoice(customer.id, new, currency=currency, lines=lines, now=now)
     invoices.mark_paid(invoice, now=now, reference=reference)
     session.add(invoice)
+    if invoice.amount_total > 0:  # a receipt for every paid invoice
+        outbox.enqueue(session, customer, outbox.RECEIPT, invoices.receipt_context(customer, invoice),
+                       now=now)
     if amounts.net < 0:
         await invoices.add_credit(session, customer.id, currency, -amounts.net)
     session.add(Transaction(customer_pk=customer.id, purchase_id=new.id, kind="proration",
