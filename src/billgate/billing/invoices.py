@@ -96,5 +96,20 @@ def receipt_context(customer: Customer, invoice: Invoice, base_url: str = "") ->
         "amount": from_minor(invoice.amount_total, invoice.currency),
         "currency": invoice.currency, "lines": invoice.lines}
     if base_url:
-        context["url"] = f"{base_url}/invoices/{invoice.public_id}"
+        context["url"] = hosted_url(base_url, invoice)
     return context
+
+
+async def list_page(session: AsyncSession, customer_pk: int, *, before_id: int | None,
+                    limit: int) -> Sequence[Invoice]:
+    """The customer's invoices, newest first (keyset on id): ``Customer.invoices``."""
+    stmt = (select(Invoice).where(Invoice.customer_pk == customer_pk)
+            .order_by(Invoice.id.desc()).limit(limit))
+    if before_id is not None:
+        stmt = stmt.where(Invoice.id < before_id)
+    return (await session.scalars(stmt)).all()
+
+
+async def get_by_public_id(session: AsyncSession, public_id: str) -> Invoice | None:
+    """The invoice of a hosted link (``web/invoices.py``)."""
+    return await session.scalar(select(Invoice).where(Invoice.public_id == public_id))
