@@ -8,7 +8,7 @@ file is restored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -79,7 +79,10 @@ def _named_values(spec: ItemSpec | ProductLineSpec) -> dict[str, object]:
     return {"display_name": spec.display_name, "customer_type": spec.customer_type.value}
 
 
-def _sync(row: object, values: dict[str, object], archived_at: datetime | None) -> bool:
+CatalogRow = ItemDefinition | ProductLine | Product
+
+
+def _sync(row: CatalogRow, values: dict[str, object], archived_at: datetime | None) -> bool:
     """Copy ``values`` onto ``row``; True when anything differed."""
     changed = False
     for name, value in values.items():
@@ -121,7 +124,7 @@ async def apply_catalog(session: AsyncSession, spec: CatalogSpec, *, now: dateti
     return report
 
 
-def _upsert_row(session: AsyncSession, report: ApplyReport, label: str, row: object | None,
+def _upsert_row(session: AsyncSession, report: ApplyReport, label: str, row: CatalogRow | None,
                 make: object, values: dict[str, object]) -> None:
     if row is None:
         new_row = make()  # type: ignore[operator]
@@ -135,7 +138,7 @@ def _upsert_row(session: AsyncSession, report: ApplyReport, label: str, row: obj
         report.unchanged.append(label)
 
 
-def _archive_missing(report: ApplyReport, kind: str, rows: dict[str, object], keep: set[str],
+def _archive_missing(report: ApplyReport, kind: str, rows: Mapping[str, CatalogRow], keep: set[str],
                      now: datetime) -> None:
     for key, row in rows.items():
         if key not in keep and row.archived_at is None:
@@ -219,7 +222,7 @@ async def upsert_product(session: AsyncSession, spec: ProductSpec) -> Product:
 
 
 def products_statement(*, customer_type: CustomerType | None = None,
-                       include_server_only: bool = False) -> Select[tuple[Product]]:
+                       include_server_only: bool = False) -> Select[Product]:
     """Live products, ordered by ``product_id`` (the keyset key)."""
     stmt = select(Product).where(Product.archived_at.is_(None)).order_by(Product.product_id)
     if customer_type is not None:

@@ -123,12 +123,9 @@ def _bool(where: _Where, raw: Mapping[str, Any], name: str) -> bool:
 
 def _customer_type(where: _Where, raw: Mapping[str, Any]) -> CustomerType:
     value = raw.get("customerType")
-    try:
+    if isinstance(value, str) and value in CustomerType.__members__:
         return CustomerType(value)
-    except ValueError:
-        raise where.error(
-            "customerType", f"must be one of USER, TEAM, CUSTOM; got {value!r}"
-        ) from None
+    raise where.error("customerType", f"must be one of USER, TEAM, CUSTOM; got {value!r}")
 
 
 def _check_keys(where: _Where, raw: Any, allowed: Iterable[str], path: str = "") -> None:

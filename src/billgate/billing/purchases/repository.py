@@ -21,7 +21,7 @@ OWNED_CONDITION = or_(
 )
 
 
-def owned_statement(customer_pk: int) -> Select[tuple[Purchase]]:
+def owned_statement(customer_pk: int) -> Select[Purchase]:
     return (select(Purchase).where(Purchase.customer_pk == customer_pk, OWNED_CONDITION)
             .order_by(Purchase.id))
 

@@ -59,7 +59,7 @@ async def due_subscriptions(session: AsyncSession, *, now: datetime,
         select(Purchase.id, Purchase.next_action_at)
         .where(Purchase.kind == "SUBSCRIPTION", Purchase.next_action_at <= now)
         .order_by(Purchase.next_action_at, Purchase.id).limit(limit))
-    return [(row[0], row[1]) for row in rows]
+    return [(row[0], row[1]) for row in rows if row[1] is not None]
 
 
 async def _claim(session: AsyncSession, purchase_id: int, now: datetime) -> Purchase | None:

@@ -167,6 +167,7 @@ async def switch(billing: lifecycle.Billing, ref: CustomerRef, *, from_product_i
     # Same switch of the same subscription state -> same key, so a retried request cannot
     # charge twice; the subscription's last change time and the Stripe customer keep it
     # unique across switches and across deployments sharing a Stripe account.
+    assert target.price is not None
     key = (f"billgate:switch:{customer.stripe_customer_id or customer.id}:{sub.id}:"
            f"{int(sub.updated_at.timestamp() * 1_000_000)}:{to_product_id}:{target.price['priceId']}")
     if amounts.net > 0:
