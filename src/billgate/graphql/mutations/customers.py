@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from sqlalchemy import select, update
 
-from billgate.billing import customers, test_clock
+from billgate.billing import customers, payment_methods, test_clock
 from billgate.billing.errors import BillgateError, InvalidInput, TestModeOnly
 from billgate.billing.subscriptions import lifecycle
-from billgate.db.models import Purchase
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.subscriptions import (
@@ -36,21 +34,6 @@ class AdvanceTestClockPayload:
 class CustomerPayload:
     customer: Customer | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-async def _retry_past_due(info: Info, customer_pk: int) -> None:
-    """A new default payment method retries every PAST_DUE subscription at once."""
-    runtime = info.context.runtime
-    now = runtime.clock.now()
-    async with runtime.db.session() as session, session.begin():
-        ids = list(await session.scalars(select(Purchase.id).where(
-            Purchase.customer_pk == customer_pk, Purchase.status == "PAST_DUE")))
-        if ids:
-            await session.execute(update(Purchase).where(Purchase.id.in_(ids))
-                                  .values(next_action_at=now))
-    billing = await runtime.billing()
-    for purchase_id in ids:
-        await lifecycle.process_due(billing, purchase_id, now=now)
 
 
 @strawberry.type
@@ -88,7 +71,10 @@ class CustomerMutations:
                 row.default_payment_method = {
                     "id": f"pm_card_{number}", "brand": "visa" if number.startswith("4") else "card",
                     "last4": number[-4:], "expMonth": 12, "expYear": runtime.clock.now().year + 3}
-            await _retry_past_due(info, row.id)
+            # A new default card retries every PAST_DUE subscription at once.
+            billing = await runtime.billing()
+            await payment_methods.retry_past_due(billing, row.id, now=runtime.clock.now())
+            await lifecycle.flush_events(billing)
         except BillgateError as exc:
             return CustomerPayload(user_errors=[user_error(exc)])
         return CustomerPayload(customer=Customer.of(ref))
