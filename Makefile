@@ -6,8 +6,9 @@ PYTHON ?= python3
 
 # Development defaults for `make run` only; set your own in production.
 RUN_ENV := BILLGATE_TEST_MODE=$${BILLGATE_TEST_MODE:-true} \
-	BILLGATE_CUSTOMER_TOKEN_SECRET=$${BILLGATE_CUSTOMER_TOKEN_SECRET:-dev-only-customer-token-secret} \
-	BILLGATE_ALLOWED_RETURN_URLS=$${BILLGATE_ALLOWED_RETURN_URLS:-http://127.0.0.1,http://localhost}
+	BILLGATE_CUSTOMER_TOKEN_SECRET=$${BILLGATE_CUSTOMER_TOKEN_SECRET:-dev-only-customer-token-secret-change-me} \
+	BILLGATE_ALLOWED_RETURN_URLS=$${BILLGATE_ALLOWED_RETURN_URLS:-localhost,127.0.0.1} \
+	BILLGATE_JSON_LOGS=$${BILLGATE_JSON_LOGS:-false}
 
 .PHONY: install run test lint typecheck schema bench clean
 
