@@ -30,6 +30,7 @@ def configure(*, debug: bool = False, json_logs: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its start-up chatter
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
