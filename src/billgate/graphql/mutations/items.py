@@ -9,7 +9,6 @@ from billgate.billing.errors import BillgateError, InsufficientQuantity, Invalid
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.items import ChangeItemQuantityInput
-from billgate.graphql.resolvers import catalog as catalog_resolvers
 from billgate.graphql.types.items import Item
 
 
@@ -27,8 +26,8 @@ class ChangeItemQuantityPayload:
 
 
 async def _item(info: Info, input: ChangeItemQuantityInput, result: items.ChangeResult) -> Item:
-    definition = await catalog_resolvers.load_item_definition(info, input.item_id)
-    return Item.from_snapshot(input.customer.to_domain(), definition.display_name, result.balance)
+    # The display name is looked up only if the caller selects it (see Item.display_name).
+    return Item.from_snapshot(input.customer.to_domain(), None, result.balance)
 
 
 async def _change(info: Info, input: ChangeItemQuantityInput, kind: str) -> items.ChangeResult:

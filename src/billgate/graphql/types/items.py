@@ -36,11 +36,21 @@ class ItemChange(Node):
 @strawberry.type
 class Item(Node):
     item_id: str
-    display_name: str
     quantity: int
     non_negative_quantity: int
     version: int
     customer: strawberry.Private[CustomerRef]
+    # Known when the parent already read the definition; else looked up only if asked for,
+    # so a balance mutation that does not select it costs no extra query.
+    known_display_name: strawberry.Private[str | None] = None
+
+    @strawberry.field
+    async def display_name(self, info: Info) -> str:
+        if self.known_display_name is not None:
+            return self.known_display_name
+        from billgate.graphql.resolvers.catalog import load_item_definition
+
+        return (await load_item_definition(info, self.item_id)).display_name
 
     @strawberry.field(description="The ledger of this balance, newest first.")
     async def changes(self, info: Info, first: int | None = None,
@@ -50,16 +60,16 @@ class Item(Node):
         return await item_changes(info, self, first, after)
 
     @classmethod
-    def of(cls, customer: CustomerRef, item_id: str, display_name: str, quantity: int,
+    def of(cls, customer: CustomerRef, item_id: str, display_name: str | None, quantity: int,
            version: int) -> Item:
         return cls(
             id=strawberry.ID(global_id(
                 "Item", compound_id(customer.type.value, customer.customer_id, item_id))),
-            item_id=item_id, display_name=display_name, quantity=quantity,
+            item_id=item_id, known_display_name=display_name, quantity=quantity,
             non_negative_quantity=max(0, quantity), version=version, customer=customer)
 
     @classmethod
-    def from_snapshot(cls, customer: CustomerRef, display_name: str,
+    def from_snapshot(cls, customer: CustomerRef, display_name: str | None,
                       snapshot: BalanceSnapshot) -> Item:
         return cls.of(customer, snapshot.item_id, display_name, snapshot.quantity,
                       snapshot.version)
