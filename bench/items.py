@@ -70,8 +70,8 @@ def run_try_decrease(seconds: float = 5, concurrency: int = 16) -> dict[str, flo
 async def _subscriber(port: int, ready: asyncio.Event, counter: list[int], n: int,
                       received: dict[int, float], opening: asyncio.Semaphore) -> None:
     async with opening:  # open connections a few dozen at a time
-        ws = await websockets.connect(f"ws://127.0.0.1:{port}/graphql", ping_interval=None,
-                                      subprotocols=["graphql-transport-ws"], open_timeout=60)
+        ws = await websockets.connect(f"ws://127.0.0.1:{port}/graphql", ping_interval=None, close_timeout=1,
+                                      subprotocols=["graphql-transport-ws"], open_timeout=180)
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {KEY}"}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {

@@ -33,9 +33,14 @@ def main() -> None:
         r = bench(seconds)
         print(f"{name:42} {r['billgate_rps']:>8.0f} r/s {r['bare_rps']:>8.0f} r/s "
               f"{r['ratio']:>7.2f}  >= 0.5", flush=True)
-    fan = items.run_fan_out(1000)
-    print(f"{'1,000 subscribers of one item get a change':42} p50 {fan['p50_ms']:.1f} ms, "
-          f"p99 {fan['p99_ms']:.1f} ms (goal p99 < 100 ms)", flush=True)
+    for subscribers in (300, 1000):
+        try:
+            fan = items.run_fan_out(subscribers)
+        except Exception as exc:  # report and go on: one failed benchmark must not hide the rest
+            print(f"{subscribers} subscribers: failed ({type(exc).__name__}: {exc})", flush=True)
+            continue
+        print(f"{f'{subscribers} subscribers of one item get a change':42} p50 {fan['p50_ms']:.1f} ms, "
+              f"p99 {fan['p99_ms']:.1f} ms (goal for 1,000: p99 < 100 ms)", flush=True)
     flat = ledger_size.run()
     print(f"{'balance read, 1k vs 1M ledger rows':42} {flat['small_ms']:.2f} ms vs "
           f"{flat['large_ms']:.2f} ms, ratio {flat['ratio']:.2f} (goal within 1.2)", flush=True)
