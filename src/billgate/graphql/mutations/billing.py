@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -18,8 +18,10 @@ from billgate.graphql.inputs.billing import (
     SetDefaultPaymentMethodFromSetupIntentInput,
 )
 from billgate.graphql.types.billing import PaymentMethod
+from billgate.graphql.types.common import CustomerRef
 from billgate.payments.rails import PaymentRails
 from billgate.runtime import Runtime
+from billgate.types import CustomerRef as DomainRef
 
 if TYPE_CHECKING:
     from billgate.graphql.types.invoices import Transaction
@@ -70,6 +72,16 @@ async def _billing(runtime: Runtime) -> lifecycle.Billing:
                              publish=runtime.publish)
 
 
+async def _managed_live_customer(info: Info, customer: CustomerRef) -> tuple[DomainRef, Any]:
+    """The customer the caller may manage, and the Stripe rails (LIVE_MODE_ONLY otherwise)."""
+    runtime = info.context.runtime
+    ref = customer.to_domain()
+    info.context.principal.require_manage(ref)
+    stripe = payment_methods.require_stripe(
+        runtime.live_rails, test_mode=(await runtime.payment_settings()).test_mode)
+    return ref, stripe
+
+
 @strawberry.type
 class BillingMutations:
     @strawberry.mutation(description="Live mode: a Stripe SetupIntent to save a card of the "
@@ -81,10 +93,7 @@ class BillingMutations:
     ) -> CreatePaymentMethodSetupIntentPayload:
         runtime = info.context.runtime
         try:
-            ref = input.customer.to_domain()
-            info.context.principal.require_manage(ref)
-            stripe = payment_methods.require_stripe(
-                runtime.live_rails, test_mode=(await runtime.payment_settings()).test_mode)
+            ref, stripe = await _managed_live_customer(info, input.customer)
             intent = await payment_methods.create_setup_intent(runtime.db, stripe, ref)
         except BillgateError as exc:
             return CreatePaymentMethodSetupIntentPayload(user_errors=[user_error(exc)])
@@ -99,10 +108,7 @@ class BillingMutations:
     ) -> SetDefaultPaymentMethodPayload:
         runtime = info.context.runtime
         try:
-            ref = input.customer.to_domain()
-            info.context.principal.require_manage(ref)
-            stripe = payment_methods.require_stripe(
-                runtime.live_rails, test_mode=(await runtime.payment_settings()).test_mode)
+            ref, stripe = await _managed_live_customer(info, input.customer)
             card = await payment_methods.set_default_from_setup_intent(
                 runtime.db, stripe, ref, input.setup_intent_id.strip())
             pk = await payment_methods.customer_pk(runtime.db, ref)
