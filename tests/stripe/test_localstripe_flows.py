@@ -104,6 +104,20 @@ async def count(db: Any, model: Any, *where: Any) -> int:
         return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
+async def pay_in_browser(api: Any, server: Any, stripe_client: Any, db: Any) -> tuple[str, Any, int]:
+    """What Stripe.js does on the hosted page: open a checkout, load the page (which creates
+    its PaymentIntent) and confirm that intent with a good card. Returns the code, the
+    checkout row and the credits before."""
+    code = await open_checkout(api)
+    before = await credits(api)
+    await server.client.get(f"/checkout/{code}")
+    [checkout] = await rows(db, CheckoutSession)
+    await stripe_client.v1.payment_intents.update_async(
+        checkout.payment_reference, {"payment_method": await card(stripe_client, VISA)})
+    await stripe_client.v1.payment_intents.confirm_async(checkout.payment_reference)
+    return code, checkout, before
+
+
 async def rows(db: Any, model: Any, *where: Any) -> list[Any]:
     async with db.read_session() as session:
         return list((await session.scalars(select(model).where(*where).order_by(model.id))).all())
@@ -260,13 +274,7 @@ async def test_buy_with_4242_is_granted_after_the_webhook(
 
 async def test_return_address_completes_from_stripe_before_the_webhook(
         api, server, stripe_client, db) -> None:  # noqa: ANN001
-    code = await open_checkout(api)
-    before = await credits(api)
-    await server.client.get(f"/checkout/{code}")
-    [checkout] = await rows(db, CheckoutSession)
-    await stripe_client.v1.payment_intents.update_async(
-        checkout.payment_reference, {"payment_method": await card(stripe_client, VISA)})
-    await stripe_client.v1.payment_intents.confirm_async(checkout.payment_reference)
+    code, checkout, before = await pay_in_browser(api, server, stripe_client, db)
     back = await server.client.get(f"/checkout/{code}/return")
     assert back.status_code == 303 and back.headers["location"] == RETURN_URL
     assert await credits(api) == before + 500
@@ -570,13 +578,7 @@ async def test_refund_made_in_the_dashboard_is_recorded_from_charge_refunded(
 
 async def test_webhook_with_a_bad_signature_is_refused_and_a_replay_changes_nothing(
         api, server, stripe_client, db) -> None:  # noqa: ANN001
-    code = await open_checkout(api)
-    before = await credits(api)
-    await server.client.get(f"/checkout/{code}")
-    [checkout] = await rows(db, CheckoutSession)
-    await stripe_client.v1.payment_intents.update_async(
-        checkout.payment_reference, {"payment_method": await card(stripe_client, VISA)})
-    await stripe_client.v1.payment_intents.confirm_async(checkout.payment_reference)
+    code, checkout, before = await pay_in_browser(api, server, stripe_client, db)
 
     async def granted() -> bool:
         return await credits(api) == before + 500
