@@ -724,6 +724,49 @@ class TestListBalances:
             "team-seats"]
 
 
+class TestListBalancesMany:
+    async def test_every_live_item_of_each_customers_type(
+            self, db: Database, clock: FrozenClock, credits: str) -> None:
+        await items.increase(db, USER, credits, amount=3, clock=clock)
+        await items.increase(db, OTHER, "seats", amount=9, clock=clock)
+        await items.increase(db, TEAM, "team-seats", amount=4, clock=clock)
+        never_seen = CustomerRef(CustomerType.USER, "user-never")
+        refs = [TEAM, USER, never_seen, OTHER, USER]  # any order, repeats allowed
+        many = await items.list_balances_many(db, refs, clock=clock)
+        assert [[(d.item_id, b.quantity) for d, b in listed] for listed in many] == [
+            [("team-seats", 4)], [("credits", 3), ("seats", 0)], [("credits", 0), ("seats", 0)],
+            [("credits", 0), ("seats", 9)], [("credits", 3), ("seats", 0)]]
+        assert {b.customer_pk for _, b in many[2]} == {None}
+        assert await items.list_balances_many(db, [], clock=clock) == []
+
+    async def test_settles_every_due_expiry_in_one_transaction(
+            self, db: Database, clock: FrozenClock, credits: str) -> None:
+        t0 = clock.now()
+        await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=t0 + HOUR)
+        await items.increase(db, USER, credits, amount=1, clock=clock)
+        await items.increase(db, OTHER, "seats", amount=2, clock=clock, expires_at=t0 + HOUR)
+        await items.increase(db, OTHER, credits, amount=7, clock=clock, expires_at=t0 + 2 * HOUR)
+        clock.at = t0 + HOUR
+        published: list[list[items.ChangeEvent]] = []
+
+        async def publish(events: list[items.ChangeEvent]) -> None:
+            published.append(events)
+
+        many = await items.list_balances_many(db, [USER, OTHER], clock=clock, publish=publish)
+        assert [[(d.item_id, b.quantity) for d, b in listed] for listed in many] == [
+            [("credits", 1), ("seats", 0)], [("credits", 7), ("seats", 0)]]
+        assert published == [[  # one commit, one publish, in balance-id (lock) order
+            items.ChangeEvent("USER", "user-1", "credits", 1, 3, -5, "expire"),
+            items.ChangeEvent("USER", "user-2", "seats", 0, 2, -2, "expire")]]
+        assert (await ledger_rows(db, OTHER, "seats"))[-1].created_at == t0 + HOUR
+
+    async def test_a_bad_ref_reads_nothing(self, db: Database, clock: FrozenClock,
+                                           credits: str) -> None:
+        with pytest.raises(InvalidInput):
+            await items.list_balances_many(db, [USER, CustomerRef(CustomerType.USER, " ")],
+                                           clock=clock)
+
+
 class TestListChanges:
     async def test_newest_first_with_keyset(self, db: Database, clock: FrozenClock,
                                             credits: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billgate.billing.errors import InvalidInput
 from billgate.db.models import Customer
 from billgate.db.upsert import insert_ignore
-from billgate.types import MAX_CUSTOMER_ID_LENGTH, CustomerRef
+from billgate.types import MAX_CUSTOMER_ID_LENGTH, CustomerRef, CustomerType
 
 
 def validate_ref(ref: CustomerRef) -> CustomerRef:
@@ -29,6 +30,19 @@ async def find(session: AsyncSession, ref: CustomerRef) -> Customer | None:
         select(Customer).where(Customer.type == ref.type.value,
                                Customer.customer_id == ref.customer_id)
     )
+
+
+async def list_page(session: AsyncSession, *, customer_type: CustomerType | None,
+                    after_pk: int | None, limit: int) -> Sequence[Customer]:
+    """Customers that exist (of ``customer_type`` if given), oldest first: keyset on the
+    primary key, those after ``after_pk``. A plain read: it creates no customer and grants
+    nothing (``Query.customers``)."""
+    stmt = select(Customer).order_by(Customer.id).limit(limit)
+    if customer_type is not None:
+        stmt = stmt.where(Customer.type == customer_type.value)
+    if after_pk is not None:
+        stmt = stmt.where(Customer.id > after_pk)
+    return (await session.scalars(stmt)).all()
 
 
 async def get_or_create(session: AsyncSession, ref: CustomerRef) -> Customer:

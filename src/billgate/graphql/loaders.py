@@ -1,4 +1,5 @@
-"""Per-request DataLoaders: one query per batch, results in key order, fresh per request.
+"""Per-request DataLoaders: a fixed number of queries per batch, results in key order, fresh
+per request.
 
 Each batch opens its own read session: graphql-core resolves sibling fields concurrently,
 and one AsyncSession cannot serve concurrent operations.
@@ -12,9 +13,11 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from billgate.billing import catalog
+from billgate.billing import catalog, items
+from billgate.billing.items import BalanceSnapshot
 from billgate.db.models import ItemDefinition, Product, ProductLine
 from billgate.graphql.context import Context
+from billgate.types import CustomerRef
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -55,3 +58,25 @@ def item_definitions(ctx: Context) -> DataLoader[str, ItemDefinition | None]:
 
 def products(ctx: Context) -> DataLoader[str, Product | None]:
     return _loader(ctx, "products", catalog.list_products_by_ids, lambda r: r.product_id)
+
+
+CustomerItems = list[tuple[ItemDefinition, BalanceSnapshot]]
+
+
+def customer_items(ctx: Context) -> DataLoader[CustomerRef, CustomerItems]:
+    """``Customer.items`` of every customer resolved together (a page of ``customers``) in
+    one batch: two reads, plus one write transaction when expiries are due.
+
+    Batched, not cached: balances change within a request (mutations run one after another,
+    and their payloads may read them again), so every ``load`` reads them afresh.
+    """
+    loader: DataLoader[CustomerRef, CustomerItems] | None = ctx.loaders.get("customer_items")
+    if loader is None:
+        async def batch(refs: list[CustomerRef]) -> list[CustomerItems]:
+            runtime = ctx.runtime
+            return await items.list_balances_many(runtime.db, refs, clock=runtime.clock,
+                                                  publish=runtime.publish)
+
+        loader = DataLoader(load_fn=batch, cache=False)
+        ctx.loaders["customer_items"] = loader
+    return loader

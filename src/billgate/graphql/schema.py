@@ -70,6 +70,16 @@ class Query:
     async def customer(self, info: Info, customer: CustomerRef) -> Customer:
         return await customer_resolvers.customer(info, customer)
 
+    @strawberry.field(description="Customers that exist, of `type` if given, oldest first "
+                      "(ascending internal id: the order billgate first saw them). Secret key only: "
+                      "FORBIDDEN for customer tokens and anonymous callers. A plain read: unlike "
+                      "`customer`, it creates no customer and grants no include-by-default "
+                      "product. A billgate addition to the API contract.")
+    async def customers(self, info: Info, type: CustomerType | None = None,
+                        first: int | None = None,
+                        after: str | None = None) -> Connection[Customer]:
+        return await customer_resolvers.customers_page(info, type, first, after)
+
     @strawberry.field(description="The user named by a customer token; null for a server key.")
     async def me(self, info: Info) -> Customer | None:
         return await customer_resolvers.me(info)

@@ -6,7 +6,13 @@ Call it through this package: ``from billgate.billing import items`` then
 (balances and history), ``results`` (what they return).
 """
 
-from billgate.billing.items.reads import changes_since, get_balance, list_balances, list_changes
+from billgate.billing.items.reads import (
+    changes_since,
+    get_balance,
+    list_balances,
+    list_balances_many,
+    list_changes,
+)
 from billgate.billing.items.requests import MAX_AMOUNT, REASONS
 from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult, Publish
 from billgate.billing.items.service import (
@@ -33,6 +39,7 @@ __all__ = [
     "grant",
     "increase",
     "list_balances",
+    "list_balances_many",
     "list_changes",
     "revoke",
     "settle_due",

@@ -7,6 +7,7 @@ that expired at or before ``T``, whether or not the scheduler ran.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from billgate.billing import catalog
@@ -33,35 +34,64 @@ async def get_balance(db: Database, customer: CustomerRef, item_id: str, *, cloc
         customer_pk, stored = await repo.read_balances(session, customer, item.id)
     if not stored:
         return BalanceSnapshot(customer_pk, item_id, 0, 0)
-    settled = await _settle_stored(db, customer, stored, {item.id: item_id}, now, publish)
+    settled = await _settle_stored(db, stored, {stored[0].id: _names(customer, item_id)}, now,
+                                   publish)
     return settled[stored[0].id]
 
 
+Balances = list[tuple[ItemDefinition, BalanceSnapshot]]
+
+
 async def list_balances(db: Database, customer: CustomerRef, *, clock: Clock,
-                        publish: Publish | None = None
-                        ) -> list[tuple[ItemDefinition, BalanceSnapshot]]:
+                        publish: Publish | None = None) -> Balances:
     """Every live item of the customer's type with its balance now (0 where nothing was
-    granted), in ``item_id`` order. Two reads, plus one write transaction when expiries
-    are due."""
-    customer_service.validate_ref(customer)
+    granted), in ``item_id`` order: ``list_balances_many`` for one customer."""
+    [balances] = await list_balances_many(db, [customer], clock=clock, publish=publish)
+    return balances
+
+
+async def list_balances_many(db: Database, customers: Sequence[CustomerRef], *, clock: Clock,
+                             publish: Publish | None = None) -> list[Balances]:
+    """For each of ``customers`` (in their order, repeats allowed), every live item of its
+    type with its balance now (0 where nothing was granted, or for a customer never seen),
+    in ``item_id`` order. Two reads whatever the number of customers, plus one write
+    transaction when expiries are due (settled at one ``now`` for all of them, so no
+    balance counts a grant that expired at or before it). Reading creates nothing."""
+    for ref in customers:
+        customer_service.validate_ref(ref)
+    if not customers:
+        return []
     now = clock.now()
     async with db.read_session() as session:
-        definitions = await catalog.list_item_definitions(session, customer_type=customer.type)
-        customer_pk, stored = await repo.read_balances(session, customer)
-    item_ids = {d.id: d.item_id for d in definitions}
-    stored = [s for s in stored if s.item_pk in item_ids]
-    settled = await _settle_stored(db, customer, stored, item_ids, now, publish)
-    by_item = {s.item_pk: settled[s.id] for s in stored}
-    return [(d, by_item.get(d.id) or BalanceSnapshot(customer_pk, d.item_id, 0, 0))
-            for d in definitions]
+        definitions = await catalog.list_item_definitions(session)
+        customer_pks, stored = await repo.read_balances_many(session, set(customers))
+    live = {d.id: d for d in definitions}
+    ref_of = {pk: ref for ref, pk in customer_pks.items()}
+    # Only balances of live items of the customer's type count (as for one customer).
+    stored = [s for s in stored if s.item_pk in live
+              and live[s.item_pk].customer_type == ref_of[s.customer_pk].type]
+    names = {s.id: _names(ref_of[s.customer_pk], live[s.item_pk].item_id) for s in stored}
+    settled = await _settle_stored(db, stored, names, now, publish)
+    by_pair: dict[tuple[int | None, int], BalanceSnapshot] = {
+        (s.customer_pk, s.item_pk): settled[s.id] for s in stored}
+    result: list[Balances] = []
+    for ref in customers:
+        pk = customer_pks.get(ref)
+        result.append([(d, by_pair.get((pk, d.id)) or BalanceSnapshot(pk, d.item_id, 0, 0))
+                       for d in definitions if d.customer_type == ref.type])
+    return result
 
 
-async def _settle_stored(db: Database, ref: CustomerRef, stored: list[repo.StoredBalance],
-                         item_ids: dict[int, str], now: datetime,
+def _names(customer: CustomerRef, item_id: str) -> repo.Names:
+    return repo.Names(customer.type.value, customer.customer_id, item_id)
+
+
+async def _settle_stored(db: Database, stored: list[repo.StoredBalance],
+                         names: dict[int, repo.Names], now: datetime,
                          publish: Publish | None) -> dict[int, BalanceSnapshot]:
-    """Snapshots of ``stored`` balances by id, first settling (in one transaction) those
-    with an expiry due at ``now``."""
-    snapshots = {s.id: BalanceSnapshot(s.customer_pk, item_ids[s.item_pk], s.quantity,
+    """Snapshots of ``stored`` balances by id (``names`` by balance id), first settling (in
+    one transaction) those with an expiry due at ``now``."""
+    snapshots = {s.id: BalanceSnapshot(s.customer_pk, names[s.id].item_id, s.quantity,
                                        s.version) for s in stored}
     due = [s for s in stored if s.next_expiry_at is not None and s.next_expiry_at <= now]
     if not due:
@@ -69,11 +99,10 @@ async def _settle_stored(db: Database, ref: CustomerRef, stored: list[repo.Store
     events: list[ChangeEvent] = []
     async with db.session() as session, session.begin():
         for s in sorted(due, key=lambda s: s.id):  # one lock order for every multi-row lock
-            names = repo.Names(ref.type.value, ref.customer_id, item_ids[s.item_pk])
-            ledger, settled = await settle_one(session, s.id, names, now)
+            ledger, settled = await settle_one(session, s.id, names[s.id], now)
             events += settled
-            snapshots[s.id] = BalanceSnapshot(s.customer_pk, names.item_id, ledger.quantity,
-                                              ledger.version)
+            snapshots[s.id] = BalanceSnapshot(s.customer_pk, names[s.id].item_id,
+                                              ledger.quantity, ledger.version)
     if events and publish is not None:
         await publish(events)
     return snapshots

@@ -8,18 +8,18 @@ so the common case is one conditional ``UPDATE ... RETURNING`` plus one ``INSERT
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN, Bucket, Entry, Ledger
 from billgate.db.models import Customer, ItemBalance, ItemChange, ItemDefinition, ItemGrant
 from billgate.db.upsert import insert_ignore
-from billgate.types import CustomerRef
+from billgate.types import CustomerRef, CustomerType
 
 balances = cast(Table, ItemBalance.__table__)
 grants = cast(Table, ItemGrant.__table__)
@@ -253,23 +253,48 @@ class StoredBalance:
     next_expiry_at: datetime | None
 
 
+def _stored_statement(item_pk: int | None) -> Any:
+    """Customers with their balances (of one item with ``item_pk``), a customer without any
+    as one row of NULL balance columns."""
+    on = balances.c.customer_pk == customers.c.id
+    if item_pk is not None:
+        on = and_(on, balances.c.item_pk == item_pk)
+    return (select(customers.c.id, customers.c.type, customers.c.customer_id, balances.c.id,
+                   balances.c.item_pk, balances.c.quantity, balances.c.version,
+                   balances.c.next_expiry_at)
+            .select_from(customers).outerjoin(balances, on))
+
+
+def _stored(rows: Sequence[Sequence[Any]]) -> list[StoredBalance]:
+    return [StoredBalance(bid, customer_pk, item, quantity, version, next_expiry)
+            for customer_pk, _, _, bid, item, quantity, version, next_expiry in rows
+            if bid is not None]
+
+
 async def read_balances(session: AsyncSession, ref: CustomerRef, item_pk: int | None = None
                         ) -> tuple[int | None, list[StoredBalance]]:
     """The customer's pk (None if never seen) and balances (of one item with ``item_pk``),
     in one query."""
-    on = balances.c.customer_pk == customers.c.id
-    if item_pk is not None:
-        on = and_(on, balances.c.item_pk == item_pk)
-    stmt = (select(customers.c.id, balances.c.id, balances.c.item_pk, balances.c.quantity,
-                   balances.c.version, balances.c.next_expiry_at)
-            .select_from(customers).outerjoin(balances, on)
-            .where(customers.c.type == ref.type.value, customers.c.customer_id == ref.customer_id))
+    stmt = _stored_statement(item_pk).where(customers.c.type == ref.type.value,
+                                            customers.c.customer_id == ref.customer_id)
     rows = (await session.execute(stmt)).all()
     if not rows:
         return None, []
-    found = [StoredBalance(bid, customer_pk, item, quantity, version, next_expiry)
-             for customer_pk, bid, item, quantity, version, next_expiry in rows if bid is not None]
-    return rows[0][0], found
+    return rows[0][0], _stored(rows)
+
+
+async def read_balances_many(session: AsyncSession, refs: Collection[CustomerRef]
+                             ) -> tuple[dict[CustomerRef, int], list[StoredBalance]]:
+    """The pks of those of ``refs`` that exist (customers never seen are left out) and all
+    their balances, in one query."""
+    if not refs:
+        return {}, []
+    pairs = [(ref.type.value, ref.customer_id) for ref in refs]
+    stmt = _stored_statement(None).where(
+        tuple_(customers.c.type, customers.c.customer_id).in_(pairs))
+    rows = (await session.execute(stmt)).all()
+    pks = {CustomerRef(CustomerType(row[1]), row[2]): row[0] for row in rows}
+    return pks, _stored(rows)
 
 
 async def list_changes(session: AsyncSession, balance_id: int, *, before_version: int | None,

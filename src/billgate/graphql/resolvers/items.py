@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from billgate.billing import items
 from billgate.billing.errors import BillgateError
+from billgate.graphql import loaders
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
 from billgate.graphql.pagination import Connection, Page, build_connection, decode_cursor, page_size
@@ -24,10 +25,9 @@ async def item(info: Info, customer: CustomerRef, item_id: str) -> Item:
 
 
 async def all_items(info: Info, customer: CustomerRef) -> list[Item]:
-    runtime = info.context.runtime
+    """Through a DataLoader, so a page of customers reads its balances in one batch."""
     try:
-        balances = await items.list_balances(runtime.db, customer, clock=runtime.clock,
-                                             publish=runtime.publish)
+        balances = await loaders.customer_items(info.context).load(customer)
     except BillgateError as exc:
         raise_query_error(exc)
     return [Item.from_snapshot(customer, definition.display_name, snapshot)
