@@ -1,6 +1,6 @@
 """``tryDecreaseItemQuantity`` throughput (billgate vs bare Starlette doing the same
-conditional UPDATE), and live fan-out: the time until 1,000 WebSocket subscribers of one
-item all receive a change."""
+conditional UPDATE), and live fan-out: the time from sending a change until each of 1,000
+WebSocket subscribers of that item has it (``bench/ws_client.py``)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import httpx
-import websockets
 
 from bench.catalog import prepare
 from bench.load import http_post, run_load
 from bench.servers import baseline, billgate, free_port
+from bench.ws_client import Subscriber, subscribe
 
 KEY = "sk_bench_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -67,52 +67,54 @@ def run_try_decrease(seconds: float = 5, concurrency: int = 16) -> dict[str, flo
             "errors": ours.errors + bare.errors}
 
 
-async def _subscriber(port: int, ready: asyncio.Event, counter: list[int], n: int,
-                      received: dict[int, float], opening: asyncio.Semaphore) -> None:
-    async with opening:  # open connections a few dozen at a time
-        ws = await websockets.connect(f"ws://127.0.0.1:{port}/graphql", ping_interval=None, close_timeout=1,
-                                      subprotocols=["graphql-transport-ws"], open_timeout=180)
-        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {KEY}"}}))
-        assert json.loads(await ws.recv())["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-            "query": WATCH, "variables": {"c": {"type": "USER", "customerId": "fan-out"}}}}))
-        first = json.loads(await ws.recv())  # the snapshot
-        assert first["type"] == "next", first
-    async with ws:
-        counter[0] += 1
-        if counter[0] == n:
-            ready.set()
-        message = json.loads(await ws.recv())
-        received[id(ws)] = time.perf_counter()
-        assert message["type"] == "next", message
+async def _fan_out(port: int, subscribers: int, changes: int) -> list[float]:
+    """Latencies (s) from sending a change until each subscriber has it, over ``changes``
+    changes made one after the other, after one warm-up change."""
+    variables = {"c": {"type": "USER", "customerId": "fan-out"}}
+    opening = asyncio.Semaphore(50)
+
+    async def connect() -> Subscriber:
+        async with opening:
+            return await subscribe(port, f"Bearer {KEY}", WATCH, variables)
+
+    clients = await asyncio.gather(*(connect() for _ in range(subscribers)))
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH) as http:
+        for change in range(changes + 1):
+            await asyncio.sleep(0.3)  # let the previous change settle
+            seen = [len(c.messages) for c in clients]
+            started = time.perf_counter()
+            response = await http.post("/graphql", json={"query": INCREASE, "variables": {
+                **variables, "amount": 1}})
+            assert "errors" not in response.json(), response.text
+            for client, before in zip(clients, seen, strict=True):
+                if len(client.messages) <= before:
+                    await client.next_message()
+                arrived, message = client.messages[before]
+                assert message["type"] == "next", message
+                if change:  # the first change warms caches up
+                    latencies.append(arrived - started)
+            if os.environ.get("BENCH_VERBOSE"):
+                last = sorted(c.messages[b][0] - started for c, b in zip(clients, seen, strict=True))
+                print(f"change {change}: p50 {last[500] * 1000:.0f} ms, max {last[-1] * 1000:.0f} ms")
+    for client in clients:
+        client.close()
+    return sorted(latencies)
 
 
-async def _fan_out(port: int, subscribers: int) -> list[float]:
-    ready = asyncio.Event()
-    counter = [0]
-    received: dict[int, float] = {}
-    opening = asyncio.Semaphore(25)
-    tasks = [asyncio.create_task(_subscriber(port, ready, counter, subscribers, received, opening))
-             for _ in range(subscribers)]
-    await asyncio.wait_for(ready.wait(), 300)
-    started = time.perf_counter()
-    await _grant(port, "fan-out", 1)
-    await asyncio.wait_for(asyncio.gather(*tasks), 60)
-    return sorted(t - started for t in received.values())
-
-
-def run_fan_out(subscribers: int = 1000) -> dict[str, float]:
+def run_fan_out(subscribers: int = 1000, changes: int = 5) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         prepare(url)
         port = free_port()
         with billgate(_env(url), port):
-            latencies = asyncio.run(_fan_out(port, subscribers))
+            latencies = asyncio.run(_fan_out(port, subscribers, changes))
+
     def ms(q: float) -> float:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
 
-    return {"subscribers": len(latencies), "p50_ms": ms(0.50), "p99_ms": ms(0.99),
-            "max_ms": latencies[-1] * 1000}
+    return {"subscribers": subscribers, "changes": changes, "p50_ms": ms(0.50),
+            "p99_ms": ms(0.99), "max_ms": latencies[-1] * 1000}
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from billgate.db.upsert import insert_ignore
 from billgate.events import create_bus
 from billgate.graphql.schema import build_schema
 from billgate.graphql.view import BillgateGraphQL
+from billgate.ops.gc_tuning import tune_for_serving
 from billgate.ops.health import healthz, readyz
 from billgate.ops.logging import RequestIdMiddleware
 from billgate.ops.metrics import metrics_endpoint
@@ -96,6 +97,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         scheduler = build_scheduler(rt) if settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
+        if owned:  # a serving process (tests bring their own runtime)
+            tune_for_serving()
         try:
             yield
         finally:

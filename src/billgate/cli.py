@@ -63,6 +63,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         access_log=settings.debug,  # per-request log lines cost ~10% throughput
         log_config=None,  # keep our JSON logging
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        # Live messages are a few dozen bytes: compressing each one for each subscriber
+        # costs more CPU than it saves on the wire.
+        ws_per_message_deflate=False,
     )
 
 

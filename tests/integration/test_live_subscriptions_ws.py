@@ -330,3 +330,41 @@ async def test_a_subscription_needs_connection_init_first(server: Server) -> Non
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401  # Unauthorized
     finally:
         await ws.close()
+
+
+async def test_subscribers_of_one_balance_each_get_their_own_selection_in_text_frames(
+        server: Server, http) -> None:
+    """Changes are executed and encoded once per distinct (query, variables, caller) and
+    shared: subscribers asking the same get the same data under their own ids, one asking
+    other fields gets those fields, a client token gets the change too."""
+    customer = user()
+    await increase(http, customer, 10)
+    narrow = ("subscription ($c: CustomerRef!) { itemQuantityChanged(customer: $c, "
+              "itemId: \"credits\") { version } }")
+    same = [await ws_connect(server, server_auth()) for _ in range(3)]
+    other = await ws_connect(server, server_auth())
+    own = await ws_connect(server, f"Bearer {client_token(customer['customerId'])}")
+    try:
+        for op_id, ws in enumerate(same):
+            await subscribe(ws, customer, op_id=f"op-{op_id}")
+            await next_item(ws, f"op-{op_id}")
+        await subscribe(own, customer, op_id="own")
+        await next_item(own, "own")
+        await other.send(json.dumps({"id": "n", "type": "subscribe", "payload": {
+            "query": narrow, "variables": {"c": customer}}}))
+        assert (await ws_receive(other))["payload"]["data"]["itemQuantityChanged"] == {"version": 1}
+
+        await increase(http, customer, 5)
+        frames = [await asyncio.wait_for(ws.recv(), 30) for ws in same]
+        assert all(isinstance(frame, str) for frame in frames), "graphql-ws clients parse text"
+        messages = [json.loads(frame) for frame in frames]
+        assert [m["id"] for m in messages] == ["op-0", "op-1", "op-2"]
+        assert all(m["type"] == "next" for m in messages)
+        data = [m["payload"]["data"]["itemQuantityChanged"] for m in messages]
+        assert data[0] == data[1] == data[2]
+        assert (data[0]["quantity"], data[0]["version"], data[0]["displayName"]) == (15, 2, "AI credits")
+        assert (await ws_receive(other))["payload"]["data"]["itemQuantityChanged"] == {"version": 2}
+        assert (await next_item(own, "own")) == data[0]
+    finally:
+        for ws in [*same, other, own]:
+            await ws.close()

@@ -44,6 +44,12 @@ class Principal:
     teams: Mapping[str, str] = field(default_factory=dict)
 
     @property
+    def identity(self) -> tuple[str, str | None, tuple[tuple[str, str], ...]]:
+        """Everything that decides what this caller may see, hashable: callers with the same
+        identity may share results (graphql/shared_results.py)."""
+        return (self.kind.value, self.user_id, tuple(sorted(self.teams.items())))
+
+    @property
     def is_server(self) -> bool:
         return self.kind is CallerKind.SERVER
 

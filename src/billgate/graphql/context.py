@@ -20,6 +20,8 @@ class Context:
     loaders: dict[str, Any] = field(default_factory=dict)
     # The graphql-transport-ws ``connection_init`` payload (WebSocket only).
     connection_params: dict[str, Any] | None = None
+    # This process's live balance feeds (graphql/live_items.py), shared by every connection.
+    item_feeds: Any = None
 
 
 Info = StrawberryInfo[Context, None]

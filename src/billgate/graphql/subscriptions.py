@@ -1,9 +1,10 @@
 """``itemQuantityChanged``: a live balance over graphql-transport-ws.
 
 The subscriber first gets the current snapshot, then one message per committed change in
-version order. Bus events are wake-ups carrying the new version: the next version in
-sequence is sent straight from the event; a gap (a lost, reordered or overflowed event,
-a reconnect of the bus) is filled from the ledger, so no version is skipped or repeated.
+version order. Changes come from this process's feed of the balance (``live_items.py``),
+which follows the bus once for all its subscribers and fills gaps from the ledger; a
+subscriber that falls behind the feed fills its own gap from the ledger, so no version is
+skipped or repeated.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import strawberry
 
 from billgate.billing import catalog, items
 from billgate.billing.errors import BillgateError
-from billgate.billing.publishing import item_topic
 from billgate.events import SubscriberOverflow
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
@@ -53,13 +53,13 @@ class Subscription:
         except BillgateError as exc:
             raise_query_error(exc)
         name = await _display_name(info, item_id)
-        topic = item_topic(ref.type.value, ref.customer_id, item_id)
+        feeds = info.context.item_feeds
         last: int | None = None
         SUBSCRIPTIONS.inc()
         try:
             while True:
-                # Subscribe first, then read: nothing can fall between the two.
-                async with runtime.bus.subscribe(topic) as events:
+                # Watch first, then read: nothing can fall between the two.
+                async with feeds.watch(runtime, ref, item_id, name) as changes:
                     if last is None:
                         snapshot = await items.get_balance(runtime.db, ref, item_id,
                                                            clock=runtime.clock,
@@ -71,20 +71,18 @@ class Subscription:
                             last = missed.version
                             yield missed
                     try:
-                        async for payload in events:
-                            version = int(payload["version"])
-                            if version <= last:
+                        async for change in changes:
+                            if change.version <= last:
                                 continue
-                            if version == last + 1:
-                                last = version
-                                yield Item.of(ref, item_id, name, int(payload["quantity"]),
-                                              version)
+                            if change.version == last + 1:
+                                last = change.version
+                                yield change  # the feed's object, shared with its watchers
                                 continue
                             for missed in await _missed(info, ref, item_id, name, last):
                                 last = missed.version
                                 yield missed
                         return  # the bus closed (shutdown): end the subscription cleanly
                     except SubscriberOverflow:
-                        continue  # missed events: resubscribe and fill the gap from the ledger
+                        continue  # fell behind: watch again and fill the gap from the ledger
         finally:
             SUBSCRIPTIONS.dec()

@@ -22,10 +22,14 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from billgate.graphql.auth import ANONYMOUS, AuthError, Principal, authenticate
 from billgate.graphql.context import Context
+from billgate.graphql.live_items import ItemFeeds
+from billgate.graphql.shared_results import SharedEncodingHandler
 from billgate.runtime import Runtime
 
 
 class BillgateGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = SharedEncodingHandler
+
     def __init__(self, schema: BaseSchema, runtime: Runtime) -> None:
         super().__init__(
             schema,
@@ -35,6 +39,7 @@ class BillgateGraphQL(GraphQL[Context, None]):
             connection_init_wait_timeout=timedelta(seconds=10),
         )
         self.runtime = runtime
+        self.item_feeds = ItemFeeds()
 
     def principal_for(self, authorization: str | None) -> Principal:
         return authenticate(
@@ -61,7 +66,8 @@ class BillgateGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal = request.scope.get("state", {}).get("principal", ANONYMOUS)
-        return Context(runtime=self.runtime, principal=principal, request=request)
+        return Context(runtime=self.runtime, principal=principal, request=request,
+                       item_feeds=self.item_feeds)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         params = context.connection_params or {}

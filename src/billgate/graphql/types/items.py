@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -43,6 +44,9 @@ class Item(Node):
     # Known when the parent already read the definition; else looked up only if asked for,
     # so a balance mutation that does not select it costs no extra query.
     known_display_name: strawberry.Private[str | None] = None
+    # Set on an Item that a live feed hands, as one object, to many subscribers: their
+    # results for it are computed once (graphql/shared_results.py).
+    shared_results: strawberry.Private[dict[Any, Any] | None] = None
 
     @strawberry.field
     async def display_name(self, info: Info) -> str:
@@ -61,12 +65,13 @@ class Item(Node):
 
     @classmethod
     def of(cls, customer: CustomerRef, item_id: str, display_name: str | None, quantity: int,
-           version: int) -> Item:
+           version: int, *, shared: bool = False) -> Item:
         return cls(
             id=strawberry.ID(global_id(
                 "Item", compound_id(customer.type.value, customer.customer_id, item_id))),
             item_id=item_id, known_display_name=display_name, quantity=quantity,
-            non_negative_quantity=max(0, quantity), version=version, customer=customer)
+            non_negative_quantity=max(0, quantity), version=version, customer=customer,
+            shared_results={} if shared else None)
 
     @classmethod
     def from_snapshot(cls, customer: CustomerRef, display_name: str | None,
