@@ -102,7 +102,7 @@ async def _fan_out(port: int, subscribers: int, changes: int) -> list[float]:
     return sorted(latencies)
 
 
-def run_fan_out(subscribers: int = 1000, changes: int = 5) -> dict[str, float]:
+def run_fan_out(subscribers: int = 1000, changes: int = 20) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         prepare(url)

@@ -51,6 +51,27 @@ def decode_cursor(kind: str, cursor: str | None) -> Any:
     return key
 
 
+# The largest row id a cursor may name (a BIGINT primary key).
+MAX_ROW_ID = 2**63 - 1
+
+
+def decode_id_cursor(kind: str, cursor: str | None) -> int | None:
+    """The row id in a cursor of a list keyed by id; a key that is not an id the database
+    could hold (a string, a bool, null, 2**63) is ``INVALID_INPUT``, never a 500."""
+    key = decode_cursor(kind, cursor)
+    if cursor is not None and (type(key) is not int or not 0 <= key <= MAX_ROW_ID):
+        raise InvalidInput(f"{cursor!r} is not a valid cursor for this list", field=["after"])
+    return key  # type: ignore[no-any-return]
+
+
+def decode_text_cursor(kind: str, cursor: str | None) -> str | None:
+    """The text key in a cursor of a list keyed by a string (products, owned products)."""
+    key = decode_cursor(kind, cursor)
+    if cursor is not None and type(key) is not str:
+        raise InvalidInput(f"{cursor!r} is not a valid cursor for this list", field=["after"])
+    return key  # type: ignore[no-any-return]
+
+
 @strawberry.type
 class PageInfo:
     has_next_page: bool

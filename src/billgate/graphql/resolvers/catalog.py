@@ -8,7 +8,13 @@ from billgate.db.models import Product as ProductRow
 from billgate.graphql import loaders
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
-from billgate.graphql.pagination import Connection, Page, build_connection, decode_cursor, page_size
+from billgate.graphql.pagination import (
+    Connection,
+    Page,
+    build_connection,
+    decode_text_cursor,
+    page_size,
+)
 from billgate.graphql.types.catalog import ItemDefinition, Product, ProductLine
 from billgate.types import CustomerType
 
@@ -27,9 +33,7 @@ async def products_page(info: Info, customer_type: CustomerType | None, first: i
                         after: str | None) -> Connection[Product]:
     try:
         size = page_size(first)
-        after_key = decode_cursor("products", after)
-        if after_key is not None and not isinstance(after_key, str):
-            raise BillgateError("cursor is not a products cursor", field=["after"])
+        after_key = decode_text_cursor("products", after)
     except BillgateError as exc:
         raise_query_error(exc)
     server = info.context.principal.is_server

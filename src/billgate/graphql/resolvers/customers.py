@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from billgate.billing import customers
-from billgate.billing.errors import BillgateError, InvalidInput
+from billgate.billing.errors import BillgateError
 from billgate.billing.purchases import service as purchases
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
-from billgate.graphql.pagination import Connection, Page, build_connection, decode_cursor, page_size
+from billgate.graphql.pagination import (
+    Connection,
+    Page,
+    build_connection,
+    decode_id_cursor,
+    page_size,
+)
 from billgate.graphql.types.common import CustomerRef
 from billgate.graphql.types.customer import Customer
 from billgate.types import CustomerRef as DomainRef
@@ -40,10 +46,6 @@ async def me(info: Info) -> Customer | None:
     return Customer.of(ref)
 
 
-# Largest primary key a cursor may name (a BIGINT); anything else is not one of our cursors.
-_MAX_PK = 2**63 - 1
-
-
 async def customers_page(info: Info, customer_type: CustomerType | None, first: int | None,
                          after: str | None) -> Connection[Customer]:
     """Existing customers, oldest first (keyset on the primary key), for server callers only.
@@ -51,9 +53,7 @@ async def customers_page(info: Info, customer_type: CustomerType | None, first: 
     try:
         info.context.principal.require_server("customers")
         size = page_size(first)
-        after_pk = decode_cursor("customers", after)
-        if after is not None and (type(after_pk) is not int or not 0 <= after_pk <= _MAX_PK):
-            raise InvalidInput(f"{after!r} is not a valid cursor for this list", field=["after"])
+        after_pk = decode_id_cursor("customers", after)
     except BillgateError as exc:
         raise_query_error(exc)
     async with info.context.runtime.db.read_session() as session:

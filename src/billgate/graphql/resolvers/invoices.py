@@ -7,13 +7,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from billgate.billing import customers, invoices, transactions
-from billgate.billing.errors import BillgateError, InvalidInput
+from billgate.billing.errors import BillgateError
 from billgate.db.models import Customer as CustomerRow
 from billgate.db.models import Invoice as InvoiceRow
 from billgate.db.models import Transaction as TransactionRow
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
-from billgate.graphql.pagination import Connection, Page, build_connection, decode_cursor, page_size
+from billgate.graphql.pagination import (
+    Connection,
+    Page,
+    build_connection,
+    decode_id_cursor,
+    page_size,
+)
 from billgate.graphql.resolvers.node import readable
 from billgate.graphql.types.invoices import Invoice, Transaction
 from billgate.types import CustomerRef
@@ -48,9 +54,7 @@ async def _page(info: Info, ref: CustomerRef, first: int | None, after: str | No
     checked when its ``Customer`` object was built."""
     try:
         size = page_size(first)
-        before = decode_cursor(kind, after)
-        if before is not None and type(before) is not int:
-            raise InvalidInput(f"{after!r} is not a valid cursor for this list", field=["after"])
+        before = decode_id_cursor(kind, after)
     except BillgateError as exc:
         raise_query_error(exc)
     async with info.context.runtime.db.read_session() as session:

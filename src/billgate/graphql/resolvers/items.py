@@ -7,7 +7,13 @@ from billgate.billing.errors import BillgateError
 from billgate.graphql import loaders
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
-from billgate.graphql.pagination import Connection, Page, build_connection, decode_cursor, page_size
+from billgate.graphql.pagination import (
+    Connection,
+    Page,
+    build_connection,
+    decode_id_cursor,
+    page_size,
+)
 from billgate.graphql.resolvers import catalog as catalog_resolvers
 from billgate.graphql.types.items import Item, ItemChange
 from billgate.types import CustomerRef
@@ -39,9 +45,7 @@ async def item_changes(info: Info, parent: Item, first: int | None,
     runtime = info.context.runtime
     try:
         size = page_size(first)
-        before = decode_cursor("item-changes", after)
-        if before is not None and not isinstance(before, int):
-            raise BillgateError("not a valid cursor for this list", field=["after"])
+        before = decode_id_cursor("item-changes", after)
         rows = await items.list_changes(runtime.db, parent.customer, parent.item_id,
                                         before_version=before, limit=size + 1)
     except BillgateError as exc:

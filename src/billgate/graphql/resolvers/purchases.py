@@ -12,7 +12,14 @@ from billgate.billing.subscriptions.states import has_access as subscription_acc
 from billgate.db.models import Purchase
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
-from billgate.graphql.pagination import Connection, Page, build_connection, decode_cursor, page_size
+from billgate.graphql.pagination import (
+    Connection,
+    Page,
+    build_connection,
+    decode_id_cursor,
+    decode_text_cursor,
+    page_size,
+)
 from billgate.graphql.resolvers.catalog import visible
 from billgate.graphql.types.common import ProductType, SubscriptionStatus
 from billgate.graphql.types.purchases import AccessRules, CustomerSubscription, OwnedProduct
@@ -41,7 +48,7 @@ async def owned_products(info: Info, ref: CustomerRef, first: int | None,
     runtime = info.context.runtime
     try:
         size = page_size(first)
-        after_key = decode_cursor("owned-products", after)
+        after_key = decode_text_cursor("owned-products", after)
         owned = await service.owned_purchases(runtime.db, ref, clock=runtime.clock,
                                               publish=runtime.publish)
     except BillgateError as exc:
@@ -94,9 +101,7 @@ async def subscriptions(info: Info, ref: CustomerRef, first: int | None, after: 
     runtime = info.context.runtime
     try:
         size = page_size(first)
-        before = decode_cursor("subscriptions", after)
-        if before is not None and not isinstance(before, int):
-            raise BillgateError("not a valid cursor for this list", field=["after"])
+        before = decode_id_cursor("subscriptions", after)
     except BillgateError as exc:
         raise_query_error(exc)
     async with runtime.db.read_session() as session:
