@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.load import LoadResult, http_post, run_load
+from bench.load import Comparison, LoadResult, alternate, http_post, run_load
 from bench.servers import BIN, ROOT, baseline, billgate, free_port
 
 QUERY = ("{ products(first: 20) { edges { node { id productId displayName "
@@ -35,26 +35,32 @@ def _same_products(body: bytes) -> bool:
 
 async def measure(port: int, *, seconds: float, concurrency: int) -> LoadResult:
     request = http_post("/graphql", json.dumps({"query": QUERY}).encode())
-    await run_load("127.0.0.1", port, request, seconds=1, concurrency=concurrency)  # warm-up
     return await run_load("127.0.0.1", port, request, seconds=seconds, concurrency=concurrency,
                           check=_same_products)
 
 
-def run(seconds: float = 5, concurrency: int = 16) -> dict[str, float]:
+async def compare(ours: int, bare: int, *, seconds: float, concurrency: int,
+                  rounds: int) -> Comparison:
+    for port in (ours, bare):  # warm-up: caches, connection pools
+        await measure(port, seconds=1, concurrency=concurrency)
+    return await alternate(lambda: measure(ours, seconds=seconds / rounds, concurrency=concurrency),
+                           lambda: measure(bare, seconds=seconds / rounds, concurrency=concurrency),
+                           rounds)
+
+
+def run(seconds: float = 10, concurrency: int = 16, rounds: int = 5) -> dict[str, float]:
+    """``seconds`` of load on each server, in ``rounds`` alternating rounds."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         prepare(url)
         env = {"BILLGATE_DATABASE_URL": url, "BILLGATE_TEST_MODE": "true"}
-        port = free_port()
-        with billgate(env, port):
-            ours = asyncio.run(measure(port, seconds=seconds, concurrency=concurrency))
-        port = free_port()
-        with baseline("bench.baseline_catalog", env, port):
-            bare = asyncio.run(measure(port, seconds=seconds, concurrency=concurrency))
-    return {"billgate_rps": ours.rate, "bare_rps": bare.rate, "ratio": ours.rate / bare.rate,
-            "billgate_p99_ms": ours.percentile(99) * 1000, "errors": ours.errors + bare.errors}
+        ours, bare = free_port(), free_port()
+        with billgate(env, ours), baseline("bench.baseline_catalog", env, bare):
+            result = asyncio.run(compare(ours, bare, seconds=seconds, concurrency=concurrency,
+                                         rounds=rounds))
+    return result.as_dict()
 
 
 if __name__ == "__main__":
-    result = run(float(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    result = run(float(sys.argv[1]) if len(sys.argv) > 1 else 10)
     print(json.dumps(result, indent=2))

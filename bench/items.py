@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from bench.catalog import prepare
-from bench.load import http_post, run_load
+from bench.load import Comparison, LoadResult, alternate, http_post, run_load
 from bench.servers import baseline, billgate, free_port
 from bench.ws_client import Subscriber, subscribe
 
@@ -44,28 +44,37 @@ async def _grant(port: int, customer: str, amount: int) -> None:
         assert "errors" not in response.json(), response.text
 
 
-async def _decreases(port: int, customer: str, seconds: float, concurrency: int):  # noqa: ANN202
+def _decrease_request(customer: str) -> bytes:
     body = json.dumps({"query": DECREASE, "variables": {
-        "c": {"type": "USER", "customerId": customer}, "customerId": customer, "amount": 1}}).encode()
-    request = http_post("/graphql", body, AUTH)
-    await run_load("127.0.0.1", port, request, seconds=1, concurrency=concurrency)
+        "c": {"type": "USER", "customerId": customer}, "amount": 1}}).encode()
+    return http_post("/graphql", body, AUTH)
+
+
+async def _decreases(port: int, request: bytes, seconds: float, concurrency: int) -> LoadResult:
     return await run_load("127.0.0.1", port, request, seconds=seconds, concurrency=concurrency,
                           check=lambda b: b'"success":true' in b)
 
 
-def run_try_decrease(seconds: float = 5, concurrency: int = 16) -> dict[str, float]:
+async def _compare_decreases(ours: int, bare: int, seconds: float, concurrency: int,
+                             rounds: int) -> Comparison:
+    await _grant(ours, "bench-user", 2_000_000_000)
+    request = _decrease_request("bench-user")
+    for port in (ours, bare):  # warm-up
+        await _decreases(port, request, 1, concurrency)
+    share = seconds / rounds
+    return await alternate(lambda: _decreases(ours, request, share, concurrency),
+                           lambda: _decreases(bare, request, share, concurrency), rounds)
+
+
+def run_try_decrease(seconds: float = 10, concurrency: int = 16, rounds: int = 5) -> dict[str, float]:
+    """``seconds`` of load on each server (both on one SQLite file), in alternating rounds."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         prepare(url)
-        port = free_port()
-        with billgate(_env(url), port):
-            asyncio.run(_grant(port, "bench-user", 2_000_000_000))
-            ours = asyncio.run(_decreases(port, "bench-user", seconds, concurrency))
-        port = free_port()
-        with baseline("bench.baseline_items", _env(url), port):
-            bare = asyncio.run(_decreases(port, "bench-user", seconds, concurrency))
-    return {"billgate_rps": ours.rate, "bare_rps": bare.rate, "ratio": ours.rate / bare.rate,
-            "errors": ours.errors + bare.errors}
+        ours, bare = free_port(), free_port()
+        with billgate(_env(url), ours), baseline("bench.baseline_items", _env(url), bare):
+            result = asyncio.run(_compare_decreases(ours, bare, seconds, concurrency, rounds))
+    return result.as_dict()
 
 
 async def _fan_out(port: int, subscribers: int, changes: int) -> list[float]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -72,3 +73,38 @@ async def run_load(host: str, port: int, request: object, *, seconds: float, con
                            for _ in range(concurrency)))
     result.seconds = time.perf_counter() - started
     return result
+
+
+@dataclass
+class Comparison:
+    """billgate against its bare baseline, measured in alternating rounds."""
+
+    ours: list[LoadResult]
+    bare: list[LoadResult]
+
+    @property
+    def ratios(self) -> list[float]:
+        return [o.rate / b.rate for o, b in zip(self.ours, self.bare, strict=True)]
+
+    @property
+    def ratio(self) -> float:
+        """The median of the rounds' ratios: one round disturbed by something else on the
+        machine moves it less than it moves a single long run."""
+        ordered = sorted(self.ratios)
+        return ordered[len(ordered) // 2]
+
+    def as_dict(self) -> dict[str, float]:
+        return {"billgate_rps": sum(r.rate for r in self.ours) / len(self.ours),
+                "bare_rps": sum(r.rate for r in self.bare) / len(self.bare),
+                "ratio": self.ratio, "min_ratio": min(self.ratios), "max_ratio": max(self.ratios),
+                "errors": sum(r.errors for r in self.ours + self.bare)}
+
+
+async def alternate(ours: Callable[[], Awaitable[LoadResult]],
+                    bare: Callable[[], Awaitable[LoadResult]], rounds: int) -> Comparison:
+    """Run ``ours`` and ``bare`` in turn, ``rounds`` times each (both servers up)."""
+    comparison = Comparison([], [])
+    for _ in range(rounds):
+        comparison.ours.append(await ours())
+        comparison.bare.append(await bare())
+    return comparison
