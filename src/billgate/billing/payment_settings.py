@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.errors import InvalidInput
 from billgate.db.models import AppSetting
+from billgate.db.upsert import insert_ignore
 
 KEY = "payment_settings"
 MAX_GRACE_DAYS = 365
@@ -63,13 +64,19 @@ async def load(session: AsyncSession) -> PaymentSettings:
 
 
 async def update(session: AsyncSession, **changes: Any) -> PaymentSettings:
-    """Apply the given changes (``None`` values are ignored) and store the result."""
-    current = await load(session)
+    """Apply the given changes (``None`` values are ignored) and store the result.
+
+    Race-safe: the row is created if missing with an insert that ignores a conflict, then
+    locked, so replicas starting together on a new database (each writing
+    ``BILLGATE_TEST_MODE``) and concurrent ``updatePaymentSettings`` calls neither fail on
+    the key nor lose each other's changes.
+    """
+    table: Any = AppSetting.__table__
+    await insert_ignore(session, table, {"key": KEY, "value": PaymentSettings().to_json()}, ["key"])
+    row = await session.get(AppSetting, KEY, with_for_update=True, populate_existing=True)
+    assert row is not None
+    current = PaymentSettings.from_json(row.value)
     new = validate(replace(current, **{k: v for k, v in changes.items() if v is not None}))
-    row = await session.get(AppSetting, KEY)
-    if row is None:
-        session.add(AppSetting(key=KEY, value=new.to_json()))
-    else:
-        row.value = new.to_json()
+    row.value = new.to_json()
     await session.flush()
     return new
