@@ -53,7 +53,9 @@ def run(seconds: float = 10, concurrency: int = 16, rounds: int = 5) -> dict[str
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         prepare(url)
-        env = {"BILLGATE_DATABASE_URL": url, "BILLGATE_TEST_MODE": "true"}
+        # As the items benchmark and a production replica (the scheduler runs in one worker).
+        env = {"BILLGATE_DATABASE_URL": url, "BILLGATE_TEST_MODE": "true", "BILLGATE_SCHEDULER": "off",
+               "BILLGATE_JSON_LOGS": "false"}
         ours, bare = free_port(), free_port()
         with billgate(env, ours), baseline("bench.baseline_catalog", env, bare):
             result = asyncio.run(compare(ours, bare, seconds=seconds, concurrency=concurrency,

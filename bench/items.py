@@ -45,8 +45,9 @@ async def _grant(port: int, customer: str, amount: int) -> None:
 
 
 def _decrease_request(customer: str) -> bytes:
+    # ``customerId`` is for the baseline, which reads it instead of parsing the query.
     body = json.dumps({"query": DECREASE, "variables": {
-        "c": {"type": "USER", "customerId": customer}, "amount": 1}}).encode()
+        "c": {"type": "USER", "customerId": customer}, "customerId": customer, "amount": 1}}).encode()
     return http_post("/graphql", body, AUTH)
 
 

@@ -30,7 +30,11 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"{'benchmark':42} {'billgate':>12} {'bare':>12} {'ratio':>7}  goal")
     for name, bench in RATIO_BENCHMARKS.items():
-        r = bench(seconds)
+        try:
+            r = bench(seconds)
+        except Exception as exc:  # report and go on: one failed benchmark must not hide the rest
+            print(f"{name:42} failed ({type(exc).__name__}: {exc})", flush=True)
+            continue
         print(f"{name:42} {r['billgate_rps']:>8.0f} r/s {r['bare_rps']:>8.0f} r/s "
               f"{r['ratio']:>7.2f}  >= 0.5 (rounds {r['min_ratio']:.2f}-{r['max_ratio']:.2f})",
               flush=True)
