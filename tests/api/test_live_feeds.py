@@ -95,3 +95,32 @@ async def test_a_feed_that_cannot_start_fails_its_watchers(runtime) -> None:
         async with feeds.watch(runtime, ALICE, "credits", "AI credits"):
             pytest.fail("watching a closed bus must fail")
     assert len(feeds) == 0
+
+
+WATCH = """subscription ($c: CustomerRef!) {
+  itemQuantityChanged(customer: $c, itemId: "credits") { quantity version }
+}"""
+
+
+async def test_a_change_is_executed_once_per_query_and_caller_identity(runtime) -> None:
+    """Subscribers asking the same thing as the same caller share one execution of a change;
+    another caller (here the user's own token) gets its own, even for the same query."""
+    from billgate.graphql.auth import SERVER, CallerKind, Principal
+    from billgate.graphql.context import Context
+    from billgate.graphql.schema import build_schema
+
+    schema, feeds = build_schema(), ItemFeeds()
+    alice = Principal(CallerKind.CLIENT, user_id="alice")
+    variables = {"c": {"type": "USER", "customerId": "alice"}}
+    streams = [await schema.subscribe(WATCH, variable_values=variables, context_value=Context(
+        runtime=runtime, principal=principal, item_feeds=feeds)) for principal in (SERVER, SERVER, alice)]
+    snapshots = [await asyncio.wait_for(anext(stream), 5) for stream in streams]
+    assert all(s.data == {"itemQuantityChanged": {"quantity": 0, "version": 0}} for s in snapshots)
+
+    await change(runtime, 4)
+    results = [await asyncio.wait_for(anext(stream), 5) for stream in streams]
+    assert all(r.data == {"itemQuantityChanged": {"quantity": 4, "version": 1}} for r in results)
+    assert results[0].data is results[1].data, "same query, same caller: one execution"
+    assert results[2].data is not results[0].data, "another caller: its own execution"
+    for stream in streams:
+        await stream.aclose()
