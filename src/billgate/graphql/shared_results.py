@@ -82,8 +82,9 @@ class _SharedRun:
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         if self._result is None:
-            result = self._executor.execute_operation(serially)
-            if self._executor.is_awaitable(result):
+            executor, self._executor = self._executor, None  # it holds the event: no cycle
+            result = executor.execute_operation(serially)
+            if executor.is_awaitable(result):
                 self._result = asyncio.ensure_future(_share_data(result))
             else:
                 self._result = _with_shared_data(result)
