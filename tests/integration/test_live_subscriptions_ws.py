@@ -368,3 +368,28 @@ async def test_subscribers_of_one_balance_each_get_their_own_selection_in_text_f
     finally:
         for ws in [*same, other, own]:
             await ws.close()
+
+
+async def test_a_connection_ends_when_its_customer_token_expires(server: Server, http) -> None:
+    """The token was good when the connection opened; when it expires the server closes the
+    connection with 4403, as for a bad token, instead of streaming on. A server key's
+    connection on the same balance is not affected."""
+    customer = user()
+    await increase(http, customer, 3)
+    short = await ws_connect(server, f"Bearer {client_token(customer['customerId'], ttl_seconds=2)}")
+    lasting = await ws_connect(server, server_auth())
+    try:
+        for ws in (short, lasting):
+            await subscribe(ws, customer)
+            assert (await next_item(ws))["version"] == 1
+        await increase(http, customer, 1)  # before expiry: delivered
+        assert (await next_item(short))["version"] == 2
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws_receive(short, 10)
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "customer token expired")
+        await increase(http, customer, 1)
+        assert [(await next_item(lasting))["version"] for _ in range(2)] == [2, 3]
+    finally:
+        await short.close()
+        await lasting.close()

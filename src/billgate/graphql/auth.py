@@ -42,6 +42,8 @@ class Principal:
     kind: CallerKind
     user_id: str | None = None
     teams: Mapping[str, str] = field(default_factory=dict)
+    # A customer token's ``exp`` (seconds since the epoch): a live connection ends then.
+    expires_at: float | None = field(default=None, compare=False)
 
     @property
     def identity(self) -> tuple[str, str | None, tuple[tuple[str, str], ...]]:
@@ -132,7 +134,8 @@ def _client_from_token(token: str, secret: str) -> Principal:
             "invalid customer token: sub must be a customer id (1-"
             f"{MAX_CUSTOMER_ID_LENGTH} characters), teams {{id: admin|member}}"
         )
-    return Principal(CallerKind.CLIENT, user_id=claims["sub"], teams=dict(teams))
+    return Principal(CallerKind.CLIENT, user_id=claims["sub"], teams=dict(teams),
+                     expires_at=float(claims["exp"]))
 
 
 def _customer_id(value: Any) -> bool:

@@ -10,9 +10,9 @@ subscriber on our machine, which is what kept 1,000 subscribers from being updat
   ``shared_results`` is a dict) once per *share key*: the operation's document node, its
   variables and the caller's identity. Subscribers with the same key get the same result;
   a caller with other rights never sees a result computed for someone else.
-* The result's ``data`` becomes ``SharedData``, a dict that remembers its JSON, and
-  ``SharedEncodingHandler`` sends it as the same bytes to every subscriber, only the
-  operation id differing.
+* The result's ``data`` becomes ``SharedData``, a dict that remembers its JSON, and the
+  WebSocket handler (``graphql/ws_handler.py``) sends it as the same bytes to every
+  subscriber, only the operation id differing.
 
 Everything else (the first snapshot, queries and mutations over WebSocket, errors) takes
 Strawberry's ordinary path.
@@ -25,13 +25,7 @@ from typing import Any
 
 import orjson
 from graphql import ExecutionResult
-from starlette.websockets import WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
 
 _UNKEYED = object()
 
@@ -102,27 +96,3 @@ def _with_shared_data(result: ExecutionResult) -> ExecutionResult:
     if isinstance(result.data, dict) and not isinstance(result.data, SharedData):
         result.data = SharedData(result.data)
     return result
-
-
-class SharedEncodingHandler(BaseGraphQLTransportWSHandler[Any, Any]):
-    """graphql-transport-ws with text frames, sending shared results as shared bytes."""
-
-    async def send_message(self, message: Any) -> None:
-        payload = message.get("payload")
-        if (message["type"] == "next" and len(payload) == 1
-                and isinstance(payload.get("data"), SharedData)):
-            frame = b"".join((b'{"id":', orjson.dumps(message["id"]),
-                              b',"type":"next","payload":{"data":', payload["data"].encoded(),
-                              b"}}"))
-            await self._send_text(frame.decode())
-            return
-        await self._send_text(orjson.dumps(message).decode())
-
-    async def _send_text(self, text: str) -> None:
-        # Text frames: graphql-ws clients (browsers included) parse text, not binary, frames.
-        adapter = self.websocket
-        assert isinstance(adapter, ASGIWebSocketAdapter)
-        try:
-            await adapter.ws.send_text(text)
-        except WebSocketDisconnect as exc:
-            raise WebSocketDisconnected from exc

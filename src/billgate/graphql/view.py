@@ -23,12 +23,12 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from billgate.graphql.auth import ANONYMOUS, AuthError, Principal, authenticate
 from billgate.graphql.context import Context
 from billgate.graphql.live_items import ItemFeeds
-from billgate.graphql.shared_results import SharedEncodingHandler
+from billgate.graphql.ws_handler import BillgateWSHandler
 from billgate.runtime import Runtime
 
 
 class BillgateGraphQL(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = SharedEncodingHandler
+    graphql_transport_ws_handler_class = BillgateWSHandler
 
     def __init__(self, schema: BaseSchema, runtime: Runtime) -> None:
         super().__init__(

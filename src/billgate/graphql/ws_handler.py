@@ -1,0 +1,72 @@
+"""graphql-transport-ws as billgate speaks it.
+
+Strawberry's handler, with three differences:
+
+* Messages are text frames: graphql-ws clients (browsers included) parse text, not binary.
+* A result shared by many subscribers (``graphql/shared_results.py``) goes out as the same
+  bytes to each, only the operation id differing.
+* A connection opened with a customer token is closed (4403, as for a bad token) when the
+  token expires: a subscription must not outlive the right to read it. The client
+  reconnects with a fresh token and re-reads from its last version. Expiry is on the real
+  clock, as when the token is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+
+from billgate.graphql.shared_results import SharedData
+
+EXPIRED = (4403, "customer token expired")
+
+
+class BillgateWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    _expiry: asyncio.Task[None] | None = None
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            if self._expiry is not None:
+                self._expiry.cancel()
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        expires_at = getattr(getattr(self.context, "principal", None), "expires_at", None)
+        if self.connection_acknowledged and expires_at is not None and self._expiry is None:
+            self._expiry = asyncio.create_task(self._close_at(expires_at))
+
+    async def _close_at(self, expires_at: float) -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        with contextlib.suppress(RuntimeError, WebSocketDisconnected):  # already closed
+            await self.websocket.close(*EXPIRED)
+
+    async def send_message(self, message: Any) -> None:
+        payload = message.get("payload")
+        if (message["type"] == "next" and len(payload) == 1
+                and isinstance(payload.get("data"), SharedData)):
+            frame = b"".join((b'{"id":', orjson.dumps(message["id"]),
+                              b',"type":"next","payload":{"data":', payload["data"].encoded(),
+                              b"}}"))
+            await self._send_text(frame.decode())
+            return
+        await self._send_text(orjson.dumps(message).decode())
+
+    async def _send_text(self, text: str) -> None:
+        adapter = self.websocket
+        assert isinstance(adapter, ASGIWebSocketAdapter)
+        try:
+            await adapter.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
