@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from billgate.billing import items
 from billgate.billing.publishing import item_topic
@@ -66,9 +65,7 @@ class ItemFeed:
         try:
             while await self._follow_bus():
                 pass
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # not CancelledError: stop() ends the feed quietly
             # Watchers recover from the ledger through a new feed; one that fails before it
             # is ready fails its watchers (``ItemFeeds.watch`` raises), so nothing loops.
             log.exception("live feed %s failed", self.topic)
@@ -152,7 +149,3 @@ class ItemFeeds:
                 del self._feeds[topic]
                 feed.stop()
 
-
-def shared_results(item: Any) -> dict[Any, Any] | None:
-    """The per-change result store of an ``Item`` handed to many watchers, else None."""
-    return getattr(item, "shared_results", None)

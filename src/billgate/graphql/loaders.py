@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from billgate.billing import catalog, items
-from billgate.billing.items import BalanceSnapshot
 from billgate.db.models import ItemDefinition, Product, ProductLine
 from billgate.graphql.context import Context
 from billgate.types import CustomerRef
@@ -23,20 +22,25 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+def _per_request(ctx: Context, name: str, batch: Callable[[list[Any]], Awaitable[list[Any]]],
+                 *, cache: bool = True) -> DataLoader[Any, Any]:
+    """The request's loader called ``name``, made on first use."""
+    loader = ctx.loaders.get(name)
+    if loader is None:
+        loader = ctx.loaders[name] = DataLoader(load_fn=batch, cache=cache)
+    return loader
+
+
 def _loader(ctx: Context, name: str,
             fetch: Callable[[AsyncSession, list[Any]], Awaitable[Sequence[Any]]],
             key_of: Callable[[Any], Any]) -> DataLoader[Any, Any]:
-    loader = ctx.loaders.get(name)
-    if loader is None:
-        async def batch(keys: list[Any]) -> list[Any]:
-            async with ctx.runtime.db.read_session() as session:
-                rows = await fetch(session, keys)
-            by_key = {key_of(row): row for row in rows}
-            return [by_key.get(key) for key in keys]
+    async def batch(keys: list[Any]) -> list[Any]:
+        async with ctx.runtime.db.read_session() as session:
+            rows = await fetch(session, keys)
+        by_key = {key_of(row): row for row in rows}
+        return [by_key.get(key) for key in keys]
 
-        loader = DataLoader(load_fn=batch)
-        ctx.loaders[name] = loader
-    return loader
+    return _per_request(ctx, name, batch)
 
 
 async def _lines(session: AsyncSession, keys: list[str]) -> Sequence[ProductLine]:
@@ -60,23 +64,16 @@ def products(ctx: Context) -> DataLoader[str, Product | None]:
     return _loader(ctx, "products", catalog.list_products_by_ids, lambda r: r.product_id)
 
 
-CustomerItems = list[tuple[ItemDefinition, BalanceSnapshot]]
-
-
-def customer_items(ctx: Context) -> DataLoader[CustomerRef, CustomerItems]:
+def customer_items(ctx: Context) -> DataLoader[CustomerRef, items.Balances]:
     """``Customer.items`` of every customer resolved together (a page of ``customers``) in
     one batch: two reads, plus one write transaction when expiries are due.
 
     Batched, not cached: balances change within a request (mutations run one after another,
     and their payloads may read them again), so every ``load`` reads them afresh.
     """
-    loader: DataLoader[CustomerRef, CustomerItems] | None = ctx.loaders.get("customer_items")
-    if loader is None:
-        async def batch(refs: list[CustomerRef]) -> list[CustomerItems]:
-            runtime = ctx.runtime
-            return await items.list_balances_many(runtime.db, refs, clock=runtime.clock,
-                                                  publish=runtime.publish)
+    async def batch(refs: list[CustomerRef]) -> list[items.Balances]:
+        runtime = ctx.runtime
+        return await items.list_balances_many(runtime.db, refs, clock=runtime.clock,
+                                              publish=runtime.publish)
 
-        loader = DataLoader(load_fn=batch, cache=False)
-        ctx.loaders["customer_items"] = loader
-    return loader
+    return _per_request(ctx, "customer_items", batch, cache=False)

@@ -54,7 +54,8 @@ class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return super().build_per_event_executor(payload)
         key = self._key()
         entry = store.get(key)
-        if entry is None or entry[0] is not self.operation:
+        if entry is None:
+            # The entry holds the operation node, so no other node can take its id meanwhile.
             entry = store[key] = (self.operation, _SharedRun(super().build_per_event_executor(payload)))
         return entry[1]
 

@@ -7,6 +7,7 @@ Call it through this package: ``from billgate.billing import items`` then
 """
 
 from billgate.billing.items.reads import (
+    Balances,
     changes_since,
     get_balance,
     list_balances,
@@ -26,6 +27,7 @@ from billgate.billing.items.service import (
 )
 
 __all__ = [
+    "Balances",
     "MAX_AMOUNT",
     "REASONS",
     "BalanceSnapshot",
