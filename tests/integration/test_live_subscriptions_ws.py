@@ -357,6 +357,8 @@ async def test_subscribers_of_one_balance_each_get_their_own_selection_in_text_f
         await increase(http, customer, 5)
         frames = [await asyncio.wait_for(ws.recv(), 30) for ws in same]
         assert all(isinstance(frame, str) for frame in frames), "graphql-ws clients parse text"
+        # The client offered permessage-deflate; frames this small are sent uncompressed.
+        assert all(ws.response.headers.get("Sec-WebSocket-Extensions") is None for ws in same)
         messages = [json.loads(frame) for frame in frames]
         assert [m["id"] for m in messages] == ["op-0", "op-1", "op-2"]
         assert all(m["type"] == "next" for m in messages)
