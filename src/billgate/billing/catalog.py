@@ -8,9 +8,10 @@ file is restored.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,7 @@ from billgate.billing.catalog_spec import (
     check_references,
 )
 from billgate.billing.errors import CatalogError
+from billgate.db.engine import Database
 from billgate.db.models import ItemDefinition, Product, ProductLine
 from billgate.types import CustomerType
 
@@ -308,3 +310,14 @@ async def export_catalog(session: AsyncSession) -> dict[str, object]:
             for p in products
         ],
     }
+
+
+S = TypeVar("S")
+R = TypeVar("R")
+
+
+async def save(db: Database, upsert: Callable[[AsyncSession, S], Awaitable[R]], spec: S) -> R:
+    """One catalog write (``upsert_item``, ``upsert_product_line``, ``upsert_product``) in
+    its own transaction: what the GraphQL catalog mutations call."""
+    async with db.session() as session, session.begin():
+        return await upsert(session, spec)

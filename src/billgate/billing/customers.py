@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.errors import InvalidInput
+from billgate.db.engine import Database
 from billgate.db.models import Customer
 from billgate.db.upsert import insert_ignore
 from billgate.types import MAX_CUSTOMER_ID_LENGTH, CustomerRef, CustomerType
@@ -63,3 +64,10 @@ async def get_or_create(session: AsyncSession, ref: CustomerRef) -> Customer:
     customer = await find(session, ref)
     assert customer is not None
     return customer
+
+
+async def set_email(db: Database, ref: CustomerRef, email: str | None) -> None:
+    """Where receipts and payment-failure emails go (``updateCustomer``)."""
+    async with db.session() as session, session.begin():
+        row = await get_or_create(session, ref)
+        row.email = email

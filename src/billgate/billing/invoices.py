@@ -70,7 +70,6 @@ async def void(session: AsyncSession, invoice: Invoice) -> None:
     """The invoice no longer applies (its subscription ended unpaid): VOID, and the account
     credit it had used is the customer's again."""
     invoice.status = "VOID"
-    invoice.pending_charge_key = None
     used = -sum(int(line["amount"]) for line in invoice.lines if line["kind"] == "credit")
     if used > 0:
         await add_credit(session, invoice.customer_pk, invoice.currency, used)
@@ -80,7 +79,6 @@ def mark_paid(invoice: Invoice, *, now: datetime, reference: str | None) -> None
     invoice.status = "PAID"
     invoice.paid_at = now
     invoice.payment_reference = reference
-    invoice.pending_charge_key = None
 
 
 def hosted_url(base_url: str, invoice: Invoice) -> str:

@@ -27,9 +27,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from billgate.billing import customers
+from billgate.billing import customers, unit_of_work
 from billgate.billing.errors import Forbidden, InvalidInput, LiveModeOnly, PaymentFailed
 from billgate.billing.subscriptions import lifecycle
+from billgate.billing.unit_of_work import UnitOfWork
 from billgate.clock import utcnow
 from billgate.db.engine import Database
 from billgate.db.models import Customer, Purchase
@@ -227,14 +228,30 @@ async def default_from_webhook(db: Database, stripe: StripeRails, intent: Intent
     return row.id if await _store_default(db, row.id, card, intent, only_if_newer=True) else None
 
 
+async def set_test_card(billing: lifecycle.Billing, ref: CustomerRef, number: str, *,
+                        now: datetime) -> None:
+    """Test mode: a test card becomes the customer's default payment method, and every
+    PAST_DUE subscription is retried with it at once."""
+    async def save(uow: UnitOfWork) -> int:
+        uow.customer.default_payment_method = {
+            "id": f"pm_card_{number}", "brand": "visa" if number.startswith("4") else "card",
+            "last4": number[-4:], "expMonth": 12, "expYear": now.year + 3}
+        return uow.customer.id
+
+    pk = await unit_of_work.run(billing, ref, save, now=now)
+    await retry_past_due(billing, pk, now=now)
+
+
 async def retry_past_due(billing: lifecycle.Billing, customer_pk: int, *, now: datetime) -> int:
     """A new default card retries every PAST_DUE subscription of the customer at once."""
-    async with billing.db.session() as session, session.begin():
-        ids = list(await session.scalars(select(Purchase.id).where(
-            Purchase.customer_pk == customer_pk, Purchase.status == "PAST_DUE")))
-        if ids:
-            await session.execute(update(Purchase).where(Purchase.id.in_(ids))
-                                  .values(next_action_at=now))
+    async def due_now(uow: UnitOfWork) -> list[int]:
+        subs = (await uow.session.scalars(select(Purchase).where(
+            Purchase.customer_pk == customer_pk, Purchase.status == "PAST_DUE"))).all()
+        for sub in subs:
+            sub.next_action_at = uow.now
+        return [sub.id for sub in subs]
+
+    ids = await unit_of_work.run(billing, customer_pk, due_now, now=now)
     for purchase_id in ids:
         await lifecycle.process_due(billing, purchase_id, now=now)
     return len(ids)

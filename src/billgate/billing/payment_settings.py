@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.errors import InvalidInput
+from billgate.db.engine import Database
 from billgate.db.models import AppSetting
 from billgate.db.upsert import insert_ignore
 
@@ -80,3 +81,9 @@ async def update(session: AsyncSession, **changes: Any) -> PaymentSettings:
     row.value = new.to_json()
     await session.flush()
     return new
+
+
+async def save(db: Database, **changes: Any) -> PaymentSettings:
+    """``update`` in its own transaction (``updatePaymentSettings``)."""
+    async with db.session() as session, session.begin():
+        return await update(session, **changes)

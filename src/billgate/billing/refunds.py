@@ -35,6 +35,7 @@ from billgate.billing.errors import InvalidInput, PaymentFailed
 from billgate.billing.purchases import fulfil
 from billgate.billing.purchases.repository import LIVE_SUBSCRIPTION, SUBSCRIPTION
 from billgate.billing.subscriptions import lifecycle
+from billgate.billing.unit_of_work import UnitOfWork
 from billgate.db.models import Customer, ItemBalance, ItemChange, ItemDefinition, Purchase, Transaction
 from billgate.payments.rails import PaymentRails
 from billgate.payments.stripe_rails import REFUND_METADATA_KEY, ChargeInfo, DisputeInfo
@@ -141,7 +142,9 @@ async def revoke_purchase(billing: lifecycle.Billing, session: AsyncSession, pur
         return
     if purchase.kind == SUBSCRIPTION:
         if purchase.status in LIVE_SUBSCRIPTION:
-            await lifecycle.end_subscription(billing, session, customer, purchase, at=now)
+            uow = UnitOfWork(session=session, customer=customer, now=now)
+            await lifecycle.end_subscription(uow, purchase, at=now)
+            billing.events += uow.events
     elif purchase.status == "ACTIVE":
         billing.events += await fulfil.end(session, customer, purchase, now=now, status="REFUNDED")
     source = fulfil.source_of(purchase)

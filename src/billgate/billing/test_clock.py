@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.db.engine import Database
 from billgate.db.models import AppSetting
 
 KEY = "test_clock_offset_seconds"
@@ -32,3 +33,9 @@ async def advance(session: AsyncSession, seconds: int) -> timedelta:
     row.value = float(row.value or 0) + seconds
     await session.flush()
     return timedelta(seconds=row.value)
+
+
+async def advance_stored(db: Database, seconds: int) -> timedelta:
+    """``advance`` in its own transaction (``advanceTestClock``)."""
+    async with db.session() as session, session.begin():
+        return await advance(session, seconds)

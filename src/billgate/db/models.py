@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -254,11 +255,15 @@ class Purchase(Base):
     next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     open_invoice_id: Mapped[int | None] = mapped_column(BigInteger)
     # When billing next needs to look at this subscription (renewal, trial end, retry,
-    # resume); the scheduler claims due rows with ``lease_until``.
+    # resume); the scheduler takes the customer's lock before acting on it.
     next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
+    # The state version: SQLAlchemy adds one on every ORM update of the row. A charge claims
+    # the version it priced (``billing/charges.py``); recording it checks the version again.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class ItemSchedule(Base):
@@ -347,10 +352,8 @@ class Invoice(Base):
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Charge attempts: the key of an attempt is fixed before the processor is called, so a
-    # job that dies mid-charge retries with the same key and cannot charge twice.
+    # Charge attempts of a renewal: each attempt's key names the invoice and the attempt.
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
-    pending_charge_key: Mapped[str | None] = mapped_column(String(200))
     payment_reference: Mapped[str | None] = mapped_column(String(200))
 
 
@@ -397,3 +400,51 @@ class StripeEvent(Base):
     object_id: Mapped[str | None] = mapped_column(String(255))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # While one delivery handles the event nobody else may; a handler that died (its lease
+    # ran out) is taken over by Stripe's redelivery or the scheduler's retry.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+OPEN_CLAIM = "status = 'PENDING'"
+
+
+class ChargeClaim(Base):
+    """Money about to leave through the payment rails, claimed under the customer's lock
+    before the processor is called (``billing/charges.py``): claim -> charge -> record.
+
+    ``idempotency_key`` is derived from the operation and the state it acted on, so a racing
+    twin collides on it and a crashed run charges again with the same key (the processor
+    deduplicates). At most one PENDING claim per purchase (a partial unique
+    index). ``subject_version`` is the purchase's ``version`` the charge was priced on:
+    recording checks it under the lock and refunds when the state moved meanwhile.
+    """
+
+    __tablename__ = "charge_claims"
+    __table_args__ = (
+        Index("uq_charge_claims_open_purchase", "purchase_id", unique=True,
+              sqlite_where=text(OPEN_CLAIM), postgresql_where=text(OPEN_CLAIM)),
+        Index("ix_charge_claims_due", "status", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    operation: Mapped[str] = mapped_column(String(20))  # switch | resume | renewal
+    purchase_id: Mapped[int | None] = mapped_column(BigInteger)
+    subject_version: Mapped[int | None] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(Text)
+    payment_method: Mapped[str | None] = mapped_column(String(200))
+    test_mode: Mapped[bool] = mapped_column(Boolean, default=True)
+    invoice_id: Mapped[int | None] = mapped_column(BigInteger)  # the invoice a renewal pays
+    # PENDING -> RECORDED | FAILED | COMPENSATING -> COMPENSATED
+    status: Mapped[str] = mapped_column(String(20), default="PENDING")
+    payment_reference: Mapped[str | None] = mapped_column(String(200))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)

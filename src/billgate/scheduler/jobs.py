@@ -1,6 +1,6 @@
 """The kinds of due work, each with a dotted name, a way to find what is due and a way to
-do one unit of it. Every job opens its own transactions and is safe to run from several
-processes at once (claims by conditional UPDATE: leases or version checks)."""
+do one unit of it. Jobs are edges: each calls billing functions that run units of work
+(``billing/unit_of_work.py``) and is safe to run from several processes at once."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from billgate.billing import items
-from billgate.billing.purchases import fulfil
+from billgate.billing import scheduled
 from billgate.billing.subscriptions import lifecycle
 from billgate.db.models import EmailOutbox, ItemBalance, ItemSchedule, Purchase
 from billgate.notifications.sender import parse_smtp_url, send_due
@@ -50,34 +49,19 @@ async def _repeats_due(billing: lifecycle.Billing, now: datetime) -> datetime | 
                       ItemSchedule.next_at <= now)
 
 
-async def _run_repeats(billing: lifecycle.Billing, at: datetime) -> int:
-    async with billing.db.session() as session, session.begin():
-        events = await fulfil.run_due_repeats(session, now=at)
-    if billing.publish and events:
-        await billing.publish(events)
-    return len(events)
-
-
 async def _expiries_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:
     return await _min(billing, ItemBalance.next_expiry_at, ItemBalance.next_expiry_at <= now)
 
 
-async def _run_expiries(billing: lifecycle.Billing, at: datetime) -> int:
-    async with billing.db.session() as session, session.begin():
-        events = await items.settle_due(session, now=at)
-    if billing.publish and events:
-        await billing.publish(events)
-    return len(events)
-
-
 SUBSCRIPTION_RENEW = Job("subscription.renew", _subscriptions_due, _run_subscriptions)
-ITEM_REPEAT = Job("item.repeat", _repeats_due, _run_repeats)
-ITEM_EXPIRE = Job("item.expire", _expiries_due, _run_expiries)
+ITEM_REPEAT = Job("item.repeat", _repeats_due, scheduled.run_repeats)
+ITEM_EXPIRE = Job("item.expire", _expiries_due, scheduled.run_expiries)
+CHARGE_RECOVER = Job("charge.recover", scheduled.abandoned_charges_due, scheduled.recover_charges)
 
 # Ordered: at one instant, expiries first, then subscriptions (a plan that ends at its
 # period end grants no repeat then), then repeats (a WHEN_REPEATED grant expires as the
-# next arrives).
-BILLING_JOBS = (ITEM_EXPIRE, SUBSCRIPTION_RENEW, ITEM_REPEAT)
+# next arrives); abandoned charges last.
+BILLING_JOBS = (ITEM_EXPIRE, SUBSCRIPTION_RENEW, ITEM_REPEAT, CHARGE_RECOVER)
 
 
 async def outbox_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:

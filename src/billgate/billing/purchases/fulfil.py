@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import catalog, items
+from billgate.billing import catalog, invoices, items
 from billgate.billing.calendar import add_interval
 from billgate.billing.catalog_spec import ProductSpec
 from billgate.billing.purchases import repository
@@ -30,7 +30,8 @@ from billgate.billing.purchases.repository import (
     SUBSCRIPTION,
 )
 from billgate.billing.purchases.request import PurchaseRequest
-from billgate.db.models import Customer, ItemDefinition, ItemSchedule, Product, Purchase
+from billgate.billing.subscriptions.states import transition
+from billgate.db.models import Customer, Invoice, ItemDefinition, ItemSchedule, Product, Purchase
 from billgate.types import CustomerType, ItemExpiry
 
 Events = list[items.ChangeEvent]
@@ -100,13 +101,19 @@ def _new_purchase(customer: Customer, request: PurchaseRequest, *, now: datetime
 
 async def end(session: AsyncSession, customer: Customer, purchase: Purchase, *, now: datetime,
               status: str, restore_included: bool = True) -> Events:
-    """End ``purchase`` now (``CANCELED``, ``REFUNDED`` or ``SUSPENDED``): stop its repeats
-    and expire the unused remainder of its expiring grants. When a paid plan of a line ends,
+    """End ``purchase`` now (``CANCELED``, ``REFUNDED`` or ``SUSPENDED``), whatever ended it
+    (cancel, dunning, a replacing plan, a refund): its open invoice is void, its repeats stop
+    and the unused remainder of its expiring grants expires. When a paid plan of a line ends,
     the line's include-by-default product returns (``restore_included``)."""
-    purchase.status = status
-    purchase.updated_at = now
+    if purchase.open_invoice_id is not None:
+        open_invoice = await session.get(Invoice, purchase.open_invoice_id)
+        if open_invoice is not None and open_invoice.status == "OPEN":
+            await invoices.void(session, open_invoice)
+        purchase.open_invoice_id = None
+    transition(purchase, status, now=now)
     if status != "SUSPENDED":
         purchase.ended_at = now
+        purchase.next_action_at = purchase.next_retry_at = None
     await session.execute(update(ItemSchedule).where(ItemSchedule.purchase_id == purchase.id)
                           .values(active=False))
     events = await items.expire_source(session, source_of(purchase), now=now)
@@ -129,8 +136,7 @@ async def _restore_included(session: AsyncSession, customer: Customer, line: str
         Purchase.kind == INCLUDED, Purchase.status == "SUSPENDED"))
     if suspended is None:
         return []
-    suspended.status = "ACTIVE"
-    suspended.updated_at = now
+    transition(suspended, "ACTIVE", now=now)
     return await grant_included_items(session, customer, suspended, now=now)
 
 
@@ -219,17 +225,34 @@ async def _include(session: AsyncSession, customer: Customer, product: ProductSp
     return await grant_included_items(session, customer, purchase, now=now)
 
 
+async def due_repeats(session: AsyncSession, *, now: datetime,
+                      limit: int = 200) -> list[tuple[int, int]]:
+    """(schedule id, customer pk) of repeats that are due, in time order."""
+    rows = await session.execute(
+        select(ItemSchedule.id, Purchase.customer_pk)
+        .join(Purchase, Purchase.id == ItemSchedule.purchase_id)
+        .where(ItemSchedule.active.is_(True), ItemSchedule.next_at <= now)
+        .order_by(ItemSchedule.next_at, ItemSchedule.id).limit(limit))
+    return [(row[0], row[1]) for row in rows]
+
+
 async def run_due_repeats(session: AsyncSession, *, now: datetime, limit: int = 200) -> Events:
-    """Grant every repeat that is due, in time order. Each schedule advances with a
-    conditional UPDATE on its ``repeat_count``, so two processes never grant one repeat
-    twice. Runs in the caller's transaction."""
+    """Every due repeat in the caller's transaction (tests and tools; the scheduler runs
+    them one customer at a time through ``billing/scheduled.py``)."""
     events: Events = []
-    due = (await session.scalars(
-        select(ItemSchedule).where(ItemSchedule.active.is_(True), ItemSchedule.next_at <= now)
-        .order_by(ItemSchedule.next_at, ItemSchedule.id).limit(limit))).all()
-    for schedule in due:
-        events += await _repeat(session, schedule, now=now)
+    for schedule_id, _ in await due_repeats(session, now=now, limit=limit):
+        events += await run_due_repeat(session, schedule_id, now=now)
     return events
+
+
+async def run_due_repeat(session: AsyncSession, schedule_id: int, *, now: datetime) -> Events:
+    """Grant what is due of one repeat schedule, in the customer's unit of work. Each
+    repeat advances with a conditional UPDATE on ``repeat_count``, so it is granted once
+    even if the schedule was read before another run granted it."""
+    schedule = await session.get(ItemSchedule, schedule_id, populate_existing=True)
+    if schedule is None:
+        return []
+    return await _repeat(session, schedule, now=now)
 
 
 async def _repeat(session: AsyncSession, schedule: ItemSchedule, *, now: datetime) -> Events:

@@ -2,24 +2,24 @@
 and automatic resumes. The scheduler calls ``process_due`` for every subscription whose
 ``next_action_at`` has come; ``advanceTestClock`` does the same in time order.
 
-A charge runs in three steps so no database transaction waits on the processor, and a job
-that dies mid-way can never charge twice:
-1. claim the subscription (a lease) and fix the invoice and its attempt key; commit;
-2. charge through the rails with that key (the processor deduplicates on it);
-3. record the outcome: PAID and the next period, or PAST_DUE and the next retry.
+Each step is a unit of work on the subscription's customer (``billing/unit_of_work.py``):
+the customer's lock first, then the subscription read again. A renewal charge follows
+``billing/charges.py``: claim (the invoice and its attempt key) -> charge -> record, and the
+record re-checks the subscription's version, so a pause or cancel committed while the
+charge ran is never undone (the charge is refunded instead).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import invoices, items
+from billgate.billing import charges, invoices, unit_of_work
 from billgate.billing.calendar import add_interval
-from billgate.billing.payment_settings import PaymentSettings
+from billgate.billing.context import Billing, flush_events
 from billgate.billing.purchases import fulfil
 from billgate.billing.subscriptions.states import (
     ACTIVE,
@@ -29,27 +29,11 @@ from billgate.billing.subscriptions.states import (
     TRIALING,
     transition,
 )
-from billgate.clock import utcnow
-from billgate.db.engine import Database
-from billgate.db.models import Customer, Invoice, Purchase, Transaction
+from billgate.billing.unit_of_work import UnitOfWork
+from billgate.db.models import ChargeClaim, Invoice, Purchase, Transaction
 from billgate.notifications import outbox
-from billgate.payments.rails import ChargeRequest, PaymentRails
-from billgate.types import CustomerRef, CustomerType
 
-LEASE = timedelta(seconds=60)
-
-
-@dataclass
-class Billing:
-    """What billing work needs from the process."""
-
-    db: Database
-    rails: PaymentRails
-    test_mode: bool
-    settings: PaymentSettings
-    base_url: str
-    publish: items.Publish | None = None
-    events: list[items.ChangeEvent] = field(default_factory=list)
+__all__ = ["Billing", "flush_events", "process_due", "end_subscription", "begin_resume"]
 
 
 async def due_subscriptions(session: AsyncSession, *, now: datetime,
@@ -62,85 +46,154 @@ async def due_subscriptions(session: AsyncSession, *, now: datetime,
     return [(row[0], row[1]) for row in rows if row[1] is not None]
 
 
-async def _claim(session: AsyncSession, purchase_id: int, now: datetime) -> Purchase | None:
-    """Lease the subscription if its work is due and no other process holds it. Leases run
-    on real time: they guard against other processes, not against the billing clock."""
-    real = utcnow()
-    result = await session.execute(
-        update(Purchase)
-        .where(Purchase.id == purchase_id, Purchase.next_action_at <= now,
-               or_(Purchase.lease_until.is_(None), Purchase.lease_until < real))
-        .values(lease_until=real + LEASE)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return await session.get(Purchase, purchase_id, populate_existing=True)
-
-
 async def process_due(billing: Billing, purchase_id: int, *, now: datetime) -> bool:
-    """Do whatever is due for one subscription at ``now``; False when another process
-    holds it (or nothing was due any more)."""
-    charge: tuple[int, str, int, str, str | None] | None = None
-    async with billing.db.session() as session, session.begin():
-        sub = await _claim(session, purchase_id, now)
-        if sub is None:
-            return False
-        customer = await session.get(Customer, sub.customer_pk)
-        assert customer is not None
-        charge = await _prepare(billing, session, customer, sub, now=now)
-    if charge is not None:
-        invoice_id, key, amount, currency, payment_method = charge
-        result = await billing.rails.charge(ChargeRequest(
-            customer=CustomerRef(CustomerType(customer.type), customer.customer_id), amount=amount,
-            currency=currency, description=f"Renewal of {sub.product['displayName']}",
-            idempotency_key=key, payment_method=payment_method, off_session=True))
-        async with billing.db.session() as session, session.begin():
-            sub = await session.get(Purchase, purchase_id, populate_existing=True)
-            invoice = await session.get(Invoice, invoice_id)
-            customer = await session.get(Customer, sub.customer_pk)  # type: ignore[union-attr]
-            assert sub is not None and invoice is not None and customer is not None
-            if result.succeeded:
-                await _paid(billing, session, customer, sub, invoice, now=now,
-                            reference=result.reference)
-            else:
-                await _failed(billing, session, customer, sub, invoice, now=now,
-                              message=result.failure_message or "the payment failed")
-            sub.lease_until = None
-    await flush_events(billing)
-    return True
+    """Do whatever is due for one subscription at ``now``; False when nothing was due any
+    more or another run is charging it."""
+    async with billing.db.read_session() as session:
+        customer_pk = await session.scalar(select(Purchase.customer_pk)
+                                           .where(Purchase.id == purchase_id))
+    if customer_pk is None:
+        return False
+    done, claim = await unit_of_work.run(billing, customer_pk, partial(_due, billing, purchase_id),
+                                         now=now)
+    if claim is not None:
+        await settle(billing, claim, await charges.charge(billing, claim), now=now)
+    return done
 
 
-async def flush_events(billing: Billing) -> None:
-    """Publish the item events collected by committed work."""
-    if billing.publish and billing.events:
-        events, billing.events = billing.events, []
-        await billing.publish(events)
+async def settle(billing: Billing, claim: ChargeClaim, result: charges.ChargeResult, *,
+                 now: datetime) -> charges.Recorded[Purchase]:
+    """Record the outcome of a renewal or automatic-resume charge."""
+    if claim.operation == charges.RESUME:
+        return await charges.record(billing, claim, result, paid=partial(resume_paid, billing),
+                                    failed=partial(resume_failed, billing, automatic=True),
+                                    stale=void_claimed_invoice, now=now)
+    return await charges.record(billing, claim, result, paid=partial(_renewal_paid, billing),
+                                failed=partial(_renewal_failed, billing), now=now)
 
 
-async def _prepare(billing: Billing, session: AsyncSession, customer: Customer, sub: Purchase, *,
-                   now: datetime) -> tuple[int, str, int, str, str | None] | None:
-    """Handle what needs no charge; for a charge, fix its invoice and attempt key."""
+async def _due(billing: Billing, purchase_id: int,
+               uow: UnitOfWork) -> tuple[bool, ChargeClaim | None]:
+    session, now = uow.session, uow.now
+    sub = await session.get(Purchase, purchase_id, populate_existing=True)
+    if sub is None or sub.next_action_at is None or sub.next_action_at > now:
+        return False, None
+    if await charges.pending_for(uow, sub.id) is not None:
+        return False, None  # a charge of it is running (or is left to the recovery job)
     if sub.status == PAUSED:
-        await _resume_at(billing, session, customer, sub, now=now)
-        return None
+        return True, await begin_resume(uow, billing, sub, at=sub.resumes_at or now)
     if sub.status in (ACTIVE, TRIALING) and sub.cancel_at_period_end:
-        await end_subscription(billing, session, customer, sub,
-                               at=sub.current_period_end or now)
-        return None
+        await end_subscription(uow, sub, at=sub.current_period_end or now)
+        return True, None
     if sub.status not in (ACTIVE, TRIALING, PAST_DUE):
         sub.next_action_at = None
-        sub.lease_until = None
-        return None
+        return True, None
     invoice = await _open_invoice(session, sub, now=now)
     if invoice.amount_total == 0:
-        await _paid(billing, session, customer, sub, invoice, now=now, reference=None)
-        sub.lease_until = None
+        await _paid(billing, uow, sub, invoice, reference=None)
+        return True, None
+    invoice.attempt_count += 1
+    claim = await charges.claim(
+        uow, billing, operation=charges.RENEWAL, purchase=sub, amount=invoice.amount_total,
+        currency=invoice.currency, description=f"Renewal of {sub.product['displayName']}",
+        invoice_key=f"billgate:invoice:{invoice.public_id}:{invoice.attempt_count}",
+        invoice_id=invoice.id)
+    return True, claim
+
+
+async def _renewal_paid(billing: Billing, uow: UnitOfWork, sub: Purchase,
+                        claim: ChargeClaim) -> Purchase:
+    invoice = await uow.session.get(Invoice, claim.invoice_id)
+    assert invoice is not None
+    await _paid(billing, uow, sub, invoice, reference=claim.payment_reference)
+    return sub
+
+
+async def _renewal_failed(billing: Billing, uow: UnitOfWork, sub: Purchase,
+                          claim: ChargeClaim) -> None:
+    invoice = await uow.session.get(Invoice, claim.invoice_id)
+    assert invoice is not None
+    await _failed(billing, uow, sub, invoice, message=claim.failure_message or "the payment failed")
+
+
+async def begin_resume(uow: UnitOfWork, billing: Billing, sub: Purchase, *,
+                       at: datetime) -> ChargeClaim | None:
+    """Resume a PAUSED subscription with a new period from ``at``, paid first: its invoice
+    is claimed for a charge here (None: nothing to charge, resumed at once). The plan's
+    items are granted only once the period is paid (``resume_paid``)."""
+    session = uow.session
+    if sub.open_invoice_id is not None:  # what was unpaid before the pause no longer applies
+        await _void_open_invoice(session, sub)
+    assert sub.price is not None
+    end = add_interval(at, sub.price["interval"])
+    amount = (sub.unit_amount or 0) * sub.quantity
+    invoice = invoices.new_invoice(sub.customer_pk, sub, currency=sub.currency or "USD",
+                                   lines=[invoices.plan_line(sub, start=at, end=end, amount=amount)],
+                                   now=uow.now)
+    await invoices.apply_credit(session, invoice)
+    session.add(invoice)
+    await session.flush()
+    sub.open_invoice_id = invoice.id
+    sub.resumes_at = at  # the start of the period being paid for
+    if invoice.amount_total == 0:
+        await _apply_resume(billing, uow, sub, invoice, reference=None)
         return None
-    if invoice.pending_charge_key is None:
-        invoice.attempt_count += 1
-        invoice.pending_charge_key = f"billgate:invoice:{invoice.public_id}:{invoice.attempt_count}"
-    method = (customer.default_payment_method or {}).get("id")
-    return invoice.id, invoice.pending_charge_key, invoice.amount_total, invoice.currency, method
+    invoice.attempt_count += 1
+    return await charges.claim(
+        uow, billing, operation=charges.RESUME, purchase=sub, amount=invoice.amount_total,
+        currency=invoice.currency, description=f"Resume {sub.product['displayName']}",
+        invoice_id=invoice.id)
+
+
+async def resume_paid(billing: Billing, uow: UnitOfWork, sub: Purchase,
+                       claim: ChargeClaim) -> Purchase:
+    invoice = await uow.session.get(Invoice, claim.invoice_id)
+    assert invoice is not None
+    await _apply_resume(billing, uow, sub, invoice, reference=claim.payment_reference)
+    return sub
+
+
+async def _apply_resume(billing: Billing, uow: UnitOfWork, sub: Purchase, invoice: Invoice, *,
+                        reference: str | None) -> None:
+    """The first period after a pause is paid: ACTIVE again, periods counted from the
+    resume, and the plan's items granted for it."""
+    start = sub.resumes_at or uow.now
+    sub.billing_anchor_at, sub.periods_billed = start, 0
+    await _paid(billing, uow, sub, invoice, reference=reference)
+    sub.paused_at = sub.resumes_at = None
+    uow.events += await fulfil.grant_included_items(uow.session, uow.customer, sub, now=start)
+
+
+async def resume_failed(billing: Billing, uow: UnitOfWork, sub: Purchase, claim: ChargeClaim, *,
+                         automatic: bool) -> None:
+    """A declined resume: still PAUSED, nothing granted, the invoice void. An automatic
+    resume is not tried again (the customer is emailed and resumes by hand)."""
+    invoice = await void_claimed_invoice(uow, sub, claim)
+    if automatic:
+        sub.next_action_at = None
+        context = {**invoices.receipt_context(uow.customer, invoice, billing.base_url),
+                   "reason": claim.failure_message or "the payment failed", "final": True,
+                   "next_retry_at": None}
+        outbox.enqueue(uow.session, uow.customer, outbox.PAYMENT_FAILED, context, now=uow.now)
+    sub.resumes_at = None
+
+
+async def void_claimed_invoice(uow: UnitOfWork, sub: Purchase, claim: ChargeClaim) -> Invoice:
+    invoice = await uow.session.get(Invoice, claim.invoice_id)
+    assert invoice is not None
+    if invoice.status == "OPEN":
+        await invoices.void(uow.session, invoice)
+    if sub.open_invoice_id == invoice.id:
+        sub.open_invoice_id = None
+    return invoice
+
+
+async def _void_open_invoice(session: AsyncSession, sub: Purchase) -> None:
+    if sub.open_invoice_id is not None:
+        open_invoice = await session.get(Invoice, sub.open_invoice_id)
+        if open_invoice is not None and open_invoice.status == "OPEN":
+            await invoices.void(session, open_invoice)
+        sub.open_invoice_id = None
 
 
 def next_period(sub: Purchase) -> tuple[datetime, datetime]:
@@ -168,9 +221,10 @@ async def _open_invoice(session: AsyncSession, sub: Purchase, *, now: datetime) 
     return invoice
 
 
-async def _paid(billing: Billing, session: AsyncSession, customer: Customer, sub: Purchase,
-                invoice: Invoice, *, now: datetime, reference: str | None) -> None:
+async def _paid(billing: Billing, uow: UnitOfWork, sub: Purchase, invoice: Invoice, *,
+                reference: str | None) -> None:
     """The period is paid: advance it, clear dunning, record the transaction, send a receipt."""
+    session, customer, now = uow.session, uow.customer, uow.now
     start, end = next_period(sub)
     invoices.mark_paid(invoice, now=now, reference=reference)
     kind = "purchase" if sub.status == TRIALING else "renewal"
@@ -194,10 +248,10 @@ async def _paid(billing: Billing, session: AsyncSession, customer: Customer, sub
                        invoices.receipt_context(customer, invoice, billing.base_url), now=now)
 
 
-async def _failed(billing: Billing, session: AsyncSession, customer: Customer, sub: Purchase,
-                  invoice: Invoice, *, now: datetime, message: str) -> None:
+async def _failed(billing: Billing, uow: UnitOfWork, sub: Purchase, invoice: Invoice, *,
+                  message: str) -> None:
     """A failed charge: PAST_DUE with the next retry, or canceled after the last one."""
-    invoice.pending_charge_key = None
+    session, customer, now = uow.session, uow.customer, uow.now
     retry_days = billing.settings.dunning_retry_days
     if sub.status != PAST_DUE:
         transition(sub, PAST_DUE, now=now)
@@ -217,39 +271,31 @@ async def _failed(billing: Billing, session: AsyncSession, customer: Customer, s
     if final:
         invoice.status = "UNCOLLECTIBLE"
         sub.open_invoice_id = None
-        await end_subscription(billing, session, customer, sub, at=now)
+        await end_subscription(uow, sub, at=now)
 
 
-async def end_subscription(billing: Billing, session: AsyncSession, customer: Customer,
-                           sub: Purchase, *, at: datetime) -> None:
-    """CANCELED at ``at``: items of the plan expire per their rules, the line's included
-    product returns, nothing more is due."""
-    if sub.open_invoice_id is not None:
-        open_invoice = await session.get(Invoice, sub.open_invoice_id)
-        if open_invoice is not None and open_invoice.status == "OPEN":
-            await invoices.void(session, open_invoice)
-        sub.open_invoice_id = None
-    transition(sub, CANCELED, now=at)
+async def end_subscription(uow: UnitOfWork, sub: Purchase, *, at: datetime) -> None:
+    """CANCELED at ``at``, whatever ended it: the open invoice is void, the plan's items
+    expire per their rules, the line's included product returns, nothing more is due
+    (``fulfil.end`` does it all)."""
     sub.canceled_at = sub.canceled_at or at
-    sub.next_action_at = sub.next_retry_at = sub.lease_until = None
-    billing.events += await fulfil.end(session, customer, sub, now=at, status=CANCELED)
+    uow.events += await fulfil.end(uow.session, uow.customer, sub, now=at, status=CANCELED)
 
 
-async def _resume_at(billing: Billing, session: AsyncSession, customer: Customer, sub: Purchase, *,
-                     now: datetime) -> None:
-    """An automatic resume date has come."""
-    await resume(billing, session, customer, sub, now=sub.resumes_at or now)
-    sub.lease_until = None
-
-
-async def resume(billing: Billing, session: AsyncSession, customer: Customer, sub: Purchase, *,
-                 now: datetime) -> None:
-    """Billing restarts with a new period from now, charged at once (the next job run), and
-    the plan's items are granted for it."""
-    transition(sub, ACTIVE, now=now)
-    sub.paused_at = sub.resumes_at = None
-    sub.billing_anchor_at = now
-    sub.periods_billed = 0
-    sub.current_period_start = sub.current_period_end = now
-    sub.next_action_at = now
-    billing.events += await fulfil.grant_included_items(session, customer, sub, now=now)
+async def recover_abandoned_claims(billing: Billing, *, now: datetime) -> int:
+    """Finish the charges whose run died between claim and record: charge again with the
+    claim's key (the processor answers with the original charge), then record a renewal as
+    usual; a switch or a user's resume is not applied after the fact (the caller was told
+    it failed) but refunded. COMPENSATING claims are refunded again."""
+    done = 0
+    for claim in await charges.abandoned(billing):
+        if claim.status == charges.COMPENSATING:
+            await charges.compensate(billing, claim.id)
+        else:
+            result = await charges.charge(billing, claim)
+            if claim.operation in (charges.RENEWAL, charges.RESUME):
+                await settle(billing, claim, result, now=now)
+            else:
+                await charges.abandon(billing, claim, result, now=now)
+        done += 1
+    return done

@@ -1,21 +1,30 @@
 """What customers and servers do to a subscription: cancel (at period end or now), undo a
-pending cancel, pause and resume, switch plans within a product line with proration."""
+pending cancel, pause and resume, switch plans within a product line with proration.
+
+Each is one billing function the edge calls; each runs as a unit of work on the customer
+(``billing/unit_of_work.py``): the customer's lock, the subscription read again, the rules
+checked again, so of two identical clicks the second finds the state the first left and
+gets a clear error. Resume and an upgrade charge through ``billing/charges.py``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import catalog, customers, invoices
+from billgate.billing import catalog, charges, invoices, items, unit_of_work
 from billgate.billing.calendar import add_interval
+from billgate.billing.context import Billing
 from billgate.billing.errors import (
     DefaultPaymentMethodRequired,
     InvalidInput,
     NotASubscription,
     NotInSameProductLine,
-    PaymentFailed,
     ProductNotSwitchable,
     SubscriptionNotFound,
 )
@@ -23,36 +32,43 @@ from billgate.billing.purchases import fulfil, repository, request
 from billgate.billing.subscriptions import lifecycle
 from billgate.billing.subscriptions.proration import SwitchAmounts, switch_amounts
 from billgate.billing.subscriptions.states import ACTIVE, PAST_DUE, PAUSED, TRIALING, transition
-from billgate.db.models import Customer, ItemSchedule, Purchase, Transaction
+from billgate.billing.unit_of_work import UnitOfWork
+from billgate.db.models import ChargeClaim, Customer, ItemSchedule, Purchase, Transaction
 from billgate.notifications import outbox
-from billgate.payments.rails import ChargeRequest
 from billgate.types import CustomerRef
 
 LIVE = (TRIALING, ACTIVE, PAST_DUE, PAUSED)
 
 
-async def find(session: AsyncSession, ref: CustomerRef, *, product_id: str | None,
-               subscription_id: int | None) -> tuple[Customer, Purchase]:
-    """The customer's live purchase named by product or id; ``NOT_A_SUBSCRIPTION`` for a
-    one-time or included product, ``SUBSCRIPTION_NOT_FOUND`` when there is none."""
-    if (product_id is None) == (subscription_id is None):
+@dataclass(frozen=True)
+class Selector:
+    """Which subscription: by product (the live one) or by id."""
+
+    product_id: str | None = None
+    subscription_id: int | None = None
+
+
+async def find(session: AsyncSession, customer: Customer, which: Selector) -> Purchase:
+    """The customer's live purchase named by product or id, read under the customer's lock;
+    ``NOT_A_SUBSCRIPTION`` for a one-time or included product, ``SUBSCRIPTION_NOT_FOUND``
+    when there is none."""
+    if (which.product_id is None) == (which.subscription_id is None):
         raise InvalidInput("give either productId or subscriptionId", field=["productId"])
-    customer = await customers.find(session, ref)
-    purchase = None
-    if customer is not None:
-        stmt = select(Purchase).where(Purchase.customer_pk == customer.id)
-        if subscription_id is not None:
-            stmt = stmt.where(Purchase.id == subscription_id)
-        else:
-            stmt = stmt.where(Purchase.product_id == product_id, repository.OWNED_CONDITION)
-        purchase = await session.scalar(stmt.order_by(Purchase.id.desc()).limit(1))
-    if purchase is None or customer is None:
-        raise SubscriptionNotFound(f"customer {ref} has no such subscription", field=["productId"])
+    stmt = select(Purchase).where(Purchase.customer_pk == customer.id)
+    if which.subscription_id is not None:
+        stmt = stmt.where(Purchase.id == which.subscription_id)
+    else:
+        stmt = stmt.where(Purchase.product_id == which.product_id, repository.OWNED_CONDITION)
+    purchase = await session.scalar(stmt.order_by(Purchase.id.desc()).limit(1)
+                                    .execution_options(populate_existing=True))
+    if purchase is None:
+        raise SubscriptionNotFound(f"customer {customer.customer_id} has no such subscription",
+                                   field=["productId"])
     if purchase.kind != repository.SUBSCRIPTION:
         raise NotASubscription(
             f"{purchase.product_id or 'this product'} is a {purchase.kind.lower().replace('_', '-')} "
             "purchase, not a subscription", field=["productId"])
-    return customer, purchase
+    return purchase
 
 
 def _require_live(sub: Purchase) -> None:
@@ -60,50 +76,102 @@ def _require_live(sub: Purchase) -> None:
         raise SubscriptionNotFound("the subscription has already ended", field=["subscriptionId"])
 
 
-async def cancel(billing: lifecycle.Billing, session: AsyncSession, customer: Customer,
-                 sub: Purchase, *, immediately: bool, now: datetime) -> None:
-    """At period end by default (access until then, ``cancelAtPeriodEnd``), or now."""
-    _require_live(sub)
-    if immediately or sub.status in (PAST_DUE, PAUSED):
-        await lifecycle.end_subscription(billing, session, customer, sub, at=now)
-        sub.canceled_at = now
-        return
-    sub.cancel_at_period_end = True
-    sub.canceled_at = now
-    sub.next_action_at = sub.current_period_end
+async def _on_subscription(billing: Billing, ref: CustomerRef, which: Selector, *, now: datetime,
+                           change: Callable[[UnitOfWork, Purchase], Awaitable[None]]) -> Purchase:
+    """Run ``change(uow, sub)`` as one unit of work on the selected subscription."""
+    async def work(uow: UnitOfWork) -> Purchase:
+        sub = await find(uow.session, uow.customer, which)
+        await change(uow, sub)
+        return sub
+
+    return await unit_of_work.run(billing, ref, work, now=now)
 
 
-async def uncancel(sub: Purchase, *, now: datetime) -> None:
+async def cancel(billing: Billing, ref: CustomerRef, which: Selector, *, immediately: bool,
+                 now: datetime) -> Purchase:
+    """At period end by default (access until then, ``cancelAtPeriodEnd``), or now. A
+    PAST_DUE or PAUSED subscription ends now."""
+    async def change(uow: UnitOfWork, sub: Purchase) -> None:
+        _require_live(sub)
+        if immediately or sub.status in (PAST_DUE, PAUSED):
+            sub.canceled_at = uow.now
+            await lifecycle.end_subscription(uow, sub, at=uow.now)
+            return
+        if sub.cancel_at_period_end:
+            raise InvalidInput("the subscription is already canceled at its period end",
+                               field=["subscriptionId"])
+        sub.cancel_at_period_end = True
+        sub.canceled_at = uow.now
+        sub.next_action_at = sub.current_period_end
+
+    return await _on_subscription(billing, ref, which, now=now, change=change)
+
+
+async def uncancel(billing: Billing, ref: CustomerRef, which: Selector, *,
+                   now: datetime) -> Purchase:
     """Undo a pending period-end cancel; the subscription renews as before."""
-    _require_live(sub)
-    if not sub.cancel_at_period_end:
-        raise InvalidInput("the subscription has no pending cancel", field=["subscriptionId"])
-    sub.cancel_at_period_end = False
-    sub.canceled_at = None
-    sub.updated_at = now
+    async def change(uow: UnitOfWork, sub: Purchase) -> None:
+        _require_live(sub)
+        if not sub.cancel_at_period_end:
+            raise InvalidInput("the subscription has no pending cancel", field=["subscriptionId"])
+        sub.cancel_at_period_end = False
+        sub.canceled_at = None
+        sub.updated_at = uow.now
+
+    return await _on_subscription(billing, ref, which, now=now, change=change)
 
 
-async def pause(session: AsyncSession, sub: Purchase, *, now: datetime,
-                resumes_at: datetime | None) -> None:
-    """Billing stops and access ends until resumed (by hand, or at ``resumes_at``)."""
-    _require_live(sub)
+async def pause(billing: Billing, ref: CustomerRef, which: Selector, *,
+                resumes_at: datetime | None, now: datetime) -> Purchase:
+    """Billing stops and access ends until resumed (by hand, or at ``resumes_at``). The rest
+    of the period is forfeit, so the plan's expiring grants (``WHEN_REPEATED``,
+    ``WHEN_PURCHASE_EXPIRES``) end now and its repeats stop; a resume grants them anew once
+    its first period is paid."""
     if resumes_at is not None and resumes_at <= now:
         raise InvalidInput("resumesAt must be in the future", field=["resumesAt"])
-    transition(sub, PAUSED, now=now)
-    sub.paused_at = now
-    sub.resumes_at = resumes_at
-    sub.next_action_at = resumes_at
-    await session.execute(update(ItemSchedule).where(ItemSchedule.purchase_id == sub.id)
-                          .values(active=False))
+
+    async def change(uow: UnitOfWork, sub: Purchase) -> None:
+        _require_live(sub)
+        if sub.status == PAUSED:
+            raise InvalidInput("the subscription is already paused", field=["subscriptionId"])
+        transition(sub, PAUSED, now=uow.now)
+        sub.paused_at = uow.now
+        sub.resumes_at = resumes_at
+        sub.next_action_at = resumes_at
+        await uow.session.execute(update(ItemSchedule).where(ItemSchedule.purchase_id == sub.id)
+                                  .values(active=False))
+        uow.events += await items.expire_source(uow.session, fulfil.source_of(sub), now=uow.now)
+
+    return await _on_subscription(billing, ref, which, now=now, change=change)
 
 
-async def resume(billing: lifecycle.Billing, session: AsyncSession, customer: Customer,
-                 sub: Purchase, *, now: datetime) -> None:
-    if sub.status != PAUSED:
-        raise InvalidInput("only a paused subscription can be resumed", field=["subscriptionId"])
-    await session.execute(update(ItemSchedule).where(ItemSchedule.purchase_id == sub.id)
-                          .values(active=False))
-    await lifecycle.resume(billing, session, customer, sub, now=now)
+async def resume(billing: Billing, ref: CustomerRef, which: Selector, *,
+                 now: datetime) -> Purchase:
+    """Billing restarts with a new period from now, charged first: a declined card answers
+    ``PAYMENT_FAILED`` and the subscription stays PAUSED with nothing granted."""
+    async def begin(uow: UnitOfWork) -> tuple[Purchase, ChargeClaim | None]:
+        sub = await find(uow.session, uow.customer, which)
+        if sub.status != PAUSED:
+            raise InvalidInput("only a paused subscription can be resumed",
+                               field=["subscriptionId"])
+        _require_payment_method(billing, uow.customer)
+        return sub, await lifecycle.begin_resume(uow, billing, sub, at=uow.now)
+
+    sub, claim = await unit_of_work.run(billing, ref, begin, now=now)
+    if claim is None:
+        return sub
+    result = await charges.charge(billing, claim)
+    recorded = await charges.record(
+        billing, claim, result, paid=partial(lifecycle.resume_paid, billing),
+        failed=partial(lifecycle.resume_failed, billing, automatic=False),
+        stale=lifecycle.void_claimed_invoice, now=now)
+    return recorded.value_or_raise()
+
+
+def _require_payment_method(billing: Billing, customer: Customer) -> None:
+    if not billing.test_mode and not customer.default_payment_method:
+        raise DefaultPaymentMethodRequired("this change is charged now and needs a default "
+                                           "payment method", field=["customer"])
 
 
 async def plan_switch(session: AsyncSession, ref: CustomerRef, sub: Purchase, *, to_product_id: str,
@@ -149,55 +217,68 @@ async def _check_switchable(session: AsyncSession, product_id: str, *, by_server
         raise ProductNotSwitchable(f"{product_id!r} is an add-on", field=["toProductId"])
 
 
-async def switch(billing: lifecycle.Billing, ref: CustomerRef, *, from_product_id: str,
+async def switch(billing: Billing, ref: CustomerRef, *, from_product_id: str,
                  to_product_id: str, price_id: str | None, by_server: bool,
                  now: datetime) -> Purchase:
     """Move a subscription to another plan of its line with time-based proration: the old
     plan's unused time is credited, the new plan's remaining time charged now (upgrade) or
     the difference kept as customer credit for the next invoices (downgrade). The old
-    plan's items follow their expiry rules, the new plan's are granted."""
-    async with billing.db.read_session() as session:
-        customer, sub = await find(session, ref, product_id=from_product_id, subscription_id=None)
-        target, amounts = await plan_switch(session, ref, sub, to_product_id=to_product_id,
-                                            price_id=price_id, by_server=by_server, now=now)
-    if not billing.test_mode and not customer.default_payment_method:
-        raise DefaultPaymentMethodRequired("switching plans needs a default payment method",
-                                           field=["customer"])
-    reference = None
-    # Same switch of the same subscription state -> same key, so a retried request cannot
-    # charge twice; the subscription's last change time and the Stripe customer keep it
-    # unique across switches and across deployments sharing a Stripe account.
-    assert target.price is not None
-    key = (f"billgate:switch:{customer.stripe_customer_id or customer.id}:{sub.id}:"
-           f"{int(sub.updated_at.timestamp() * 1_000_000)}:{to_product_id}:{target.price['priceId']}")
-    if amounts.net > 0:
-        result = await billing.rails.charge(ChargeRequest(
-            customer=ref, amount=amounts.net, currency=sub.currency or "USD",
-            description=f"Switch to {target.product.display_name}", idempotency_key=key,
-            payment_method=(customer.default_payment_method or {}).get("id"), off_session=True))
-        if not result.succeeded:
-            raise PaymentFailed(result.failure_message or "the payment failed")
-        reference = result.reference
-    async with billing.db.session() as session, session.begin():
-        return await _apply_switch(billing, session, sub.id, target, amounts, now=now,
-                                   reference=reference)
+    plan's items follow their expiry rules, the new plan's are granted.
+
+    Planned and claimed under the customer's lock; an upgrade is charged with a key of the
+    subscription's version and recorded only if the subscription is still at that version
+    (otherwise refunded): two clicks switch once and charge once."""
+    which = Selector(product_id=from_product_id)
+
+    async def begin(uow: UnitOfWork) -> tuple[Purchase | None, ChargeClaim | None, _Switch]:
+        sub = await find(uow.session, uow.customer, which)
+        target, amounts = await plan_switch(uow.session, ref, sub, to_product_id=to_product_id,
+                                            price_id=price_id, by_server=by_server, now=uow.now)
+        plan = _Switch(target, amounts)
+        if amounts.net <= 0:
+            return await _apply_switch(billing, uow, sub, plan, reference=None), None, plan
+        _require_payment_method(billing, uow.customer)
+        claim = await charges.claim(
+            uow, billing, operation=charges.SWITCH, purchase=sub, amount=amounts.net,
+            currency=sub.currency or "USD",
+            description=f"Switch to {target.product.display_name}")
+        return None, claim, plan
+
+    new, claim, plan = await unit_of_work.run(billing, ref, begin, now=now)
+    if claim is None:
+        assert new is not None
+        return new
+    result = await charges.charge(billing, claim)
+
+    async def paid(uow: UnitOfWork, sub: Purchase, row: ChargeClaim) -> Purchase:
+        return await _apply_switch(billing, uow, sub, plan, reference=row.payment_reference)
+
+    async def failed(uow: UnitOfWork, sub: Purchase, row: ChargeClaim) -> None:
+        return None
+
+    recorded = await charges.record(billing, claim, result, paid=paid, failed=failed, now=now)
+    return recorded.value_or_raise()
 
 
-async def _apply_switch(billing: lifecycle.Billing, session: AsyncSession, sub_id: int,
-                        target: request.PurchaseRequest, amounts: SwitchAmounts, *, now: datetime,
+@dataclass(frozen=True)
+class _Switch:
+    target: request.PurchaseRequest
+    amounts: SwitchAmounts
+
+
+async def _apply_switch(billing: Billing, uow: UnitOfWork, old: Purchase, plan: _Switch, *,
                         reference: str | None) -> Purchase:
-    old = await session.get(Purchase, sub_id)
-    assert old is not None
-    customer = await session.get(Customer, old.customer_pk)
-    assert customer is not None
+    session, customer, now = uow.session, uow.customer, uow.now
+    target, amounts = plan.target, plan.amounts
     was_trialing = old.status == TRIALING  # before ``fulfil.start`` ends it
     owned = await repository.list_owned_for_update(session, customer.id)
     new, events = await fulfil.start(session, customer, target, now=now, origin="switch",
                                      owned=owned)
-    billing.events += events
+    uow.events += events
     if new.status == TRIALING:  # a switch is paid now: no second trial
         assert target.price is not None
-        new.status, new.trial_ends_at = ACTIVE, None
+        transition(new, ACTIVE, now=now)
+        new.trial_ends_at = None
         new.billing_anchor_at, new.periods_billed = now, 1
         new.current_period_start = now
         new.current_period_end = new.next_action_at = add_interval(now, target.price["interval"])

@@ -1,10 +1,15 @@
-"""The subscription state machine: every status change goes through ``transition``.
+"""The purchase state machine: every status change goes through ``transition``.
+
+Subscriptions:
 
     TRIALING -> ACTIVE (first charge) | PAST_DUE (first charge failed) | CANCELED | PAUSED
     ACTIVE   -> PAST_DUE (renewal failed) | PAUSED | CANCELED
     PAST_DUE -> ACTIVE (retry succeeded) | CANCELED (last retry failed, or canceled) | PAUSED
     PAUSED   -> ACTIVE (resumed) | CANCELED
     CANCELED -> (final)
+
+One-time purchases: ACTIVE -> REFUNDED | CANCELED. Include-by-default products:
+ACTIVE <-> SUSPENDED (a paid plan of their line steps in and out).
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ ALLOWED: dict[str, set[str]] = {
     PAUSED: {ACTIVE, CANCELED},
     CANCELED: set(),
 }
+REFUNDED, SUSPENDED = "REFUNDED", "SUSPENDED"
+ALLOWED_BY_KIND: dict[str, dict[str, set[str]]] = {
+    "SUBSCRIPTION": ALLOWED,
+    "ONE_TIME": {ACTIVE: {REFUNDED, CANCELED}, REFUNDED: set(), CANCELED: set()},
+    "INCLUDED": {ACTIVE: {SUSPENDED}, SUSPENDED: {ACTIVE}},
+}
 
 
 class InvalidTransition(InvalidInput):
@@ -30,10 +41,12 @@ class InvalidTransition(InvalidInput):
 
 
 def transition(subscription: Purchase, to: str, *, now: datetime) -> None:
-    """Move ``subscription`` to ``to`` or raise ``InvalidTransition``."""
-    if to not in ALLOWED[subscription.status]:
+    """Move the purchase to ``to`` or raise ``InvalidTransition``."""
+    allowed = ALLOWED_BY_KIND.get(subscription.kind, ALLOWED).get(subscription.status, set())
+    if to not in allowed:
+        noun = "subscription" if subscription.kind == "SUBSCRIPTION" else "purchase"
         raise InvalidTransition(
-            f"a {subscription.status} subscription cannot become {to}", field=["subscriptionId"])
+            f"a {subscription.status} {noun} cannot become {to}", field=["subscriptionId"])
     subscription.status = to
     subscription.updated_at = now
 

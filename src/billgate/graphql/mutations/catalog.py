@@ -52,8 +52,7 @@ class CatalogMutations:
             info.context.principal.require_server("upsertItemDefinition")
             spec = parse_item({"itemId": input.item_id, "displayName": input.display_name,
                                "customerType": input.customer_type.value})
-            async with info.context.runtime.db.session() as session, session.begin():
-                row = await catalog.upsert_item(session, spec)
+            row = await catalog.save(info.context.runtime.db, catalog.upsert_item, spec)
         except BillgateError as exc:
             return UpsertItemDefinitionPayload(user_errors=[user_error(exc)])
         return UpsertItemDefinitionPayload(item_definition=ItemDefinition.from_row(row))
@@ -66,8 +65,7 @@ class CatalogMutations:
             spec = parse_product_line({"productLineId": input.product_line_id,
                                        "displayName": input.display_name,
                                        "customerType": input.customer_type.value})
-            async with info.context.runtime.db.session() as session, session.begin():
-                row = await catalog.upsert_product_line(session, spec)
+            row = await catalog.save(info.context.runtime.db, catalog.upsert_product_line, spec)
         except BillgateError as exc:
             return UpsertProductLinePayload(user_errors=[user_error(exc)])
         return UpsertProductLinePayload(product_line=ProductLine.from_row(row))
@@ -77,8 +75,7 @@ class CatalogMutations:
         try:
             info.context.principal.require_server("upsertProduct")
             spec = parse_product(input.product.to_document(input.product_id))
-            async with info.context.runtime.db.session() as session, session.begin():
-                row = await catalog.upsert_product(session, spec)
+            row = await catalog.save(info.context.runtime.db, catalog.upsert_product, spec)
         except BillgateError as exc:
             return UpsertProductPayload(user_errors=[user_error(exc)])
         return UpsertProductPayload(product=Product.from_row(row, show_server_only_prices=True))
@@ -89,9 +86,8 @@ class CatalogMutations:
     ) -> UpdatePaymentSettingsPayload:
         try:
             info.context.principal.require_server("updatePaymentSettings")
-            async with info.context.runtime.db.session() as session, session.begin():
-                settings = await payment_settings.update(
-                    session,
+            settings = await payment_settings.save(
+                    info.context.runtime.db,
                     test_mode=input.test_mode,
                     block_new_purchases=input.block_new_purchases,
                     grace_period_days=input.grace_period_days,

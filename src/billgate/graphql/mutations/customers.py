@@ -8,7 +8,6 @@ import strawberry
 
 from billgate.billing import customers, payment_methods, test_clock
 from billgate.billing.errors import BillgateError, InvalidInput, TestModeOnly
-from billgate.billing.subscriptions import lifecycle
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.subscriptions import (
@@ -46,9 +45,7 @@ class CustomerMutations:
             email = (input.email or "").strip()
             if email and ("@" not in email or len(email) > EMAIL_MAX or any(c.isspace() for c in email)):
                 raise InvalidInput(f"{email[:50]!r} is not an email address", field=["email"])
-            async with info.context.runtime.db.session() as session, session.begin():
-                row = await customers.get_or_create(session, ref)
-                row.email = email or None
+            await customers.set_email(info.context.runtime.db, ref, email or None)
         except BillgateError as exc:
             return CustomerPayload(user_errors=[user_error(exc)])
         return CustomerPayload(customer=Customer.of(ref))
@@ -66,15 +63,8 @@ class CustomerMutations:
             number = card_number(input.card_number)
             if number is None or len(number) not in (15, 16):
                 raise InvalidInput("cardNumber must be 15 or 16 digits", field=["cardNumber"])
-            async with runtime.db.session() as session, session.begin():
-                row = await customers.get_or_create(session, ref)
-                row.default_payment_method = {
-                    "id": f"pm_card_{number}", "brand": "visa" if number.startswith("4") else "card",
-                    "last4": number[-4:], "expMonth": 12, "expYear": runtime.clock.now().year + 3}
-            # A new default card retries every PAST_DUE subscription at once.
-            billing = await runtime.billing()
-            await payment_methods.retry_past_due(billing, row.id, now=runtime.clock.now())
-            await lifecycle.flush_events(billing)
+            await payment_methods.set_test_card(await runtime.billing(), ref, number,
+                                                now=runtime.clock.now())
         except BillgateError as exc:
             return CustomerPayload(user_errors=[user_error(exc)])
         return CustomerPayload(customer=Customer.of(ref))
@@ -90,8 +80,7 @@ class CustomerMutations:
             if not 1 <= input.seconds <= MAX_ADVANCE_SECONDS:
                 raise InvalidInput(f"seconds must be from 1 to {MAX_ADVANCE_SECONDS}",
                                    field=["seconds"])
-            async with runtime.db.session() as session, session.begin():
-                offset = await test_clock.advance(session, input.seconds)
+            offset = await test_clock.advance_stored(runtime.db, input.seconds)
             runtime.clock.offset = max(runtime.clock.offset, offset)  # type: ignore[attr-defined]
             now = runtime.clock.now()
             await run_due(await runtime.billing(), now)

@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import TypeVar
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.billing.context import Billing
 from billgate.billing.errors import BillgateError
-from billgate.billing.subscriptions import lifecycle, operations
-from billgate.db.models import Customer as CustomerRow
+from billgate.billing.subscriptions import operations
 from billgate.db.models import Purchase
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
@@ -25,11 +24,13 @@ from billgate.graphql.inputs.subscriptions import (
 )
 from billgate.graphql.resolvers.purchases import access_rules
 from billgate.graphql.types.purchases import CustomerSubscription
+from billgate.types import CustomerRef as DomainRef
 
-Selector = CancelSubscriptionInput | UncancelSubscriptionInput | PauseSubscriptionInput | \
-    ResumeSubscriptionInput
 P = TypeVar("P", bound="SubscriptionPayload")
-Change = Callable[[lifecycle.Billing, AsyncSession, CustomerRow, Purchase, datetime], Awaitable[None]]
+Input = CancelSubscriptionInput | UncancelSubscriptionInput | PauseSubscriptionInput | \
+    ResumeSubscriptionInput
+# One billing function per mutation: (billing, customer, which subscription, now) -> the row.
+Change = Callable[[Billing, DomainRef, operations.Selector, datetime], Awaitable[Purchase]]
 
 
 @strawberry.type
@@ -71,26 +72,15 @@ def _subscription_id(value: strawberry.ID | None) -> int | None:
     return int(node_id) if node_id.isdigit() else -1
 
 
-async def _change(info: Info, input: Selector, change: Change, payload: type[P]) -> P:
-    """Find the subscription, check the caller may manage its customer, apply ``change``
-    in one transaction, publish its item events after commit."""
+async def _change(info: Info, input: Input, change: Change, payload: type[P]) -> P:
+    """Check the caller may manage the customer, then hand the change to billing."""
     runtime = info.context.runtime
     try:
         ref = input.customer.to_domain()
         info.context.principal.require_manage(ref)
-        billing = await runtime.billing()
-        now = runtime.clock.now()
-        async with runtime.db.session() as session, session.begin():
-            customer, sub = await operations.find(
-                session, ref, product_id=input.product_id,
-                subscription_id=_subscription_id(input.subscription_id))
-            await change(billing, session, customer, sub, now)
-        await lifecycle.flush_events(billing)
-        # A resume charges its first period at once.
-        if sub.next_action_at is not None and sub.next_action_at <= now:
-            await lifecycle.process_due(billing, sub.id, now=now)
-            async with runtime.db.read_session() as session:
-                sub = await session.get(Purchase, sub.id) or sub
+        which = operations.Selector(product_id=input.product_id,
+                                    subscription_id=_subscription_id(input.subscription_id))
+        sub = await change(await runtime.billing(), ref, which, runtime.clock.now())
     except BillgateError as exc:
         return payload(user_errors=[user_error(exc)])
     return payload(subscription=CustomerSubscription.from_row(sub, await access_rules(info)))
@@ -101,31 +91,26 @@ class SubscriptionMutations:
     @strawberry.mutation(name="cancelSubscription")
     async def cancel_subscription(self, info: Info,
                                   input: CancelSubscriptionInput) -> CancelSubscriptionPayload:
-        async def change(billing, session, customer, sub, now):  # type: ignore[no-untyped-def]
-            await operations.cancel(billing, session, customer, sub, immediately=input.immediately,
-                                    now=now)
-        return await _change(info, input, change, CancelSubscriptionPayload)
+        return await _change(info, input, lambda billing, ref, which, now: operations.cancel(
+            billing, ref, which, immediately=input.immediately, now=now), CancelSubscriptionPayload)
 
     @strawberry.mutation(name="uncancelSubscription", description="Undo a pending period-end cancel.")
     async def uncancel_subscription(self, info: Info,
                                     input: UncancelSubscriptionInput) -> UncancelSubscriptionPayload:
-        async def change(billing, session, customer, sub, now):  # type: ignore[no-untyped-def]
-            await operations.uncancel(sub, now=now)
-        return await _change(info, input, change, UncancelSubscriptionPayload)
+        return await _change(info, input, lambda billing, ref, which, now: operations.uncancel(
+            billing, ref, which, now=now), UncancelSubscriptionPayload)
 
     @strawberry.mutation(name="pauseSubscription", description="Billing stops; no access until resumed.")
     async def pause_subscription(self, info: Info, input: PauseSubscriptionInput) -> PauseSubscriptionPayload:
-        async def change(billing, session, customer, sub, now):  # type: ignore[no-untyped-def]
-            await operations.pause(session, sub, now=now, resumes_at=input.resumes_at)
-        return await _change(info, input, change, PauseSubscriptionPayload)
+        return await _change(info, input, lambda billing, ref, which, now: operations.pause(
+            billing, ref, which, resumes_at=input.resumes_at, now=now), PauseSubscriptionPayload)
 
     @strawberry.mutation(name="resumeSubscription",
                          description="Billing restarts with a new period, charged now.")
     async def resume_subscription(self, info: Info,
                                   input: ResumeSubscriptionInput) -> ResumeSubscriptionPayload:
-        async def change(billing, session, customer, sub, now):  # type: ignore[no-untyped-def]
-            await operations.resume(billing, session, customer, sub, now=now)
-        return await _change(info, input, change, ResumeSubscriptionPayload)
+        return await _change(info, input, lambda billing, ref, which, now: operations.resume(
+            billing, ref, which, now=now), ResumeSubscriptionPayload)
 
     @strawberry.mutation(name="switchSubscription",
                          description="Move to another plan of the same product line, prorated by time.")
@@ -140,7 +125,6 @@ class SubscriptionMutations:
                 billing, ref, from_product_id=input.from_product_id,
                 to_product_id=input.to_product_id, price_id=input.price_id,
                 by_server=info.context.principal.is_server, now=runtime.clock.now())
-            await lifecycle.flush_events(billing)
         except BillgateError as exc:
             return SwitchSubscriptionPayload(user_errors=[user_error(exc)])
         return SwitchSubscriptionPayload(
