@@ -4,6 +4,7 @@ a link can no longer be used (410) or completion can be refused (409)."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -266,3 +267,66 @@ def test_interval_wording() -> None:
 ])
 def test_origin_for_form_action(url: str, expected: str | None) -> None:
     assert pages.origin(url) == expected
+
+
+# The page's snapshot is the deal -------------------------------------------------------------
+
+
+async def change_credit_pack(runtime: Any, *, usd: str | None = None, credits: int | None = None,
+                             archive: bool = False) -> None:
+    """The server edits (or archives) the product after the link was made."""
+    from billgate.billing import catalog
+    from billgate.billing.catalog_spec import parse_product
+    from billgate.billing.purchases import request
+
+    async with runtime.db.session() as session, session.begin():
+        row = await catalog.get_product(session, "credit-pack")
+        assert row is not None
+        if archive:
+            row.archived_at = runtime.clock.now()
+            return
+        # A copy: the spec's lists are the row's own JSON values.
+        document = copy.deepcopy(request.inline_input(catalog.product_spec(row).as_document()))
+        if usd is not None:
+            document["prices"][0]["amounts"]["USD"] = usd
+        if credits is not None:
+            document["includedItems"][0]["quantity"] = credits
+        await catalog.upsert_product(session, parse_product(document))
+
+
+async def paid_amounts(runtime: Any) -> list[int]:
+    from sqlalchemy import select
+
+    from billgate.db.models import Transaction
+
+    async with runtime.db.read_session() as session:
+        return list(await session.scalars(select(Transaction.amount).where(
+            Transaction.kind == "purchase").order_by(Transaction.id)))
+
+
+async def test_price_raised_after_link_charges_and_grants_what_the_page_showed(runtime, client) -> None:  # noqa: ANN001
+    code = await open_checkout(runtime)
+    before = await baseline(runtime)
+    assert "$5.00" in (await client.get(f"/checkout/{code}")).text
+    await change_credit_pack(runtime, usd="500.00", credits=5)
+    response = await client.post(f"/checkout/{code}/complete")
+    assert response.status_code == 303
+    assert await paid_amounts(runtime) == [500]
+    assert await credits(runtime) == before + 500
+    # A link made now shows (and charges) the new price.
+    fresh = await open_checkout(runtime)
+    assert (await client.post(f"/checkout/{fresh}/complete")).status_code == 303
+    assert await paid_amounts(runtime) == [500, 50000]
+    assert await credits(runtime) == before + 505
+
+
+async def test_product_archived_after_link_is_refused_and_changes_nothing(runtime, client) -> None:  # noqa: ANN001
+    code = await open_checkout(runtime)
+    before = await baseline(runtime)
+    await change_credit_pack(runtime, archive=True)
+    response = await client.post(f"/checkout/{code}/complete")
+    assert response.status_code == 409
+    assert "no longer sold" in response.text and "nothing was charged" in response.text
+    assert await paid_amounts(runtime) == []
+    assert await credits(runtime) == before
+    assert "credit-pack" not in await owned(runtime)

@@ -66,6 +66,21 @@ def inline_input(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {**snapshot, "prices": prices}
 
 
+def from_snapshot(current: PurchaseRequest, snapshot: dict[str, Any]) -> PurchaseRequest:
+    """What a checkout page showed (its ``snapshot``), as the request to complete it: the
+    snapshot is the deal. ``current`` is the same request resolved against the catalog now,
+    which proves the product and its price are still sold; their amounts and included items
+    may have changed since, and the buyer gets what the page said."""
+    price_id = (current.price or {}).get("priceId")
+    shown = next((p for p in snapshot.get("prices") or [] if p.get("priceId") == price_id), None)
+    if shown is None or current.currency not in shown.get("amounts", {}):
+        return current
+    product = parse_product({**inline_input(snapshot), "productId": current.product.product_id})
+    return PurchaseRequest(customer=current.customer, product=product,
+                           product_id=current.product_id, price=shown,
+                           currency=current.currency, quantity=current.quantity)
+
+
 async def resolve(session: AsyncSession, *, customer: CustomerRef, product_id: str | None,
                   inline: dict[str, Any] | None, price_id: str | None, currency: str | None,
                   quantity: int, by_server: bool, needs_price: bool) -> PurchaseRequest:

@@ -21,6 +21,8 @@ from billgate.billing.errors import (
     CheckoutUnavailable,
     NewPurchasesBlocked,
     PaymentFailed,
+    PriceNotFound,
+    ProductNotFound,
 )
 from billgate.billing.purchases import fulfil, repository, request, rules
 from billgate.billing.purchases.request import PurchaseRequest
@@ -40,6 +42,11 @@ from billgate.payments.rails import ChargeRequest, PaymentRails
 from billgate.types import CustomerRef, CustomerType
 
 CHECKOUT_TTL = timedelta(hours=24)
+
+
+class ProductNoLongerSold(ProductNotFound):
+    """The checkout's product or price was archived or removed after the link was made."""
+
 # A completion holds its checkout this long (real time) while it charges.
 CHECKOUT_LEASE = timedelta(minutes=5)
 OPEN, PROCESSING = "OPEN", "PROCESSING"
@@ -291,11 +298,18 @@ def _trialing(req: PurchaseRequest) -> bool:
 async def _request_for(session: AsyncSession, checkout: CheckoutSession, customer: Customer, *,
                        lock: bool) -> tuple[PurchaseRequest, Sequence[Purchase]]:
     ref = CustomerRef(CustomerType(customer.type), customer.customer_id)
-    req = await request.resolve(
-        session, customer=ref, product_id=checkout.product_id,
-        inline=request.inline_input(checkout.product) if checkout.product_id is None else None,
-        price_id=checkout.price_id, currency=checkout.currency, quantity=checkout.quantity,
-        by_server=checkout.by_server, needs_price=True)
+    try:
+        current = await request.resolve(
+            session, customer=ref, product_id=checkout.product_id,
+            inline=request.inline_input(checkout.product) if checkout.product_id is None else None,
+            price_id=checkout.price_id, currency=checkout.currency, quantity=checkout.quantity,
+            by_server=checkout.by_server, needs_price=True)
+    except (ProductNotFound, PriceNotFound) as exc:
+        raise ProductNoLongerSold(
+            f"{checkout.product.get('displayName') or 'this product'} is no longer sold at the "
+            "price this page showed; nothing was charged", field=exc.field) from None
+    # The page's snapshot is the deal: what it showed is charged and granted.
+    req = request.from_snapshot(current, checkout.product)
     owned = await (repository.list_owned_for_update(session, customer.id) if lock
                    else repository.list_owned(session, customer.id))
     return req, owned
