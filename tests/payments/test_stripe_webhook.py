@@ -105,7 +105,8 @@ class TestOnce:
         fake.respond(500, api_error())
         failed = await post(client, SUCCEEDED, sign(SUCCEEDED))
         assert failed.status_code == 500
-        assert await events(db) == []  # forgotten, so the retry is not taken for a replay
+        # Kept unhandled and freed, so the retry acts again instead of being taken for a replay.
+        assert await events(db) == [("evt_1QUnitTest", "payment_intent.succeeded", False)]
         fake.respond(200, payment_intent())
         retried = await post(client, SUCCEEDED, sign(SUCCEEDED))
         assert retried.status_code == 200

@@ -2,11 +2,14 @@
 
 1. The ``Stripe-Signature`` header is verified with ``BILLGATE_STRIPE_WEBHOOK_SECRET`` (an
    HMAC of the raw body, at most 5 minutes old). Missing or bad: 400, nothing recorded.
-2. The event id is recorded once; a replayed (or concurrent second) delivery is
-   acknowledged with 200 and ignored.
+2. The event id is recorded and leased to this delivery; a delivery of an event already
+   handled is acknowledged with 200 and ignored; one that arrives while another delivery
+   handles it gets 409 (Stripe delivers it again later). An event whose handling failed or
+   was interrupted (the process died) is handled again by the next delivery once its lease
+   has run out: it counts as handled only when its handling committed.
 3. The object is read again from Stripe and billgate acts on its state *now*, never on the
    event's copy, so a stale or out-of-order event cannot move anything backwards.
-4. Acting failed: 500, and the event id is forgotten so Stripe's next delivery acts again.
+4. Acting failed: 500, and the event is freed so Stripe's next delivery acts again.
 
 Handled: ``payment_intent.succeeded`` and ``payment_intent.payment_failed`` (hosted
 checkout: complete it, or email the customer about the decline), ``setup_intent.succeeded``
@@ -67,11 +70,15 @@ async def receive(runtime: Runtime, request: Request) -> Response:
     kind = str(event.get("type") or "")
     obj = (event.get("data") or {}).get("object") or {}
     object_id = obj.get("id") if isinstance(obj, dict) else None
-    if not await stripe_events.take(runtime.db, event["id"], type=kind,
-                                    object_id=object_id if isinstance(object_id, str) else None,
-                                    now=utcnow()):
-        log.info("Stripe event %s (%s) seen before: ignored", event["id"], kind)
+    taken = await stripe_events.take(runtime.db, event["id"], type=kind,
+                                     object_id=object_id if isinstance(object_id, str) else None,
+                                     now=utcnow())
+    if taken is stripe_events.Taken.DUPLICATE:
+        log.info("Stripe event %s (%s) handled before: ignored", event["id"], kind)
         return JSONResponse({"received": True, "duplicate": True})
+    if taken is stripe_events.Taken.BUSY:  # a non-2xx answer: Stripe delivers it again later
+        log.info("Stripe event %s (%s) is being handled by another delivery", event["id"], kind)
+        return JSONResponse({"error": "being processed; deliver again later"}, status_code=409)
     handler = HANDLERS.get(kind)
     if handler is None or not isinstance(object_id, str):
         log.info("Stripe event %s of type %s acknowledged; billgate does not act on it",
@@ -82,7 +89,7 @@ async def receive(runtime: Runtime, request: Request) -> Response:
         except Exception:
             log.exception("Stripe event %s (%s) failed; Stripe will deliver it again",
                           event["id"], kind)
-            await stripe_events.forget(runtime.db, event["id"])
+            await stripe_events.failed(runtime.db, event["id"], "handler raised")
             return JSONResponse({"error": "processing failed"}, status_code=500)
     await stripe_events.done(runtime.db, event["id"], now=utcnow())
     return JSONResponse({"received": True})
