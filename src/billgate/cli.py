@@ -241,6 +241,30 @@ async def _show() -> dict[str, Any]:
         await db.dispose()
 
 
+@main.command()
+def audit() -> None:
+    """Check every customer's billing invariants; exit 1 listing each violation."""
+    asyncio.run(_check_migrated(_settings().database_url))
+    violations = asyncio.run(_audit())
+    for violation in violations:
+        click.echo(str(violation))
+    if violations:
+        raise click.ClickException(f"{len(violations)} violation(s) found")
+    click.echo("audit: every customer's billing state is consistent", err=True)
+
+
+async def _audit() -> list[Any]:
+    from billgate.billing import audit as checks
+    from billgate.db.engine import Database
+
+    db = Database(_settings().database_url)
+    try:
+        async with db.read_session() as session:
+            return await checks.run(session)
+    finally:
+        await db.dispose()
+
+
 @main.command("export-schema")
 def export_schema() -> None:
     """Print the GraphQL schema (SDL); `schema.graphql` is this output."""
