@@ -651,3 +651,106 @@ async def test_switch_charges_the_difference_off_session(
     intent = await stripe_client.v1.payment_intents.retrieve_async(proration.payment_reference)
     assert intent.status == "succeeded" and intent.amount == proration.amount
 
+
+
+async def test_refund_webhook_interrupted_by_kill_9_is_recorded_once_on_redelivery(
+        api, server, stripe_client, db, settings, tmp_path) -> None:  # noqa: ANN001
+    """A ``billgate serve`` receiving ``charge.refunded`` is killed (-9) while it waits on
+    Stripe (a stalled Stripe: it accepts and never answers). Stripe's redelivery is then
+    handled by another process and records the refund once."""
+    import asyncio
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    from billgate.db.models import StripeEvent
+
+    await buy_with_card(api, server, stripe_client, "credit-pack")
+    [charge] = await rows(db, Transaction, Transaction.kind == "purchase")
+    intent = await stripe_client.v1.payment_intents.retrieve_async(charge.payment_reference)
+    refund = await stripe_client.v1.refunds.create_async(
+        {"payment_intent": charge.payment_reference, "amount": 125})
+    body = event_body("charge.refunded", {"id": charge_id(intent), "object": "charge"},
+                      event_id="evt_interrupted_refund")
+    THIS = StripeEvent.event_id == "evt_interrupted_refund"  # noqa: N806
+
+    held: list[asyncio.StreamWriter] = []
+
+    async def stall(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # accept, never answer
+
+    stalled = await asyncio.start_server(stall, "127.0.0.1", 0)
+    stalled_port = stalled.sockets[0].getsockname()[1]
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLGATE_")}
+    env.update({"BILLGATE_DATABASE_URL": settings.database_url, "BILLGATE_SCHEDULER": "false",
+                "BILLGATE_SECRET_KEYS": "sk_test_kill", "BILLGATE_PORT": str(port),
+                "BILLGATE_STRIPE_SECRET_KEY": settings.stripe_secret_key,
+                "BILLGATE_STRIPE_WEBHOOK_SECRET": settings.stripe_webhook_secret,
+                "BILLGATE_STRIPE_API_BASE": f"http://127.0.0.1:{stalled_port}"})
+    log = (tmp_path / "victim.log").open("wb")
+    victim = subprocess.Popen([str(Path(sys.executable).parent / "billgate"), "serve",  # noqa: ASYNC220
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            for _ in range(600):
+                try:
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            delivery = asyncio.create_task(client.post(
+                "/webhooks/stripe", content=body, headers={"Stripe-Signature": sign(body)},
+                timeout=120))
+            for _ in range(600):  # the victim has taken the event and now waits on Stripe
+                if held and await count(db, StripeEvent, THIS):
+                    break
+                await asyncio.sleep(0.05)
+            assert held, (tmp_path / "victim.log").read_text()
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait(timeout=10)
+            with pytest.raises(httpx.TransportError):
+                await delivery
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+        log.close()
+        for writer in held:
+            writer.close()
+        stalled.close()
+    [stored] = await rows(db, StripeEvent, THIS)
+    assert stored.processed_at is None
+    assert await count(db, Transaction, Transaction.kind == "refund") == 0
+
+    # Redelivered while the dead handler's lease still runs: "come back later" (a non-2xx,
+    # so Stripe does), never "duplicate".
+    early = await server.client.post("/webhooks/stripe", content=body,
+                                     headers={"Stripe-Signature": sign(body)})
+    assert early.status_code == 409
+    # The lease runs on real time (60 s); move it instead of waiting.
+    async with db.session() as session, session.begin():
+        row = await session.scalar(select(StripeEvent).where(THIS))
+        row.lease_until = row.received_at.replace(year=2000)
+    redelivered = await server.client.post("/webhooks/stripe", content=body,
+                                           headers={"Stripe-Signature": sign(body)})
+    assert redelivered.status_code == 200 and redelivered.json() == {"received": True}
+    [recorded] = await rows(db, Transaction, Transaction.kind == "refund")
+    assert (recorded.amount, recorded.payment_reference) == (-125, refund.id)
+    again = await server.client.post("/webhooks/stripe", content=body,
+                                     headers={"Stripe-Signature": sign(body)})
+    assert again.json() == {"received": True, "duplicate": True}
+    assert await count(db, Transaction, Transaction.kind == "refund") == 1
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
