@@ -206,8 +206,10 @@ class TestItems:
                                              customers: list[CustomerRef]) -> None:
         nodes = [e["node"] for e in (await page(api, first=100))["edges"]]
         for n, node in enumerate(nodes[:N_USERS]):
+            # Each user was created by its grant, with the Free plan's 100 credits first.
             assert node["items"] == [
-                {"itemId": "credits", "quantity": n + 1, "version": 1, "displayName": "AI credits"},
+                {"itemId": "credits", "quantity": n + 101, "version": 2,
+                 "displayName": "AI credits"},
                 {"itemId": "gems", "quantity": 0, "version": 0, "displayName": "Gems"},  # never granted
             ], node
         for n, node in enumerate(nodes[N_USERS:]):
@@ -216,11 +218,12 @@ class TestItems:
 
     async def test_customer_shows_the_same_items(self, api: Any,
                                                  customers: list[CustomerRef]) -> None:
-        """``customer(...)`` reads items through the same batch; unlike the list, it grants
-        include-by-default products (the ``free`` plan's 100 credits to a user)."""
+        """``customer(...)`` reads items through the same batch. Each customer got its
+        include-by-default products when its first grant created it, so nothing more is
+        granted here."""
         single = "query ($c: CustomerRef!) { customer(customer: $c) { id items { itemId quantity } } }"
         nodes = {e["node"]["customerId"]: e["node"] for e in (await page(api, first=100))["edges"]}
-        for ref, granted in ((team(0), 0), (user(0), 100)):
+        for ref, granted in ((team(0), 0), (user(0), 0)):
             shown = (await api.data(single, {"c": {"type": ref.type.value,
                                                    "customerId": ref.customer_id}}))["customer"]
             listed = nodes[ref.customer_id]
@@ -240,14 +243,14 @@ class TestItems:
         await items.increase(runtime.db, team(0), "seats", amount=4, clock=runtime.clock,
                              expires_at=expires_at)
         before = [e["node"]["items"][0]["quantity"] for e in (await page(api, first=100))["edges"]]
-        assert (before[1], before[3], before[N_USERS]) == (12, 14, 6)
+        assert (before[1], before[3], before[N_USERS]) == (112, 114, 6)
         runtime.clock.advance(2 * 3600)
         with counted_statements(runtime.db) as counted:
             after = [e["node"]["items"] for e in (await page(api, first=100))["edges"]]
-        assert [i[0]["quantity"] for i in after] == [n + 1 for n in range(N_USERS)] + [
+        assert [i[0]["quantity"] for i in after] == [n + 101 for n in range(N_USERS)] + [
             n + 2 for n in range(N_TEAMS)]
         assert (after[1][0]["version"], after[3][0]["version"], after[N_USERS][0]["version"]) == (
-            3, 3, 3)  # the grant, then its expiry, written by this read
+            4, 4, 3)  # (Free's credits,) the grants, then the expiry written by this read
         assert counted.commits == 1  # the three expiries settled in one write transaction
         async with runtime.db.read_session() as session:
             reasons = (await session.scalars(select(ItemChange.reason)
@@ -287,12 +290,11 @@ class TestRules:
 
     async def test_creates_nothing_and_grants_nothing(self, api: Any, runtime: Any,
                                                       customers: list[CustomerRef]) -> None:
-        """No customer, no include-by-default product (the example catalog's ``free`` plan
-        would grant 100 credits), no balance or ledger row."""
+        """No customer, no include-by-default product, no balance or ledger row."""
         before = await row_counts(runtime.db)
-        assert before[1] == 0  # no purchase: balance changes alone own nothing
+        assert before[1] == N_USERS  # each user's Free plan, given when its grant created it
         nodes = [e["node"] for e in (await page(api, first=100))["edges"]]
         assert await walk(api, 9) == [(n["type"], n["customerId"]) for n in nodes]
         assert await row_counts(runtime.db) == before
-        assert nodes[0]["items"][0] == {"itemId": "credits", "quantity": 1, "version": 1,
+        assert nodes[0]["items"][0] == {"itemId": "credits", "quantity": 101, "version": 2,
                                         "displayName": "AI credits"}

@@ -20,6 +20,14 @@ pytestmark = pytest.mark.usefixtures("example_catalog")
 
 ALICE = CustomerRef(CustomerType.USER, "alice")
 TOPIC = item_topic("USER", "alice", "credits")
+FREE = 100  # Alice exists with the Free plan's credits (version 1) before each test
+
+
+@pytest.fixture(autouse=True)
+async def alice_exists(runtime: Any, example_catalog: None) -> None:
+    from billgate.billing.purchases import service
+
+    await service.ensure_customer(runtime.db, ALICE, clock=runtime.clock)
 
 
 async def change(runtime: Any, amount: int, *, announce: bool = True) -> None:
@@ -40,7 +48,7 @@ async def test_every_watcher_gets_the_same_item_through_one_bus_subscription(run
         await change(runtime, 7)
         a, b = await next_change(first), await next_change(second)
         assert a is b, "one object per change, shared"
-        assert (a.quantity, a.version, a.shared_results) == (7, 1, {})
+        assert (a.quantity, a.version, a.shared_results) == (FREE + 7, 2, {})
 
 
 async def test_a_lost_event_is_filled_from_the_ledger_once_for_every_watcher(runtime) -> None:
@@ -51,7 +59,7 @@ async def test_a_lost_event_is_filled_from_the_ledger_once_for_every_watcher(run
         await change(runtime, 3)
         got_first = [await next_change(first) for _ in range(2)]
         got_second = [await next_change(second) for _ in range(2)]
-        assert [(i.version, i.quantity) for i in got_first] == [(1, 5), (2, 8)]
+        assert [(i.version, i.quantity) for i in got_first] == [(2, FREE + 5), (3, FREE + 8)]
         assert all(a is b for a, b in zip(got_first, got_second, strict=True))
 
 
@@ -62,11 +70,11 @@ async def test_a_watcher_that_falls_behind_is_dropped_and_the_others_go_on(runti
             feeds.watch(runtime, ALICE, "credits", "AI credits") as fast:
         for amount in (1, 2, 3):
             await change(runtime, amount)
-            assert (await next_change(fast)).quantity == sum(range(1, amount + 1))
+            assert (await next_change(fast)).quantity == FREE + sum(range(1, amount + 1))
         with pytest.raises(SubscriberOverflow):
             await next_change(slow)
         await change(runtime, 4)
-        assert (await next_change(fast)).version == 4
+        assert (await next_change(fast)).version == 5
 
 
 async def test_the_feed_goes_with_its_last_watcher(runtime) -> None:
@@ -115,11 +123,11 @@ async def test_a_change_is_executed_once_per_query_and_caller_identity(runtime) 
     streams = [await schema.subscribe(WATCH, variable_values=variables, context_value=Context(
         runtime=runtime, principal=principal, item_feeds=feeds)) for principal in (SERVER, SERVER, alice)]
     snapshots = [await asyncio.wait_for(anext(stream), 5) for stream in streams]
-    assert all(s.data == {"itemQuantityChanged": {"quantity": 0, "version": 0}} for s in snapshots)
+    assert all(s.data == {"itemQuantityChanged": {"quantity": FREE, "version": 1}} for s in snapshots)
 
     await change(runtime, 4)
     results = [await asyncio.wait_for(anext(stream), 5) for stream in streams]
-    assert all(r.data == {"itemQuantityChanged": {"quantity": 4, "version": 1}} for r in results)
+    assert all(r.data == {"itemQuantityChanged": {"quantity": FREE + 4, "version": 2}} for r in results)
     assert results[0].data is results[1].data, "same query, same caller: one execution"
     assert results[2].data is not results[0].data, "another caller: its own execution"
     for stream in streams:

@@ -137,19 +137,20 @@ class TestTryDecrease:
         assert (result.balance.quantity, result.balance.version) == (2, 1)
         assert await db_state(db) == before
 
-    async def test_never_granted_fails_and_creates_nothing(self, db: Database,
-                                                           clock: FrozenClock,
-                                                           credits: str) -> None:
+    async def test_never_granted_fails_and_writes_only_the_customer(
+            self, db: Database, clock: FrozenClock, credits: str) -> None:
+        # A customer exists from its first reference (with its include-by-default products:
+        # none in this catalog); the refused consumption itself writes nothing.
         before = await db_state(db)
         result = await items.try_decrease(db, USER, credits, amount=1, clock=clock)
         assert not result.success and result.error is not None
         assert result.error.available == 0
-        assert result.balance == items.BalanceSnapshot(None, "credits", 0, 0)
-        assert await db_state(db) == before
-        await items.increase(db, USER, "seats", amount=1, clock=clock)  # customer known now
-        result = await items.try_decrease(db, USER, credits, amount=1, clock=clock)
-        assert not result.success and result.balance.customer_pk is not None
+        assert result.balance.customer_pk is not None
         assert (result.balance.quantity, result.balance.version) == (0, 0)
+        after = await db_state(db)
+        assert after[:3] == before[:3] and after[3] == before[3] + 1
+        again = await items.try_decrease(db, USER, credits, amount=1, clock=clock)
+        assert again.balance == result.balance and await db_state(db) == after
 
     async def test_in_debt_fails(self, db: Database, clock: FrozenClock, credits: str) -> None:
         await items.decrease(db, USER, credits, amount=5, clock=clock)

@@ -8,12 +8,13 @@ file is restored.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.catalog_spec import (
@@ -26,7 +27,8 @@ from billgate.billing.catalog_spec import (
 )
 from billgate.billing.errors import CatalogError
 from billgate.db.engine import Database
-from billgate.db.models import ItemDefinition, Product, ProductLine
+from billgate.db.models import AppSetting, ItemDefinition, Product, ProductLine
+from billgate.db.upsert import insert_ignore
 from billgate.types import CustomerType
 
 
@@ -123,6 +125,8 @@ async def apply_catalog(session: AsyncSession, spec: CatalogSpec, *, now: dateti
     _archive_missing(report, "product line", lines, {p.product_line_id for p in spec.product_lines}, now)
     _archive_missing(report, "item", items, {i.item_id for i in spec.items}, now)
     await session.flush()
+    if report.changed:
+        await bump_version(session)
     return report
 
 
@@ -217,7 +221,35 @@ async def upsert_product(session: AsyncSession, spec: ProductSpec) -> Product:
         session.add(row)
     _sync(row, _product_values(spec), archived_at=None)
     await session.flush()
+    await bump_version(session)
     return row
+
+
+# The catalog version ------------------------------------------------------------------------
+
+VERSION_KEY = "catalog.version"
+
+
+async def bump_version(session: AsyncSession) -> None:
+    """Every product write gives the catalog a new version (a random token, not a counter,
+    so two concurrent writers never agree on one), in the writer's transaction. Customers
+    whose ``included_version`` differs get their include-by-default products checked again
+    on their next reference (``purchases/fulfil.ensure_included``)."""
+    token = uuid.uuid4().hex
+    table: Any = AppSetting.__table__
+    await insert_ignore(session, table, {"key": VERSION_KEY, "value": token}, ["key"])
+    await session.execute(update(AppSetting).where(AppSetting.key == VERSION_KEY)
+                          .values(value=token))
+
+
+async def catalog_version(session: AsyncSession) -> str | None:
+    value = await session.scalar(select(AppSetting.value).where(AppSetting.key == VERSION_KEY))
+    return None if value is None else str(value)
+
+
+def version_statement() -> Any:
+    """The catalog version as a scalar subquery (joined into the customer read)."""
+    return select(AppSetting.value).where(AppSetting.key == VERSION_KEY).scalar_subquery()
 
 
 # Reads -------------------------------------------------------------------------------------

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.billing.catalog import version_statement
 from billgate.billing.errors import InvalidInput
 from billgate.db.engine import Database
 from billgate.db.models import Customer
@@ -31,6 +33,14 @@ async def find(session: AsyncSession, ref: CustomerRef) -> Customer | None:
         select(Customer).where(Customer.type == ref.type.value,
                                Customer.customer_id == ref.customer_id)
     )
+
+
+def ensured_statement(ref: CustomerRef) -> Any:
+    """The customer's pk and ``included_version`` beside the catalog's version, in one
+    statement (``purchases/service.ensure_customer``)."""
+    return select(Customer.id, Customer.included_version,
+                  version_statement().label("catalog_version")).where(
+        Customer.type == ref.type.value, Customer.customer_id == ref.customer_id)
 
 
 async def list_page(session: AsyncSession, *, customer_type: CustomerType | None,

@@ -130,6 +130,10 @@ class Customer(Base):
     default_payment_method: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    # The catalog version (``billing/catalog.catalog_version``) this customer's
+    # include-by-default products were last brought up to date with: while it matches, a
+    # read need not check them again.
+    included_version: Mapped[str | None] = mapped_column(String(40))
 
 
 class AppSetting(Base):

@@ -18,6 +18,8 @@ class Context:
     request: Any = None
     # Per-request caches (DataLoaders); never kept across subscription events.
     loaders: dict[str, Any] = field(default_factory=dict)
+    # Customers ensured in this request (``resolvers/customers.ensure_customer``): ref -> pk.
+    customer_pks: dict[Any, int] = field(default_factory=dict)
     # The graphql-transport-ws ``connection_init`` payload (WebSocket only).
     connection_params: dict[str, Any] | None = None
     # This process's live balance feeds (graphql/live_items.py), shared by every connection.

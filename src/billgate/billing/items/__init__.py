@@ -13,6 +13,7 @@ from billgate.billing.items.reads import (
     list_balances,
     list_balances_many,
     list_changes,
+    read_item,
 )
 from billgate.billing.items.requests import MAX_AMOUNT, REASONS
 from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult, Publish
@@ -38,6 +39,7 @@ __all__ = [
     "decrease",
     "expire_source",
     "get_balance",
+    "read_item",
     "grant",
     "increase",
     "list_balances",

@@ -12,8 +12,9 @@ from datetime import datetime
 
 from billgate.billing import catalog
 from billgate.billing import customers as customer_service
+from billgate.billing.errors import ItemNotFound
 from billgate.billing.items import repository as repo
-from billgate.billing.items.requests import MAX_PAGE, check_limit, live_item
+from billgate.billing.items.requests import MAX_PAGE, check_customer_type, check_limit, live_item
 from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, Publish
 from billgate.billing.items.service import settle_one
 from billgate.clock import Clock
@@ -24,19 +25,30 @@ from billgate.types import CustomerRef
 
 async def get_balance(db: Database, customer: CustomerRef, item_id: str, *, clock: Clock,
                       publish: Publish | None = None) -> BalanceSnapshot:
-    """The balance now. A plain read unless an expiry is due, in which case it is settled
-    and committed first (its events go to ``publish`` after commit). A balance never
-    written reads as quantity 0, version 0, and reading creates nothing."""
+    """The balance now (``read_item``)."""
+    _, snapshot = await read_item(db, customer, item_id, clock=clock, publish=publish)
+    return snapshot
+
+
+async def read_item(db: Database, customer: CustomerRef, item_id: str, *, clock: Clock,
+                    publish: Publish | None = None) -> tuple[ItemDefinition, BalanceSnapshot]:
+    """The live item and the customer's balance of it now, in one statement. A plain read
+    unless an expiry is due, in which case it is settled and committed first (its events go
+    to ``publish`` after commit). A balance never written reads as quantity 0, version 0,
+    and reading creates nothing."""
     customer_service.validate_ref(customer)
     now = clock.now()
     async with db.read_session() as session:
-        item = await live_item(session, item_id, customer.type)
-        customer_pk, stored = await repo.read_balances(session, customer, item.id)
-    if not stored:
-        return BalanceSnapshot(customer_pk, item_id, 0, 0)
-    settled = await _settle_stored(db, stored, {stored[0].id: _names(customer, item_id)}, now,
+        found = await repo.read_item_balance(session, customer, item_id)
+    if found is None:
+        raise ItemNotFound(f"item {item_id!r} not found", field=["itemId"])
+    item, customer_pk, stored = found
+    check_customer_type(item, customer.type)
+    if stored is None:
+        return item, BalanceSnapshot(customer_pk, item_id, 0, 0)
+    settled = await _settle_stored(db, [stored], {stored.id: _names(customer, item_id)}, now,
                                    publish)
-    return settled[stored[0].id]
+    return item, settled[stored.id]
 
 
 Balances = list[tuple[ItemDefinition, BalanceSnapshot]]

@@ -283,6 +283,28 @@ async def read_balances(session: AsyncSession, ref: CustomerRef, item_pk: int | 
     return rows[0][0], _stored(rows)
 
 
+async def read_item_balance(session: AsyncSession, ref: CustomerRef, item_id: str
+                            ) -> tuple[ItemDefinition, int | None, StoredBalance | None] | None:
+    """The live item ``item_id``, the customer's pk (None if never seen) and its balance of
+    the item (None if never written), in one query; None when there is no such live item."""
+    on_customer = and_(customers.c.type == ref.type.value,
+                       customers.c.customer_id == ref.customer_id)
+    stmt = (select(ItemDefinition, balances.c.id, customers.c.id, balances.c.quantity,
+                   balances.c.version, balances.c.next_expiry_at)
+            .select_from(items.outerjoin(customers, on_customer).outerjoin(
+                balances, and_(balances.c.customer_pk == customers.c.id,
+                               balances.c.item_pk == items.c.id)))
+            .where(ItemDefinition.item_id == item_id, ItemDefinition.archived_at.is_(None)))
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    item, balance_id, customer_pk, quantity, version, next_expiry_at = row
+    if balance_id is None:
+        return item, customer_pk, None
+    return item, customer_pk, StoredBalance(balance_id, customer_pk, item.id, quantity, version,
+                                            next_expiry_at)
+
+
 async def read_balances_many(session: AsyncSession, refs: Collection[CustomerRef]
                              ) -> tuple[dict[CustomerRef, int], list[StoredBalance]]:
     """The pks of those of ``refs`` that exist (customers never seen are left out) and all

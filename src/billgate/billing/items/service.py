@@ -16,6 +16,7 @@ Rules every function here keeps (the arithmetic itself is in ``ledger.py``):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -101,12 +102,16 @@ async def _run(db: Database, ref: CustomerRef, item_id: str, request: Request,
                clock: Clock) -> ChangeResult:
     """One write transaction; on a unique-key race, the winner's result or a retry."""
     customer_service.validate_ref(ref)
-    for attempt in range(_ATTEMPTS):
+    included: list[ChangeEvent] = []  # what the customer's first reference granted
+    for attempt in range(_ATTEMPTS + 1):
         try:
             async with db.session() as session, session.begin():
-                return await _change_by_ref(session, ref, item_id, request, clock.now())
+                result = await _change_by_ref(session, ref, item_id, request, clock.now())
+            return _after(included, result)
         except _Refused as refused:
-            return refused.result
+            return _after(included, refused.result)
+        except _NotEnsured:
+            included += await _ensure_customer(db, ref, clock.now())
         except IntegrityError:
             # Only the idempotency key can collide (rows are created with ON CONFLICT DO
             # NOTHING, versions under the row lock): a concurrent request with our key won.
@@ -144,9 +149,13 @@ async def _first_use(session: AsyncSession, ref: CustomerRef, request: Request,
     customer and the row are created and locked. A ``try_decrease`` has nothing to consume
     here, so it refuses and creates nothing (a reused idempotency key still raises)."""
     item = await live_item(session, names.item_id, ref.type)
+    ensured = (await session.execute(customer_service.ensured_statement(ref))).one_or_none()
+    if ensured is None or ensured.included_version != ensured.catalog_version:
+        if ensured is None:  # bad input changes nothing, not even the customer's creation
+            check_expires_at(request.meta.expires_at, now)
+        raise _NotEnsured()
     if request.kind != "try_decrease":
-        created = await customer_service.get_or_create(session, ref)
-        return await repo.lock_or_create(session, created.id, item.id, now)
+        return await repo.lock_or_create(session, ensured.id, item.id, now)
     known = await customer_service.find(session, ref)
     key = request.meta.idempotency_key
     if known is not None and key is not None:
@@ -154,6 +163,29 @@ async def _first_use(session: AsyncSession, ref: CustomerRef, request: Request,
         if prior is not None:
             _check_fingerprint(prior, request)
     raise _refusal(known.id if known else None, request, names, quantity=0, version=0)
+
+
+class _NotEnsured(Exception):  # noqa: N818 - a signal, not an error
+    """The customer is new (or its include-by-default products predate the catalog): they
+    are given first, in their own transaction, then the change runs again."""
+
+
+async def _ensure_customer(db: Database, ref: CustomerRef, now: datetime) -> list[ChangeEvent]:
+    """A customer exists from its first reference with its include-by-default products, so
+    a new user's first ``tryDecrease`` can spend the Free plan's credits."""
+    # Imported here: purchases build on items, not the other way round.
+    from billgate.billing.purchases import fulfil
+
+    async with db.session() as session, session.begin():
+        customer = await customer_service.get_or_create(session, ref)
+        return await fulfil.ensure_included(session, customer, now=now)
+
+
+def _after(included: list[ChangeEvent], result: ChangeResult) -> ChangeResult:
+    """The change's result, with the first reference's grants ahead of its own events."""
+    if not included:
+        return result
+    return dataclasses.replace(result, changes=[*included, *result.changes])
 
 
 async def _replay_after_race(db: Database, ref: CustomerRef, item_id: str,

@@ -12,6 +12,7 @@ Items with a ``repeat`` get an ``ItemSchedule`` that grants them again on the ca
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billgate.billing import catalog, invoices, items
 from billgate.billing.calendar import add_interval
 from billgate.billing.catalog_spec import ProductSpec
+from billgate.billing.errors import BillgateError
 from billgate.billing.purchases import repository
 from billgate.billing.purchases.repository import (
     INCLUDED,
@@ -35,6 +37,7 @@ from billgate.db.models import Customer, Invoice, ItemDefinition, ItemSchedule, 
 from billgate.types import CustomerType, ItemExpiry
 
 Events = list[items.ChangeEvent]
+log = logging.getLogger(__name__)
 
 
 def source_of(purchase: Purchase) -> str:
@@ -187,6 +190,10 @@ async def ensure_included(session: AsyncSession, customer: Customer, *, now: dat
     (suspended at once where it already owns a paid product of that line). Takes the
     customer's lock first, so concurrent first reads include each product once."""
     await repository.lock_customer(session, customer.id)
+    # Read before the defaults: a catalog change committed in between leaves the customer
+    # one version behind, so it is checked once more, never skipped.
+    version = await catalog.catalog_version(session)
+    customer.included_version = version
     defaults = [
         row for row in (await session.scalars(
             catalog.products_statement(customer_type=CustomerType(customer.type),
@@ -202,7 +209,15 @@ async def ensure_included(session: AsyncSession, customer: Customer, *, now: dat
     for row in defaults:
         if row.product_id in have:
             continue
-        events += await _include(session, customer, catalog.product_spec(row), now=now)
+        try:
+            # A grant that cannot be made (a balance near its maximum) fails alone: the
+            # customer is still created and read; that product is left out until the
+            # catalog's next change.
+            async with session.begin_nested():
+                events += await _include(session, customer, catalog.product_spec(row), now=now)
+        except BillgateError as exc:
+            log.warning("include-by-default product %s not given to %s %s: %s", row.product_id,
+                        customer.type, customer.customer_id, exc.message)
     return events
 
 

@@ -33,7 +33,6 @@ from billgate.db.models import (
     CheckoutSession,
     Customer,
     Invoice,
-    Product,
     Purchase,
     Transaction,
 )
@@ -43,9 +42,6 @@ from billgate.types import CustomerRef, CustomerType
 
 CHECKOUT_TTL = timedelta(hours=24)
 
-
-class ProductNoLongerSold(ProductNotFound):
-    """The checkout's product or price was archived or removed after the link was made."""
 
 # A completion holds its checkout this long (real time) while it charges.
 CHECKOUT_LEASE = timedelta(minutes=5)
@@ -305,7 +301,7 @@ async def _request_for(session: AsyncSession, checkout: CheckoutSession, custome
             price_id=checkout.price_id, currency=checkout.currency, quantity=checkout.quantity,
             by_server=checkout.by_server, needs_price=True)
     except (ProductNotFound, PriceNotFound) as exc:
-        raise ProductNoLongerSold(
+        raise type(exc)(
             f"{checkout.product.get('displayName') or 'this product'} is no longer sold at the "
             "price this page showed; nothing was charged", field=exc.field) from None
     # The page's snapshot is the deal: what it showed is charged and granted.
@@ -362,30 +358,31 @@ async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purc
                        invoices.receipt_context(customer, invoice), now=now)
 
 
+async def ensure_customer(db: Database, ref: CustomerRef, *, clock: Clock,
+                          publish: items.Publish | None = NO_PUBLISH) -> int:
+    """The customer's primary key. A customer exists from its first reference with its
+    include-by-default products; after a catalog change they are checked once more. One
+    statement when nothing is missing (the customer's ``included_version`` matches the
+    catalog's); otherwise one write transaction that creates and grants what is missing."""
+    customers.validate_ref(ref)
+    async with db.read_session() as session:
+        row = (await session.execute(customers.ensured_statement(ref))).one_or_none()
+    if row is not None and row.included_version == row.catalog_version:
+        return int(row.id)
+    now = clock.now()
+    async with db.session() as session, session.begin():
+        customer = await customers.get_or_create(session, ref)
+        events = await fulfil.ensure_included(session, customer, now=now)
+    await _publish(publish, events)
+    return customer.id
+
+
 async def owned_purchases(db: Database, ref: CustomerRef, *, clock: Clock,
-                          publish: items.Publish | None = NO_PUBLISH) -> list[Purchase]:
-    """What the customer owns now, oldest first (include-by-default products included)."""
+                          publish: items.Publish | None = NO_PUBLISH,
+                          customer_pk: int | None = None) -> list[Purchase]:
+    """What the customer owns now, oldest first (include-by-default products included).
+    ``customer_pk``: the customer was ensured already (``ensure_customer``) in this request."""
+    if customer_pk is None:
+        customer_pk = await ensure_customer(db, ref, clock=clock, publish=publish)
     async with db.read_session() as session:
-        customer = await customers.find(session, ref)
-        owned = list(await repository.list_owned(session, customer.id)) if customer else []
-    if customer is None or await _missing_included(db, customer):
-        now = clock.now()
-        async with db.session() as session, session.begin():
-            customer = await customers.get_or_create(session, ref)
-            events = await fulfil.ensure_included(session, customer, now=now)
-            owned = list(await repository.list_owned(session, customer.id))
-        await _publish(publish, events)
-    return owned
-
-
-async def _missing_included(db: Database, customer: Customer) -> bool:
-    async with db.read_session() as session:
-        defaults = set(await session.scalars(
-            select(Product.product_id).where(
-                Product.included_by_default.is_(True), Product.archived_at.is_(None),
-                Product.customer_type == customer.type)))
-        if not defaults:
-            return False
-        have = set(await session.scalars(select(Purchase.product_id).where(
-            Purchase.customer_pk == customer.id, Purchase.kind == repository.INCLUDED)))
-    return not defaults <= have
+        return list(await repository.list_owned(session, customer_pk))

@@ -20,11 +20,18 @@ from billgate.types import CustomerRef as DomainRef
 from billgate.types import CustomerType
 
 
-async def ensure_customer(info: Info, ref: DomainRef) -> None:
+async def ensure_customer(info: Info, ref: DomainRef) -> int:
     """Customers exist from their first reference on, with their include-by-default
-    products (and those products' items). A read only writes when something is missing."""
+    products (and those products' items). A read only writes when something is missing;
+    the customer's pk is kept for the rest of the request."""
+    known = info.context.customer_pks.get(ref)
+    if known is not None:
+        return known
     runtime = info.context.runtime
-    await purchases.owned_purchases(runtime.db, ref, clock=runtime.clock, publish=runtime.publish)
+    pk = await purchases.ensure_customer(runtime.db, ref, clock=runtime.clock,
+                                         publish=runtime.publish)
+    info.context.customer_pks[ref] = pk
+    return pk
 
 
 async def customer(info: Info, ref_input: CustomerRef) -> Customer:

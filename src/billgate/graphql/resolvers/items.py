@@ -14,7 +14,6 @@ from billgate.graphql.pagination import (
     decode_id_cursor,
     page_size,
 )
-from billgate.graphql.resolvers import catalog as catalog_resolvers
 from billgate.graphql.types.items import Item, ItemChange
 from billgate.types import CustomerRef
 
@@ -22,11 +21,10 @@ from billgate.types import CustomerRef
 async def item(info: Info, customer: CustomerRef, item_id: str) -> Item:
     runtime = info.context.runtime
     try:
-        snapshot = await items.get_balance(runtime.db, customer, item_id, clock=runtime.clock,
-                                           publish=runtime.publish)
+        definition, snapshot = await items.read_item(runtime.db, customer, item_id,
+                                                     clock=runtime.clock, publish=runtime.publish)
     except BillgateError as exc:
         raise_query_error(exc)
-    definition = await catalog_resolvers.load_item_definition(info, item_id)
     return Item.from_snapshot(customer, definition.display_name, snapshot)
 
 

@@ -116,14 +116,20 @@ async def subscriptions(info: Info, ref: CustomerRef, first: int | None, after: 
 
 
 async def has_access(info: Info, ref: CustomerRef, product_id: str) -> bool:
+    from billgate.graphql.resolvers.customers import ensure_customer
+
     runtime = info.context.runtime
     owned = await service.owned_purchases(runtime.db, ref, clock=runtime.clock,
-                                          publish=runtime.publish)
-    rules = await access_rules(info)
+                                          customer_pk=await ensure_customer(info, ref))
+    now = runtime.clock.now()
     for purchase in owned:
         if purchase.product_id != product_id:
             continue
-        if purchase.kind != repository.SUBSCRIPTION or subscription_access(
-                purchase, now=rules.now, grace_period_days=rules.grace_period_days):
+        if purchase.kind != repository.SUBSCRIPTION:
+            return True
+        # The grace period matters only to a PAST_DUE subscription: read the settings then.
+        grace = ((await access_rules(info)).grace_period_days
+                 if purchase.status == "PAST_DUE" else 0)
+        if subscription_access(purchase, now=now, grace_period_days=grace):
             return True
     return False

@@ -1,0 +1,72 @@
+"""A customer exists from its first reference, whatever the call, with its
+include-by-default products (issue: a new user's first consumption ignored the Free plan);
+and a grant that cannot fit fails alone, never the reads of the customer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("example_catalog")
+
+USER = {"type": "USER", "customerId": "first-timer"}
+TRY_DECREASE = """mutation ($c: CustomerRef!, $n: BigInt!) { tryDecreaseItemQuantity(input: {
+  customer: $c, itemId: "credits", amount: $n}) { success item { quantity } userErrors { code } } }"""
+INCREASE = """mutation ($c: CustomerRef!, $n: BigInt!) { increaseItemQuantity(input: {
+  customer: $c, itemId: "credits", amount: $n}) { item { quantity } userErrors { code message } } }"""
+CUSTOMER = """query ($c: CustomerRef!) { customer(customer: $c) {
+  item(itemId: "credits") { quantity changes(first: 10) { edges { node { version delta reason } } } }
+  products(first: 10) { edges { node { productId } } } } }"""
+CUSTOMERS = """{ customers(first: 100) { edges { node { customerId
+  products(first: 10) { edges { node { productId } } } } } } }"""
+CHECKOUT = """mutation ($c: CustomerRef!) { createCheckoutUrl(input: {customer: $c, productId: "pro",
+  priceId: "pro-monthly", returnUrl: "https://app.example.com/done"}) { url userErrors { code } } }"""
+UPSERT = """mutation ($input: UpsertProductInput!) { upsertProduct(input: $input) {
+  product { productId } userErrors { code message } } }"""
+
+
+def products(customer: dict[str, Any]) -> list[str]:
+    return [e["node"]["productId"] for e in customer["products"]["edges"]]
+
+
+async def test_a_new_users_first_consumption_spends_the_free_plan(api: Any) -> None:
+    spent = (await api.data(TRY_DECREASE, {"c": USER, "n": 5}))["tryDecreaseItemQuantity"]
+    assert spent == {"success": True, "item": {"quantity": 95}, "userErrors": []}
+    customer = (await api.data(CUSTOMER, {"c": USER}))["customer"]
+    assert products(customer) == ["free"]
+    # The Free plan's grant comes first in the ledger, then the consumption.
+    changes = [e["node"] for e in customer["item"]["changes"]["edges"]]
+    assert changes == [{"version": 2, "delta": -5, "reason": "consume"},
+                       {"version": 1, "delta": 100, "reason": "purchase"}]
+
+
+async def test_a_refused_first_consumption_still_creates_the_customer(api: Any) -> None:
+    refused = (await api.data(TRY_DECREASE, {"c": USER, "n": 500}))["tryDecreaseItemQuantity"]
+    assert refused["success"] is False and refused["userErrors"][0]["code"] == "INSUFFICIENT_QUANTITY"
+    assert refused["item"]["quantity"] == 100
+    customer = (await api.data(CUSTOMER, {"c": USER}))["customer"]
+    assert products(customer) == ["free"] and customer["item"]["quantity"] == 100
+
+
+async def test_a_grant_that_cannot_fit_fails_alone(api: Any) -> None:
+    # Free's 100 credits come first, so the maximum no longer fits: refused, clearly.
+    too_much = (await api.data(INCREASE, {"c": USER, "n": 2**31 - 1}))["increaseItemQuantity"]
+    assert too_much["item"] is None and too_much["userErrors"][0]["code"] == "INVALID_INPUT"
+    filled = (await api.data(INCREASE, {"c": USER, "n": 2**31 - 1 - 100}))["increaseItemQuantity"]
+    assert filled["item"]["quantity"] == 2**31 - 1
+    # A new include-by-default product granting credits cannot fit either: the customer is
+    # still read (without it), listed, and can still open a checkout.
+    added = await api.data(UPSERT, {"input": {"productId": "welcome", "product": {
+        "displayName": "Welcome bonus", "customerType": "USER", "includedByDefault": True,
+        "includedItems": [{"itemId": "credits", "quantity": 10, "expires": "NEVER"}]}}})
+    assert added["upsertProduct"]["userErrors"] == []
+    customer = (await api.data(CUSTOMER, {"c": USER}))["customer"]
+    assert products(customer) == ["free"] and customer["item"]["quantity"] == 2**31 - 1
+    listed = (await api.data(CUSTOMERS))["customers"]["edges"]
+    assert [products(e["node"]) for e in listed] == [["free"]]
+    checkout = (await api.data(CHECKOUT, {"c": USER}))["createCheckoutUrl"]
+    assert checkout["userErrors"] == [] and checkout["url"]
+    # Another customer gets the new product.
+    other = (await api.data(CUSTOMER, {"c": {"type": "USER", "customerId": "other"}}))["customer"]
+    assert sorted(products(other)) == ["free", "welcome"] and other["item"]["quantity"] == 110

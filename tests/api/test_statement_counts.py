@@ -1,0 +1,59 @@
+"""The hot path in SQL statements, counted (not timed): every statement is a round trip
+(a thread hop on aiosqlite), so these counts are what keeps an entitlement check close to
+the cost of GraphQL itself (``make bench`` has the figures, docs/performance.md the design).
+
+Counted when nothing is due: a customer that already has its include-by-default products,
+no expiry due, no catalog change since. Transaction control (BEGIN, COMMIT) is not counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+pytestmark = pytest.mark.usefixtures("example_catalog")
+
+CUSTOMER = {"type": "USER", "customerId": "hot-path-user"}
+BALANCE = """query ($c: CustomerRef!) { customer(customer: $c) { item(itemId: "credits") { quantity } } }"""
+HAS_ACCESS = """query ($c: CustomerRef!) { customer(customer: $c) { hasAccess(productId: "free") } }"""
+TRY_DECREASE = """mutation ($c: CustomerRef!) { tryDecreaseItemQuantity(input: {
+  customer: $c, itemId: "credits", amount: 1}) { success userErrors { code } } }"""
+CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+@contextlib.contextmanager
+def counted(runtime: Any) -> Iterator[list[str]]:
+    statements: list[str] = []
+    engines = {id(e): e for e in (runtime.db.engine, runtime.db.read_engine)}.values()
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith(CONTROL):
+            statements.append(statement)
+
+    for engine in engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        for engine in engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def warm(api: Any) -> None:
+    """The customer's first reference (creates it with Free's 100 credits), then one of
+    each call, so parse caches and the like are warm."""
+    for query in (BALANCE, HAS_ACCESS, TRY_DECREASE):
+        await api.data(query, {"c": CUSTOMER})
+
+
+@pytest.mark.parametrize(("query", "most"), [(BALANCE, 2), (HAS_ACCESS, 2), (TRY_DECREASE, 3)],
+                         ids=["balance-read", "has-access", "try-decrease"])
+async def test_statements_per_hot_operation(api: Any, runtime: Any, query: str, most: int) -> None:
+    await warm(api)
+    with counted(runtime) as statements:
+        await api.data(query, {"c": CUSTOMER})
+    assert len(statements) <= most, "\n".join(statements)
