@@ -13,7 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    case,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN, Bucket, Entry, Ledger
@@ -93,7 +104,14 @@ def fast_guard(kind: str, amount: int, *, bucket: bool,
     """
     q = balances.c.quantity
     if kind == "try_decrease":
-        return and_(q >= amount, balances.c.tracked_remaining == 0)
+        # From the pool (nothing tracked), or from the bucket consumed first, when it has
+        # more than ``amount`` left and no expiry is due (so nothing else changes: not the
+        # next expiry, not which bucket comes first). ``take_from_first_bucket`` then takes
+        # it, under this row's lock.
+        from_bucket = and_(or_(balances.c.next_expiry_at.is_(None),
+                               balances.c.next_expiry_at > now),
+                           first_bucket_remaining(balances.c.id) > amount)
+        return and_(q >= amount, or_(balances.c.tracked_remaining == 0, from_bucket))
     if kind == "decrease":
         return and_(q >= BALANCE_MIN + amount, balances.c.tracked_remaining == 0)
     if kind == "increase" and not bucket:
@@ -105,13 +123,41 @@ def fast_guard(kind: str, amount: int, *, bucket: bool,
 async def fast_update(session: AsyncSession, where: ColumnElement[bool],
                       guard: ColumnElement[bool], *, delta: int,
                       now: datetime) -> BalanceRow | None:
-    """Apply ``delta`` in one conditional statement; None when the row or the guard fails."""
-    stmt = (update(balances).where(where, guard)
-            .values(quantity=balances.c.quantity + delta, version=balances.c.version + 1,
-                    updated_at=now)
-            .returning(*_BALANCE))
+    """Apply ``delta`` in one conditional statement; None when the row or the guard fails.
+    A removal from a tracked balance comes out of its buckets (``fast_guard``): the
+    returned row then still tracks something (the first bucket kept more than it gave)."""
+    tracked = balances.c.tracked_remaining
+    values: dict[str, Any] = {"quantity": balances.c.quantity + delta,
+                              "version": balances.c.version + 1, "updated_at": now}
+    if delta < 0:
+        values["tracked_remaining"] = case((tracked == 0, 0), else_=tracked + delta)
+    stmt = (update(balances).where(where, guard).values(**values).returning(*_BALANCE))
     row = (await session.execute(stmt)).one_or_none()
     return None if row is None else _balance_row(row)
+
+
+def first_bucket_remaining(balance_id: Any) -> Any:
+    """What is left in the bucket a removal takes from first (``Bucket.consume_order``)."""
+    return _first_bucket(balance_id, grants.c.remaining)
+
+
+def _first_bucket(balance_id: Any, column: Any) -> Any:
+    return (select(column)
+            .where(grants.c.balance_id == balance_id, grants.c.expired_at.is_(None),
+                   grants.c.remaining > 0)
+            .order_by(grants.c.expires_at.is_(None), grants.c.expires_at, grants.c.id)
+            .limit(1).scalar_subquery())
+
+
+async def take_from_first_bucket(session: AsyncSession, balance_id: int, amount: int) -> bool:
+    """Take ``amount`` from the bucket consumed first, if it has more than that left; run
+    under the balance row's lock (``fast_update``), so no other change moves the buckets."""
+    stmt = (update(grants)
+            .where(grants.c.id == _first_bucket(balance_id, grants.c.id),
+                   grants.c.remaining > amount)
+            .values(remaining=grants.c.remaining - amount)
+            .returning(grants.c.id))
+    return (await session.execute(stmt)).first() is not None
 
 
 async def lock(session: AsyncSession, where: ColumnElement[bool]) -> BalanceRow | None:

@@ -103,15 +103,19 @@ async def _run(db: Database, ref: CustomerRef, item_id: str, request: Request,
     """One write transaction; on a unique-key race, the winner's result or a retry."""
     customer_service.validate_ref(ref)
     included: list[ChangeEvent] = []  # what the customer's first reference granted
+    fast = True
     for attempt in range(_ATTEMPTS + 1):
         try:
             async with db.session() as session, session.begin():
-                result = await _change_by_ref(session, ref, item_id, request, clock.now())
+                result = await _change_by_ref(session, ref, item_id, request, clock.now(),
+                                              fast=fast)
             return _after(included, result)
         except _Refused as refused:
             return _after(included, refused.result)
         except _NotEnsured:
             included += await _ensure_customer(db, ref, clock.now())
+        except _SlowPath:
+            fast = False
         except IntegrityError:
             # Only the idempotency key can collide (rows are created with ON CONFLICT DO
             # NOTHING, versions under the row lock): a concurrent request with our key won.
@@ -124,12 +128,12 @@ async def _run(db: Database, ref: CustomerRef, item_id: str, request: Request,
 
 
 async def _change_by_ref(session: AsyncSession, ref: CustomerRef, item_id: str,
-                         request: Request, now: datetime) -> ChangeResult:
+                         request: Request, now: datetime, *, fast: bool = True) -> ChangeResult:
     names = repo.Names(ref.type.value, ref.customer_id, item_id)
     where = repo.where_ref(ref, item_id)
-    fast = await _try_fast(session, where, names, request, now)
-    if fast is not None:
-        return fast
+    done = await _try_fast(session, where, names, request, now) if fast else None
+    if done is not None:
+        return done
     balance = await repo.lock(session, where)
     if balance is None:
         balance = await _first_use(session, ref, request, names, now)
@@ -163,6 +167,10 @@ async def _first_use(session: AsyncSession, ref: CustomerRef, request: Request,
         if prior is not None:
             _check_fingerprint(prior, request)
     raise _refusal(known.id if known else None, request, names, quantity=0, version=0)
+
+
+class _SlowPath(Exception):  # noqa: N818 - a signal, not an error
+    """The one-statement path found its guard stale: roll back and take the locked path."""
 
 
 class _NotEnsured(Exception):  # noqa: N818 - a signal, not an error
@@ -309,6 +317,9 @@ async def _try_fast(session: AsyncSession, where: ColumnElement[bool], names: re
     balance = await repo.fast_update(session, where, guard, delta=request.delta, now=now)
     if balance is None:
         return None
+    from_bucket = request.kind == "try_decrease" and balance.tracked > 0
+    if from_bucket and not await repo.take_from_first_bucket(session, balance.id, request.amount):
+        raise _SlowPath()  # the buckets moved since the guard read them: undo, lock
     entry = request.entry(balance, now)
     [change_id] = await repo.insert_entries(session, balance.id, balance.customer_pk, [entry])
     snapshot = BalanceSnapshot(balance.customer_pk, names.item_id, balance.quantity,
