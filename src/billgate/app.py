@@ -31,8 +31,10 @@ from billgate.scheduler.jobs import email_job
 from billgate.scheduler.runner import Scheduler
 from billgate.settings import Settings
 from billgate.web.checkout import checkout_routes
+from billgate.web.cors import GraphQLCors
 from billgate.web.invoices import invoice_routes
 from billgate.web.limits import BodySizeLimit
+from billgate.web.origins import OriginPolicy
 from billgate.webhooks.stripe import webhook_routes
 
 log = logging.getLogger("billgate")
@@ -114,7 +116,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     placeholder = runtime or Runtime(settings=settings, db=None, clock=TestClock(),  # type: ignore[arg-type]
                                      secret_keys=())
-    graphql = BillgateGraphQL(build_schema(debug=settings.debug), placeholder)
+    origins = OriginPolicy.parse(settings.allowed_origins)  # a bad entry fails here, at start-up
+    graphql = BillgateGraphQL(build_schema(debug=settings.debug), placeholder, origins=origins)
 
     return Starlette(
         debug=settings.debug,
@@ -131,6 +134,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(GraphQLCors, policy=origins),
         ],
         lifespan=lifespan,
     )
