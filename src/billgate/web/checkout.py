@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from billgate.billing import catalog
 from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
+from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import service
 from billgate.db.models import CheckoutSession
 from billgate.payments.rails import PaymentRails
@@ -121,6 +122,7 @@ async def _complete(runtime: Runtime, request: Request) -> Response:
         return _gone()
     except BillgateError as exc:
         return await _page(runtime, request, error=exc.message, status=409)
+    await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
     assert done.return_url is not None
     return RedirectResponse(done.return_url, status_code=303, headers=pages.security_headers())
 

@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.billing.payment_methods import require_stripe
+from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import live_checkout, service
 from billgate.db.models import CheckoutSession
 from billgate.payments.stripe_rails import ProcessorError, StripeRails
@@ -162,6 +163,7 @@ async def _return(runtime: Runtime, request: Request) -> Response:
             except ProcessorError:
                 done, message = None, PROCESSOR_DOWN
             if done is not None:
+                await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
                 return _back_to_app(done.return_url or state.return_url)
             if intent.status == "processing":
                 message = ("Your payment is processing. The purchase completes as soon as your "

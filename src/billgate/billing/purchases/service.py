@@ -49,6 +49,8 @@ NO_PUBLISH: items.Publish | None = None
 @dataclass(frozen=True)
 class Completed:
     purchase: Purchase
+    # Who bought: whose live state (``customerChanged``) to announce after the commit.
+    customer: CustomerRef
     return_url: str | None = None
     already: bool = False  # recorded before (by a concurrent confirmation or a webhook)
 
@@ -259,7 +261,8 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
             if checkout is not None and checkout.status == "COMPLETED" and checkout.purchase_id:
                 done = await session.get(Purchase, checkout.purchase_id)
                 assert done is not None
-                return Completed(purchase=done, return_url=checkout.return_url, already=True)
+                return Completed(purchase=done, return_url=checkout.return_url, already=True,
+                                 customer=await _ref_of(session, checkout.customer_pk))
             raise CheckoutUnavailable("this checkout link is unknown, already used or expired")
         assert checkout is not None
         customer = await session.get(Customer, checkout.customer_pk)
@@ -281,7 +284,14 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
             await _record_paid(session, customer, purchase, req, amount=amount,
                                test_mode=test_mode, reference=reference, now=now)
     await _publish(publish, events + started)
-    return Completed(purchase=purchase, return_url=checkout.return_url)
+    return Completed(purchase=purchase, return_url=checkout.return_url,
+                     customer=CustomerRef(CustomerType(customer.type), customer.customer_id))
+
+
+async def _ref_of(session: AsyncSession, customer_pk: int) -> CustomerRef:
+    row = await session.get(Customer, customer_pk)
+    assert row is not None  # checkouts reference their customer (foreign key)
+    return CustomerRef(CustomerType(row.type), row.customer_id)
 
 
 def _trialing(req: PurchaseRequest) -> bool:

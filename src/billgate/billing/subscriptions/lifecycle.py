@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billgate.billing import invoices, items
 from billgate.billing.calendar import add_interval
 from billgate.billing.payment_settings import PaymentSettings
+from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import fulfil
 from billgate.billing.subscriptions.states import (
     ACTIVE,
@@ -50,6 +52,7 @@ class Billing:
     base_url: str
     publish: items.Publish | None = None
     events: list[items.ChangeEvent] = field(default_factory=list)
+    bus: Any = None  # where ``customerChanged`` events go (None: not announced)
 
 
 async def due_subscriptions(session: AsyncSession, *, now: datetime,
@@ -107,6 +110,7 @@ async def process_due(billing: Billing, purchase_id: int, *, now: datetime) -> b
                               message=result.failure_message or "the payment failed")
             sub.lease_until = None
     await flush_events(billing)
+    await publish_customer_changed(billing.bus, customer.type, customer.customer_id)
     return True
 
 

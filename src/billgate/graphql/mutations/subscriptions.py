@@ -10,6 +10,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.errors import BillgateError
+from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.subscriptions import lifecycle, operations
 from billgate.db.models import Customer as CustomerRow
 from billgate.db.models import Purchase
@@ -86,6 +87,7 @@ async def _change(info: Info, input: Selector, change: Change, payload: type[P])
                 subscription_id=_subscription_id(input.subscription_id))
             await change(billing, session, customer, sub, now)
         await lifecycle.flush_events(billing)
+        await publish_customer_changed(runtime.bus, ref.type, ref.customer_id)
         # A resume charges its first period at once.
         if sub.next_action_at is not None and sub.next_action_at <= now:
             await lifecycle.process_due(billing, sub.id, now=now)
@@ -141,6 +143,7 @@ class SubscriptionMutations:
                 to_product_id=input.to_product_id, price_id=input.price_id,
                 by_server=info.context.principal.is_server, now=runtime.clock.now())
             await lifecycle.flush_events(billing)
+            await publish_customer_changed(runtime.bus, ref.type, ref.customer_id)
         except BillgateError as exc:
             return SwitchSubscriptionPayload(user_errors=[user_error(exc)])
         return SwitchSubscriptionPayload(
