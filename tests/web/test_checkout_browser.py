@@ -182,7 +182,8 @@ async def test_click_through_a_test_purchase(billgate_url: str, return_url: str,
                 "e => getComputedStyle(e).fontWeight") == "700"
 
             await page.get_by_role("button", name="Complete test purchase").click()
-            await page.wait_for_url(return_url)
+            code = url.rsplit("/", 1)[1]
+            await page.wait_for_url(f"{return_url}?checkout_status=complete&checkout_id={code}")
             assert await page.locator("h1").inner_text() == "Thanks for buying"
 
             again = await page.goto(url)

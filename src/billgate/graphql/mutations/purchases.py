@@ -55,7 +55,7 @@ class PurchaseMutations:
                 runtime.db, ref, product_id=input.product_id, inline=_inline(input.product),
                 price_id=input.price_id,
                 currency=input.currency.value if input.currency else None,
-                quantity=input.quantity, return_url=input.return_url,
+                quantity=input.quantity, return_url=input.return_url, cancel_url=input.cancel_url,
                 allowed_return_urls=runtime.settings.allowed_return_urls,
                 by_server=principal.is_server, clock=runtime.clock, publish=runtime.publish)
         except BillgateError as exc:
