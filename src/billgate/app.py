@@ -20,6 +20,7 @@ from billgate.db.engine import Database
 from billgate.db.models import AppSetting
 from billgate.db.upsert import insert_ignore
 from billgate.events import create_bus
+from billgate.graphql.graphiql import asset_routes as graphiql_assets
 from billgate.graphql.schema import build_schema
 from billgate.graphql.view import BillgateGraphQL
 from billgate.ops.gc_tuning import tune_for_serving
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *graphiql_assets(),
             Route("/healthz", healthz),
             Route("/readyz", readyz(lambda: graphql.runtime)),
             Route("/metrics", metrics_endpoint),

@@ -21,6 +21,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from billgate.graphql import graphiql
 from billgate.graphql.auth import ANONYMOUS, AuthError, Principal, authenticate
 from billgate.graphql.context import Context
 from billgate.graphql.live_items import ItemFeeds
@@ -71,6 +72,9 @@ class BillgateGraphQL(GraphQL[Context, None]):
                 return
             scope.setdefault("state", {})["principal"] = principal
         await super().__call__(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql.page()  # packaged assets, no CDN (graphql/graphiql.py)
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         """Cross-origin handshakes only (Strawberry passes same-origin and Origin-less ones)."""
