@@ -19,7 +19,10 @@ from servers import (
     SERVER_KEY,
     Server,
     client_token,
+    postgres_bus_url,
     prepared_database,
+    require_postgres,
+    require_redis,
     running,
     server_env,
     suite_database_kind,
@@ -158,3 +161,27 @@ async def test_a_user_watches_itself_but_not_another_user(server: Server) -> Non
         assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["FORBIDDEN"]
     finally:
         await ws.close()
+
+
+@pytest.mark.parametrize("bus", ["postgresql", "redis"])
+async def test_a_change_made_on_one_replica_reaches_a_subscriber_on_another(
+        tmp_path: Path, bus: str) -> None:
+    require_postgres()
+    async with prepared_database("postgresql", tmp_path) as url:
+        await _apply_example_catalog(url)
+        bus_url = postgres_bus_url(url) if bus == "postgresql" else require_redis()
+        channel = unique("bg_customer").replace("-", "_")
+        envs = {name: server_env(url, bus_url=bus_url, bus_channel=channel) for name in ("a", "b")}
+        with running(envs, tmp_path / "logs") as servers:
+            customer = {"type": "USER", "customerId": unique("user")}
+            ws = await ws_connect(servers["a"], f"Bearer {SERVER_KEY}")
+            try:
+                await subscribe(ws, customer)
+                assert (await next_state(ws))["products"] == ["free"]
+                async with httpx.AsyncClient(base_url=servers["b"].url, timeout=60, headers={
+                        "Authorization": f"Bearer {SERVER_KEY}"}) as other:
+                    await mutate(other, GRANT, "grantProduct", customer=customer, productId="pro",
+                                 priceId="pro-monthly")
+                assert (await next_state(ws))["products"] == ["pro"]
+            finally:
+                await ws.close()
