@@ -3,7 +3,9 @@
 HTTP callers authenticate with the ``Authorization`` header; a bad credential is answered
 with 401 and a GraphQL-shaped error before any resolver runs. WebSocket callers send the
 same value as ``Authorization`` in the ``connection_init`` payload (browsers cannot set
-headers on a WebSocket); a bad one closes the socket with 4403.
+headers on a WebSocket); a bad one closes the socket with 4403. A handshake from another
+origin is accepted only when ``BILLGATE_ALLOWED_ORIGINS`` lists it (``web/origins.py``, the
+list CORS uses too). ``GET /graphql`` in a browser is billgate's own GraphiQL page.
 """
 
 from __future__ import annotations
