@@ -8,6 +8,7 @@ PYTHON ?= python3
 RUN_ENV := BILLGATE_TEST_MODE=$${BILLGATE_TEST_MODE:-true} \
 	BILLGATE_CUSTOMER_TOKEN_SECRET=$${BILLGATE_CUSTOMER_TOKEN_SECRET:-dev-only-customer-token-secret-change-me} \
 	BILLGATE_ALLOWED_RETURN_URLS=$${BILLGATE_ALLOWED_RETURN_URLS:-localhost,127.0.0.1} \
+	BILLGATE_ALLOWED_ORIGINS=$${BILLGATE_ALLOWED_ORIGINS:-http://localhost:*,http://127.0.0.1:*} \
 	BILLGATE_JSON_LOGS=$${BILLGATE_JSON_LOGS:-false}
 
 .PHONY: install run test lint typecheck schema bench clean

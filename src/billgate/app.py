@@ -20,6 +20,7 @@ from billgate.db.engine import Database
 from billgate.db.models import AppSetting
 from billgate.db.upsert import insert_ignore
 from billgate.events import create_bus
+from billgate.graphql.graphiql import asset_routes as graphiql_assets
 from billgate.graphql.schema import build_schema
 from billgate.graphql.view import BillgateGraphQL
 from billgate.ops.gc_tuning import tune_for_serving
@@ -31,8 +32,10 @@ from billgate.scheduler.jobs import email_job
 from billgate.scheduler.runner import Scheduler
 from billgate.settings import Settings
 from billgate.web.checkout import checkout_routes
+from billgate.web.cors import GraphQLCors
 from billgate.web.invoices import invoice_routes
 from billgate.web.limits import BodySizeLimit
+from billgate.web.origins import OriginPolicy
 from billgate.webhooks.stripe import webhook_routes
 
 log = logging.getLogger("billgate")
@@ -114,13 +117,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     placeholder = runtime or Runtime(settings=settings, db=None, clock=TestClock(),  # type: ignore[arg-type]
                                      secret_keys=())
-    graphql = BillgateGraphQL(build_schema(debug=settings.debug), placeholder)
+    origins = OriginPolicy.parse(settings.allowed_origins)  # a bad entry fails here, at start-up
+    graphql = BillgateGraphQL(build_schema(debug=settings.debug), placeholder, origins=origins)
 
     return Starlette(
         debug=settings.debug,
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *graphiql_assets(),
             Route("/healthz", healthz),
             Route("/readyz", readyz(lambda: graphql.runtime)),
             Route("/metrics", metrics_endpoint),
@@ -131,6 +136,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(GraphQLCors, policy=origins),
         ],
         lifespan=lifespan,
     )

@@ -54,6 +54,8 @@ class Settings:
     # None: not set in the environment, so the value stored in the database wins.
     test_mode: bool | None = None
     allowed_return_urls: tuple[str, ...] = ()
+    # Browser origins allowed to call /graphql cross-origin (CORS) and open its WebSocket.
+    allowed_origins: tuple[str, ...] = ()
     event_bus_url: str = "memory://"
     # "" means the backend's default channel (billgate_events / billgate:events).
     event_bus_channel: str = ""
@@ -96,6 +98,7 @@ class Settings:
             customer_token_secret=get("CUSTOMER_TOKEN_SECRET") or "",
             test_mode=None if not test_mode_raw else _bool(test_mode_raw, True),
             allowed_return_urls=_list(get("ALLOWED_RETURN_URLS")),
+            allowed_origins=_list(get("ALLOWED_ORIGINS")),
             event_bus_url=get("EVENT_BUS_URL") or "memory://",
             event_bus_channel=get("EVENT_BUS_CHANNEL") or "",
             stripe_secret_key=get("STRIPE_SECRET_KEY") or "",

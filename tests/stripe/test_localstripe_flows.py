@@ -53,6 +53,11 @@ pytestmark = pytest.mark.usefixtures("example_catalog")
 DAY = 24 * 3600
 
 
+def back_url(code: str) -> str:
+    """Where a completed checkout sends the browser: the return URL, told what happened."""
+    return f"{RETURN_URL}?checkout_status=complete&checkout_id={code}"
+
+
 # Helpers -----------------------------------------------------------------------------------
 
 
@@ -268,7 +273,7 @@ async def test_buy_with_4242_is_granted_after_the_webhook(
     assert billing["defaultPaymentMethod"]["last4"] == "4242"
     # The browser comes back to the return address: sent on to the app, nothing twice.
     back = await server.client.get(f"/checkout/{code}/return?payment_intent={intent_id}")
-    assert back.status_code == 303 and back.headers["location"] == RETURN_URL
+    assert back.status_code == 303 and back.headers["location"] == back_url(code)
     assert await credits(api) == before + 500
 
 
@@ -276,7 +281,7 @@ async def test_return_address_completes_from_stripe_before_the_webhook(
         api, server, stripe_client, db) -> None:  # noqa: ANN001
     code, checkout, before = await pay_in_browser(api, server, stripe_client, db)
     back = await server.client.get(f"/checkout/{code}/return")
-    assert back.status_code == 303 and back.headers["location"] == RETURN_URL
+    assert back.status_code == 303 and back.headers["location"] == back_url(code)
     assert await credits(api) == before + 500
 
     async def webhook_seen() -> bool:
@@ -302,7 +307,7 @@ async def test_server_side_confirmation_with_4242(api, server, stripe_client, db
     before = await credits(api)
     response = await confirm(server, code, await card(stripe_client, VISA))
     assert response.status_code == 200, response.text
-    assert response.json() == {"status": "COMPLETED", "returnUrl": RETURN_URL,
+    assert response.json() == {"status": "COMPLETED", "returnUrl": back_url(code),
                                "alreadyCompleted": False}
     assert await credits(api) == before + 500
     [transaction] = await rows(db, Transaction, Transaction.kind == "purchase")
@@ -451,7 +456,7 @@ async def test_a_free_checkout_needs_no_card(api, server, db, rails_calls) -> No
     page = await server.client.get(f"/checkout/{code}")
     assert "Complete purchase" in page.text and "js.stripe.com" not in page.text
     done = await server.client.post(f"/checkout/{code}/complete")
-    assert done.status_code == 303 and done.headers["location"] == RETURN_URL
+    assert done.status_code == 303 and done.headers["location"] == back_url(code)
     assert await credits(api) == before + 50
     assert rails_calls.find("POST", "/v1/payment_intents") == []
 

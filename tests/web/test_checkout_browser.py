@@ -6,61 +6,31 @@ return page is served by a second, throwaway server on another port, so the redi
 the form POST crosses origins exactly as it does for an app (Chromium applies the page's
 ``form-action`` policy to that redirect).
 
-Skipped outside CI when Chromium or Playwright is missing; in CI (``CI`` set) it always runs.
+Skipped outside CI when Chromium or Playwright is missing; in CI (``CI`` set) it always runs
+(``browser_testing.py``).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from browser_testing import CHROMIUM, CHROMIUM_ARGS, billgate_serve, example_database, requires_browser
 
 from billgate.billing import items
-from billgate.billing.catalog import apply_catalog
-from billgate.billing.catalog_spec import parse_catalog
 from billgate.billing.purchases import service
-from billgate.cli import load_catalog_file
 from billgate.clock import TestClock
 from billgate.db.engine import Database
-from billgate.db.migrate import upgrade_async
 from billgate.types import CustomerRef, CustomerType
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SERVER_KEY = "sk_test_browser_key"
 USER = CustomerRef(CustomerType.USER, "browser-user")
-EXAMPLE_CATALOG = Path(__file__).parents[2] / "examples" / "catalog.yaml"
 
-
-def _skip_reason() -> str | None:
-    if os.environ.get("CI"):
-        return None
-    if not Path(CHROMIUM).exists():
-        return f"{CHROMIUM} is missing (apt-get install chromium); CI always runs this test"
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed (pip install -e '.[dev]'); CI always runs this test"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = requires_browser
 
 
 class ReturnPage(BaseHTTPRequestHandler):
@@ -91,57 +61,16 @@ def return_url() -> Iterator[str]:
 @pytest.fixture
 async def database_file(tmp_path: Path) -> AsyncIterator[str]:
     """A migrated SQLite file holding the example catalog."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'browser.db'}"
-    await upgrade_async(url)
-    db = Database(url)
-    async with db.session() as session, session.begin():
-        await apply_catalog(session, parse_catalog(load_catalog_file(EXAMPLE_CATALOG)),
-                            now=datetime.now(UTC))
-    await db.dispose()
-    yield url
+    yield await example_database(tmp_path)
 
 
 @pytest.fixture
 def billgate_url(database_file: str, return_url: str, tmp_path: Path) -> Iterator[str]:
     """``billgate serve`` in a subprocess, on a free port, in test mode."""
-    port = free_port()
-    env = {**os.environ, "BILLGATE_DATABASE_URL": database_file, "BILLGATE_HOST": "127.0.0.1",
-           "BILLGATE_PORT": str(port), "BILLGATE_TEST_MODE": "true",
-           "BILLGATE_SECRET_KEYS": SERVER_KEY, "BILLGATE_CUSTOMER_TOKEN_SECRET": "browser-test",
-           "BILLGATE_ALLOWED_RETURN_URLS": return_url.rsplit("/", 2)[0] + "/",
-           "BILLGATE_JSON_LOGS": "false", "BILLGATE_SHUTDOWN_GRACE_SECONDS": "2"}
-    log_path = tmp_path / "billgate.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "billgate.cli", "serve"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, process, log_path)
+    with billgate_serve(database_file, tmp_path, SECRET_KEYS=SERVER_KEY,
+                        CUSTOMER_TOKEN_SECRET="browser-test",
+                        ALLOWED_RETURN_URLS=return_url.rsplit("/", 2)[0] + "/") as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline, last = time.monotonic() + 60, "no answer"
-    with httpx.Client() as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"billgate serve exited:\n{log_path.read_text()}")
-            try:
-                response = client.get(f"{base}/readyz")
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text[:300]}"
-            except httpx.TransportError as exc:
-                last = repr(exc)
-            time.sleep(0.1)
-    pytest.fail(f"billgate serve not ready after 60 s (last: {last}):\n{log_path.read_text()}")
 
 
 async def create_checkout_url(base: str, return_url: str) -> str:
@@ -181,8 +110,14 @@ async def test_click_through_a_test_purchase(billgate_url: str, return_url: str,
             assert await page.locator(".test-mode").evaluate(
                 "e => getComputedStyle(e).fontWeight") == "700"
 
+            # A declining test card: a clear message, nothing bought, the link still usable.
+            await page.get_by_label("4000 0000 0000 0002").check()
             await page.get_by_role("button", name="Complete test purchase").click()
-            await page.wait_for_url(return_url)
+            assert await page.get_by_role("alert").inner_text() == "Your card was declined."
+            await page.get_by_label("4242 4242 4242 4242").check()
+            await page.get_by_role("button", name="Complete test purchase").click()
+            code = url.rsplit("/", 1)[1]
+            await page.wait_for_url(f"{return_url}?checkout_status=complete&checkout_id={code}")
             assert await page.locator("h1").inner_text() == "Thanks for buying"
 
             again = await page.goto(url)

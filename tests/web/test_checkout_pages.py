@@ -143,7 +143,7 @@ async def test_complete_grants_and_redirects_to_return_url(runtime, client) -> N
     before = await baseline(runtime)
     response = await client.post(f"/checkout/{code}/complete")
     assert response.status_code == 303
-    assert response.headers["location"] == RETURN_URL
+    assert response.headers["location"] == f"{RETURN_URL}&checkout_status=complete&checkout_id={code}"
     assert response.headers["referrer-policy"] == "no-referrer"
     assert "credit-pack" in await owned(runtime)
     assert await credits(runtime) == before + 1000

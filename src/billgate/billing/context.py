@@ -4,6 +4,7 @@ payment settings of the moment, and where committed item changes are announced."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from billgate.billing import items
 from billgate.billing.payment_settings import PaymentSettings
@@ -21,6 +22,7 @@ class Billing:
     publish: items.Publish | None = None
     # Item events of committed units of work, announced by ``flush_events``.
     events: list[items.ChangeEvent] = field(default_factory=list)
+    bus: Any = None  # where ``customerChanged`` is announced (None: not announced)
 
 
 async def flush_events(billing: Billing) -> None:

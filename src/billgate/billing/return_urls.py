@@ -29,10 +29,12 @@ def is_allowed(url: str, allowed: Iterable[str]) -> bool:
     return False
 
 
-def check(url: str, allowed: Iterable[str]) -> str:
+def check(url: str, allowed: Iterable[str], *, field: str = "returnUrl") -> str:
+    """``url`` when allowed; ``RETURN_URL_NOT_ALLOWED`` on ``field`` otherwise (the same
+    rule serves the checkout's ``cancelUrl``)."""
     if len(url) > 2000 or not is_allowed(url, allowed):
         raise ReturnUrlNotAllowed(
-            f"returnUrl {url[:200]!r} is not allowed; add its prefix to BILLGATE_ALLOWED_RETURN_URLS",
-            field=["returnUrl"],
+            f"{field} {url[:200]!r} is not allowed; add its prefix to BILLGATE_ALLOWED_RETURN_URLS",
+            field=[field],
         )
     return url

@@ -7,7 +7,8 @@ or saved card runs as ``await unit_of_work.run(billing, customer, work)``:
    PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serializes writers);
 2. ``work(uow)`` re-reads the state it acts on inside that transaction and re-checks the
    rules; it writes through ``uow.session`` and collects item events in ``uow.events``;
-3. commit, then announce the collected events once (nothing is announced on rollback).
+3. commit, then announce the collected item events and ``customerChanged`` once (nothing
+   is announced on rollback).
 
 Lock order, everywhere in the engine (taking locks in one order is what keeps two
 transactions from waiting on each other):
@@ -37,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import customers, items
 from billgate.billing.context import Billing, flush_events
+from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import fulfil, repository
 from billgate.db.models import Customer
 from billgate.types import CustomerRef
@@ -72,6 +74,10 @@ async def run(billing: Billing, customer: CustomerRef | int, work: Work[T], *,
                 result = await work(uow)
             billing.events += uow.events
             await flush_events(billing)
+            # One announcement per committed change of the customer's billing state
+            # (``customerChanged`` subscribers read the state again).
+            await publish_customer_changed(billing.bus, uow.customer.type,
+                                           uow.customer.customer_id)
             return result
         except DBAPIError as exc:
             if attempt == ATTEMPTS or not is_retryable(exc):

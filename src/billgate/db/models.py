@@ -304,6 +304,8 @@ class CheckoutSession(Base):
     currency: Mapped[str] = mapped_column(String(3))
     quantity: Mapped[int] = mapped_column(Integer)
     return_url: Mapped[str] = mapped_column(Text)
+    # Where the hosted page's "Cancel" link leads (allow-listed like ``return_url``).
+    cancel_url: Mapped[str | None] = mapped_column(Text)
     by_server: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(20), default="OPEN")  # OPEN | COMPLETED | EXPIRED
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

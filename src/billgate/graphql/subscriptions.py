@@ -18,7 +18,9 @@ from billgate.billing.errors import BillgateError
 from billgate.events import SubscriberOverflow
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
+from billgate.graphql.live_customers import customer_changes
 from billgate.graphql.types.common import CustomerRef
+from billgate.graphql.types.customer import Customer
 from billgate.graphql.types.items import Item
 from billgate.ops.metrics import SUBSCRIPTIONS
 from billgate.types import CustomerRef as DomainRef
@@ -86,3 +88,11 @@ class Subscription:
                         continue  # fell behind: watch again and fill the gap from the ledger
         finally:
             SUBSCRIPTIONS.dec()
+
+    @strawberry.subscription(description="The customer now, then again after each committed "
+                             "change of its products, subscriptions (status, plan, "
+                             "cancelAtPeriodEnd, pause) or invoices. Read rules as `customer`.")
+    async def customer_changed(self, info: Info,
+                               customer: CustomerRef) -> AsyncGenerator[Customer, None]:
+        async for state in customer_changes(info, customer):
+            yield state

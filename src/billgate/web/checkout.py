@@ -4,9 +4,12 @@
 and total, the included items and any free trial. ``POST /checkout/{code}/complete`` completes
 it. Plain HTML forms; the only script is Stripe's card form in live mode.
 
-- Test mode: a TEST MODE banner and a "Complete test purchase" button. Completing charges
-  nothing (test rails) and redirects (303 See Other) to the checkout's return URL exactly
-  as it was given, with nothing appended: the app reads what the customer owns from the API.
+- Test mode: a TEST MODE banner, a choice of test card (4242... succeeds, 4000...0002 is
+  declined, 4000...9995 has insufficient funds: a decline can be tried in a browser) and a
+  "Complete test purchase" button. Completing charges nothing real (test rails) and
+  redirects (303 See Other) to the return URL with ``checkout_status=complete`` and
+  ``checkout_id=<code>`` added; the app reads what the customer owns from the API.
+- A checkout made with a ``cancelUrl`` shows a "Cancel" link to it (nothing is changed).
 - Live mode with Stripe configured: Stripe.js and the Payment Element, a return address
   and a server-side confirmation (``web/checkout_stripe.py``); a POST here completes only a
   free checkout. Live mode without Stripe: the page says card payments need Stripe
@@ -29,6 +32,7 @@ from starlette.routing import Route
 
 from billgate.billing import catalog
 from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
+from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import service
 from billgate.db.models import CheckoutSession
 from billgate.payments.rails import PaymentRails
@@ -42,6 +46,22 @@ EXPIRY_WORDING = {
     "WHEN_REPEATED": "unused ones expire at the next grant",
     "WHEN_PURCHASE_EXPIRES": "expire when the purchase ends",
 }
+
+
+@dataclass(frozen=True)
+class TestCard:
+    __test__ = False  # not a pytest class
+    number: str
+    label: str
+    outcome: str
+
+
+# Stripe's test numbers, which the test rails honour (payments/test_rails.py).
+TEST_CARDS = (
+    TestCard("4242424242424242", "4242 4242 4242 4242", "succeeds"),
+    TestCard("4000000000000002", "4000 0000 0000 0002", "declined"),
+    TestCard("4000000000009995", "4000 0000 0000 9995", "insufficient funds"),
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,7 @@ async def _page(runtime: Runtime, request: Request, *, error: str | None = None,
         return pages.render(
             "checkout.html", status=status, form_targets=[pages.origin(checkout.return_url)],
             summary=summary, error=error, live_notice=LIVE_NOTICE, test_mode=test_mode,
+            test_cards=TEST_CARDS, cancel_url=checkout.cancel_url,
             complete_path=request.url_for("checkout_complete", code=code).path, **extra)
 
     if not test_mode and checkout_stripe.stripe_of(runtime) is not None:
@@ -113,16 +134,27 @@ async def _complete(runtime: Runtime, request: Request) -> Response:
         rails = checkout_stripe.stripe_of(runtime)
     if rails is None:
         return await _page(runtime, request, error=LIVE_NOTICE, status=409)
+    test_mode = rails is runtime.test_rails
     try:
         done = await service.complete_checkout(
             runtime.db, request.path_params["code"], rails=rails, clock=runtime.clock,
-            test_mode=rails is runtime.test_rails, publish=runtime.publish)
+            test_mode=test_mode, publish=runtime.publish,
+            payment_method=await _test_card(request) if test_mode else None)
     except CheckoutUnavailable:
         return _gone()
     except BillgateError as exc:
         return await _page(runtime, request, error=exc.message, status=409)
+    await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
     assert done.return_url is not None
-    return RedirectResponse(done.return_url, status_code=303, headers=pages.security_headers())
+    return RedirectResponse(pages.completed_url(done.return_url, request.path_params["code"]),
+                            status_code=303, headers=pages.security_headers())
+
+
+async def _test_card(request: Request) -> str | None:
+    """The test card the buyer picked (test mode), as the test rails name it; only the
+    listed cards, so a crafted form cannot make the rails see anything else."""
+    number = (await request.form()).get("test_card")
+    return f"pm_card_{number}" if number in {card.number for card in TEST_CARDS} else None
 
 
 async def _test_rails(runtime: Runtime) -> PaymentRails | None:

@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.billing.payment_methods import require_stripe
+from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import live_checkout, service
 from billgate.db.models import CheckoutSession
 from billgate.payments.stripe_rails import ProcessorError, StripeRails
@@ -105,7 +106,8 @@ async def page(runtime: Runtime, request: Request, checkout: CheckoutSession, *,
     except ProcessorError:
         return render(error=PROCESSOR_DOWN, status=502)
     if isinstance(prepared, service.Completed):
-        return _back_to_app(prepared.return_url or checkout.return_url)
+        await publish_customer_changed(runtime.bus, prepared.customer.type, prepared.customer.customer_id)
+        return _back_to_app(prepared.return_url or checkout.return_url, code)
     form = StripeForm(kind=prepared.kind, publishable_key=key, client_secret=prepared.client_secret,
                       return_url=f"{runtime.settings.base_url}/checkout/{code}/return",
                       due_today=pages.money(prepared.amount, prepared.currency))
@@ -133,8 +135,9 @@ async def complete_free(runtime: Runtime, request: Request) -> Response | None:
     return None
 
 
-def _back_to_app(url: str) -> Response:
-    return RedirectResponse(url, status_code=303, headers=pages.security_headers())
+def _back_to_app(url: str, code: str) -> Response:
+    return RedirectResponse(pages.completed_url(url, code), status_code=303,
+                            headers=pages.security_headers())
 
 
 async def _return(runtime: Runtime, request: Request) -> Response:
@@ -145,7 +148,7 @@ async def _return(runtime: Runtime, request: Request) -> Response:
     if state is None:
         return pages.render("checkout_gone.html", status=410)
     if state.status == "COMPLETED":
-        return _back_to_app(state.return_url)
+        return _back_to_app(state.return_url, code)
     message = "The payment did not complete. You can try again."
     if stripe is not None and state.payment_reference:
         try:
@@ -162,7 +165,8 @@ async def _return(runtime: Runtime, request: Request) -> Response:
             except ProcessorError:
                 done, message = None, PROCESSOR_DOWN
             if done is not None:
-                return _back_to_app(done.return_url or state.return_url)
+                await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
+                return _back_to_app(done.return_url or state.return_url, code)
             if intent.status == "processing":
                 message = ("Your payment is processing. The purchase completes as soon as your "
                            "bank confirms it; you can close this page.")
@@ -205,7 +209,9 @@ async def _confirm(runtime: Runtime, request: Request) -> Response:
         return _json_error(409, exc.code, exc.message)
     except ProcessorError as exc:
         return _json_error(502, "PAYMENT_FAILED", exc.message)
-    return JSONResponse({"status": "COMPLETED", "returnUrl": done.return_url,
+    await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
+    return JSONResponse({"status": "COMPLETED",
+                         "returnUrl": done.return_url and pages.completed_url(done.return_url, code),
                          "alreadyCompleted": done.already}, headers={"Cache-Control": "no-store"})
 
 

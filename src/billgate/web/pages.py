@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from jinja2 import Environment, PackageLoader
 from starlette.responses import HTMLResponse
@@ -53,6 +53,16 @@ def origin(url: str) -> str | None:
     parts = urlsplit(url)
     candidate = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
     return candidate if _ORIGIN.fullmatch(candidate) else None
+
+
+def completed_url(return_url: str, code: str) -> str:
+    """Where the browser goes after a completed checkout: ``return_url`` with
+    ``checkout_status=complete`` and ``checkout_id=<code>`` added to its query string (any
+    query and fragment it had are kept), so the app's page knows what just happened."""
+    parts = urlsplit(return_url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True),
+             ("checkout_status", "complete"), ("checkout_id", code)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def security_headers(form_targets: Iterable[str | None] = ()) -> dict[str, str]:

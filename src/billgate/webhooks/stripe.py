@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from billgate.billing import payment_methods, refunds, stripe_events
 from billgate.billing.errors import BillgateError
+from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import live_checkout
 from billgate.clock import utcnow
 from billgate.payments.stripe_rails import (
@@ -97,8 +98,11 @@ async def receive(runtime: Runtime, request: Request) -> Response:
 
 async def _sync_checkout(runtime: Runtime, stripe: StripeRails, intent: Intent) -> None:
     try:
-        await live_checkout.sync_intent(runtime.db, stripe, intent, clock=runtime.clock,
-                                        publish=runtime.publish, base_url=runtime.settings.base_url)
+        done = await live_checkout.sync_intent(runtime.db, stripe, intent, clock=runtime.clock,
+                                               publish=runtime.publish,
+                                               base_url=runtime.settings.base_url)
+        if done is not None:
+            await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
     except BillgateError as exc:  # handled: e.g. paid but no longer recordable, so refunded
         log.warning("Stripe %s %s of a checkout: %s", intent.object, intent.id, exc.message)
 

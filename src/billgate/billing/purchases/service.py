@@ -52,6 +52,8 @@ NO_PUBLISH: items.Publish | None = None
 @dataclass(frozen=True)
 class Completed:
     purchase: Purchase
+    # Who bought: whose live state (``customerChanged``) to announce after the commit.
+    customer: CustomerRef
     return_url: str | None = None
     already: bool = False  # recorded before (by a concurrent confirmation or a webhook)
 
@@ -108,7 +110,7 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
                           inline: dict[str, Any] | None, price_id: str | None,
                           currency: str | None, quantity: int, return_url: str,
                           allowed_return_urls: Sequence[str], by_server: bool,
-                          clock: Clock,
+                          clock: Clock, cancel_url: str | None = None,
                           publish: items.Publish | None = NO_PUBLISH) -> CheckoutSession:
     """Open a single-use hosted checkout for the product, valid for 24 hours.
 
@@ -117,6 +119,8 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
     products (an add-on to the free plan is buyable by a customer seen for the first time).
     """
     check_return_url(return_url, allowed_return_urls)
+    if cancel_url is not None:
+        check_return_url(cancel_url, allowed_return_urls, field="cancelUrl")
     now = clock.now()
     async with db.session() as session, session.begin():
         await _check_not_blocked(session)
@@ -130,7 +134,8 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
             code=secrets.token_urlsafe(24), customer_pk=customer.id, product_id=req.product_id,
             product=req.snapshot(), price_id=req.price["priceId"] if req.price else None,
             currency=req.currency or "USD", quantity=quantity, return_url=return_url,
-            by_server=by_server, status="OPEN", expires_at=now + CHECKOUT_TTL, created_at=now)
+            cancel_url=cancel_url, by_server=by_server, status="OPEN", expires_at=now + CHECKOUT_TTL,
+            created_at=now)
         session.add(checkout)
     await _publish(publish, events)
     return checkout
@@ -164,7 +169,8 @@ async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clo
 
     A failed charge releases the code back to OPEN and records nothing; a rule that fails
     at step 3 (the customer changed meanwhile) refunds the charge and releases the code.
-    Test mode charges nothing (test rails, no card).
+    Test mode charges nothing real: the test rails decide by the test card given, and
+    succeed without one.
     """
     claim = await claim_checkout(db, code, clock=clock)
     reference = None
@@ -173,7 +179,7 @@ async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clo
             result = await rails.charge(ChargeRequest(
                 customer=claim.customer, amount=claim.amount, currency=claim.currency,
                 description=claim.description, idempotency_key=f"checkout:{code}",
-                payment_method=None if test_mode else payment_method))
+                payment_method=payment_method))
             if not result.succeeded:
                 raise PaymentFailed(result.failure_message or "the payment failed")
             reference = result.reference
@@ -262,7 +268,8 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
             if checkout is not None and checkout.status == "COMPLETED" and checkout.purchase_id:
                 done = await session.get(Purchase, checkout.purchase_id)
                 assert done is not None
-                return Completed(purchase=done, return_url=checkout.return_url, already=True)
+                return Completed(purchase=done, return_url=checkout.return_url, already=True,
+                                 customer=await _ref_of(session, checkout.customer_pk))
             raise CheckoutUnavailable("this checkout link is unknown, already used or expired")
         assert checkout is not None
         customer = await session.get(Customer, checkout.customer_pk)
@@ -284,7 +291,14 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
             await _record_paid(session, customer, purchase, req, amount=amount,
                                test_mode=test_mode, reference=reference, now=now)
     await _publish(publish, events + started)
-    return Completed(purchase=purchase, return_url=checkout.return_url)
+    return Completed(purchase=purchase, return_url=checkout.return_url,
+                     customer=CustomerRef(CustomerType(customer.type), customer.customer_id))
+
+
+async def _ref_of(session: AsyncSession, customer_pk: int) -> CustomerRef:
+    row = await session.get(Customer, customer_pk)
+    assert row is not None  # checkouts reference their customer (foreign key)
+    return CustomerRef(CustomerType(row.type), row.customer_id)
 
 
 def _trialing(req: PurchaseRequest) -> bool:

@@ -18,6 +18,9 @@ class CreateCheckoutUrlInput:
     currency: Currency | None = strawberry.field(
         default=None, description="Default: USD when the price has it, else its first currency.")
     quantity: int = 1
+    cancel_url: str | None = strawberry.field(
+        default=None, description="Where the hosted page's Cancel link leads; allow-listed "
+        "like returnUrl (BILLGATE_ALLOWED_RETURN_URLS). Without it the page has no Cancel link.")
 
 
 @strawberry.input
