@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billgate.billing import customers as customer_service
 from billgate.billing.errors import IdempotencyKeyReused, InsufficientQuantity, InvalidInput
 from billgate.billing.items import repository as repo
+from billgate.billing.items.alerts import record_low_balances
 from billgate.billing.items.ledger import Entry, Ledger
 from billgate.billing.items.requests import (
     Request,
@@ -104,7 +105,11 @@ async def _run(db: Database, ref: CustomerRef, item_id: str, request: Request,
     for attempt in range(_ATTEMPTS):
         try:
             async with db.session() as session, session.begin():
-                return await _change_by_ref(session, ref, item_id, request, clock.now())
+                now = clock.now()
+                result = await _change_by_ref(session, ref, item_id, request, now)
+                if not result.replayed:
+                    await record_low_balances(session, result.changes, now=now)
+                return result
         except _Refused as refused:
             return refused.result
         except IntegrityError:
@@ -222,6 +227,7 @@ async def _change_rows(session: AsyncSession, customer: Customer, item: ItemDefi
     if result is None:
         balance = await repo.lock_or_create(session, customer.id, item.id, now)
         result = await _locked_change(session, balance, names, request, now)
+    await record_low_balances(session, result.changes, now=now)
     return result.changes
 
 
@@ -238,6 +244,7 @@ async def expire_source(session: AsyncSession, source: str, *, now: datetime) ->
         events += events_of(names, ledger.entries)
         await repo.persist(session, balance, ledger, now)
     await repo.close_empty_source_buckets(session, source, now)
+    await record_low_balances(session, events, now=now)
     return events
 
 
@@ -262,7 +269,9 @@ async def settle_one(session: AsyncSession, balance_id: int, names: repo.Names,
     ledger = await repo.load_ledger(session, balance, now)
     ledger.settle(now)
     await repo.persist(session, balance, ledger, now)
-    return ledger, events_of(names, ledger.entries)
+    events = events_of(names, ledger.entries)
+    await record_low_balances(session, events, now=now)
+    return ledger, events
 
 
 # The change itself --------------------------------------------------------------------------

@@ -51,7 +51,8 @@ class CatalogMutations:
         try:
             info.context.principal.require_server("upsertItemDefinition")
             spec = parse_item({"itemId": input.item_id, "displayName": input.display_name,
-                               "customerType": input.customer_type.value})
+                               "customerType": input.customer_type.value,
+                               "lowBalanceThresholds": input.low_balance_thresholds})
             async with info.context.runtime.db.session() as session, session.begin():
                 row = await catalog.upsert_item(session, spec)
         except BillgateError as exc:
