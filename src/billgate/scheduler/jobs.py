@@ -122,7 +122,8 @@ def webhook_job(policy: UrlPolicy, *, batch: int = webhook_delivery.BATCH,
     async def run(billing: lifecycle.Billing, at: datetime) -> int:
         sent = 0
         for _ in range(max_batches):
-            count = await webhook_delivery.deliver_due(billing.db, now=at, policy=policy, limit=batch)
+            count = await webhook_delivery.deliver_due(billing.db, now=at, policy=policy, limit=batch,
+                                                       base_url=billing.base_url)
             sent += count
             if count < batch:
                 break

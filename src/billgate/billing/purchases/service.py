@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import customers, invoices, items, payment_settings
+from billgate.billing import customers, invoices, items, payment_settings, webhook_events
 from billgate.billing.errors import (
     BillgateError,
     CheckoutUnavailable,
@@ -277,9 +277,11 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
                                                origin="checkout", owned=owned)
         checkout.purchase_id = purchase.id
         checkout.payment_reference = reference or checkout.payment_reference
-        if not trialing:
-            await _record_paid(session, customer, purchase, req, amount=amount,
-                               test_mode=test_mode, reference=reference, now=now)
+        invoice = None if trialing else await _record_paid(
+            session, customer, purchase, req, amount=amount, test_mode=test_mode,
+            reference=reference, now=now)
+        await webhook_events.checkout_recorded(session, customer, checkout, purchase, invoice,
+                                               now=now, test_mode=test_mode)
     await _publish(publish, events + started)
     return Completed(purchase=purchase, return_url=checkout.return_url)
 
@@ -328,7 +330,7 @@ def _transaction(customer: Customer, purchase: Purchase, req: PurchaseRequest, *
 
 async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purchase,
                        req: PurchaseRequest, *, amount: int, test_mode: bool,
-                       reference: str | None, now: datetime) -> None:
+                       reference: str | None, now: datetime) -> Invoice:
     """What was charged (a transaction) and its PAID invoice."""
     transaction = _transaction(customer, purchase, req, kind="purchase", amount=amount,
                                test_mode=test_mode, now=now, reference=reference)
@@ -346,6 +348,7 @@ async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purc
     if amount > 0:  # a receipt for every paid invoice
         outbox.enqueue(session, customer, outbox.RECEIPT,
                        invoices.receipt_context(customer, invoice), now=now)
+    return invoice
 
 
 async def owned_purchases(db: Database, ref: CustomerRef, *, clock: Clock,

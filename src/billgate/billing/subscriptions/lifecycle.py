@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import invoices, items
+from billgate.billing import invoices, items, webhook_events
 from billgate.billing.calendar import add_interval
 from billgate.billing.payment_settings import PaymentSettings
 from billgate.billing.purchases import fulfil
@@ -171,6 +171,7 @@ async def _open_invoice(session: AsyncSession, sub: Purchase, *, now: datetime) 
 async def _paid(billing: Billing, session: AsyncSession, customer: Customer, sub: Purchase,
                 invoice: Invoice, *, now: datetime, reference: str | None) -> None:
     """The period is paid: advance it, clear dunning, record the transaction, send a receipt."""
+    previous_status = sub.status
     start, end = next_period(sub)
     invoices.mark_paid(invoice, now=now, reference=reference)
     kind = "purchase" if sub.status == TRIALING else "renewal"
@@ -192,12 +193,15 @@ async def _paid(billing: Billing, session: AsyncSession, customer: Customer, sub
     if invoice.amount_total > 0:
         outbox.enqueue(session, customer, outbox.RECEIPT,
                        invoices.receipt_context(customer, invoice, billing.base_url), now=now)
+    await webhook_events.period_paid(session, customer, sub, invoice, previous_status=previous_status,
+                                     now=now, test_mode=billing.test_mode, base_url=billing.base_url)
 
 
 async def _failed(billing: Billing, session: AsyncSession, customer: Customer, sub: Purchase,
                   invoice: Invoice, *, now: datetime, message: str) -> None:
     """A failed charge: PAST_DUE with the next retry, or canceled after the last one."""
     invoice.pending_charge_key = None
+    previous_status = sub.status
     retry_days = billing.settings.dunning_retry_days
     if sub.status != PAST_DUE:
         transition(sub, PAST_DUE, now=now)
@@ -214,6 +218,9 @@ async def _failed(billing: Billing, session: AsyncSession, customer: Customer, s
                "final": final,
                "next_retry_at": None if final or sub.next_retry_at is None else sub.next_retry_at.isoformat()}
     outbox.enqueue(session, customer, outbox.PAYMENT_FAILED, context, now=now)
+    await webhook_events.charge_failed(session, customer, sub, invoice, previous_status=previous_status,
+                                       message=message, now=now, test_mode=billing.test_mode,
+                                       base_url=billing.base_url)
     if final:
         invoice.status = "UNCOLLECTIBLE"
         sub.open_invoice_id = None
@@ -229,10 +236,13 @@ async def end_subscription(billing: Billing, session: AsyncSession, customer: Cu
         if open_invoice is not None and open_invoice.status == "OPEN":
             await invoices.void(session, open_invoice)
         sub.open_invoice_id = None
+    previous_status = sub.status
     transition(sub, CANCELED, now=at)
     sub.canceled_at = sub.canceled_at or at
     sub.next_action_at = sub.next_retry_at = sub.lease_until = None
     billing.events += await fulfil.end(session, customer, sub, now=at, status=CANCELED)
+    await webhook_events.subscription_ended(session, customer, sub, previous_status=previous_status,
+                                            now=at, test_mode=billing.test_mode)
 
 
 async def _resume_at(billing: Billing, session: AsyncSession, customer: Customer, sub: Purchase, *,

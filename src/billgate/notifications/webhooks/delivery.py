@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from billgate.clock import utcnow
 from billgate.db.engine import Database
 from billgate.db.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
-from billgate.notifications.webhooks import backoff, sender, signing
+from billgate.notifications.webhooks import backoff, payloads, sender, signing
 from billgate.notifications.webhooks.url_policy import UrlPolicy, UrlRefused, check_url
 from billgate.ops.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_OLDEST_PENDING
 
@@ -102,7 +102,8 @@ async def claim(db: Database, *, now: datetime, limit: int = BATCH) -> list[Clai
                     secrets_in_use(ep, now)) for d, ev, ep in rows]
 
 
-async def attempt(client: httpx.AsyncClient, item: Claimed, *, policy: UrlPolicy) -> sender.Outcome:
+async def attempt(client: httpx.AsyncClient, item: Claimed, *, policy: UrlPolicy,
+                  base_url: str = "") -> sender.Outcome:
     """Check the URL again (DNS may have changed since the endpoint was saved), then POST."""
     try:
         await asyncio.wait_for(check_url(item.url, policy), sender.TIMEOUT)
@@ -110,7 +111,7 @@ async def attempt(client: httpx.AsyncClient, item: Claimed, *, policy: UrlPolicy
         return sender.Outcome(False, None, f"refused: {exc.message}")
     except TimeoutError:
         return sender.Outcome(False, None, "refused: DNS lookup timed out")
-    body = orjson.dumps(item.payload)
+    body = orjson.dumps(payloads.with_base_url(item.payload, base_url))
     # The header timestamp is real time: receivers check it against their own clock (a
     # test clock moved ahead would make every signature "too new").
     headers = signing.headers(item.event_id, body, secrets_in_use=item.secrets, timestamp=utcnow())
@@ -152,14 +153,15 @@ async def _disable(session: Any, item: Claimed, attempts: int, outcome: sender.O
 
 
 async def deliver_due(db: Database, *, now: datetime, policy: UrlPolicy,
-                      client: httpx.AsyncClient | None = None, limit: int = BATCH) -> int:
+                      client: httpx.AsyncClient | None = None, limit: int = BATCH,
+                      base_url: str = "") -> int:
     """One batch: claim, send concurrently, record. Returns the attempts made."""
     claimed = await claim(db, now=now, limit=limit)
     if claimed:
         owned = client is None
         client = client or sender.new_client()
         try:
-            await _send_all(db, client, claimed, now=now, policy=policy)
+            await _send_all(db, client, claimed, now=now, policy=policy, base_url=base_url)
         finally:
             if owned:
                 await client.aclose()
@@ -167,12 +169,12 @@ async def deliver_due(db: Database, *, now: datetime, policy: UrlPolicy,
 
 
 async def _send_all(db: Database, client: httpx.AsyncClient, claimed: Sequence[Claimed], *,
-                    now: datetime, policy: UrlPolicy) -> None:
+                    now: datetime, policy: UrlPolicy, base_url: str) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(item: Claimed) -> None:
         async with gate:
-            outcome = await attempt(client, item, policy=policy)
+            outcome = await attempt(client, item, policy=policy, base_url=base_url)
             await record(db, item, outcome, now=now)
 
     await asyncio.gather(*(one(item) for item in claimed))

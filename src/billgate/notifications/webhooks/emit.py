@@ -38,7 +38,7 @@ async def customer_created(session: AsyncSession, customer: Customer, *, now: da
 
 async def checkout_completed(session: AsyncSession, customer: Customer, checkout: CheckoutSession,
                              purchase: Purchase, invoice: Invoice | None, *, now: datetime,
-                             test_mode: bool, base_url: str) -> WebhookEvent:
+                             test_mode: bool, base_url: str = "") -> WebhookEvent:
     """A hosted checkout finished: what was bought, the subscription (if one) and the
     invoice (null for a trial start, which charges nothing)."""
     data = {
@@ -83,7 +83,7 @@ async def subscription_canceled(session: AsyncSession, customer: Customer, purch
 
 
 async def invoice_paid(session: AsyncSession, customer: Customer, invoice: Invoice, *,
-                       now: datetime, test_mode: bool, base_url: str) -> WebhookEvent:
+                       now: datetime, test_mode: bool, base_url: str = "") -> WebhookEvent:
     return await events.record_event(
         session, event_type=events.INVOICE_PAID, customer=_ref(customer),
         data={"invoice": payloads.invoice(invoice, base_url=base_url)}, now=now,
@@ -91,7 +91,7 @@ async def invoice_paid(session: AsyncSession, customer: Customer, invoice: Invoi
 
 
 async def invoice_payment_failed(session: AsyncSession, customer: Customer, invoice: Invoice, *,
-                                 now: datetime, test_mode: bool, base_url: str,
+                                 now: datetime, test_mode: bool, base_url: str = "",
                                  failure_message: str | None = None,
                                  next_retry_at: datetime | None = None) -> WebhookEvent:
     data = {"invoice": payloads.invoice(invoice, base_url=base_url),

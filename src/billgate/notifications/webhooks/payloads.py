@@ -54,7 +54,9 @@ def owned_product(row: Purchase) -> dict[str, Any]:
             "quantity": row.quantity, "type": row.kind}
 
 
-def invoice(row: Invoice, *, base_url: str) -> dict[str, Any]:
+def invoice(row: Invoice, *, base_url: str = "") -> dict[str, Any]:
+    """Without ``base_url`` (billing code that does not know it) the hosted link is left
+    relative and made absolute when the event is sent (``with_base_url``)."""
     return {
         "id": global_id("Invoice", row.id),
         "status": row.status,
@@ -67,6 +69,19 @@ def invoice(row: Invoice, *, base_url: str) -> dict[str, Any]:
         if row.purchase_id else None,
         "lines": [dict(line) for line in row.lines or []],
     }
+
+
+LINK_FIELDS = ("hostedInvoiceUrl",)
+
+
+def with_base_url(value: Any, base_url: str) -> Any:
+    """``value`` with every relative link field (``/invoices/...``) made absolute."""
+    if isinstance(value, dict):
+        return {k: (base_url + v if k in LINK_FIELDS and isinstance(v, str) and v.startswith("/")
+                    else with_base_url(v, base_url)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_base_url(v, base_url) for v in value]
+    return value
 
 
 def transaction(row: Transaction) -> dict[str, Any]:

@@ -1,0 +1,111 @@
+"""Billing changes reach the app as signed webhook events, in order, with the documented
+payloads: a purchase, a declined renewal, a cancellation, a refund."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import POLICY
+from receiver import Receiver
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
+
+from test_subscription_lifecycle import (  # noqa: E402
+    DECLINED_CARD,
+    PRO,
+    T0,
+    TRANSACTIONS,
+    SteppedClock,
+    advance_to,
+    buy,
+    ok,
+    set_card,
+    utc,
+)
+
+from billgate.notifications.webhooks import delivery  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("example_catalog")
+USER = {"type": "USER", "customerId": "u1"}
+CREATE = """mutation($url: String!) { createWebhookEndpoint(input: {url: $url}) {
+  signingSecret userErrors { code } } }"""
+REFUND = """mutation($id: ID!) { refundTransaction(input: {transactionId: $id}) {
+  userErrors { code message } } }"""
+
+
+@pytest.fixture(autouse=True)
+def clock(runtime: Any) -> SteppedClock:
+    runtime.clock = SteppedClock(T0)
+    return runtime.clock
+
+
+@pytest.fixture
+async def hooked(api: Any, receiver: Receiver) -> Receiver:
+    data = await api.data(CREATE, {"url": receiver.url("/billing")})
+    receiver.secrets["/billing"] = [data["createWebhookEndpoint"]["signingSecret"]]
+    return receiver
+
+
+async def received(runtime: Any, receiver: Receiver) -> list[dict[str, Any]]:
+    """Deliver what is due (as the scheduler does) and return every verified payload."""
+    while await delivery.deliver_due(runtime.db, now=runtime.clock.now(), policy=POLICY,
+                                     base_url=runtime.settings.base_url):
+        pass
+    got = receiver.at("/billing")
+    assert all(r.verified_with for r in got), "every delivery verifies with standardwebhooks"
+    return [r.payload for r in got if r.payload is not None]
+
+
+async def test_a_purchase_sends_checkout_subscription_and_invoice_events(
+        api: Any, runtime: Any, hooked: Receiver) -> None:
+    await buy(api, runtime, "pro")
+    events = await received(runtime, hooked)
+    assert [e["type"] for e in events] == ["checkout.completed", "subscription.created",
+                                           "invoice.paid"]
+    assert all(e["customer"] == USER and e["testMode"] is True for e in events)
+    checkout, created, paid = (e["data"] for e in events)
+    assert checkout["ownedProduct"]["productId"] == "pro"
+    assert checkout["checkout"]["priceId"] == "pro-monthly"
+    assert checkout["subscription"]["id"] == created["subscription"]["id"]
+    sub = created["subscription"]
+    assert (sub["status"], sub["productId"], sub["priceId"], sub["quantity"]) == (
+        "ACTIVE", "pro", "pro-monthly", 1)
+    assert sub["currentPeriodStart"] == T0.isoformat()
+    invoice = paid["invoice"]
+    assert (invoice["status"], invoice["amountTotal"], invoice["currency"]) == ("PAID", PRO, "USD")
+    assert invoice["hostedInvoiceUrl"].startswith(runtime.settings.base_url + "/invoices/")
+    assert invoice["lines"][0]["amount"] == PRO
+    assert invoice["subscriptionId"] == sub["id"]
+
+
+async def test_a_declined_renewal_sends_payment_failed_and_past_due(
+        api: Any, runtime: Any, clock: SteppedClock, hooked: Receiver) -> None:
+    await buy(api, runtime, "pro")
+    await set_card(api, DECLINED_CARD)
+    await advance_to(api, clock, utc(2026, 2, 17, 12))
+    events = await received(runtime, hooked)
+    assert [e["type"] for e in events][3:] == ["invoice.payment_failed", "subscription.updated"]
+    failed, updated = events[3]["data"], events[4]["data"]
+    assert (failed["invoice"]["status"], failed["invoice"]["amountTotal"]) == ("OPEN", PRO)
+    assert failed["failureMessage"] and failed["nextRetryAt"] == utc(2026, 2, 20, 12).isoformat()
+    assert (updated["subscription"]["status"], updated["previousStatus"]) == ("PAST_DUE", "ACTIVE")
+
+
+async def test_cancel_and_refund(api: Any, runtime: Any, hooked: Receiver) -> None:
+    await buy(api, runtime, "pro")
+    await ok(api, "cancelSubscription", productId="pro", immediately=True)
+    data = await api.data(TRANSACTIONS, {"customer": USER})
+    [transaction] = [e["node"] for e in data["customer"]["transactions"]["edges"]]
+    body = await api.data(REFUND, {"id": transaction["id"]})
+    assert body["refundTransaction"]["userErrors"] == []
+    events = await received(runtime, hooked)
+    assert [e["type"] for e in events][3:] == ["subscription.canceled", "transaction.refunded"]
+    canceled, refunded = events[3]["data"], events[4]["data"]
+    assert (canceled["subscription"]["status"], canceled["previousStatus"]) == ("CANCELED", "ACTIVE")
+    assert canceled["subscription"]["endedAt"] is not None or canceled["subscription"]["canceledAt"]
+    assert (refunded["amount"], refunded["currency"]) == (PRO, "USD")
+    assert refunded["transaction"]["id"] == transaction["id"]
+    assert refunded["transaction"]["refundedAmount"] == PRO
