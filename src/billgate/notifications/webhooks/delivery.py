@@ -106,7 +106,7 @@ async def attempt(client: httpx.AsyncClient, item: Claimed, *, policy: UrlPolicy
                   base_url: str = "") -> sender.Outcome:
     """Check the URL again (DNS may have changed since the endpoint was saved), then POST."""
     try:
-        await asyncio.wait_for(check_url(item.url, policy), sender.TIMEOUT)
+        target = await asyncio.wait_for(check_url(item.url, policy), sender.TIMEOUT)
     except UrlRefused as exc:
         return sender.Outcome(False, None, f"refused: {exc.message}")
     except TimeoutError:
@@ -115,7 +115,7 @@ async def attempt(client: httpx.AsyncClient, item: Claimed, *, policy: UrlPolicy
     # The header timestamp is real time: receivers check it against their own clock (a
     # test clock moved ahead would make every signature "too new").
     headers = signing.headers(item.event_id, body, secrets_in_use=item.secrets, timestamp=utcnow())
-    return await sender.post(client, item.url, body, headers)
+    return await sender.post(client, target, body, headers)
 
 
 async def record(db: Database, item: Claimed, outcome: sender.Outcome, *, now: datetime) -> None:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from billgate.notifications.webhooks.url_policy import Target
+
 TIMEOUT = 10.0
 MAX_BODY_READ = 4096
 MAX_ERROR = 1000
@@ -24,10 +26,12 @@ class Outcome:
 
 def new_client() -> httpx.AsyncClient:
     # No redirects (a 3xx is a failure: the receiver must give its final URL), no proxy or
-    # netrc settings from the environment, and a 10 s budget per phase (the whole attempt
-    # is bounded again in ``post``).
+    # netrc settings from the environment, a 10 s budget per phase (the whole attempt is
+    # bounded again in ``post``), and no kept-alive connections: requests pinned to an IP
+    # address must not share a TLS connection made for another host name at that address.
     return httpx.AsyncClient(follow_redirects=False, trust_env=False,
                              timeout=httpx.Timeout(TIMEOUT),
+                             limits=httpx.Limits(max_keepalive_connections=0),
                              headers={"user-agent": USER_AGENT})
 
 
@@ -42,12 +46,13 @@ async def _read_capped(response: httpx.Response) -> bytes:
     return b"".join(chunks)[:MAX_BODY_READ]
 
 
-async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+async def post(client: httpx.AsyncClient, target: Target, body: bytes, headers: dict[str, str]) -> Outcome:
     """Delivered only on a 2xx answer within ``TIMEOUT`` seconds."""
-    request_headers = {**headers, "content-type": "application/json"}
+    request_headers = {**headers, **target.headers, "content-type": "application/json"}
     try:
         async with asyncio.timeout(TIMEOUT):
-            async with client.stream("POST", url, content=body, headers=request_headers) as response:
+            async with client.stream("POST", target.url, content=body, headers=request_headers,
+                                     extensions=target.extensions) as response:
                 answer = await _read_capped(response)
     except TimeoutError:
         return Outcome(False, None, f"no answer within {TIMEOUT:g} s")

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 from billgate.billing.errors import InvalidInput
 from billgate.settings import Settings
@@ -74,11 +74,34 @@ async def resolve(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-async def check_url(url: str, policy: UrlPolicy) -> None:
-    """Raise ``UrlRefused`` unless ``url`` may be called now (shape, then DNS)."""
+@dataclass(frozen=True)
+class Target:
+    """What to connect to. ``url`` names a checked IP address when the lookup was pinned
+    (then ``headers`` carry the original Host and ``extensions`` the TLS server name, so the
+    certificate is still checked against the real host name): connecting to what we
+    checked, rather than resolving again, closes the DNS-rebinding gap between the check
+    and the request."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, str] = field(default_factory=dict)
+
+
+def pinned(url: str, address: str) -> Target:
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    original = parts.netloc.rpartition("@")[2]
+    return Target(urlunsplit(parts._replace(netloc=netloc)), headers={"host": original},
+                  extensions={"sni_hostname": parts.hostname or ""})
+
+
+async def check_url(url: str, policy: UrlPolicy) -> Target:
+    """Raise ``UrlRefused`` unless ``url`` may be called now (shape, then DNS); else where
+    to connect (pinned to a checked address unless private addresses are allowed)."""
     host, port = check_shape(url, policy)
     if policy.allow_private:
-        return
+        return Target(url)
     try:
         addresses = await resolve(host, port)
     except OSError as exc:
@@ -88,3 +111,6 @@ async def check_url(url: str, policy: UrlPolicy) -> None:
         raise UrlRefused(f"url host {host} resolves to a private, loopback or link-local address "
                          f"({', '.join(private)}); set BILLGATE_WEBHOOK_ALLOW_PRIVATE=true to allow it",
                          field=["url"])
+    if host == addresses[0].lower() or host.strip("[]") == addresses[0]:
+        return Target(url)  # an IP literal: nothing to pin
+    return pinned(url, addresses[0])
