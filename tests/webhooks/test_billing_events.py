@@ -63,10 +63,11 @@ async def test_a_purchase_sends_checkout_subscription_and_invoice_events(
         api: Any, runtime: Any, hooked: Receiver) -> None:
     await buy(api, runtime, "pro")
     events = await received(runtime, hooked)
-    assert [e["type"] for e in events] == ["checkout.completed", "subscription.created",
-                                           "invoice.paid"]
+    assert [e["type"] for e in events] == ["customer.created", "checkout.completed",
+                                           "subscription.created", "invoice.paid"]
     assert all(e["customer"] == USER and e["testMode"] is True for e in events)
-    checkout, created, paid = (e["data"] for e in events)
+    customer, checkout, created, paid = (e["data"] for e in events)
+    assert (customer["customer"]["type"], customer["customer"]["customerId"]) == ("USER", "u1")
     assert checkout["ownedProduct"]["productId"] == "pro"
     assert checkout["checkout"]["priceId"] == "pro-monthly"
     assert checkout["subscription"]["id"] == created["subscription"]["id"]
@@ -87,8 +88,8 @@ async def test_a_declined_renewal_sends_payment_failed_and_past_due(
     await set_card(api, DECLINED_CARD)
     await advance_to(api, clock, utc(2026, 2, 17, 12))
     events = await received(runtime, hooked)
-    assert [e["type"] for e in events][3:] == ["invoice.payment_failed", "subscription.updated"]
-    failed, updated = events[3]["data"], events[4]["data"]
+    assert [e["type"] for e in events][4:] == ["invoice.payment_failed", "subscription.updated"]
+    failed, updated = events[4]["data"], events[5]["data"]
     assert (failed["invoice"]["status"], failed["invoice"]["amountTotal"]) == ("OPEN", PRO)
     assert failed["failureMessage"] and failed["nextRetryAt"] == utc(2026, 2, 20, 12).isoformat()
     assert (updated["subscription"]["status"], updated["previousStatus"]) == ("PAST_DUE", "ACTIVE")
@@ -102,8 +103,8 @@ async def test_cancel_and_refund(api: Any, runtime: Any, hooked: Receiver) -> No
     body = await api.data(REFUND, {"id": transaction["id"]})
     assert body["refundTransaction"]["userErrors"] == []
     events = await received(runtime, hooked)
-    assert [e["type"] for e in events][3:] == ["subscription.canceled", "transaction.refunded"]
-    canceled, refunded = events[3]["data"], events[4]["data"]
+    assert [e["type"] for e in events][4:] == ["subscription.canceled", "transaction.refunded"]
+    canceled, refunded = events[4]["data"], events[5]["data"]
     assert (canceled["subscription"]["status"], canceled["previousStatus"]) == ("CANCELED", "ACTIVE")
     assert canceled["subscription"]["endedAt"] is not None or canceled["subscription"]["canceledAt"]
     assert (refunded["amount"], refunded["currency"]) == (PRO, "USD")

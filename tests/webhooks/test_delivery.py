@@ -217,3 +217,18 @@ async def test_redeliver_and_test_events(db: Database, clock: FrozenClock, recei
     assert got[2].payload is not None and got[2].payload["type"] == "webhook.test"
     assert got[2].payload["customer"] is None
     assert all(r.verified_with for r in got)
+
+
+async def test_the_oldest_pending_gauge(db: Database, clock: FrozenClock, receiver: Receiver) -> None:
+    from billgate.notifications.webhooks.delivery import update_oldest_pending
+
+    created = await endpoint(db, receiver.url("/slow"), clock.now())
+    receiver.answers["/slow"] = [500, 200]
+    assert created.endpoint.enabled
+    await emit(db, clock.now())
+    await deliver(db, clock.now())
+    clock.advance(90)
+    assert await update_oldest_pending(db, clock.now()) == 90
+    assert REGISTRY.get_sample_value("billgate_webhook_oldest_pending_seconds") == 90
+    await deliver(db, clock.now())
+    assert await update_oldest_pending(db, clock.now()) == 0

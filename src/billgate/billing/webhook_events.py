@@ -3,9 +3,10 @@ one line inside its transaction (the events are an outbox: they commit or roll b
 the change). The payloads and the outbox are in ``notifications.webhooks``.
 
 Wired today: checkout completion, renewal (and trial-end) charges paid or failed, a
-subscription ending (whatever ended it), refunds made through billgate. Not yet: plan
-switches, pause/resume, cancel-at-period-end toggles, grants, ``customer.created``; the
-billing unit of work calls ``notifications.webhooks.emit`` for those.
+subscription ending (whatever ended it), refunds made through billgate or recorded from
+Stripe, a customer's first reference. Not yet: plan switches, pause/resume,
+cancel-at-period-end toggles and undo, grants (``subscription.created`` for a granted plan);
+the billing unit of work calls ``notifications.webhooks.emit`` for those.
 """
 
 from __future__ import annotations
@@ -14,8 +15,15 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.billing import payment_settings
 from billgate.db.models import CheckoutSession, Customer, Invoice, Purchase, Transaction
 from billgate.notifications.webhooks import emit
+
+
+async def customer_created(session: AsyncSession, customer: Customer, *, now: datetime) -> None:
+    """``customer.created``, when the first reference to a customer inserted its row."""
+    test_mode = (await payment_settings.load(session)).test_mode
+    await emit.customer_created(session, customer, now=now, test_mode=test_mode)
 
 
 async def checkout_recorded(session: AsyncSession, customer: Customer, checkout: CheckoutSession,

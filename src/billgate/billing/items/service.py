@@ -150,7 +150,7 @@ async def _first_use(session: AsyncSession, ref: CustomerRef, request: Request,
     here, so it refuses and creates nothing (a reused idempotency key still raises)."""
     item = await live_item(session, names.item_id, ref.type)
     if request.kind != "try_decrease":
-        created = await customer_service.get_or_create(session, ref)
+        created = await customer_service.get_or_create(session, ref, now=now)
         return await repo.lock_or_create(session, created.id, item.id, now)
     known = await customer_service.find(session, ref)
     key = request.meta.idempotency_key

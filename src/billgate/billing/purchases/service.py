@@ -86,7 +86,7 @@ async def grant_product(db: Database, ref: CustomerRef, *, product_id: str | Non
     """
     now = clock.now()
     async with db.session() as session, session.begin():
-        customer = await customers.get_or_create(session, ref)
+        customer = await customers.get_or_create(session, ref, now=now)
         events = await fulfil.ensure_included(session, customer, now=now)
         req = await request.resolve(session, customer=ref, product_id=product_id, inline=inline,
                                     price_id=price_id, currency=currency, quantity=quantity,
@@ -117,7 +117,7 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
     now = clock.now()
     async with db.session() as session, session.begin():
         await _check_not_blocked(session)
-        customer = await customers.get_or_create(session, ref)
+        customer = await customers.get_or_create(session, ref, now=now)
         events = await fulfil.ensure_included(session, customer, now=now)
         req = await request.resolve(session, customer=ref, product_id=product_id, inline=inline,
                                     price_id=price_id, currency=currency, quantity=quantity,
@@ -360,7 +360,7 @@ async def owned_purchases(db: Database, ref: CustomerRef, *, clock: Clock,
     if customer is None or await _missing_included(db, customer):
         now = clock.now()
         async with db.session() as session, session.begin():
-            customer = await customers.get_or_create(session, ref)
+            customer = await customers.get_or_create(session, ref, now=now)
             events = await fulfil.ensure_included(session, customer, now=now)
             owned = list(await repository.list_owned(session, customer.id))
         await _publish(publish, events)
