@@ -110,3 +110,43 @@ async def test_cancel_and_refund(api: Any, runtime: Any, hooked: Receiver) -> No
     assert (refunded["amount"], refunded["currency"]) == (PRO, "USD")
     assert refunded["transaction"]["id"] == transaction["id"]
     assert refunded["transaction"]["refundedAmount"] == PRO
+
+
+async def test_manual_changes_send_subscription_updated(api: Any, runtime: Any,
+                                                        hooked: Receiver) -> None:
+    await buy(api, runtime, "pro")
+    await ok(api, "cancelSubscription", productId="pro")  # at period end
+    await ok(api, "uncancelSubscription", productId="pro")
+    await ok(api, "pauseSubscription", productId="pro")
+    await ok(api, "resumeSubscription", productId="pro")
+    events = (await received(runtime, hooked))[4:]
+    changes = [(e["type"], e["data"]["subscription"]["status"],
+                e["data"]["subscription"]["cancelAtPeriodEnd"], e["data"].get("previousStatus"))
+               for e in events if e["type"].startswith("subscription.")]
+    assert changes == [
+        ("subscription.updated", "ACTIVE", True, "ACTIVE"),
+        ("subscription.updated", "ACTIVE", False, "ACTIVE"),
+        ("subscription.updated", "PAUSED", False, "ACTIVE"),
+        ("subscription.updated", "ACTIVE", False, "PAUSED"),
+        ("subscription.updated", "ACTIVE", False, "ACTIVE"),  # the resumed period, charged
+    ]
+    assert [e["type"] for e in events][-2:] == ["invoice.paid", "subscription.updated"]
+
+
+SWITCH = """mutation($input: SwitchSubscriptionInput!) { switchSubscription(input: $input) {
+  subscription { id } userErrors { code message } } }"""
+
+
+async def test_a_switch_replaces_the_subscription(api: Any, runtime: Any, hooked: Receiver) -> None:
+    await buy(api, runtime, "pro")
+    data = await api.data(SWITCH, {"input": {"customer": USER, "fromProductId": "pro",
+                                             "toProductId": "enterprise"}})
+    payload = data["switchSubscription"]
+    assert payload["userErrors"] == []
+    events = (await received(runtime, hooked))[4:]
+    assert [e["type"] for e in events] == ["subscription.canceled", "subscription.created",
+                                           "invoice.paid"]
+    assert events[0]["data"]["subscription"]["productId"] == "pro"
+    assert events[1]["data"]["subscription"]["id"] == payload["subscription"]["id"]
+    assert events[1]["data"]["subscription"]["productId"] == "enterprise"
+    assert events[2]["data"]["invoice"]["amountTotal"] > 0

@@ -4,9 +4,9 @@ the change). The payloads and the outbox are in ``notifications.webhooks``.
 
 Wired today: checkout completion, renewal (and trial-end) charges paid or failed, a
 subscription ending (whatever ended it), refunds made through billgate or recorded from
-Stripe, a customer's first reference. Not yet: plan switches, pause/resume,
-cancel-at-period-end toggles and undo, grants (``subscription.created`` for a granted plan);
-the billing unit of work calls ``notifications.webhooks.emit`` for those.
+Stripe, a customer's first reference, plan switches, pause/resume, cancel at period end and
+its undo. Not yet: server grants (``grantProduct``: no ``subscription.created`` for a
+granted plan); the billing unit of work calls ``notifications.webhooks.emit`` for those.
 """
 
 from __future__ import annotations
@@ -59,6 +59,30 @@ async def charge_failed(session: AsyncSession, customer: Customer, sub: Purchase
     if sub.status != previous_status:
         await emit.subscription_updated(session, customer, sub, now=now, test_mode=test_mode,
                                         previous_status=previous_status)
+
+
+async def subscription_changed(session: AsyncSession, sub: Purchase, *, previous_status: str,
+                               now: datetime, test_mode: bool | None = None) -> None:
+    """``subscription.updated`` for a change made by hand: cancel at period end and its
+    undo, pause, resume."""
+    customer = await session.get(Customer, sub.customer_pk)
+    assert customer is not None
+    if test_mode is None:
+        test_mode = (await payment_settings.load(session)).test_mode
+    await emit.subscription_updated(session, customer, sub, now=now, test_mode=test_mode,
+                                    previous_status=previous_status)
+
+
+async def plan_switched(session: AsyncSession, customer: Customer, old: Purchase, new: Purchase,
+                        invoice: Invoice, *, previous_status: str, now: datetime,
+                        test_mode: bool) -> None:
+    """A switch replaces the subscription: ``subscription.canceled`` for the old plan,
+    ``subscription.created`` for the new one, ``invoice.paid`` when the proration charged."""
+    await emit.subscription_canceled(session, customer, old, now=now, test_mode=test_mode,
+                                     previous_status=previous_status)
+    await emit.subscription_created(session, customer, new, now=now, test_mode=test_mode)
+    if invoice.amount_total > 0:
+        await emit.invoice_paid(session, customer, invoice, now=now, test_mode=test_mode)
 
 
 async def subscription_ended(session: AsyncSession, customer: Customer, sub: Purchase, *,

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import catalog, customers, invoices
+from billgate.billing import catalog, customers, invoices, webhook_events
 from billgate.billing.calendar import add_interval
 from billgate.billing.errors import (
     DefaultPaymentMethodRequired,
@@ -71,9 +71,11 @@ async def cancel(billing: lifecycle.Billing, session: AsyncSession, customer: Cu
     sub.cancel_at_period_end = True
     sub.canceled_at = now
     sub.next_action_at = sub.current_period_end
+    await webhook_events.subscription_changed(session, sub, previous_status=sub.status, now=now,
+                                              test_mode=billing.test_mode)
 
 
-async def uncancel(sub: Purchase, *, now: datetime) -> None:
+async def uncancel(session: AsyncSession, sub: Purchase, *, now: datetime) -> None:
     """Undo a pending period-end cancel; the subscription renews as before."""
     _require_live(sub)
     if not sub.cancel_at_period_end:
@@ -81,6 +83,7 @@ async def uncancel(sub: Purchase, *, now: datetime) -> None:
     sub.cancel_at_period_end = False
     sub.canceled_at = None
     sub.updated_at = now
+    await webhook_events.subscription_changed(session, sub, previous_status=sub.status, now=now)
 
 
 async def pause(session: AsyncSession, sub: Purchase, *, now: datetime,
@@ -89,12 +92,14 @@ async def pause(session: AsyncSession, sub: Purchase, *, now: datetime,
     _require_live(sub)
     if resumes_at is not None and resumes_at <= now:
         raise InvalidInput("resumesAt must be in the future", field=["resumesAt"])
+    previous_status = sub.status
     transition(sub, PAUSED, now=now)
     sub.paused_at = now
     sub.resumes_at = resumes_at
     sub.next_action_at = resumes_at
     await session.execute(update(ItemSchedule).where(ItemSchedule.purchase_id == sub.id)
                           .values(active=False))
+    await webhook_events.subscription_changed(session, sub, previous_status=previous_status, now=now)
 
 
 async def resume(billing: lifecycle.Billing, session: AsyncSession, customer: Customer,
@@ -104,6 +109,8 @@ async def resume(billing: lifecycle.Billing, session: AsyncSession, customer: Cu
     await session.execute(update(ItemSchedule).where(ItemSchedule.purchase_id == sub.id)
                           .values(active=False))
     await lifecycle.resume(billing, session, customer, sub, now=now)
+    await webhook_events.subscription_changed(session, sub, previous_status=PAUSED, now=now,
+                                              test_mode=billing.test_mode)
 
 
 async def plan_switch(session: AsyncSession, ref: CustomerRef, sub: Purchase, *, to_product_id: str,
@@ -191,6 +198,7 @@ async def _apply_switch(billing: lifecycle.Billing, session: AsyncSession, sub_i
     customer = await session.get(Customer, old.customer_pk)
     assert customer is not None
     was_trialing = old.status == TRIALING  # before ``fulfil.start`` ends it
+    previous_status = old.status
     owned = await repository.list_owned_for_update(session, customer.id)
     new, events = await fulfil.start(session, customer, target, now=now, origin="switch",
                                      owned=owned)
@@ -226,4 +234,7 @@ async def _apply_switch(billing: lifecycle.Billing, session: AsyncSession, sub_i
                             amount=amounts.net, currency=currency, quantity=new.quantity,
                             product=new.product, test_mode=billing.test_mode,
                             payment_reference=reference, created_at=now))
+    await webhook_events.plan_switched(session, customer, old, new, invoice,
+                                       previous_status=previous_status, now=now,
+                                       test_mode=billing.test_mode)
     return new

@@ -110,7 +110,7 @@ class SubscriptionMutations:
     async def uncancel_subscription(self, info: Info,
                                     input: UncancelSubscriptionInput) -> UncancelSubscriptionPayload:
         async def change(billing, session, customer, sub, now):  # type: ignore[no-untyped-def]
-            await operations.uncancel(sub, now=now)
+            await operations.uncancel(session, sub, now=now)
         return await _change(info, input, change, UncancelSubscriptionPayload)
 
     @strawberry.mutation(name="pauseSubscription", description="Billing stops; no access until resumed.")
