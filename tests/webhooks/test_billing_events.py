@@ -150,3 +150,24 @@ async def test_a_switch_replaces_the_subscription(api: Any, runtime: Any, hooked
     assert events[1]["data"]["subscription"]["id"] == payload["subscription"]["id"]
     assert events[1]["data"]["subscription"]["productId"] == "enterprise"
     assert events[2]["data"]["invoice"]["amountTotal"] > 0
+
+
+GRANT = """mutation($input: GrantProductInput!) { grantProduct(input: $input) {
+  subscription { id } userErrors { code message } } }"""
+
+
+async def test_a_granted_plan_and_a_replacing_purchase(api: Any, runtime: Any,
+                                                       hooked: Receiver) -> None:
+    data = await api.data(GRANT, {"input": {"customer": USER, "productId": "pro",
+                                            "priceId": "pro-monthly"}})
+    granted = data["grantProduct"]["subscription"]["id"]
+    await buy(api, runtime, "enterprise")
+    events = await received(runtime, hooked)
+    summary = [(e["type"], (e["data"].get("subscription") or {}).get("productId")) for e in events]
+    assert summary == [("customer.created", None), ("subscription.created", "pro"),
+                       ("checkout.completed", "enterprise"), ("subscription.canceled", "pro"),
+                       ("subscription.created", "enterprise")]  # a trial: no invoice yet
+    assert events[4]["data"]["subscription"]["status"] == "TRIALING"
+    assert events[2]["data"]["invoice"] is None
+    assert events[1]["data"]["subscription"]["id"] == granted
+    assert events[3]["data"]["subscription"]["status"] == "CANCELED"

@@ -5,14 +5,15 @@ the change). The payloads and the outbox are in ``notifications.webhooks``.
 Wired today: checkout completion, renewal (and trial-end) charges paid or failed, a
 subscription ending (whatever ended it), refunds made through billgate or recorded from
 Stripe, a customer's first reference, plan switches, pause/resume, cancel at period end and
-its undo. Not yet: server grants (``grantProduct``: no ``subscription.created`` for a
-granted plan); the billing unit of work calls ``notifications.webhooks.emit`` for those.
+its undo, server grants of a plan. A plan replaced by a purchase of its line is reported
+as ``subscription.canceled`` (``previousStatus`` null).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import payment_settings
@@ -33,10 +34,29 @@ async def checkout_recorded(session: AsyncSession, customer: Customer, checkout:
     when something was charged (a trial start charges nothing)."""
     await emit.checkout_completed(session, customer, checkout, purchase, invoice, now=now,
                                   test_mode=test_mode)
-    if purchase.kind == "SUBSCRIPTION":
-        await emit.subscription_created(session, customer, purchase, now=now, test_mode=test_mode)
+    await _started(session, customer, purchase, now=now, test_mode=test_mode)
     if invoice is not None:
         await emit.invoice_paid(session, customer, invoice, now=now, test_mode=test_mode)
+
+
+async def product_granted(session: AsyncSession, customer: Customer, purchase: Purchase, *,
+                          now: datetime) -> None:
+    """``subscription.created`` when a server grant started a plan (nothing is charged)."""
+    test_mode = (await payment_settings.load(session)).test_mode
+    await _started(session, customer, purchase, now=now, test_mode=test_mode)
+
+
+async def _started(session: AsyncSession, customer: Customer, purchase: Purchase, *,
+                   now: datetime, test_mode: bool) -> None:
+    """A new plan replaces the customer's plan of the same line: ``subscription.canceled``
+    for the one it replaced, then ``subscription.created``."""
+    if purchase.kind != "SUBSCRIPTION":
+        return
+    replaced = await session.scalars(select(Purchase).where(
+        Purchase.replaced_by_id == purchase.id, Purchase.kind == "SUBSCRIPTION"))
+    for old in replaced:
+        await emit.subscription_canceled(session, customer, old, now=now, test_mode=test_mode)
+    await emit.subscription_created(session, customer, purchase, now=now, test_mode=test_mode)
 
 
 async def period_paid(session: AsyncSession, customer: Customer, sub: Purchase, invoice: Invoice, *,

@@ -97,6 +97,7 @@ async def grant_product(db: Database, ref: CustomerRef, *, product_id: str | Non
                                                owned=owned)
         session.add(_transaction(customer, purchase, req, kind="grant", amount=0, test_mode=True,
                                  now=now))
+        await webhook_events.product_granted(session, customer, purchase, now=now)
     await _publish(publish, events + started)
     return purchase
 
