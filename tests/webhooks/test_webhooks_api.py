@@ -87,3 +87,12 @@ async def test_manage_an_endpoint_and_watch_its_deliveries(
     deleted = (await api.data(DELETE, {"id": endpoint["id"]}))["deleteWebhookEndpoint"]
     assert deleted["deletedId"] == endpoint["id"]
     assert (await api.data(LIST))["webhookEndpoints"]["edges"] == []
+
+
+async def test_webhook_nodes_are_for_server_callers_only(api, receiver: Receiver) -> None:  # noqa: ANN001
+    data = await api.data(CREATE, {"input": {"url": receiver.url("/hook")}})
+    endpoint_id = data["createWebhookEndpoint"]["endpoint"]["id"]
+    query = "query($id: ID!) { node(id: $id) { id ... on WebhookEndpoint { url } } }"
+    assert (await api.data(query, {"id": endpoint_id}))["node"]["url"] == receiver.url("/hook")
+    assert (await api.as_user("u1").data(query, {"id": endpoint_id}))["node"] is None
+    assert (await api.as_(None)(query, {"id": endpoint_id}))["data"]["node"] is None
