@@ -14,8 +14,10 @@ from receiver import Receiver
 sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
 
 from test_subscription_lifecycle import (  # noqa: E402
+    CREATE_CHECKOUT,
     DECLINED_CARD,
     PRO,
+    RETURN_URL,
     T0,
     TRANSACTIONS,
     SteppedClock,
@@ -26,6 +28,8 @@ from test_subscription_lifecycle import (  # noqa: E402
     utc,
 )
 
+from billgate.billing.errors import PaymentFailed  # noqa: E402
+from billgate.billing.purchases import service  # noqa: E402
 from billgate.notifications.webhooks import delivery  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("example_catalog")
@@ -171,3 +175,16 @@ async def test_a_granted_plan_and_a_replacing_purchase(api: Any, runtime: Any,
     assert events[2]["data"]["invoice"] is None
     assert events[1]["data"]["subscription"]["id"] == granted
     assert events[3]["data"]["subscription"]["status"] == "CANCELED"
+
+
+async def test_a_checkout_whose_recording_rolls_back_emits_nothing(
+        api: Any, runtime: Any, hooked: Receiver) -> None:
+    data = await api.data(CREATE_CHECKOUT, {"input": {
+        "customer": USER, "productId": "pro", "priceId": "pro-monthly", "returnUrl": RETURN_URL}})
+    code = data["createCheckoutUrl"]["url"].rsplit("/", 1)[-1]
+    claim = await service.claim_checkout(runtime.db, code, clock=runtime.clock)
+    with pytest.raises(PaymentFailed):  # the processor reports another amount: nothing recorded
+        await service.record_checkout(runtime.db, claim.checkout_id, reference="pi_x",
+                                      paid=(1, "usd"), test_mode=True, clock=runtime.clock)
+    events = await received(runtime, hooked)
+    assert [e["type"] for e in events] == ["customer.created"]  # from createCheckoutUrl only
