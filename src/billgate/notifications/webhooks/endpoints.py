@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, select, update
+from sqlalchemy import delete as delete_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.errors import BillgateError, InvalidInput
@@ -112,7 +113,7 @@ async def delete(db: Database, endpoint_id: int) -> None:
     """The endpoint and its deliveries (events stay: other endpoints may still want them)."""
     async with db.session() as session, session.begin():
         endpoint = await _locked(session, endpoint_id)
-        await session.execute(WebhookDelivery.__table__.delete().where(  # type: ignore[attr-defined]
+        await session.execute(delete_rows(WebhookDelivery).where(
             WebhookDelivery.endpoint_id == endpoint_id))
         await session.delete(endpoint)
 
