@@ -7,12 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import payment_settings
 from billgate.billing.items.results import ChangeEvent
-from billgate.db.models import ItemDefinition
 from billgate.notifications.webhooks import emit
 from billgate.types import CustomerRef, CustomerType
 
@@ -23,18 +21,13 @@ def crossed(thresholds: Sequence[int], before: int, after: int) -> list[int]:
 
 
 async def record_low_balances(session: AsyncSession, changes: Sequence[ChangeEvent], *,
-                              now: datetime) -> int:
-    """Record one ``item.balance_low`` per threshold crossed by each change. Returns how
-    many. Costs one lookup only when something went down."""
-    falling = [c for c in changes if c.delta < 0]
-    if not falling:
+                              thresholds: Sequence[int], now: datetime) -> int:
+    """Record one ``item.balance_low`` per threshold crossed by each change of one balance
+    (``thresholds``: its item's, read with the balance row). Returns how many."""
+    if not thresholds:
         return 0
-    rows = (await session.execute(
-        select(ItemDefinition.item_id, ItemDefinition.low_balance_thresholds)
-        .where(ItemDefinition.item_id.in_({c.item_id for c in falling})))).all()
-    thresholds = {item_id: list(values or []) for item_id, values in rows}
-    hits = [(c, t) for c in falling
-            for t in crossed(thresholds.get(c.item_id, []), c.quantity - c.delta, c.quantity)]
+    hits = [(c, t) for c in changes if c.delta < 0
+            for t in crossed(thresholds, c.quantity - c.delta, c.quantity)]
     if not hits:
         return 0
     test_mode = (await payment_settings.load(session)).test_mode

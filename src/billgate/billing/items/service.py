@@ -105,11 +105,7 @@ async def _run(db: Database, ref: CustomerRef, item_id: str, request: Request,
     for attempt in range(_ATTEMPTS):
         try:
             async with db.session() as session, session.begin():
-                now = clock.now()
-                result = await _change_by_ref(session, ref, item_id, request, now)
-                if not result.replayed:
-                    await record_low_balances(session, result.changes, now=now)
-                return result
+                return await _change_by_ref(session, ref, item_id, request, clock.now())
         except _Refused as refused:
             return refused.result
         except IntegrityError:
@@ -227,7 +223,6 @@ async def _change_rows(session: AsyncSession, customer: Customer, item: ItemDefi
     if result is None:
         balance = await repo.lock_or_create(session, customer.id, item.id, now)
         result = await _locked_change(session, balance, names, request, now)
-    await record_low_balances(session, result.changes, now=now)
     return result.changes
 
 
@@ -241,10 +236,11 @@ async def expire_source(session: AsyncSession, source: str, *, now: datetime) ->
         assert balance is not None
         ledger = await repo.load_ledger(session, balance, now)
         ledger.expire_source(source, now)
-        events += events_of(names, ledger.entries)
+        expired = events_of(names, ledger.entries)
         await repo.persist(session, balance, ledger, now)
+        await record_low_balances(session, expired, thresholds=balance.thresholds, now=now)
+        events += expired
     await repo.close_empty_source_buckets(session, source, now)
-    await record_low_balances(session, events, now=now)
     return events
 
 
@@ -270,7 +266,7 @@ async def settle_one(session: AsyncSession, balance_id: int, names: repo.Names,
     ledger.settle(now)
     await repo.persist(session, balance, ledger, now)
     events = events_of(names, ledger.entries)
-    await record_low_balances(session, events, now=now)
+    await record_low_balances(session, events, thresholds=balance.thresholds, now=now)
     return ledger, events
 
 
@@ -290,8 +286,9 @@ async def _try_fast(session: AsyncSession, where: ColumnElement[bool], names: re
     [change_id] = await repo.insert_entries(session, balance.id, balance.customer_pk, [entry])
     snapshot = BalanceSnapshot(balance.customer_pk, names.item_id, balance.quantity,
                                balance.version)
-    return ChangeResult(success=True, balance=snapshot, change_id=change_id,
-                        changes=events_of(names, [entry]))
+    changes = events_of(names, [entry])
+    await record_low_balances(session, changes, thresholds=balance.thresholds, now=now)
+    return ChangeResult(success=True, balance=snapshot, change_id=change_id, changes=changes)
 
 
 async def _locked_change(session: AsyncSession, balance: repo.BalanceRow, names: repo.Names,
@@ -306,8 +303,9 @@ async def _locked_change(session: AsyncSession, balance: repo.BalanceRow, names:
     ids = await repo.persist(session, balance, ledger, now)
     snapshot = BalanceSnapshot(balance.customer_pk, names.item_id, ledger.quantity,
                                ledger.version)
-    return ChangeResult(success=True, balance=snapshot, change_id=ids[-1],
-                        changes=events_of(names, ledger.entries))
+    changes = events_of(names, ledger.entries)
+    await record_low_balances(session, changes, thresholds=balance.thresholds, now=now)
+    return ChangeResult(success=True, balance=snapshot, change_id=ids[-1], changes=changes)
 
 
 def _refusal(customer_pk: int | None, request: Request, names: repo.Names, *, quantity: int,
