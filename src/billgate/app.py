@@ -23,12 +23,13 @@ from billgate.events import create_bus
 from billgate.graphql.graphiql import asset_routes as graphiql_assets
 from billgate.graphql.schema import build_schema
 from billgate.graphql.view import BillgateGraphQL
+from billgate.notifications.webhooks.url_policy import UrlPolicy
 from billgate.ops.gc_tuning import tune_for_serving
 from billgate.ops.health import healthz, readyz
 from billgate.ops.logging import RequestIdMiddleware
 from billgate.ops.metrics import metrics_endpoint
 from billgate.runtime import Runtime, stripe_rails_for
-from billgate.scheduler.jobs import email_job
+from billgate.scheduler.jobs import email_job, webhook_job
 from billgate.scheduler.runner import Scheduler
 from billgate.settings import Settings
 from billgate.web.checkout import checkout_routes
@@ -70,12 +71,13 @@ async def _development_key(session: AsyncSession) -> str:
 
 
 def build_scheduler(runtime: Runtime) -> Scheduler:
-    """The scheduler of this process: billing work and the email outbox, every
-    ``BILLGATE_SCHEDULER_INTERVAL`` seconds, on the runtime's clock."""
+    """The scheduler of this process: billing work, the email outbox and outgoing webhooks,
+    every ``BILLGATE_SCHEDULER_INTERVAL`` seconds, on the runtime's clock."""
     settings = runtime.settings
     return Scheduler(runtime.billing, runtime.clock.now, interval=settings.scheduler_interval,
-                     extra=email_job(smtp_url=settings.smtp_url, sender=settings.email_from,
-                                     templates_dir=settings.email_templates or None),
+                     extra=(email_job(smtp_url=settings.smtp_url, sender=settings.email_from,
+                                      templates_dir=settings.email_templates or None),
+                            webhook_job(UrlPolicy.from_settings(settings))),
                      before_tick=runtime.sync_test_clock)
 
 

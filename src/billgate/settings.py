@@ -70,6 +70,10 @@ class Settings:
     # The scheduler (renewals, dunning, item repeats and expiries, the email outbox) runs in
     # `billgate serve` unless switched off; `billgate worker` runs it alone.
     scheduler: bool = True
+    # Outgoing webhooks: hosts that may be called over plain http (everything else must be
+    # https), and whether endpoints may resolve to private/loopback/link-local addresses.
+    webhook_http_hosts: tuple[str, ...] = ()
+    webhook_allow_private: bool = False
     scheduler_interval: float = 1.0
     debug: bool = False
     max_body_bytes: int = 1_000_000
@@ -109,6 +113,8 @@ class Settings:
             email_from=get("EMAIL_FROM") or "billing@localhost",
             email_templates=get("EMAIL_TEMPLATES") or "",
             scheduler=_bool(get("SCHEDULER"), True),
+            webhook_http_hosts=tuple(h.lower() for h in _list(get("WEBHOOK_HTTP_HOSTS"))),
+            webhook_allow_private=_bool(get("WEBHOOK_ALLOW_PRIVATE"), False),
             scheduler_interval=_interval(get("SCHEDULER_INTERVAL")),
             debug=_bool(get("DEBUG"), False),
             max_body_bytes=int(get("MAX_BODY_BYTES") or 1_000_000),

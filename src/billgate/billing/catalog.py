@@ -80,7 +80,11 @@ def _product_values(spec: ProductSpec) -> dict[str, object]:
 
 
 def _named_values(spec: ItemSpec | ProductLineSpec) -> dict[str, object]:
-    return {"display_name": spec.display_name, "customer_type": spec.customer_type.value}
+    values: dict[str, object] = {"display_name": spec.display_name,
+                                 "customer_type": spec.customer_type.value}
+    if isinstance(spec, ItemSpec):
+        values["low_balance_thresholds"] = list(spec.low_balance_thresholds)
+    return values
 
 
 CatalogRow = ItemDefinition | ProductLine | Product
@@ -330,7 +334,9 @@ async def export_catalog(session: AsyncSession) -> dict[str, object]:
     products = (await session.scalars(products_statement(include_server_only=True))).all()
     return {
         "items": [{"itemId": i.item_id, "displayName": i.display_name,
-                   "customerType": i.customer_type}
+                   "customerType": i.customer_type,
+                   **({"lowBalanceThresholds": list(i.low_balance_thresholds)}
+                      if i.low_balance_thresholds else {})}
                   for i in await list_item_definitions(session)],
         "productLines": [{"productLineId": p.product_line_id, "displayName": p.display_name,
                           "customerType": p.customer_type}

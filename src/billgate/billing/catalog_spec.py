@@ -34,6 +34,9 @@ class ItemSpec:
     item_id: str
     display_name: str
     customer_type: CustomerType
+    # ``item.balance_low`` fires when a change takes the balance from above one of these to
+    # at or below it. Kept sorted, highest first, without repeats.
+    low_balance_thresholds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -232,8 +235,24 @@ PRODUCT_FIELDS = {
 def parse_item(raw: Any) -> ItemSpec:
     item_id = _require_id(raw.get("itemId") if isinstance(raw, Mapping) else None, "item", "itemId")
     where = _Where("item", item_id)
-    _check_keys(where, raw, {"itemId", "displayName", "customerType"})
-    return ItemSpec(item_id, _text(where, raw, "displayName"), _customer_type(where, raw))
+    _check_keys(where, raw, {"itemId", "displayName", "customerType", "lowBalanceThresholds"})
+    return ItemSpec(item_id, _text(where, raw, "displayName"), _customer_type(where, raw),
+                    _thresholds(where, raw.get("lowBalanceThresholds")))
+
+
+MAX_THRESHOLDS = 20
+
+
+def _thresholds(where: _Where, raw: Any) -> tuple[int, ...]:
+    """Whole numbers a balance can hold (negative ones too: debt alerts), up to 20."""
+    if raw is None:
+        return ()
+    ok = isinstance(raw, list) and len(raw) <= MAX_THRESHOLDS and all(
+        type(t) is int and -MAX_ITEM_QUANTITY <= t <= MAX_ITEM_QUANTITY for t in raw)
+    if not ok:
+        raise where.error("lowBalanceThresholds",
+                          f"must be a list of up to {MAX_THRESHOLDS} whole numbers")
+    return tuple(sorted(set(raw), reverse=True))
 
 
 def parse_product_line(raw: Any) -> ProductLineSpec:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.billing import webhook_events
 from billgate.billing.catalog import version_statement
 from billgate.billing.errors import InvalidInput
 from billgate.db.engine import Database
@@ -56,8 +57,10 @@ async def list_page(session: AsyncSession, *, customer_type: CustomerType | None
     return (await session.scalars(stmt)).all()
 
 
-async def get_or_create(session: AsyncSession, ref: CustomerRef) -> Customer:
-    """The customer row for ``ref``, inserting it if this is the first reference.
+async def get_or_create(session: AsyncSession, ref: CustomerRef, *,
+                        now: datetime | None = None) -> Customer:
+    """The customer row for ``ref``, inserting it if this is the first reference (and then
+    recording ``customer.created``, dated ``now``: the billing clock where the caller has it).
 
     Safe under concurrency: two first references race on the unique key, not on a read.
     """
@@ -65,7 +68,7 @@ async def get_or_create(session: AsyncSession, ref: CustomerRef) -> Customer:
     existing = await find(session, ref)
     if existing is not None:
         return existing
-    await insert_ignore(
+    inserted = await insert_ignore(
         session,
         Customer.__table__,  # type: ignore[arg-type]
         {"type": ref.type.value, "customer_id": ref.customer_id, "created_at": datetime.now(UTC)},
@@ -73,6 +76,8 @@ async def get_or_create(session: AsyncSession, ref: CustomerRef) -> Customer:
     )
     customer = await find(session, ref)
     assert customer is not None
+    if inserted:  # only the transaction that created it announces it (a racing twin did not)
+        await webhook_events.customer_created(session, customer, now=now or customer.created_at)
     return customer
 
 

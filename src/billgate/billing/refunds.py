@@ -30,7 +30,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import items
+from billgate.billing import items, webhook_events
 from billgate.billing.errors import InvalidInput, PaymentFailed
 from billgate.billing.purchases import fulfil
 from billgate.billing.purchases.repository import LIVE_SUBSCRIPTION, SUBSCRIPTION
@@ -84,6 +84,7 @@ async def refund_transaction(billing: lifecycle.Billing, transaction_id: int, *,
             await revoke_purchase(billing, session, original.purchase_id, now=now)
         fresh = await session.get(Transaction, original.id, populate_existing=True)
         assert fresh is not None
+        await webhook_events.refunded(session, fresh, amount=amount, now=now)
     await lifecycle.flush_events(billing)
     return RefundOutcome(original=fresh, refund=refund, revoked=revoke_grants)
 
@@ -142,7 +143,8 @@ async def revoke_purchase(billing: lifecycle.Billing, session: AsyncSession, pur
         return
     if purchase.kind == SUBSCRIPTION:
         if purchase.status in LIVE_SUBSCRIPTION:
-            uow = UnitOfWork(session=session, customer=customer, now=now)
+            uow = UnitOfWork(session=session, customer=customer, now=now,
+                             test_mode=billing.test_mode)
             await lifecycle.end_subscription(uow, purchase, at=now)
             billing.events += uow.events
     elif purchase.status == "ACTIVE":
@@ -199,6 +201,7 @@ async def record_external_refunds(billing: lifecycle.Billing, charge: ChargeInfo
                 continue
             original.refunded_amount += amount
             session.add(_refund_row(original, amount, reference=refund.id, now=now))
+            await webhook_events.refunded(session, original, amount=amount, now=now)
             recorded += 1
     if recorded:
         log.info("recorded %s refund(s) of charge %s made outside billgate", recorded, charge.id)

@@ -57,6 +57,7 @@ class UnitOfWork:
     customer: Customer
     now: datetime
     events: list[items.ChangeEvent] = field(default_factory=list)
+    test_mode: bool = True  # the payment mode the change is made in (events record it)
 
 
 Work = Callable[[UnitOfWork], Awaitable[T]]
@@ -71,6 +72,7 @@ async def run(billing: Billing, customer: CustomerRef | int, work: Work[T], *,
         try:
             async with billing.db.session() as session, session.begin():
                 uow = await _begin(session, customer, now=now)
+                uow.test_mode = billing.test_mode
                 result = await work(uow)
             billing.events += uow.events
             await flush_events(billing)
@@ -104,7 +106,7 @@ async def _begin(session: AsyncSession, customer: CustomerRef | int, *,
             raise LookupError(f"customer {customer} does not exist")
         await repository.lock_customer(session, row.id)
         return UnitOfWork(session=session, customer=row, now=now)
-    row = await customers.get_or_create(session, customer)
+    row = await customers.get_or_create(session, customer, now=now)
     uow = UnitOfWork(session=session, customer=row, now=now)
     # A customer exists from its first reference with its include-by-default products
     # (``ensure_included`` takes the customer's lock first).

@@ -27,6 +27,7 @@ from billgate.graphql.mutations.customers import CustomerMutations
 from billgate.graphql.mutations.items import ItemMutations
 from billgate.graphql.mutations.purchases import PurchaseMutations
 from billgate.graphql.mutations.subscriptions import SubscriptionMutations
+from billgate.graphql.mutations.webhooks import WebhookMutations
 from billgate.graphql.pagination import Connection
 from billgate.graphql.resolvers import catalog as catalog_resolvers
 from billgate.graphql.resolvers import customers as customer_resolvers
@@ -41,6 +42,7 @@ from billgate.graphql.types.invoices import Invoice, Transaction
 from billgate.graphql.types.items import Item, ItemChange
 from billgate.graphql.types.purchases import CustomerSubscription
 from billgate.graphql.types.settings import PaymentSettings
+from billgate.graphql.types.webhooks import WebhookDelivery, WebhookEndpoint
 from billgate.ops.metrics import OperationMetrics
 
 MAX_DEPTH = 10
@@ -95,10 +97,17 @@ class Query:
 
         return await payment_settings(info)
 
+    @strawberry.field(description="Outgoing webhook endpoints, oldest first (secret key only).")
+    async def webhook_endpoints(self, info: Info, first: int | None = None,
+                                after: str | None = None) -> Connection[WebhookEndpoint]:
+        from billgate.graphql.resolvers.webhooks import endpoints_page
+
+        return await endpoints_page(info, first, after)
+
 
 @strawberry.type
 class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, CustomerMutations,
-               BillingMutations, CatalogMutations):
+               BillingMutations, CatalogMutations, WebhookMutations):
     pass
 
 
@@ -124,7 +133,8 @@ def build_schema(*, debug: bool = False) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Customer, Product, Item, ItemChange, CustomerSubscription, Invoice, Transaction],
+        types=[Customer, Product, Item, ItemChange, CustomerSubscription, Invoice, Transaction,
+               WebhookEndpoint, WebhookDelivery],
         extensions=extensions,  # type: ignore[arg-type]
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
         execution_context_class=SharedEventExecutionContext,

@@ -42,6 +42,17 @@ WEBHOOKS = Counter(
     ["type", "outcome"], registry=REGISTRY,
 )
 
+WEBHOOK_ATTEMPTS = Counter(
+    "billgate_webhook_delivery_attempts_total",
+    "Outgoing webhook delivery attempts by outcome (delivered: a 2xx within 10 s; failed)",
+    ["outcome"], registry=REGISTRY,
+)
+WEBHOOK_OLDEST_PENDING = Gauge(
+    "billgate_webhook_oldest_pending_seconds",
+    "Age of the oldest outgoing webhook event not yet delivered to every endpoint (billing clock)",
+    registry=REGISTRY,
+)
+
 
 MAX_OPERATION_NAMES = 200
 _seen_names: set[str] = set()

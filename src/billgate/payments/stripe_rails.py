@@ -180,7 +180,8 @@ def _card(obj: Any) -> Card:
 
 def _processor_error(exc: stripe.StripeError) -> ProcessorError:
     body = exc.json_body if isinstance(exc.json_body, dict) else {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    raw = body.get("error")
+    error: dict[str, Any] = raw if isinstance(raw, dict) else {}
     payment_intent = _id(error.get("payment_intent"))
     declined = isinstance(exc, stripe.CardError)
     code = exc.code or error.get("code")
@@ -224,7 +225,7 @@ class StripeRails:
 
     async def aclose(self) -> None:
         with contextlib.suppress(NotImplementedError):  # a client without async support
-            await self._http.close_async()
+            await self._http.close_async()  # type: ignore[no-untyped-call]
 
     def _params(self, params: dict[str, Any]) -> Any:
         return {k: v for k, v in params.items() if k not in self.omit_params and v is not None}
@@ -304,9 +305,10 @@ class StripeRails:
     async def create_setup_intent(self, customer: str, *, metadata: Mapping[str, str],
                                   idempotency_key: str | None = None) -> Intent:
         """A SetupIntent that saves a card for later off-session charges."""
+        params: Any = {"customer": customer, "usage": "off_session",
+                       "payment_method_types": CARD_ONLY, "metadata": dict(metadata)}
         return _intent(await self._call(self.client.v1.setup_intents.create_async(
-            {"customer": customer, "usage": "off_session", "payment_method_types": CARD_ONLY,
-             "metadata": dict(metadata)}, self._options(idempotency_key))))
+            params, self._options(idempotency_key))))
 
     async def retrieve_setup_intent(self, setup_intent_id: str) -> Intent:
         return _intent(await self._call(self.client.v1.setup_intents.retrieve_async(setup_intent_id)))

@@ -14,6 +14,8 @@ from billgate.billing import scheduled
 from billgate.billing.subscriptions import lifecycle
 from billgate.db.models import EmailOutbox, ItemBalance, ItemSchedule, Purchase
 from billgate.notifications.sender import parse_smtp_url, send_due
+from billgate.notifications.webhooks import delivery as webhook_delivery
+from billgate.notifications.webhooks.url_policy import UrlPolicy
 
 
 @dataclass(frozen=True)
@@ -89,3 +91,27 @@ def email_job(*, smtp_url: str | None, sender: str, templates_dir: str | None = 
         return sent
 
     return Job("email.send", outbox_due, run)
+
+
+def webhook_job(policy: UrlPolicy, *, batch: int = webhook_delivery.BATCH,
+                max_batches: int = 20) -> Job:
+    """``webhook.deliver``: send the outgoing webhook outbox
+    (``notifications.webhooks.delivery``). Like ``email.send`` it runs after the billing
+    work of each tick, so a receiver that is down never holds up billing. Each run also
+    refreshes the oldest-pending-event gauge."""
+
+    async def due(billing: lifecycle.Billing, now: datetime) -> datetime | None:
+        return await webhook_delivery.next_due(billing.db, now)
+
+    async def run(billing: lifecycle.Billing, at: datetime) -> int:
+        sent = 0
+        for _ in range(max_batches):
+            count = await webhook_delivery.deliver_due(billing.db, now=at, policy=policy, limit=batch,
+                                                       base_url=billing.base_url)
+            sent += count
+            if count < batch:
+                break
+        await webhook_delivery.update_oldest_pending(billing.db, at)
+        return sent
+
+    return Job("webhook.deliver", due, run)

@@ -47,6 +47,8 @@ class BalanceRow:
     tracked: int
     version: int
     next_expiry_at: datetime | None
+    # The item's ``low_balance_thresholds``, read by the same statement (no extra round trip).
+    thresholds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,15 @@ class Names:
     item_id: str
 
 
+_THRESHOLDS = (select(items.c.low_balance_thresholds).where(items.c.id == balances.c.item_pk)
+               .scalar_subquery())
 _BALANCE = (balances.c.id, balances.c.customer_pk, balances.c.quantity,
-            balances.c.tracked_remaining, balances.c.version, balances.c.next_expiry_at)
+            balances.c.tracked_remaining, balances.c.version, balances.c.next_expiry_at,
+            _THRESHOLDS)
 
 
 def _balance_row(row: Sequence[Any]) -> BalanceRow:
-    return BalanceRow(row[0], row[1], row[2], row[3], row[4], row[5])
+    return BalanceRow(row[0], row[1], row[2], row[3], row[4], row[5], tuple(row[6] or ()))
 
 
 # Which balance ----------------------------------------------------------------------------

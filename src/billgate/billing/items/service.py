@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billgate.billing import customers as customer_service
 from billgate.billing.errors import IdempotencyKeyReused, InsufficientQuantity, InvalidInput
 from billgate.billing.items import repository as repo
+from billgate.billing.items.alerts import record_low_balances
 from billgate.billing.items.ledger import Entry, Ledger
 from billgate.billing.items.requests import (
     Request,
@@ -185,7 +186,7 @@ async def _ensure_customer(db: Database, ref: CustomerRef, now: datetime) -> lis
     from billgate.billing.purchases import fulfil
 
     async with db.session() as session, session.begin():
-        customer = await customer_service.get_or_create(session, ref)
+        customer = await customer_service.get_or_create(session, ref, now=now)
         return await fulfil.ensure_included(session, customer, now=now)
 
 
@@ -275,8 +276,10 @@ async def expire_source(session: AsyncSession, source: str, *, now: datetime) ->
         assert balance is not None
         ledger = await repo.load_ledger(session, balance, now)
         ledger.expire_source(source, now)
-        events += events_of(names, ledger.entries)
+        expired = events_of(names, ledger.entries)
         await repo.persist(session, balance, ledger, now)
+        await record_low_balances(session, expired, thresholds=balance.thresholds, now=now)
+        events += expired
     await repo.close_empty_source_buckets(session, source, now)
     return events
 
@@ -302,7 +305,9 @@ async def settle_one(session: AsyncSession, balance_id: int, names: repo.Names,
     ledger = await repo.load_ledger(session, balance, now)
     ledger.settle(now)
     await repo.persist(session, balance, ledger, now)
-    return ledger, events_of(names, ledger.entries)
+    events = events_of(names, ledger.entries)
+    await record_low_balances(session, events, thresholds=balance.thresholds, now=now)
+    return ledger, events
 
 
 # The change itself --------------------------------------------------------------------------
@@ -324,8 +329,9 @@ async def _try_fast(session: AsyncSession, where: ColumnElement[bool], names: re
     [change_id] = await repo.insert_entries(session, balance.id, balance.customer_pk, [entry])
     snapshot = BalanceSnapshot(balance.customer_pk, names.item_id, balance.quantity,
                                balance.version)
-    return ChangeResult(success=True, balance=snapshot, change_id=change_id,
-                        changes=events_of(names, [entry]))
+    changes = events_of(names, [entry])
+    await record_low_balances(session, changes, thresholds=balance.thresholds, now=now)
+    return ChangeResult(success=True, balance=snapshot, change_id=change_id, changes=changes)
 
 
 async def _locked_change(session: AsyncSession, balance: repo.BalanceRow, names: repo.Names,
@@ -340,8 +346,9 @@ async def _locked_change(session: AsyncSession, balance: repo.BalanceRow, names:
     ids = await repo.persist(session, balance, ledger, now)
     snapshot = BalanceSnapshot(balance.customer_pk, names.item_id, ledger.quantity,
                                ledger.version)
-    return ChangeResult(success=True, balance=snapshot, change_id=ids[-1],
-                        changes=events_of(names, ledger.entries))
+    changes = events_of(names, ledger.entries)
+    await record_low_balances(session, changes, thresholds=balance.thresholds, now=now)
+    return ChangeResult(success=True, balance=snapshot, change_id=ids[-1], changes=changes)
 
 
 def _refusal(customer_pk: int | None, request: Request, names: repo.Names, *, quantity: int,

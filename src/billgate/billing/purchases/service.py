@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import customers, invoices, items, payment_settings
+from billgate.billing import customers, invoices, items, payment_settings, webhook_events
 from billgate.billing.errors import (
     BillgateError,
     CheckoutUnavailable,
@@ -91,7 +91,7 @@ async def grant_product(db: Database, ref: CustomerRef, *, product_id: str | Non
     """
     now = clock.now()
     async with db.session() as session, session.begin():
-        customer = await customers.get_or_create(session, ref)
+        customer = await customers.get_or_create(session, ref, now=now)
         events = await fulfil.ensure_included(session, customer, now=now)
         req = await request.resolve(session, customer=ref, product_id=product_id, inline=inline,
                                     price_id=price_id, currency=currency, quantity=quantity,
@@ -102,6 +102,7 @@ async def grant_product(db: Database, ref: CustomerRef, *, product_id: str | Non
                                                owned=owned)
         session.add(_transaction(customer, purchase, req, kind="grant", amount=0, test_mode=True,
                                  now=now))
+        await webhook_events.product_granted(session, customer, purchase, now=now)
     await _publish(publish, events + started)
     return purchase
 
@@ -124,7 +125,7 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
     now = clock.now()
     async with db.session() as session, session.begin():
         await _check_not_blocked(session)
-        customer = await customers.get_or_create(session, ref)
+        customer = await customers.get_or_create(session, ref, now=now)
         events = await fulfil.ensure_included(session, customer, now=now)
         req = await request.resolve(session, customer=ref, product_id=product_id, inline=inline,
                                     price_id=price_id, currency=currency, quantity=quantity,
@@ -287,9 +288,11 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
                                                origin="checkout", owned=owned)
         checkout.purchase_id = purchase.id
         checkout.payment_reference = reference or checkout.payment_reference
-        if not trialing:
-            await _record_paid(session, customer, purchase, req, amount=amount,
-                               test_mode=test_mode, reference=reference, now=now)
+        invoice = None if trialing else await _record_paid(
+            session, customer, purchase, req, amount=amount, test_mode=test_mode,
+            reference=reference, now=now)
+        await webhook_events.checkout_recorded(session, customer, checkout, purchase, invoice,
+                                               now=now, test_mode=test_mode)
     await _publish(publish, events + started)
     return Completed(purchase=purchase, return_url=checkout.return_url,
                      customer=CustomerRef(CustomerType(customer.type), customer.customer_id))
@@ -352,7 +355,7 @@ def _transaction(customer: Customer, purchase: Purchase, req: PurchaseRequest, *
 
 async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purchase,
                        req: PurchaseRequest, *, amount: int, test_mode: bool,
-                       reference: str | None, now: datetime) -> None:
+                       reference: str | None, now: datetime) -> Invoice:
     """What was charged (a transaction) and its PAID invoice."""
     transaction = _transaction(customer, purchase, req, kind="purchase", amount=amount,
                                test_mode=test_mode, now=now, reference=reference)
@@ -370,6 +373,7 @@ async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purc
     if amount > 0:  # a receipt for every paid invoice
         outbox.enqueue(session, customer, outbox.RECEIPT,
                        invoices.receipt_context(customer, invoice), now=now)
+    return invoice
 
 
 async def ensure_customer(db: Database, ref: CustomerRef, *, clock: Clock,
@@ -385,7 +389,7 @@ async def ensure_customer(db: Database, ref: CustomerRef, *, clock: Clock,
         return int(row.id)
     now = clock.now()
     async with db.session() as session, session.begin():
-        customer = await customers.get_or_create(session, ref)
+        customer = await customers.get_or_create(session, ref, now=now)
         events = await fulfil.ensure_included(session, customer, now=now)
     await _publish(publish, events)
     return customer.id

@@ -17,7 +17,7 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import charges, invoices, unit_of_work
+from billgate.billing import charges, invoices, unit_of_work, webhook_events
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing, flush_events
 from billgate.billing.purchases import fulfil
@@ -225,6 +225,7 @@ async def _paid(billing: Billing, uow: UnitOfWork, sub: Purchase, invoice: Invoi
                 reference: str | None) -> None:
     """The period is paid: advance it, clear dunning, record the transaction, send a receipt."""
     session, customer, now = uow.session, uow.customer, uow.now
+    previous_status = sub.status
     start, end = next_period(sub)
     invoices.mark_paid(invoice, now=now, reference=reference)
     kind = "purchase" if sub.status == TRIALING else "renewal"
@@ -246,12 +247,15 @@ async def _paid(billing: Billing, uow: UnitOfWork, sub: Purchase, invoice: Invoi
     if invoice.amount_total > 0:
         outbox.enqueue(session, customer, outbox.RECEIPT,
                        invoices.receipt_context(customer, invoice, billing.base_url), now=now)
+    await webhook_events.period_paid(session, customer, sub, invoice, previous_status=previous_status,
+                                     now=now, test_mode=billing.test_mode, base_url=billing.base_url)
 
 
 async def _failed(billing: Billing, uow: UnitOfWork, sub: Purchase, invoice: Invoice, *,
                   message: str) -> None:
     """A failed charge: PAST_DUE with the next retry, or canceled after the last one."""
     session, customer, now = uow.session, uow.customer, uow.now
+    previous_status = sub.status
     retry_days = billing.settings.dunning_retry_days
     if sub.status != PAST_DUE:
         transition(sub, PAST_DUE, now=now)
@@ -268,6 +272,9 @@ async def _failed(billing: Billing, uow: UnitOfWork, sub: Purchase, invoice: Inv
                "final": final,
                "next_retry_at": None if final or sub.next_retry_at is None else sub.next_retry_at.isoformat()}
     outbox.enqueue(session, customer, outbox.PAYMENT_FAILED, context, now=now)
+    await webhook_events.charge_failed(session, customer, sub, invoice, previous_status=previous_status,
+                                       message=message, now=now, test_mode=billing.test_mode,
+                                       base_url=billing.base_url)
     if final:
         invoice.status = "UNCOLLECTIBLE"
         sub.open_invoice_id = None
@@ -277,9 +284,13 @@ async def _failed(billing: Billing, uow: UnitOfWork, sub: Purchase, invoice: Inv
 async def end_subscription(uow: UnitOfWork, sub: Purchase, *, at: datetime) -> None:
     """CANCELED at ``at``, whatever ended it: the open invoice is void, the plan's items
     expire per their rules, the line's included product returns, nothing more is due
-    (``fulfil.end`` does it all)."""
+    (``fulfil.end`` does it all); ``subscription.canceled`` is recorded."""
+    previous_status = sub.status
     sub.canceled_at = sub.canceled_at or at
     uow.events += await fulfil.end(uow.session, uow.customer, sub, now=at, status=CANCELED)
+    await webhook_events.subscription_ended(uow.session, uow.customer, sub,
+                                            previous_status=previous_status, now=at,
+                                            test_mode=uow.test_mode)
 
 
 async def recover_abandoned_claims(billing: Billing, *, now: datetime) -> int:

@@ -17,7 +17,7 @@ from functools import partial
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import catalog, charges, invoices, items, unit_of_work
+from billgate.billing import catalog, charges, invoices, items, unit_of_work, webhook_events
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing
 from billgate.billing.errors import (
@@ -103,6 +103,7 @@ async def cancel(billing: Billing, ref: CustomerRef, which: Selector, *, immedia
         sub.cancel_at_period_end = True
         sub.canceled_at = uow.now
         sub.next_action_at = sub.current_period_end
+        await _changed(uow, sub, sub.status)
 
     return await _on_subscription(billing, ref, which, now=now, change=change)
 
@@ -117,6 +118,7 @@ async def uncancel(billing: Billing, ref: CustomerRef, which: Selector, *,
         sub.cancel_at_period_end = False
         sub.canceled_at = None
         sub.updated_at = uow.now
+        await _changed(uow, sub, sub.status)
 
     return await _on_subscription(billing, ref, which, now=now, change=change)
 
@@ -134,7 +136,9 @@ async def pause(billing: Billing, ref: CustomerRef, which: Selector, *,
         _require_live(sub)
         if sub.status == PAUSED:
             raise InvalidInput("the subscription is already paused", field=["subscriptionId"])
+        previous_status = sub.status
         transition(sub, PAUSED, now=uow.now)
+        await _changed(uow, sub, previous_status)
         sub.paused_at = uow.now
         sub.resumes_at = resumes_at
         sub.next_action_at = resumes_at
@@ -166,6 +170,11 @@ async def resume(billing: Billing, ref: CustomerRef, which: Selector, *,
         failed=partial(lifecycle.resume_failed, billing, automatic=False),
         stale=lifecycle.void_claimed_invoice, now=now)
     return recorded.value_or_raise()
+
+
+async def _changed(uow: UnitOfWork, sub: Purchase, previous_status: str) -> None:
+    await webhook_events.subscription_changed(uow.session, sub, previous_status=previous_status,
+                                              now=uow.now, test_mode=uow.test_mode)
 
 
 def _require_payment_method(billing: Billing, customer: Customer) -> None:
@@ -271,6 +280,7 @@ async def _apply_switch(billing: Billing, uow: UnitOfWork, old: Purchase, plan: 
     session, customer, now = uow.session, uow.customer, uow.now
     target, amounts = plan.target, plan.amounts
     was_trialing = old.status == TRIALING  # before ``fulfil.start`` ends it
+    previous_status = old.status
     owned = await repository.list_owned_for_update(session, customer.id)
     new, events = await fulfil.start(session, customer, target, now=now, origin="switch",
                                      owned=owned)
@@ -307,4 +317,7 @@ async def _apply_switch(billing: Billing, uow: UnitOfWork, old: Purchase, plan: 
                             amount=amounts.net, currency=currency, quantity=new.quantity,
                             product=new.product, test_mode=billing.test_mode,
                             payment_reference=reference, created_at=now))
+    await webhook_events.plan_switched(session, customer, old, new, invoice,
+                                       previous_status=previous_status, now=now,
+                                       test_mode=billing.test_mode)
     return new

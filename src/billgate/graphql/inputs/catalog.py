@@ -92,6 +92,7 @@ class UpsertItemDefinitionInput:
     item_id: str
     display_name: str
     customer_type: CustomerType
+    low_balance_thresholds: list[int] | None = None
 
 
 @strawberry.input

@@ -51,7 +51,8 @@ class CatalogMutations:
         try:
             info.context.principal.require_server("upsertItemDefinition")
             spec = parse_item({"itemId": input.item_id, "displayName": input.display_name,
-                               "customerType": input.customer_type.value})
+                               "customerType": input.customer_type.value,
+                               "lowBalanceThresholds": input.low_balance_thresholds})
             row = await catalog.save(info.context.runtime.db, catalog.upsert_item, spec)
         except BillgateError as exc:
             return UpsertItemDefinitionPayload(user_errors=[user_error(exc)])

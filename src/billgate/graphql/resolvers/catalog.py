@@ -76,7 +76,7 @@ async def load_item_definition(info: Info, item_id: str) -> ItemDefinition:
     if row is None:
         # An included item whose definition was archived later: still show what was sold.
         return ItemDefinition(item_id=item_id, display_name=item_id,
-                              customer_type=CustomerType.USER)
+                              customer_type=CustomerType.USER, low_balance_thresholds=[])
     return ItemDefinition.from_row(row)
 
 

@@ -89,9 +89,22 @@ async def _item_change(info: Info, node_id: str) -> Node | None:
     return ItemChange.from_row(row)
 
 
+async def _webhook_endpoint(info: Info, node_id: str) -> Node | None:
+    from billgate.graphql.resolvers.webhooks import endpoint_node
+
+    return await endpoint_node(info, node_id)
+
+
+async def _webhook_delivery(info: Info, node_id: str) -> Node | None:
+    from billgate.graphql.resolvers.webhooks import delivery_node
+
+    return await delivery_node(info, node_id)
+
+
 NODE_RESOLVERS: dict[str, NodeResolver] = {
     "Product": _product, "Customer": _customer, "Item": _item, "ItemChange": _item_change,
     "CustomerSubscription": _subscription, "Invoice": _invoice, "Transaction": _transaction,
+    "WebhookEndpoint": _webhook_endpoint, "WebhookDelivery": _webhook_delivery,
 }
 
 

@@ -61,11 +61,15 @@ class ItemDefinition:
     item_id: str
     display_name: str
     customer_type: CustomerType
+    low_balance_thresholds: list[int] = strawberry.field(
+        description="`item.balance_low` webhook events fire when a change takes the balance from "
+                    "above one of these to at or below it.")
 
     @classmethod
     def from_row(cls, row: ItemDefinitionRow) -> ItemDefinition:
         return cls(item_id=row.item_id, display_name=row.display_name,
-                   customer_type=CustomerType(row.customer_type))
+                   customer_type=CustomerType(row.customer_type),
+                   low_balance_thresholds=list(row.low_balance_thresholds or []))
 
 
 @strawberry.type

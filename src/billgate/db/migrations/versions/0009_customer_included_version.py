@@ -1,7 +1,7 @@
 """customers remember the catalog version their include-by-default products match
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-02 14:10:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import billgate.db.models
 
 revision: str = '0009'
-down_revision: str | None = '0006'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
