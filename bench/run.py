@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import catalog, items, ledger_size  # noqa: E402
+from bench import catalog, hot_path, items, ledger_size  # noqa: E402
 
 RATIO_BENCHMARKS = {
     "catalog query (products(first: 20))": catalog.run,
@@ -46,6 +46,12 @@ def main() -> None:
             continue
         print(f"{f'{subscribers} subscribers of one item get a change':42} p50 {fan['p50_ms']:.1f} ms, "
               f"p99 {fan['p99_ms']:.1f} ms (goal for 1,000: p99 < 100 ms)", flush=True)
+    database = "PostgreSQL" if os.environ.get("BILLGATE_DATABASE_URL", "").startswith(
+        "postgres") else "SQLite"
+    try:
+        hot_path.print_table(hot_path.run(seconds), database)
+    except Exception as exc:  # report and go on
+        print(f"hot path: failed ({type(exc).__name__}: {exc})", flush=True)
     flat = ledger_size.run()
     print(f"{'balance read, 1k vs 1M ledger rows':42} {flat['small_ms']:.2f} ms vs "
           f"{flat['large_ms']:.2f} ms, ratio {flat['ratio']:.2f} (goal within 1.2)", flush=True)
