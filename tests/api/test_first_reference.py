@@ -4,6 +4,7 @@ and a grant that cannot fit fails alone, never the reads of the customer."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,3 +71,31 @@ async def test_a_grant_that_cannot_fit_fails_alone(api: Any) -> None:
     # Another customer gets the new product.
     other = (await api.data(CUSTOMER, {"c": {"type": "USER", "customerId": "other"}}))["customer"]
     assert sorted(products(other)) == ["free", "welcome"] and other["item"]["quantity"] == 110
+
+
+async def test_a_catalog_change_reaches_existing_customers_on_their_next_read(
+        api: Any, runtime: Any) -> None:
+    """The one cache of the hot path: a customer's ``included_version``. Any product write
+    (``upsertProduct``, or a ``catalog apply`` that changed something) gives the catalog a new
+    version, stored in the database, so every replica sees it on its next read."""
+    from billgate.billing.catalog import apply_catalog
+    from billgate.billing.catalog_spec import parse_catalog
+    from billgate.cli import load_catalog_file
+
+    first = (await api.data(CUSTOMER, {"c": USER}))["customer"]
+    assert products(first) == ["free"]
+    added = await api.data(UPSERT, {"input": {"productId": "welcome", "product": {
+        "displayName": "Welcome bonus", "customerType": "USER", "includedByDefault": True,
+        "includedItems": [{"itemId": "credits", "quantity": 10, "expires": "NEVER"}]}}})
+    assert added["upsertProduct"]["userErrors"] == []
+    again = (await api.data(CUSTOMER, {"c": USER}))["customer"]
+    assert sorted(products(again)) == ["free", "welcome"] and again["item"]["quantity"] == 110
+    # The catalog file has no "welcome": applying it archives it (a change, a new version);
+    # what the customer owns stays, and nothing is granted twice.
+    async with runtime.db.session() as session, session.begin():
+        report = await apply_catalog(session, parse_catalog(load_catalog_file(
+        Path(__file__).parents[2] / "examples" / "catalog.yaml")),
+                                     now=runtime.clock.now())
+    assert report.changed
+    after = (await api.data(CUSTOMER, {"c": USER}))["customer"]
+    assert sorted(products(after)) == ["free", "welcome"] and after["item"]["quantity"] == 110
