@@ -114,7 +114,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     placeholder = runtime or Runtime(settings=settings, db=None, clock=TestClock(),  # type: ignore[arg-type]
                                      secret_keys=())
-    graphql = BillgateGraphQL(build_schema(debug=settings.debug), placeholder)
+    schema = build_schema(debug=settings.debug, max_query_cost=settings.max_query_cost,
+                          max_query_bytes=settings.max_query_bytes)
+    graphql = BillgateGraphQL(schema, placeholder)
 
     return Starlette(
         debug=settings.debug,

@@ -71,6 +71,10 @@ class Settings:
     scheduler_interval: float = 1.0
     debug: bool = False
     max_body_bytes: int = 1_000_000
+    # GraphQL documents: refused above this many bytes before parsing, and above this
+    # cost (fields, fragments expanded) at validation.
+    max_query_bytes: int = 64 * 1024
+    max_query_cost: int = 5000
     json_logs: bool = True
     shutdown_grace_seconds: int = 20
 
@@ -109,6 +113,8 @@ class Settings:
             scheduler_interval=_interval(get("SCHEDULER_INTERVAL")),
             debug=_bool(get("DEBUG"), False),
             max_body_bytes=int(get("MAX_BODY_BYTES") or 1_000_000),
+            max_query_bytes=int(get("MAX_QUERY_BYTES") or 64 * 1024),
+            max_query_cost=int(get("MAX_QUERY_COST") or 5000),
             json_logs=_bool(get("JSON_LOGS"), True),
             shutdown_grace_seconds=int(get("SHUTDOWN_GRACE_SECONDS") or 20),
         )
