@@ -41,7 +41,7 @@ DEV_KEY = "dev_secret_key"
 
 async def build_runtime(settings: Settings) -> Runtime:
     """Open the database and settle start-up settings (environment wins over stored values)."""
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, **settings.database_options)
     async with db.session() as session, session.begin():
         if settings.test_mode is not None:
             await payment_settings.update(session, test_mode=settings.test_mode)

@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from billgate.db.urls import normalise_database_url
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./billgate.db"
 
 
@@ -75,8 +77,18 @@ class Settings:
     # cost (fields, fragments expanded) at validation.
     max_query_bytes: int = 64 * 1024
     max_query_cost: int = 5000
+    # Seconds: opening a database connection (or waiting for a pooled one), and one
+    # statement (SQLite: waiting for the write lock). A database that hangs fails fast.
+    db_connect_timeout: float = 5.0
+    db_statement_timeout: float = 30.0
     json_logs: bool = True
     shutdown_grace_seconds: int = 20
+
+    @property
+    def database_options(self) -> dict[str, float]:
+        """Keyword arguments of ``Database`` for these settings."""
+        return {"connect_timeout": self.db_connect_timeout,
+                "statement_timeout": self.db_statement_timeout}
 
     @property
     def base_url(self) -> str:
@@ -92,7 +104,7 @@ class Settings:
 
         test_mode_raw = get("TEST_MODE")
         return cls(
-            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=normalise_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
             host=get("HOST") or "127.0.0.1",
             port=int(get("PORT") or 8000),
             public_url=get("PUBLIC_URL") or "",
@@ -115,6 +127,8 @@ class Settings:
             max_body_bytes=int(get("MAX_BODY_BYTES") or 1_000_000),
             max_query_bytes=int(get("MAX_QUERY_BYTES") or 64 * 1024),
             max_query_cost=int(get("MAX_QUERY_COST") or 5000),
+            db_connect_timeout=float(get("DB_CONNECT_TIMEOUT") or 5.0),
+            db_statement_timeout=float(get("DB_STATEMENT_TIMEOUT") or 30.0),
             json_logs=_bool(get("JSON_LOGS"), True),
             shutdown_grace_seconds=int(get("SHUTDOWN_GRACE_SECONDS") or 20),
         )

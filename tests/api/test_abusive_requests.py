@@ -121,3 +121,27 @@ class TestDeepJson:
                                          headers={"Content-Type": "application/json"})
         assert response.status_code == 400
         assert response.json()["errors"][0]["extensions"] == {"code": "INVALID_INPUT"}
+
+
+class TestEcho:
+    """Messages echo at most ~100 characters of any one value a client sent."""
+
+    async def test_a_huge_item_id_is_not_echoed_in_full(self, api) -> None:
+        query = ('query ($i: String!) { customer(customer: {type: USER, customerId: "u1"}) '
+                 "{ item(itemId: $i) { quantity } } }")
+        [error] = errors(await api.post(query, {"i": "x" * 900_000}))
+        assert error["extensions"]["code"] == "ITEM_NOT_FOUND"
+        assert error["message"] == f"item '{'x' * 99} …[900002 chars] not found"
+
+    async def test_a_huge_invalid_variable_is_not_echoed_in_full(self, api) -> None:
+        query = "query ($n: Int) { products(first: $n) { edges { cursor } } }"
+        [error] = errors(await api.post(query, {"n": "9" * 900_000}))
+        assert len(error["message"]) < 500
+        assert error["message"].startswith("Variable '$n' has invalid value")
+
+    async def test_a_huge_id_in_a_user_error_is_not_echoed_in_full(self, api) -> None:
+        query = ("mutation ($i: String!) { tryDecreaseItemQuantity(input: {customer: {type: USER, "
+                 "customerId: \"u1\"}, itemId: $i, amount: 1}) { userErrors { code message } } }")
+        body = await api(query, {"i": "y" * 900_000})
+        [user_error] = body["data"]["tryDecreaseItemQuantity"]["userErrors"]
+        assert len(user_error["message"]) < 500

@@ -6,13 +6,33 @@ error with ``extensions.code`` (queries) in one place: ``graphql/errors.py``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+# Messages name what the client sent; a 900 KB id must not come back (or reach the logs)
+# in full. Each word keeps its first ECHO_CHARS characters; the message as a whole at most
+# MAX_MESSAGE_CHARS.
+ECHO_CHARS = 100
+MAX_MESSAGE_CHARS = 400
+_LONG_WORD = re.compile(r"\S{" + str(ECHO_CHARS + 1) + ",}")
+
+
+def clip_echo(message: str) -> str:
+    """``message`` with any run of more than ``ECHO_CHARS`` non-space characters cut short,
+    and cut to ``MAX_MESSAGE_CHARS`` overall."""
+    if len(message) <= ECHO_CHARS:
+        return message
+    clipped = _LONG_WORD.sub(lambda m: f"{m.group()[:ECHO_CHARS]} …[{len(m.group())} chars]", message)
+    if len(clipped) > MAX_MESSAGE_CHARS:
+        clipped = f"{clipped[:MAX_MESSAGE_CHARS]}…[{len(message)} chars]"
+    return clipped
 
 
 class BillgateError(Exception):
     code = "INVALID_INPUT"
 
     def __init__(self, message: str, *, field: Sequence[str] | None = None) -> None:
+        message = clip_echo(message)
         super().__init__(message)
         self.message = message
         self.field = list(field) if field else None

@@ -15,7 +15,8 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from billgate.billing.errors import BillgateError
+from billgate.billing.errors import BillgateError, clip_echo
+from billgate.db.availability import is_unavailable
 
 
 @strawberry.enum
@@ -42,6 +43,9 @@ class ErrorCode(Enum):
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     NOT_A_SUBSCRIPTION = "NOT_A_SUBSCRIPTION"
     PRODUCT_NOT_SWITCHABLE = "PRODUCT_NOT_SWITCHABLE"
+    # The database did not answer in time, or refused the work (down, read-only, out of
+    # connections): nothing was changed by the failed part; retry later.
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 
 
 @strawberry.type
@@ -71,12 +75,20 @@ def should_mask(error: GraphQLError) -> bool:
     original: Any = error.original_error
     if original is None:
         return False  # parse/validation errors
+    if is_unavailable(original):
+        return False  # DomainErrorCodes gave it a message of ours
     return not isinstance(original, BillgateGraphQLError | BillgateError | GraphQLError)
+
+
+DATABASE_UNAVAILABLE_MESSAGE = ("the database is unavailable (not answering in time, or refusing "
+                                "writes); try again later")
 
 
 class DomainErrorCodes(SchemaExtension):
     """Any domain error that reaches the result (not only those a resolver re-raised with
-    ``raise_query_error``) carries its ``extensions.code``."""
+    ``raise_query_error``) carries its ``extensions.code``; every error message echoes at
+    most ~100 characters of any one value the client sent (graphql-core quotes invalid
+    variable values in full)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -85,3 +97,7 @@ class DomainErrorCodes(SchemaExtension):
             original = error.original_error
             if isinstance(original, BillgateError):
                 error.extensions = {**(error.extensions or {}), "code": original.code}
+            elif original is not None and is_unavailable(original):
+                error.message = DATABASE_UNAVAILABLE_MESSAGE
+                error.extensions = {**(error.extensions or {}), "code": "DATABASE_UNAVAILABLE"}
+            error.message = clip_echo(error.message)
