@@ -18,6 +18,7 @@ from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 
 from billgate.graphql.context import Info
+from billgate.graphql.error_logging import log_error
 from billgate.graphql.errors import DomainErrorCodes, should_mask
 from billgate.graphql.input_guard import InputGuard, StringLiteralsRule
 from billgate.graphql.mutations.billing import BillingMutations
@@ -140,6 +141,10 @@ def build_schema(*, debug: bool = False, max_query_cost: int = DEFAULT_MAX_QUERY
 
 
 class _Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        for error in errors:
+            log_error(error)
+
     def create_extensions_runner(self, execution_context: Any,
                                  extensions: list[SchemaExtension]) -> SchemaExtensionsRunner:
         return _LeanRunner(execution_context, extensions)
