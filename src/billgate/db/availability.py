@@ -53,6 +53,11 @@ def summary(error: BaseException) -> str:
     inner: BaseException = error
     while isinstance(inner, sa_exc.StatementError) and inner.orig is not None:
         inner = inner.orig
+    # SQLAlchemy's asyncpg adapter wraps the driver's exception, whose name says more.
+    for _ in range(3):
+        if inner.__cause__ is None or not str(inner.__cause__).strip():
+            break
+        inner = inner.__cause__
     text_ = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
     return f"{type(inner).__name__}: {text_}"[:200] if text_ else type(inner).__name__
 
