@@ -22,6 +22,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(RUN_ENV) $(BIN)/billgate migrate
+	@# Without --prune: products made through the API since the last start are kept.
 	$(RUN_ENV) $(BIN)/billgate catalog apply examples/catalog.yaml
 	$(RUN_ENV) $(BIN)/billgate serve
 

@@ -166,7 +166,7 @@ class TestCatalogApply:
         changed = tmp_path / "changed.yaml"
         changed.write_text(yaml.safe_dump(document))
 
-        result = billgate("catalog", "apply", changed)
+        result = billgate("catalog", "apply", "--prune", changed)
 
         assert result.exit_code == 0, result.output
         assert result.stdout.splitlines() == [
@@ -174,6 +174,70 @@ class TestCatalogApply:
             "archived product credit-pack",
         ]
         assert result.stderr.strip() == "0 created, 1 updated, 1 archived, 9 unchanged"
+
+    def test_without_prune_entries_missing_from_the_file_are_kept(
+        self, billgate, migrated, tmp_path: Path
+    ) -> None:
+        # What `make run` does at every start: a product added since (through the API, or
+        # another file) must survive it.
+        extra = tmp_path / "extra.yaml"
+        extra.write_text(yaml.safe_dump({"products": [
+            {"productId": "api-made", "displayName": "Made through the API", "customerType": "USER"}]}))
+        assert billgate("catalog", "apply", extra).exit_code == 0
+
+        result = billgate("catalog", "apply", EXAMPLE)
+
+        assert result.exit_code == 0, result.output
+        assert "archived" not in result.stdout
+        assert result.stderr.strip() == (
+            "11 created, 0 updated, 0 archived, 0 unchanged; "
+            "1 not in the file, kept (--prune archives them)")
+        shown = yaml.safe_load(billgate("catalog", "show").stdout)
+        assert "api-made" in [p["productId"] for p in shown["products"]]
+
+    def test_a_dry_run_shows_the_diff_and_changes_nothing(
+        self, billgate, migrated, tmp_path: Path
+    ) -> None:
+        billgate("catalog", "apply", EXAMPLE)
+        before = billgate("catalog", "show").stdout
+        document = yaml.safe_load(EXAMPLE.read_text())
+        document["products"] = [p for p in document["products"] if p["productId"] != "credit-pack"]
+        document["products"][0]["displayName"] = "Free forever"
+        changed = tmp_path / "changed.yaml"
+        changed.write_text(yaml.safe_dump(document))
+
+        result = billgate("catalog", "apply", "--dry-run", "--prune", changed)
+
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines() == [
+            "updated  product free",
+            "           displayName: 'Free' -> 'Free forever'",
+            "archived product credit-pack",
+        ]
+        assert result.stderr.strip() == (
+            "dry run, nothing changed: would be 0 created, 1 updated, 1 archived, 9 unchanged")
+        assert billgate("catalog", "show").stdout == before
+
+    def test_every_error_in_a_file_is_reported_at_once(
+        self, billgate, migrated, tmp_path: Path
+    ) -> None:
+        document = yaml.safe_load(EXAMPLE.read_text())
+        document["products"][1]["prices"][0]["amounts"]["JPY"] = "2900.50"
+        document["products"][2]["customerType"] = "ROBOT"
+        document["products"][3]["includedItems"] = [{"itemId": "nope", "quantity": 1}]
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(yaml.safe_dump(document))
+
+        result = billgate("catalog", "apply", bad)
+
+        assert result.exit_code == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 4, lines
+        assert lines[0].startswith(
+            f"{bad}: product 'pro': prices[0].amounts.JPY: JPY amounts take no decimals")
+        assert "customerType: must be one of USER, TEAM, CUSTOM; got 'ROBOT'" in lines[1]
+        assert "item 'nope' does not exist" in lines[2]
+        assert lines[3] == f"Error: {bad}: 3 errors; nothing was applied"
 
     def test_an_invalid_file_names_the_product_and_field(
         self, billgate, migrated, tmp_path: Path

@@ -269,10 +269,14 @@ def load_catalog_file(path: Path) -> Any:
 
 @catalog.command("apply")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def catalog_apply(file: Path) -> None:
-    """Make the stored catalog equal FILE (YAML or JSON). Idempotent; removed entries are archived."""
+@click.option("--prune", is_flag=True,
+              help="Archive live entries that are not in FILE (never deleted; re-adding restores).")
+@click.option("--dry-run", is_flag=True, help="Show what would change, field by field; change nothing.")
+def catalog_apply(file: Path, prune: bool, dry_run: bool) -> None:
+    """Create and update the catalog entries of FILE (YAML or JSON). Idempotent. Entries
+    missing from FILE are kept (products made through the API survive) unless --prune."""
     from billgate.billing.catalog_spec import parse_catalog
-    from billgate.billing.errors import CatalogError
+    from billgate.billing.errors import CatalogError, CatalogErrors
 
     try:
         document = load_catalog_file(file)
@@ -280,31 +284,48 @@ def catalog_apply(file: Path) -> None:
         raise click.ClickException(f"{file}: not valid UTF-8 YAML/JSON: {exc}") from None
     try:
         spec = parse_catalog(document)
+    except CatalogErrors as exc:
+        for error in exc.errors:
+            click.echo(f"{file}: {error.message}", err=True)
+        raise click.ClickException(f"{file}: {len(exc.errors)} errors; nothing was applied") from None
     except CatalogError as exc:
         raise click.ClickException(f"{file}: {exc.message}") from None
     settings = _settings()
     _run_on_database(settings, _check_migrated(settings.database_url))
-    report = _run_on_database(settings, _apply(spec))
+    report = _run_on_database(settings, _apply(spec, prune=prune, dry_run=dry_run))
     for label in report.created:
         click.echo(f"created  {label}")
     for label in report.updated:
         click.echo(f"updated  {label}")
+        if dry_run:
+            for change in report.changes.get(label, []):
+                click.echo(f"           {change}")
     for label in report.archived:
         click.echo(f"archived {label}")
-    click.echo(report.summary(), err=True)
+    if dry_run:
+        for label in report.kept:
+            click.echo(f"kept     {label} (not in the file)")
+    summary = report.summary()
+    click.echo(f"dry run, nothing changed: would be {summary}" if dry_run else summary, err=True)
 
 
-async def _apply(spec: Any) -> Any:
+async def _apply(spec: Any, *, prune: bool, dry_run: bool) -> Any:
     from billgate.billing.catalog import apply_catalog
-    from billgate.billing.errors import CatalogError
+    from billgate.billing.errors import CatalogError, CatalogErrors
     from billgate.clock import SystemClock
     from billgate.db.engine import Database
 
     settings = _settings()
     db = Database(settings.database_url, **settings.database_options)
     try:
-        async with db.session() as session, session.begin():
-            return await apply_catalog(session, spec, now=SystemClock().now())
+        async with db.session() as session:
+            transaction = await session.begin()
+            report = await apply_catalog(session, spec, now=SystemClock().now(), prune=prune)
+            # A dry run does all the work, then rolls it back: what it shows is exact.
+            await (transaction.rollback() if dry_run else transaction.commit())
+            return report
+    except CatalogErrors as exc:
+        raise click.ClickException("\n".join(e.message for e in exc.errors)) from None
     except CatalogError as exc:
         raise click.ClickException(exc.message) from None
     finally:

@@ -46,6 +46,24 @@ class CatalogError(InvalidInput):
     """A catalog entry that breaks a rule; the message names the entry and the field."""
 
 
+class CatalogErrors(CatalogError):
+    """Every rule a catalog file breaks, so an operator fixes them in one pass."""
+
+    def __init__(self, errors: Sequence[CatalogError]) -> None:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(first.message + more, field=first.field)
+        self.errors = list(errors)
+
+
+def raise_all(errors: Sequence[CatalogError]) -> None:
+    """Raise the one error, or all of them together; nothing when there are none."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise CatalogErrors(errors)
+
+
 class Forbidden(BillgateError):
     code = "FORBIDDEN"
 
