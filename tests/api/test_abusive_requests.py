@@ -109,6 +109,20 @@ class TestBadText:
             "message": "Unable to parse request body as JSON",
             "extensions": {"code": "INVALID_INPUT"}}]}
 
+    async def test_a_surrogate_encoded_as_utf8_bytes_is_a_400_json_error(self, api) -> None:
+        body = b'{"query": "{ __typename }", "variables": {"c": "\xed\xa0\x80"}}'
+        response = await api.client.post("/graphql", content=body,
+                                         headers={"Content-Type": "application/json"})
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["extensions"] == {"code": "INVALID_INPUT"}
+
+    async def test_a_surrogate_pair_is_fine(self, api) -> None:
+        body = b'{"query": "query ($c: String) { __typename }", "variables": {"c": "\\ud83d\\ude00"}}'
+        response = await api.client.post("/graphql", content=body,
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": api.authorization})
+        assert response.json() == {"data": {"__typename": "Query"}}
+
     async def test_a_lone_surrogate_escape_in_a_literal_is_a_syntax_error(self, api) -> None:
         [error] = errors(await api.post('{ product(productId: "\\ud800") { productId } }'))
         assert error["message"].startswith("Syntax Error: Invalid Unicode escape sequence")

@@ -8,6 +8,8 @@ headers on a WebSocket); a bad one closes the socket with 4403.
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +25,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from billgate.graphql.auth import ANONYMOUS, AuthError, Principal, authenticate
 from billgate.graphql.context import Context
+from billgate.graphql.input_guard import bad_text
 from billgate.graphql.live_items import ItemFeeds
 from billgate.graphql.ws_handler import BillgateWSHandler
 from billgate.runtime import Runtime
@@ -97,10 +100,39 @@ class BillgateGraphQL(GraphQL[Context, None]):
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
-        # orjson refuses what json.loads lets through to a 500 or to the database: nesting
-        # past 1,024 levels (json.loads: RecursionError) and lone surrogates. Its error is a
-        # JSONDecodeError, which Strawberry answers with 400.
-        return orjson.loads(data)
+        # json.loads, not orjson: orjson turns integers past 64 bits into floats, and
+        # amounts that large must reach the BigInt scalar to be refused as INVALID_INPUT.
+        # What json.loads would let through to a 500 becomes a JSONDecodeError, which
+        # Strawberry answers with 400: nesting deep enough to exhaust the recursion limit,
+        # bytes that are not UTF-8, and lone surrogate escapes ("\ud800": not encodable,
+        # so neither storable nor printable in an answer).
+        try:
+            value = json.loads(data)
+        except (RecursionError, UnicodeDecodeError) as exc:
+            raise json.JSONDecodeError(f"{type(exc).__name__}", "", 0) from None
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+        if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
+            raise json.JSONDecodeError("lone surrogate", "", 0)
+        return value
+
+
+# A \uD800-\uDFFF escape; most bodies have none, so the walk below rarely runs.
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if bad_text(item) and any("\ud800" <= c <= "\udfff" for c in item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def error_response(message: str, status: int, code: str | None) -> Response:
