@@ -107,7 +107,8 @@ class BillgateGraphQL(GraphQL[Context, None]):
         # bytes that are not UTF-8, and lone surrogate escapes ("\ud800": not encodable,
         # so neither storable nor printable in an answer).
         try:
-            value = json.loads(data)
+            # Strictly: json.loads would decode bytes with "surrogatepass".
+            value = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
         except (RecursionError, UnicodeDecodeError) as exc:
             raise json.JSONDecodeError(f"{type(exc).__name__}", "", 0) from None
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
