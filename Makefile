@@ -11,18 +11,30 @@ RUN_ENV := BILLGATE_TEST_MODE=$${BILLGATE_TEST_MODE:-true} \
 	BILLGATE_ALLOWED_ORIGINS=$${BILLGATE_ALLOWED_ORIGINS:-http://localhost:*,http://127.0.0.1:*} \
 	BILLGATE_JSON_LOGS=$${BILLGATE_JSON_LOGS:-false}
 
-.PHONY: install run test lint typecheck schema bench clean
+.PHONY: install run test lint typecheck schema bench clean lock
 
-$(STAMP): pyproject.toml
+# Reproducible installs: every dependency at the version and with the hashes pinned in
+# requirements-dev.lock (requirements.lock for the Docker image), then billgate itself
+# without touching them. `make lock` refreshes both after a change to pyproject.toml.
+LOCK_FLAGS := --quiet --generate-hashes --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host
+
+$(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
 
+lock: $(STAMP)
+	$(BIN)/pip-compile $(LOCK_FLAGS) --upgrade --output-file requirements.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) --upgrade --extra dev --constraint requirements.lock \
+		--output-file requirements-dev.lock pyproject.toml
+
 run: $(STAMP)
 	$(RUN_ENV) $(BIN)/billgate migrate
+	@# Without --prune: products made through the API since the last start are kept.
 	$(RUN_ENV) $(BIN)/billgate catalog apply examples/catalog.yaml
 	$(RUN_ENV) $(BIN)/billgate serve
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from billgate.cli import main
 from billgate.graphql.auth import CallerKind, authenticate
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "catalog.yaml"
+PG_URL = os.environ.get("BILLGATE_TEST_DATABASE_URL", "")
 TOKEN_SECRET = "cli-test-customer-token-secret-of-32+-bytes"
 
 
@@ -39,13 +41,109 @@ def billgate(env: dict[str, str]):  # noqa: ANN201 - returns the runner function
 def migrated(billgate) -> None:  # noqa: ANN001
     result = billgate("migrate")
     assert result.exit_code == 0, result.output
-    assert "database is up to date" in result.stderr
+    assert "migrated from none to " in result.stderr
 
 
 class TestMigrate:
+    def test_it_says_which_database_and_what_it_did(self, billgate, env, tmp_path: Path) -> None:
+        from billgate.db.migrate import head_revision
+
+        result = billgate("migrate")
+        assert result.exit_code == 0, result.output
+        assert result.stderr.strip() == (
+            f"database {env['BILLGATE_DATABASE_URL']} ({tmp_path / 'billgate.db'}): "
+            f"migrated from none to {head_revision()} (created the file)")
+
     def test_migrating_twice_is_fine(self, billgate, migrated) -> None:
         result = billgate("migrate")
         assert result.exit_code == 0, result.output
+        assert result.stderr.strip().endswith("nothing to do")
+
+
+class TestOperatorMistakes:
+    def test_version(self, billgate) -> None:
+        from importlib.metadata import version
+
+        result = billgate("--version")
+        assert result.exit_code == 0
+        assert result.stdout.strip() == f"billgate, version {version('billgate')}"
+
+    @pytest.mark.parametrize("name, value", [("PORT", "abc"), ("PORT", "70000"),
+                                             ("DB_CONNECT_TIMEOUT", "soon"), ("DEBUG", "maybe")])
+    def test_a_bad_setting_is_one_line_naming_it(self, env, name: str, value: str) -> None:
+        result = CliRunner(env={**env, f"BILLGATE_{name}": value}).invoke(main, ["catalog", "show"])
+        assert result.exit_code == 1
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(f"Error: BILLGATE_{name}: ") and repr(value) in line
+        assert "Traceback" not in result.output
+
+    def test_a_missing_sqlite_file_is_not_created(self, billgate, tmp_path: Path) -> None:
+        result = billgate("catalog", "show")
+        assert result.exit_code == 1
+        assert f"no database at {tmp_path / 'billgate.db'}" in result.stderr
+        assert not (tmp_path / "billgate.db").exists()
+
+    def test_a_database_that_cannot_be_opened_is_one_line(self, env, tmp_path: Path) -> None:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'no-such-folder' / 'billgate.db'}"
+        result = CliRunner(env={**env, "BILLGATE_DATABASE_URL": url}).invoke(main, ["migrate"])
+        assert result.exit_code == 1
+        [line] = result.stderr.strip().splitlines()
+        assert line == (f"Error: BILLGATE_DATABASE_URL: cannot open {url}: the folder "
+                        f"{tmp_path / 'no-such-folder'} does not exist; create it or fix the path")
+
+    @pytest.mark.parametrize("url", ["postgres://u:p@db:5432/billing", "postgresql://u:p@db:5432/billing"])
+    def test_postgres_urls_use_asyncpg(self, url: str) -> None:
+        from billgate.settings import Settings
+
+        settings = Settings.from_env({"BILLGATE_DATABASE_URL": url})
+        assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/billing"
+
+    @pytest.mark.skipif(not PG_URL, reason="needs BILLGATE_TEST_DATABASE_URL")
+    @pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+    def test_a_postgres_database_that_does_not_exist(self, env, scheme: str) -> None:
+        rest = PG_URL.split("://", 1)[1].rsplit("/", 1)[0]
+        url = f"{scheme}://{rest}/billgate_no_such_database"
+        result = CliRunner(env={**env, "BILLGATE_DATABASE_URL": url}).invoke(main, ["catalog", "show"])
+        assert result.exit_code == 1
+        [line] = result.stderr.strip().splitlines()
+        assert "postgresql+asyncpg://" in line
+        assert 'database "billgate_no_such_database" does not exist' in line
+
+
+class TestServe:
+    def test_the_port_option_reaches_links_and_banner(self, billgate, migrated, monkeypatch) -> None:  # noqa: ANN001
+        import uvicorn
+
+        from billgate.ops import logging as billgate_logging
+        from billgate.settings import Settings
+
+        seen: dict[str, object] = {}
+
+        def fake_run(app: str, **kwargs: object) -> None:
+            seen.update(kwargs, base_url=Settings.from_env().base_url)  # what each worker sees
+
+        monkeypatch.setattr(uvicorn, "run", fake_run)
+        monkeypatch.setattr(billgate_logging, "configure", lambda **_: None)
+        monkeypatch.setenv("BILLGATE_PORT", "8000")  # restored after the test
+        monkeypatch.setenv("BILLGATE_HOST", "127.0.0.1")
+        result = billgate("serve", "--port", "18104")
+        assert result.exit_code == 0, result.output
+        assert seen["port"] == 18104
+        assert seen["base_url"] == "http://127.0.0.1:18104"
+        assert "GraphQL at http://127.0.0.1:18104/graphql" in result.stderr
+
+    def test_billgate_port_works_too(self, env, migrated, monkeypatch) -> None:  # noqa: ANN001
+        import uvicorn
+
+        from billgate.ops import logging as billgate_logging
+
+        seen: dict[str, object] = {}
+        monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+        monkeypatch.setattr(billgate_logging, "configure", lambda **_: None)
+        result = CliRunner(env={**env, "BILLGATE_PORT": "18105"}).invoke(main, ["serve"])
+        assert result.exit_code == 0, result.output
+        assert seen["port"] == 18105
+        assert "GraphQL at http://127.0.0.1:18105/graphql" in result.stderr
 
 
 class TestCatalogApply:
@@ -68,7 +166,7 @@ class TestCatalogApply:
         changed = tmp_path / "changed.yaml"
         changed.write_text(yaml.safe_dump(document))
 
-        result = billgate("catalog", "apply", changed)
+        result = billgate("catalog", "apply", "--prune", changed)
 
         assert result.exit_code == 0, result.output
         assert result.stdout.splitlines() == [
@@ -76,6 +174,70 @@ class TestCatalogApply:
             "archived product credit-pack",
         ]
         assert result.stderr.strip() == "0 created, 1 updated, 1 archived, 9 unchanged"
+
+    def test_without_prune_entries_missing_from_the_file_are_kept(
+        self, billgate, migrated, tmp_path: Path
+    ) -> None:
+        # What `make run` does at every start: a product added since (through the API, or
+        # another file) must survive it.
+        extra = tmp_path / "extra.yaml"
+        extra.write_text(yaml.safe_dump({"products": [
+            {"productId": "api-made", "displayName": "Made through the API", "customerType": "USER"}]}))
+        assert billgate("catalog", "apply", extra).exit_code == 0
+
+        result = billgate("catalog", "apply", EXAMPLE)
+
+        assert result.exit_code == 0, result.output
+        assert "archived" not in result.stdout
+        assert result.stderr.strip() == (
+            "11 created, 0 updated, 0 archived, 0 unchanged; "
+            "1 not in the file, kept (--prune archives them)")
+        shown = yaml.safe_load(billgate("catalog", "show").stdout)
+        assert "api-made" in [p["productId"] for p in shown["products"]]
+
+    def test_a_dry_run_shows_the_diff_and_changes_nothing(
+        self, billgate, migrated, tmp_path: Path
+    ) -> None:
+        billgate("catalog", "apply", EXAMPLE)
+        before = billgate("catalog", "show").stdout
+        document = yaml.safe_load(EXAMPLE.read_text())
+        document["products"] = [p for p in document["products"] if p["productId"] != "credit-pack"]
+        document["products"][0]["displayName"] = "Free forever"
+        changed = tmp_path / "changed.yaml"
+        changed.write_text(yaml.safe_dump(document))
+
+        result = billgate("catalog", "apply", "--dry-run", "--prune", changed)
+
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines() == [
+            "updated  product free",
+            "           displayName: 'Free' -> 'Free forever'",
+            "archived product credit-pack",
+        ]
+        assert result.stderr.strip() == (
+            "dry run, nothing changed: would be 0 created, 1 updated, 1 archived, 9 unchanged")
+        assert billgate("catalog", "show").stdout == before
+
+    def test_every_error_in_a_file_is_reported_at_once(
+        self, billgate, migrated, tmp_path: Path
+    ) -> None:
+        document = yaml.safe_load(EXAMPLE.read_text())
+        document["products"][1]["prices"][0]["amounts"]["JPY"] = "2900.50"
+        document["products"][2]["customerType"] = "ROBOT"
+        document["products"][3]["includedItems"] = [{"itemId": "nope", "quantity": 1}]
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(yaml.safe_dump(document))
+
+        result = billgate("catalog", "apply", bad)
+
+        assert result.exit_code == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 4, lines
+        assert lines[0].startswith(
+            f"{bad}: product 'pro': prices[0].amounts.JPY: JPY amounts take no decimals")
+        assert "customerType: must be one of USER, TEAM, CUSTOM; got 'ROBOT'" in lines[1]
+        assert "item 'nope' does not exist" in lines[2]
+        assert lines[3] == f"Error: {bad}: 3 errors; nothing was applied"
 
     def test_an_invalid_file_names_the_product_and_field(
         self, billgate, migrated, tmp_path: Path

@@ -57,3 +57,30 @@ def test_every_variable_the_container_files_set_is_documented() -> None:
     names = set(re.findall(r"BILLGATE_[A-Z_]+", text)) - {"BILLGATE_CATALOG_FILE"}
     missing = sorted(n for n in names if f"`{n}`" not in readme)
     assert not missing, f"not in the README's configuration table: {missing}"
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\", lock.read_text(), re.MULTILINE))
+
+
+@pytest.mark.parametrize("name", ["requirements.lock", "requirements-dev.lock"])
+def test_every_locked_dependency_is_pinned_with_hashes(name: str) -> None:
+    text = (ROOT / name).read_text()
+    entries = [e for e in re.split(r"\n(?=[A-Za-z0-9_.-]+==)", text.split("\n", 6)[-1]) if "==" in e]
+    assert entries and all("--hash=sha256:" in e for e in entries), name
+    assert "billgate" not in _pins(ROOT / name)  # the project itself installs with --no-deps
+
+
+def test_the_dev_lock_agrees_with_the_runtime_lock() -> None:
+    runtime, dev = _pins(ROOT / "requirements.lock"), _pins(ROOT / "requirements-dev.lock")
+    assert set(runtime) <= set(dev)
+    assert {n: v for n, v in runtime.items() if dev[n] != v} == {}
+
+
+def test_the_image_and_make_install_use_the_locks_with_hashes() -> None:
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert "--require-hashes -r requirements.lock" in dockerfile
+    assert "--no-deps ." in dockerfile
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--require-hashes -r requirements-dev.lock" in makefile
+    assert "--no-deps -e ." in makefile

@@ -45,7 +45,7 @@ DEV_KEY = "dev_secret_key"
 
 async def build_runtime(settings: Settings) -> Runtime:
     """Open the database and settle start-up settings (environment wins over stored values)."""
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, **settings.database_options)
     async with db.session() as session, session.begin():
         if settings.test_mode is not None:
             await payment_settings.update(session, test_mode=settings.test_mode)
@@ -120,7 +120,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     placeholder = runtime or Runtime(settings=settings, db=None, clock=TestClock(),  # type: ignore[arg-type]
                                      secret_keys=())
     origins = OriginPolicy.parse(settings.allowed_origins)  # a bad entry fails here, at start-up
-    graphql = BillgateGraphQL(build_schema(debug=settings.debug), placeholder, origins=origins)
+    schema = build_schema(debug=settings.debug, max_query_cost=settings.max_query_cost,
+                          max_query_bytes=settings.max_query_bytes)
+    graphql = BillgateGraphQL(schema, placeholder, origins=origins)
 
     return Starlette(
         debug=settings.debug,

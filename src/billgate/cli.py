@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+from collections.abc import Coroutine
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import yaml
 
-from billgate.settings import Settings
+from billgate.settings import ConfigError, Settings
+
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
-    return Settings.from_env()
+    """The settings, or one line naming the variable that is wrong (no traceback)."""
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _check_email_settings(settings: Settings) -> None:
@@ -33,6 +42,7 @@ def _check_email_settings(settings: Settings) -> None:
 
 
 @click.group()
+@click.version_option(package_name="billgate", prog_name="billgate")
 def main() -> None:
     """billgate: a self-hosted GraphQL billing gateway."""
 
@@ -48,15 +58,20 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     from billgate.ops.logging import configure as configure_logging
 
     settings = _settings()
+    # --host/--port win over the environment everywhere: in the app each worker builds
+    # from the environment (hosted links, BILLGATE_PUBLIC_URL's default) and in the banner.
+    if host or port:
+        settings = replace(settings, host=host or settings.host, port=port or settings.port)
+        os.environ["BILLGATE_HOST"], os.environ["BILLGATE_PORT"] = settings.host, str(settings.port)
     configure_logging(debug=settings.debug, json_logs=settings.json_logs)
     _check_email_settings(settings)
-    asyncio.run(_check_migrated(settings.database_url))
-    asyncio.run(_announce(settings))
+    _run_on_database(settings, _check_migrated(settings.database_url))
+    _run_on_database(settings, _announce(settings))
     uvicorn.run(
         "billgate.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         workers=workers,
         log_level="debug" if settings.debug else "info",
         proxy_headers=False,
@@ -69,18 +84,71 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     )
 
 
+def _run_on_database(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``; a database that cannot be opened ends in one line saying which one
+    and what to do, not a traceback."""
+    from billgate.db.availability import is_unavailable, summary
+    from billgate.db.urls import describe
+
+    try:
+        return asyncio.run(work)
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        if not is_unavailable(exc) and not _is_missing_database(exc):
+            raise
+        raise click.ClickException(
+            f"BILLGATE_DATABASE_URL: cannot open {describe(settings.database_url)}: "
+            f"{summary(exc)}. Check the URL, that the server is running and the database "
+            "exists (create it, then run `billgate migrate`)") from None
+
+
+def _is_missing_database(exc: BaseException) -> bool:
+    try:
+        from asyncpg import InvalidCatalogNameError, InvalidPasswordError
+    except ImportError:  # pragma: no cover
+        return False
+    error: BaseException | None = exc
+    while error is not None:
+        if isinstance(error, InvalidCatalogNameError | InvalidPasswordError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None: not SQLite, or in memory)."""
+    from sqlalchemy.engine import make_url
+
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
+
+
 async def _check_migrated(url: str) -> None:
     from billgate.db.engine import create_engine
     from billgate.db.migrate import current_revision, head_revision
+    from billgate.db.urls import describe
 
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():
+        # Opening it would create an empty file: likely the wrong folder.
+        raise click.ClickException(
+            f"BILLGATE_DATABASE_URL: no database at {path} (from {describe(url)}, relative to "
+            f"{Path.cwd()}): run from the right folder, or run `billgate migrate` first to create it")
     engine = create_engine(url, immediate=False)
     try:
         current = await current_revision(engine)
     finally:
         await engine.dispose()
     if current != head_revision():
+        where = path or describe(url)
+        state = "is new (not migrated)" if current is None else f"is at migration {current}"
         raise click.ClickException(
-            f"the database is at migration {current or 'none'}, the code needs {head_revision()}: "
+            f"the database {where} {state}, the code needs {head_revision()}: "
             "run `billgate migrate` first"
         )
 
@@ -110,8 +178,8 @@ def worker() -> None:
     settings = _settings()
     configure_logging(debug=settings.debug, json_logs=settings.json_logs)
     _check_email_settings(settings)
-    asyncio.run(_check_migrated(settings.database_url))
-    asyncio.run(_work(settings))
+    _run_on_database(settings, _check_migrated(settings.database_url))
+    _run_on_database(settings, _work(settings))
 
 
 async def _work(settings: Settings) -> None:
@@ -155,12 +223,36 @@ async def _work(settings: Settings) -> None:
 
 @main.command()
 def migrate() -> None:
-    """Create or upgrade the database schema."""
-    from billgate.db.migrate import upgrade
+    """Create or upgrade the database schema, and say what was done."""
+    from billgate.db.engine import create_engine
+    from billgate.db.migrate import current_revision, upgrade_async
+    from billgate.db.urls import describe
 
     settings = _settings()
-    upgrade(settings.database_url)
-    click.echo("database is up to date", err=True)
+    url = settings.database_url
+    path = _sqlite_file(url)
+    where = f"{describe(url)} ({path})" if path else describe(url)
+    created = path is not None and not path.exists()
+    if path is not None and not path.parent.is_dir():
+        raise click.ClickException(
+            f"BILLGATE_DATABASE_URL: cannot open {describe(url)}: the folder {path.parent} "
+            "does not exist; create it or fix the path")
+
+    async def run() -> tuple[str | None, str | None]:
+        engine = create_engine(url, immediate=False)
+        try:
+            before = await current_revision(engine)
+            await upgrade_async(url)
+            return before, await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    before, after = _run_on_database(settings, run())
+    if before == after:
+        click.echo(f"database {where}: already at migration {after}, nothing to do", err=True)
+    else:
+        new = " (created the file)" if created else ""
+        click.echo(f"database {where}: migrated from {before or 'none'} to {after}{new}", err=True)
 
 
 @main.group()
@@ -177,10 +269,14 @@ def load_catalog_file(path: Path) -> Any:
 
 @catalog.command("apply")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def catalog_apply(file: Path) -> None:
-    """Make the stored catalog equal FILE (YAML or JSON). Idempotent; removed entries are archived."""
+@click.option("--prune", is_flag=True,
+              help="Archive live entries that are not in FILE (never deleted; re-adding restores).")
+@click.option("--dry-run", is_flag=True, help="Show what would change, field by field; change nothing.")
+def catalog_apply(file: Path, prune: bool, dry_run: bool) -> None:
+    """Create and update the catalog entries of FILE (YAML or JSON). Idempotent. Entries
+    missing from FILE are kept (products made through the API survive) unless --prune."""
     from billgate.billing.catalog_spec import parse_catalog
-    from billgate.billing.errors import CatalogError
+    from billgate.billing.errors import CatalogError, CatalogErrors
 
     try:
         document = load_catalog_file(file)
@@ -188,29 +284,48 @@ def catalog_apply(file: Path) -> None:
         raise click.ClickException(f"{file}: not valid UTF-8 YAML/JSON: {exc}") from None
     try:
         spec = parse_catalog(document)
+    except CatalogErrors as exc:
+        for error in exc.errors:
+            click.echo(f"{file}: {error.message}", err=True)
+        raise click.ClickException(f"{file}: {len(exc.errors)} errors; nothing was applied") from None
     except CatalogError as exc:
         raise click.ClickException(f"{file}: {exc.message}") from None
-    asyncio.run(_check_migrated(_settings().database_url))
-    report = asyncio.run(_apply(spec))
+    settings = _settings()
+    _run_on_database(settings, _check_migrated(settings.database_url))
+    report = _run_on_database(settings, _apply(spec, prune=prune, dry_run=dry_run))
     for label in report.created:
         click.echo(f"created  {label}")
     for label in report.updated:
         click.echo(f"updated  {label}")
+        if dry_run:
+            for change in report.changes.get(label, []):
+                click.echo(f"           {change}")
     for label in report.archived:
         click.echo(f"archived {label}")
-    click.echo(report.summary(), err=True)
+    if dry_run:
+        for label in report.kept:
+            click.echo(f"kept     {label} (not in the file)")
+    summary = report.summary()
+    click.echo(f"dry run, nothing changed: would be {summary}" if dry_run else summary, err=True)
 
 
-async def _apply(spec: Any) -> Any:
+async def _apply(spec: Any, *, prune: bool, dry_run: bool) -> Any:
     from billgate.billing.catalog import apply_catalog
-    from billgate.billing.errors import CatalogError
+    from billgate.billing.errors import CatalogError, CatalogErrors
     from billgate.clock import SystemClock
     from billgate.db.engine import Database
 
-    db = Database(_settings().database_url)
+    settings = _settings()
+    db = Database(settings.database_url, **settings.database_options)
     try:
-        async with db.session() as session, session.begin():
-            return await apply_catalog(session, spec, now=SystemClock().now())
+        async with db.session() as session:
+            transaction = await session.begin()
+            report = await apply_catalog(session, spec, now=SystemClock().now(), prune=prune)
+            # A dry run does all the work, then rolls it back: what it shows is exact.
+            await (transaction.rollback() if dry_run else transaction.commit())
+            return report
+    except CatalogErrors as exc:
+        raise click.ClickException("\n".join(e.message for e in exc.errors)) from None
     except CatalogError as exc:
         raise click.ClickException(exc.message) from None
     finally:
@@ -221,8 +336,9 @@ async def _apply(spec: Any) -> Any:
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml")
 def catalog_show(fmt: str) -> None:
     """Print the live catalog in the catalog-file format."""
-    asyncio.run(_check_migrated(_settings().database_url))
-    document = asyncio.run(_show())
+    settings = _settings()
+    _run_on_database(settings, _check_migrated(settings.database_url))
+    document = _run_on_database(settings, _show())
     if fmt == "json":
         click.echo(json.dumps(document, indent=2))
     else:
@@ -233,7 +349,8 @@ async def _show() -> dict[str, Any]:
     from billgate.billing.catalog import export_catalog
     from billgate.db.engine import Database
 
-    db = Database(_settings().database_url)
+    settings = _settings()
+    db = Database(settings.database_url, **settings.database_options)
     try:
         async with db.read_session() as session:
             return await export_catalog(session)

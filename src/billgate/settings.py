@@ -11,10 +11,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from billgate.db.urls import normalise_database_url
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./billgate.db"
 
 
-def _bool(value: str | None, default: bool) -> bool:
+class ConfigError(ValueError):
+    """A ``BILLGATE_*`` variable that cannot be used; the message names it and says what to do."""
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:40] + "…")
+
+
+def _bool(value: str | None, default: bool, name: str = "") -> bool:
     if value is None or value == "":
         return default
     lowered = value.strip().lower()
@@ -22,7 +32,26 @@ def _bool(value: str | None, default: bool) -> bool:
         return True
     if lowered in {"0", "false", "no", "off"}:
         return False
-    raise ValueError(f"expected a boolean (true/false), got {value!r}")
+    prefix = f"BILLGATE_{name}: " if name else ""
+    raise ConfigError(f"{prefix}expected true or false, got {_shown(value)}")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, whole: bool,
+            low: float, high: float) -> float:
+    """``BILLGATE_<name>`` as a number from ``low`` to ``high``, or ``default`` when unset."""
+    raw = env.get(f"BILLGATE_{name}")
+    if raw is None or raw.strip() == "":
+        return default
+    kind = "a whole number" if whole else "a number"
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        raise ConfigError(f"BILLGATE_{name}: expected {kind} from {low:g} to {high:g}, "
+                          f"got {_shown(raw)}; set it to such a number or unset it "
+                          f"(default {default:g})") from None
+    if not low <= value <= high:
+        raise ConfigError(f"BILLGATE_{name}: must be from {low:g} to {high:g}, got {_shown(raw)}")
+    return value
 
 
 def _list(value: str | None) -> tuple[str, ...]:
@@ -37,9 +66,9 @@ def _interval(value: str | None) -> float:
     try:
         seconds = float(value)
     except ValueError:
-        raise ValueError(f"BILLGATE_SCHEDULER_INTERVAL: expected seconds, got {value!r}") from None
+        raise ConfigError(f"BILLGATE_SCHEDULER_INTERVAL: expected seconds, got {_shown(value)}") from None
     if not 0.01 <= seconds <= 3600:
-        raise ValueError(f"BILLGATE_SCHEDULER_INTERVAL must be from 0.01 to 3600 seconds, got {value!r}")
+        raise ConfigError(f"BILLGATE_SCHEDULER_INTERVAL must be from 0.01 to 3600 seconds, got {value!r}")
     return seconds
 
 
@@ -77,8 +106,22 @@ class Settings:
     scheduler_interval: float = 1.0
     debug: bool = False
     max_body_bytes: int = 1_000_000
+    # GraphQL documents: refused above this many bytes before parsing, and above this
+    # cost (fields, fragments expanded) at validation.
+    max_query_bytes: int = 64 * 1024
+    max_query_cost: int = 5000
+    # Seconds: opening a database connection (or waiting for a pooled one), and one
+    # statement (SQLite: waiting for the write lock). A database that hangs fails fast.
+    db_connect_timeout: float = 5.0
+    db_statement_timeout: float = 30.0
     json_logs: bool = True
     shutdown_grace_seconds: int = 20
+
+    @property
+    def database_options(self) -> dict[str, float]:
+        """Keyword arguments of ``Database`` for these settings."""
+        return {"connect_timeout": self.db_connect_timeout,
+                "statement_timeout": self.db_statement_timeout}
 
     @property
     def base_url(self) -> str:
@@ -94,13 +137,13 @@ class Settings:
 
         test_mode_raw = get("TEST_MODE")
         return cls(
-            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=normalise_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
             host=get("HOST") or "127.0.0.1",
-            port=int(get("PORT") or 8000),
+            port=int(_number(env, "PORT", 8000, whole=True, low=1, high=65535)),
             public_url=get("PUBLIC_URL") or "",
             secret_keys=_list(get("SECRET_KEYS")),
             customer_token_secret=get("CUSTOMER_TOKEN_SECRET") or "",
-            test_mode=None if not test_mode_raw else _bool(test_mode_raw, True),
+            test_mode=None if not test_mode_raw else _bool(test_mode_raw, True, "TEST_MODE"),
             allowed_return_urls=_list(get("ALLOWED_RETURN_URLS")),
             allowed_origins=_list(get("ALLOWED_ORIGINS")),
             event_bus_url=get("EVENT_BUS_URL") or "memory://",
@@ -112,12 +155,21 @@ class Settings:
             smtp_url=get("SMTP_URL") or "",
             email_from=get("EMAIL_FROM") or "billing@localhost",
             email_templates=get("EMAIL_TEMPLATES") or "",
-            scheduler=_bool(get("SCHEDULER"), True),
+            scheduler=_bool(get("SCHEDULER"), True, "SCHEDULER"),
             webhook_http_hosts=tuple(h.lower() for h in _list(get("WEBHOOK_HTTP_HOSTS"))),
-            webhook_allow_private=_bool(get("WEBHOOK_ALLOW_PRIVATE"), False),
+            webhook_allow_private=_bool(get("WEBHOOK_ALLOW_PRIVATE"), False, "WEBHOOK_ALLOW_PRIVATE"),
             scheduler_interval=_interval(get("SCHEDULER_INTERVAL")),
-            debug=_bool(get("DEBUG"), False),
-            max_body_bytes=int(get("MAX_BODY_BYTES") or 1_000_000),
-            json_logs=_bool(get("JSON_LOGS"), True),
-            shutdown_grace_seconds=int(get("SHUTDOWN_GRACE_SECONDS") or 20),
+            debug=_bool(get("DEBUG"), False, "DEBUG"),
+            max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1_000_000, whole=True,
+                                       low=1024, high=2**31)),
+            max_query_bytes=int(_number(env, "MAX_QUERY_BYTES", 64 * 1024, whole=True,
+                                        low=256, high=2**31)),
+            max_query_cost=int(_number(env, "MAX_QUERY_COST", 5000, whole=True, low=1, high=2**31)),
+            db_connect_timeout=_number(env, "DB_CONNECT_TIMEOUT", 5.0, whole=False,
+                                       low=0.1, high=600),
+            db_statement_timeout=_number(env, "DB_STATEMENT_TIMEOUT", 30.0, whole=False,
+                                         low=0.1, high=86400),
+            json_logs=_bool(get("JSON_LOGS"), True, "JSON_LOGS"),
+            shutdown_grace_seconds=int(_number(env, "SHUTDOWN_GRACE_SECONDS", 20, whole=True,
+                                               low=0, high=3600)),
         )

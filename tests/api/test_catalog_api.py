@@ -84,7 +84,8 @@ EXAMPLE_PRODUCTS = ["credit-pack", "enterprise", "extra-seats", "free", "pro", "
 
 async def apply_products(db: Database, products: list[dict[str, Any]]) -> None:
     async with db.session() as session, session.begin():
-        await apply_catalog(session, parse_catalog({"products": products}), now=datetime.now(UTC))
+        await apply_catalog(session, parse_catalog({"products": products}), now=datetime.now(UTC),
+                            prune=True)
 
 
 def numbered(count: int, *, prefix: str = "plan", **fields: Any) -> list[dict[str, Any]]:

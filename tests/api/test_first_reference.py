@@ -90,12 +90,13 @@ async def test_a_catalog_change_reaches_existing_customers_on_their_next_read(
     assert added["upsertProduct"]["userErrors"] == []
     again = (await api.data(CUSTOMER, {"c": USER}))["customer"]
     assert sorted(products(again)) == ["free", "welcome"] and again["item"]["quantity"] == 110
-    # The catalog file has no "welcome": applying it archives it (a change, a new version);
+    # The catalog file has no "welcome": applying it with prune archives it (a change, a new
+    # version);
     # what the customer owns stays, and nothing is granted twice.
     async with runtime.db.session() as session, session.begin():
         report = await apply_catalog(session, parse_catalog(load_catalog_file(
         Path(__file__).parents[2] / "examples" / "catalog.yaml")),
-                                     now=runtime.clock.now())
+                                     now=runtime.clock.now(), prune=True)
     assert report.changed
     after = (await api.data(CUSTOMER, {"c": USER}))["customer"]
     assert sorted(products(after)) == ["free", "welcome"] and after["item"]["quantity"] == 110

@@ -116,8 +116,9 @@ class TestRepeatedFieldFlood:
 
 class TestBodySizeLimit:
     async def test_a_large_body_under_the_limit_runs(self, api, settings) -> None:
+        # Padded in a variable: the query document itself has a smaller limit of its own.
         padding = " " * (settings.max_body_bytes - 100)
-        assert await api.data("{ __typename" + padding + "}") == {"__typename": "Query"}
+        assert await api.data("{ __typename }", {"pad": padding}) == {"__typename": "Query"}
 
     async def test_a_body_over_the_limit_is_413(self, api, settings) -> None:
         response = await api.post("{ __typename" + " " * settings.max_body_bytes + "}")

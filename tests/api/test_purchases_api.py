@@ -83,7 +83,7 @@ async def apply_example_catalog(db: Any, *, drop: str = "",
     document["products"] = [{**p, **(change or {}).get(p["productId"], {})}
                             for p in document["products"] if p["productId"] != drop]
     async with db.session() as session, session.begin():
-        await apply_catalog(session, parse_catalog(document), now=datetime.now(UTC))
+        await apply_catalog(session, parse_catalog(document), now=datetime.now(UTC), prune=True)
 
 
 async def refused_at_completion(runtime: Any, code: str) -> str:

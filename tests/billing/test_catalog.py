@@ -47,7 +47,7 @@ def sorted_products(spec: CatalogSpec) -> list[ProductSpec]:
 
 async def apply(db: Database, document: dict[str, Any], now: datetime = T0) -> catalog.ApplyReport:
     async with db.session() as session, session.begin():
-        return await catalog.apply_catalog(session, parse_catalog(document), now=now)
+        return await catalog.apply_catalog(session, parse_catalog(document), now=now, prune=True)
 
 
 async def rows(db: Database) -> dict[str, Any]:

@@ -460,10 +460,13 @@ class TestIncludeByDefault:
                 product(productId="starter", productLineId="plans", includedByDefault=True),
             )
         )
-        assert error.message == (
+        # Each of the two is reported (every error of a file comes back at once).
+        assert [e.message for e in error.errors] == [  # type: ignore[attr-defined]
             "product 'free': includedByDefault: product line 'plans' already has the "
-            "include-by-default product 'starter'; a line has at most one"
-        )
+            "include-by-default product 'starter'; a line has at most one",
+            "product 'starter': includedByDefault: product line 'plans' already has the "
+            "include-by-default product 'free'; a line has at most one",
+        ]
 
     def test_one_per_line_is_fine(self) -> None:
         spec = parse_catalog(

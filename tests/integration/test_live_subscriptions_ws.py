@@ -395,3 +395,24 @@ async def test_a_connection_ends_when_its_customer_token_expires(server: Server,
     finally:
         await short.close()
         await lasting.close()
+
+
+@pytest.mark.parametrize("bad", ["nul", "long document"])
+async def test_bad_input_answers_the_operation_and_keeps_the_connection(server: Server, bad: str) -> None:
+    ws = await ws_connect(server, server_auth())
+    try:
+        me = user()
+        if bad == "nul":
+            await subscribe(ws, {"type": "USER", "customerId": "u\x00"})
+        else:
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+                "query": SUBSCRIBE + "#" * 70_000,
+                "variables": {"customer": me, "itemId": "credits"}}}))
+        message = await ws_receive(ws)
+        assert message["type"] == "error" and message["id"] == "1", message
+        assert [e["extensions"]["code"] for e in message["payload"]] == ["INVALID_INPUT"]
+
+        await subscribe(ws, me, op_id="2")
+        assert (await next_item(ws, "2"))["version"] == 0
+    finally:
+        await ws.close()

@@ -83,6 +83,18 @@ class TestSignature:
         assert response.status_code == 400
         assert await events(db) == [] and fake.calls == []
 
+    @pytest.mark.parametrize("how", ["nested 100k deep", "lone surrogate", "NUL in the id"])
+    async def test_a_signed_body_that_is_not_an_event_is_a_400(self, client, db, fake, how) -> None:  # noqa: ANN001
+        body = {
+            "nested 100k deep": b'{"id": "evt_1", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "lone surrogate": b'{"id": "evt_\\ud800", "type": "charge.refunded"}',
+            "NUL in the id": b'{"id": "evt_\\u0000", "type": "charge.refunded"}',
+        }[how]
+        response = await post(client, body, sign(body))
+        assert response.status_code == 400
+        assert response.json() == {"error": "invalid signature"}
+        assert await events(db) == [] and fake.calls == []
+
     async def test_no_webhook_secret_configured_refuses(self, app, runtime, db, fake) -> None:  # noqa: ANN001
         runtime.settings = dataclasses.replace(runtime.settings, stripe_webhook_secret="")
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

@@ -1,9 +1,11 @@
 """Catalog service: apply a catalog file, upsert single entries, and read the catalog.
 
 Applying is idempotent: entries equal to what is stored are left untouched (no write, no
-``updated_at`` change). Entries missing from the file are archived, never deleted, so what
-customers already own keeps pointing at a real row; an archived entry that reappears in a
-file is restored.
+``updated_at`` change). Entries missing from the file are kept unless the caller prunes
+(``catalog apply --prune``): a file applied at every start must not archive products made
+through the API since. Pruned entries are archived, never deleted, so what customers
+already own keeps pointing at a real row; an archived entry that reappears in a file is
+restored.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from billgate.billing.catalog_spec import (
     ProductSpec,
     check_references,
 )
-from billgate.billing.errors import CatalogError
+from billgate.billing.errors import CatalogError, raise_all
 from billgate.db.engine import Database
 from billgate.db.models import AppSetting, ItemDefinition, Product, ProductLine
 from billgate.db.upsert import insert_ignore
@@ -38,14 +40,21 @@ class ApplyReport:
     updated: list[str] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    # Live entries missing from the file, left as they are (no prune).
+    kept: list[str] = field(default_factory=list)
+    # label -> "field: old -> new" lines, for a dry run's diff.
+    changes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
         return bool(self.created or self.updated or self.archived)
 
     def summary(self) -> str:
-        return (f"{len(self.created)} created, {len(self.updated)} updated, "
+        text = (f"{len(self.created)} created, {len(self.updated)} updated, "
                 f"{len(self.archived)} archived, {len(self.unchanged)} unchanged")
+        if self.kept:
+            text += f"; {len(self.kept)} not in the file, kept (--prune archives them)"
+        return text
 
 
 def product_spec(row: Product) -> ProductSpec:
@@ -90,21 +99,29 @@ def _named_values(spec: ItemSpec | ProductLineSpec) -> dict[str, object]:
 CatalogRow = ItemDefinition | ProductLine | Product
 
 
-def _sync(row: CatalogRow, values: dict[str, object], archived_at: datetime | None) -> bool:
-    """Copy ``values`` onto ``row``; True when anything differed."""
-    changed = False
+def _sync(row: CatalogRow, values: dict[str, object], archived_at: datetime | None) -> list[str]:
+    """Copy ``values`` onto ``row``; what differed, as "field: old -> new" lines."""
+    changes = []
     for name, value in values.items():
-        if getattr(row, name) != value:
+        old = getattr(row, name)
+        if old != value:
             setattr(row, name, value)
-            changed = True
+            changes.append(f"{_camel(name)}: {old!r} -> {value!r}")
     if row.archived_at is not None and archived_at is None:
         row.archived_at = None
-        changed = True
-    return changed
+        changes.append("restored (was archived)")
+    return changes
 
 
-async def apply_catalog(session: AsyncSession, spec: CatalogSpec, *, now: datetime) -> ApplyReport:
-    """Make the stored catalog equal ``spec`` (already validated by ``parse_catalog``)."""
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+async def apply_catalog(session: AsyncSession, spec: CatalogSpec, *, now: datetime,
+                        prune: bool = False) -> ApplyReport:
+    """Make the stored catalog match ``spec`` (already validated by ``parse_catalog``):
+    create and update its entries; archive live entries missing from it only if ``prune``."""
     report = ApplyReport()
     items = {r.item_id: r for r in (await session.scalars(select(ItemDefinition))).all()}
     lines = {r.product_line_id: r for r in (await session.scalars(select(ProductLine))).all()}
@@ -125,9 +142,10 @@ async def apply_catalog(session: AsyncSession, spec: CatalogSpec, *, now: dateti
                     products.get(product.product_id),
                     lambda p=product: Product(product_id=p.product_id), _product_values(product))
 
-    _archive_missing(report, "product", products, {p.product_id for p in spec.products}, now)
-    _archive_missing(report, "product line", lines, {p.product_line_id for p in spec.product_lines}, now)
-    _archive_missing(report, "item", items, {i.item_id for i in spec.items}, now)
+    for kind, rows, keep in (("product", products, {p.product_id for p in spec.products}),
+                             ("product line", lines, {p.product_line_id for p in spec.product_lines}),
+                             ("item", items, {i.item_id for i in spec.items})):
+        _archive_missing(report, kind, rows, keep, now, prune=prune)
     await session.flush()
     if report.changed:
         await bump_version(session)
@@ -142,23 +160,29 @@ def _upsert_row(session: AsyncSession, report: ApplyReport, label: str, row: Cat
             setattr(new_row, name, value)
         session.add(new_row)
         report.created.append(label)
-    elif _sync(row, values, archived_at=None):
+    elif changes := _sync(row, values, archived_at=None):
         report.updated.append(label)
+        report.changes[label] = changes
     else:
         report.unchanged.append(label)
 
 
 def _archive_missing(report: ApplyReport, kind: str, rows: Mapping[str, CatalogRow], keep: set[str],
-                     now: datetime) -> None:
+                     now: datetime, *, prune: bool) -> None:
     for key, row in rows.items():
         if key not in keep and row.archived_at is None:
-            row.archived_at = now
-            report.archived.append(f"{kind} {key}")
+            if prune:
+                row.archived_at = now
+                report.archived.append(f"{kind} {key}")
+            else:
+                report.kept.append(f"{kind} {key}")
 
 
 def _check_type_changes(spec: CatalogSpec, items: dict[str, ItemDefinition],
                         lines: dict[str, ProductLine], products: dict[str, Product]) -> None:
-    """Changing an entry's customer type would strand what customers already own."""
+    """Changing an entry's customer type would strand what customers already own. Every
+    such change is reported at once."""
+    errors: list[CatalogError] = []
     for kind, new, old in (
         ("item", {i.item_id: i.customer_type for i in spec.items}, items),
         ("product line", {p.product_line_id: p.customer_type for p in spec.product_lines}, lines),
@@ -167,12 +191,13 @@ def _check_type_changes(spec: CatalogSpec, items: dict[str, ItemDefinition],
         for key, customer_type in new.items():
             row = old.get(key)
             if row is not None and row.customer_type != customer_type.value:
-                raise CatalogError(
+                errors.append(CatalogError(
                     f"{kind} {key!r}: customerType: cannot change from "
                     f"{row.customer_type} to {customer_type.value} "
                     "(customers may already own it); use a new id",
                     field=["customerType"],
-                )
+                ))
+    raise_all(errors)
 
 
 async def catalog_view(session: AsyncSession) -> CatalogView:

@@ -15,16 +15,17 @@ Canonical shapes (stored as JSON on the product and copied into purchase snapsho
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from billgate.billing.errors import CatalogError
+from billgate.billing.errors import CatalogError, raise_all
 from billgate.money import CURRENCY_EXPONENTS, MoneyError, to_minor
 from billgate.types import CustomerType, IntervalUnit, ItemExpiry
 
 # fullmatch, not match: "$" would also accept an id ending in a newline.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+T = TypeVar("T")
 MAX_INTERVAL_COUNT = 1000
 MAX_ITEM_QUANTITY = 2**31 - 1  # what a balance can hold (items.ledger.BALANCE_MAX)
 
@@ -379,33 +380,50 @@ def check_references(spec: ProductSpec, view: CatalogView) -> None:
 
 
 def parse_catalog(document: Any) -> CatalogSpec:
-    """Parse and fully validate a catalog document (the YAML/JSON file's content)."""
+    """Parse and fully validate a catalog document (the YAML/JSON file's content).
+
+    Every broken entry is reported (``CatalogErrors``), not only the first, so a file is
+    fixed in one pass; an entry that does not parse is left out of the reference checks."""
     if not isinstance(document, Mapping):
         raise CatalogError("a catalog file holds an object with items, productLines and products")
     unknown = sorted(set(document) - {"items", "productLines", "products"})
     if unknown:
         raise CatalogError(f"catalog: unknown section(s) {', '.join(map(repr, unknown))}")
+    errors: list[CatalogError] = []
     spec = CatalogSpec(
-        items=[parse_item(raw) for raw in _section(document, "items")],
-        product_lines=[parse_product_line(raw) for raw in _section(document, "productLines")],
-        products=[parse_product(raw) for raw in _section(document, "products")],
+        items=_parse_all(_section(document, "items"), parse_item, errors),
+        product_lines=_parse_all(_section(document, "productLines"), parse_product_line, errors),
+        products=_parse_all(_section(document, "products"), parse_product, errors),
     )
     for kind, ids in (
         ("item", [i.item_id for i in spec.items]),
         ("product line", [p.product_line_id for p in spec.product_lines]),
         ("product", [p.product_id for p in spec.products]),
     ):
-        duplicates = sorted({x for x in ids if ids.count(x) > 1})
-        if duplicates:
-            raise CatalogError(f"{kind} {duplicates[0]!r} is defined twice")
+        for duplicate in sorted({x for x in ids if ids.count(x) > 1}):
+            errors.append(CatalogError(f"{kind} {duplicate!r} is defined twice"))
     view = CatalogView(
         items={i.item_id: i.customer_type for i in spec.items},
         product_lines={p.product_line_id: p.customer_type for p in spec.product_lines},
         products={p.product_id: p for p in spec.products},
     )
     for product in spec.products:
-        check_references(product, view)
+        try:
+            check_references(product, view)
+        except CatalogError as exc:
+            errors.append(exc)
+    raise_all(errors)
     return spec
+
+
+def _parse_all(raws: list[Any], parse: Callable[[Any], T], errors: list[CatalogError]) -> list[T]:
+    parsed = []
+    for raw in raws:
+        try:
+            parsed.append(parse(raw))
+        except CatalogError as exc:
+            errors.append(exc)
+    return parsed
 
 
 def _section(document: Mapping[str, Any], name: str) -> list[Any]:

@@ -6,13 +6,33 @@ error with ``extensions.code`` (queries) in one place: ``graphql/errors.py``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+# Messages name what the client sent; a 900 KB id must not come back (or reach the logs)
+# in full. Each word keeps its first ECHO_CHARS characters; the message as a whole at most
+# MAX_MESSAGE_CHARS.
+ECHO_CHARS = 100
+MAX_MESSAGE_CHARS = 400
+_LONG_WORD = re.compile(r"\S{" + str(ECHO_CHARS + 1) + ",}")
+
+
+def clip_echo(message: str) -> str:
+    """``message`` with any run of more than ``ECHO_CHARS`` non-space characters cut short,
+    and cut to ``MAX_MESSAGE_CHARS`` overall."""
+    if len(message) <= ECHO_CHARS:
+        return message
+    clipped = _LONG_WORD.sub(lambda m: f"{m.group()[:ECHO_CHARS]} …[{len(m.group())} chars]", message)
+    if len(clipped) > MAX_MESSAGE_CHARS:
+        clipped = f"{clipped[:MAX_MESSAGE_CHARS]}…[{len(message)} chars]"
+    return clipped
 
 
 class BillgateError(Exception):
     code = "INVALID_INPUT"
 
     def __init__(self, message: str, *, field: Sequence[str] | None = None) -> None:
+        message = clip_echo(message)
         super().__init__(message)
         self.message = message
         self.field = list(field) if field else None
@@ -24,6 +44,24 @@ class InvalidInput(BillgateError):
 
 class CatalogError(InvalidInput):
     """A catalog entry that breaks a rule; the message names the entry and the field."""
+
+
+class CatalogErrors(CatalogError):
+    """Every rule a catalog file breaks, so an operator fixes them in one pass."""
+
+    def __init__(self, errors: Sequence[CatalogError]) -> None:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(first.message + more, field=first.field)
+        self.errors = list(errors)
+
+
+def raise_all(errors: Sequence[CatalogError]) -> None:
+    """Raise the one error, or all of them together; nothing when there are none."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise CatalogErrors(errors)
 
 
 class Forbidden(BillgateError):

@@ -12,12 +12,20 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from billgate.db.urls import normalise_database_url
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEngine:
+# Defaults of BILLGATE_DB_CONNECT_TIMEOUT and BILLGATE_DB_STATEMENT_TIMEOUT (seconds).
+CONNECT_TIMEOUT = 5.0
+STATEMENT_TIMEOUT = 30.0
+
+
+def create_engine(url: str, *, immediate: bool = True, connect_timeout: float = CONNECT_TIMEOUT,
+                  statement_timeout: float = STATEMENT_TIMEOUT, **kwargs: Any) -> AsyncEngine:
     """Create the async engine with the settings each backend needs.
 
     SQLite: WAL so readers never wait for the writer, a busy timeout so concurrent writers
@@ -26,18 +34,30 @@ def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEn
     Read-only work uses a second engine with plain deferred transactions (see ``Database``).
     PostgreSQL: a pool sized for one process of a few workers; ``pool_pre_ping`` survives
     server restarts.
+
+    Timeouts, so a database that hangs fails requests fast instead of holding them for
+    minutes: ``connect_timeout`` bounds opening a connection (and waiting for a free one in
+    the pool); ``statement_timeout`` bounds one statement (PostgreSQL: on the server and in
+    the client, for a server that stopped answering; SQLite: how long a writer waits for
+    the write lock). Statement parameters are left out of error messages and logs: they
+    are client input, sometimes megabytes of it.
     """
+    kwargs.setdefault("hide_parameters", True)
+    url = normalise_database_url(url)
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        _configure_sqlite(engine, immediate=immediate)
+        engine = create_async_engine(url, connect_args={"timeout": statement_timeout}, **kwargs)
+        _configure_sqlite(engine, immediate=immediate, busy_ms=int(statement_timeout * 1000))
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    kwargs.setdefault("pool_timeout", connect_timeout)
+    connect_args = {"timeout": connect_timeout, "command_timeout": statement_timeout,
+                    "server_settings": {"statement_timeout": str(int(statement_timeout * 1000))}}
+    return create_async_engine(url, connect_args=connect_args, **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, busy_ms: int) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -47,7 +67,7 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -66,6 +86,7 @@ class Database:
     lock up front; readers never queue behind them); on PostgreSQL they are one."""
 
     def __init__(self, url: str, **kwargs: Any) -> None:
+        url = normalise_database_url(url)
         self.url = url
         self.engine = create_engine(url, **kwargs)
         self.session = create_sessionmaker(self.engine)

@@ -15,7 +15,8 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from billgate.billing.errors import BillgateError
+from billgate.billing.errors import BillgateError, clip_echo
+from billgate.db.availability import is_unavailable
 
 
 @strawberry.enum
@@ -44,6 +45,9 @@ class ErrorCode(Enum):
     PRODUCT_NOT_SWITCHABLE = "PRODUCT_NOT_SWITCHABLE"
     WEBHOOK_ENDPOINT_NOT_FOUND = "WEBHOOK_ENDPOINT_NOT_FOUND"
     WEBHOOK_DELIVERY_NOT_FOUND = "WEBHOOK_DELIVERY_NOT_FOUND"
+    # The database did not answer in time, or refused the work (down, read-only, out of
+    # connections): nothing was changed by the failed part; retry later.
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 
 
 @strawberry.type
@@ -73,12 +77,20 @@ def should_mask(error: GraphQLError) -> bool:
     original: Any = error.original_error
     if original is None:
         return False  # parse/validation errors
+    if is_unavailable(original):
+        return False  # DomainErrorCodes gave it a message of ours
     return not isinstance(original, BillgateGraphQLError | BillgateError | GraphQLError)
+
+
+DATABASE_UNAVAILABLE_MESSAGE = ("the database is unavailable (not answering in time, or refusing "
+                                "writes); try again later")
 
 
 class DomainErrorCodes(SchemaExtension):
     """Any domain error that reaches the result (not only those a resolver re-raised with
-    ``raise_query_error``) carries its ``extensions.code``."""
+    ``raise_query_error``) carries its ``extensions.code``; every error message echoes at
+    most ~100 characters of any one value the client sent (graphql-core quotes invalid
+    variable values in full)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -87,3 +99,7 @@ class DomainErrorCodes(SchemaExtension):
             original = error.original_error
             if isinstance(original, BillgateError):
                 error.extensions = {**(error.extensions or {}), "code": original.code}
+            elif original is not None and is_unavailable(original):
+                error.message = DATABASE_UNAVAILABLE_MESSAGE
+                error.extensions = {**(error.extensions or {}), "code": "DATABASE_UNAVAILABLE"}
+            error.message = clip_echo(error.message)

@@ -14,13 +14,13 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 
 from billgate.graphql.context import Info
+from billgate.graphql.error_logging import log_error
 from billgate.graphql.errors import DomainErrorCodes, should_mask
+from billgate.graphql.input_guard import InputGuard, StringLiteralsRule
 from billgate.graphql.mutations.billing import BillingMutations
 from billgate.graphql.mutations.catalog import CatalogMutations
 from billgate.graphql.mutations.customers import CustomerMutations
@@ -29,6 +29,7 @@ from billgate.graphql.mutations.purchases import PurchaseMutations
 from billgate.graphql.mutations.subscriptions import SubscriptionMutations
 from billgate.graphql.mutations.webhooks import WebhookMutations
 from billgate.graphql.pagination import Connection
+from billgate.graphql.query_limits import QueryLimits, create_rule
 from billgate.graphql.resolvers import catalog as catalog_resolvers
 from billgate.graphql.resolvers import customers as customer_resolvers
 from billgate.graphql.resolvers import node as node_resolvers
@@ -48,6 +49,8 @@ from billgate.ops.metrics import OperationMetrics
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 2000
+DEFAULT_MAX_QUERY_COST = 5000
+DEFAULT_MAX_QUERY_BYTES = 64 * 1024
 
 
 @strawberry.type
@@ -111,11 +114,16 @@ class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, Customer
     pass
 
 
-def _extensions() -> list[object]:
+def _extensions(max_query_cost: int, max_query_bytes: int) -> list[object]:
     # Validation rules are built once: a limiter built per request defeats the
-    # validation cache (strawberry issue 4635, STACK-NOTES.md).
-    rules = [depth_rule(MAX_DEPTH, None, None), max_aliases_rule(MAX_ALIASES)]
+    # validation cache (strawberry issue 4635, STACK-NOTES.md). Depth, aliases and cost
+    # are one rule that memoises fragments (query_limits.py): Strawberry's limiters
+    # expand every fragment spread, exponential in a fragment fan-out.
+    limits = QueryLimits(max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_cost=max_query_cost)
+    rules = [create_rule(limits), StringLiteralsRule]
     return [
+        # First: refuses an oversized document before anything parses it.
+        lambda: InputGuard(max_query_bytes=max_query_bytes),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: AddValidationRules(rules),
         ParserCache,
@@ -125,8 +133,9 @@ def _extensions() -> list[object]:
     ]
 
 
-def build_schema(*, debug: bool = False) -> strawberry.Schema:
-    extensions = _extensions()
+def build_schema(*, debug: bool = False, max_query_cost: int = DEFAULT_MAX_QUERY_COST,
+                 max_query_bytes: int = DEFAULT_MAX_QUERY_BYTES) -> strawberry.Schema:
+    extensions = _extensions(max_query_cost, max_query_bytes)
     if not debug:
         extensions.append(lambda: _MaskErrors(should_mask_error=_mask))
     return _Schema(
@@ -142,6 +151,10 @@ def build_schema(*, debug: bool = False) -> strawberry.Schema:
 
 
 class _Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        for error in errors:
+            log_error(error)
+
     def create_extensions_runner(self, execution_context: Any,
                                  extensions: list[SchemaExtension]) -> SchemaExtensionsRunner:
         return _LeanRunner(execution_context, extensions)

@@ -10,11 +10,14 @@ list CORS uses too). ``GET /graphql`` in a browser is billgate's own GraphiQL pa
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocket
@@ -26,6 +29,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from billgate.graphql import graphiql
 from billgate.graphql.auth import ANONYMOUS, AuthError, Principal, authenticate
 from billgate.graphql.context import Context
+from billgate.graphql.input_guard import bad_text
 from billgate.graphql.live_items import ItemFeeds
 from billgate.graphql.ws_handler import BillgateWSHandler
 from billgate.runtime import Runtime
@@ -73,6 +77,8 @@ class BillgateGraphQL(GraphQL[Context, None]):
                 await response(scope, receive, send)
                 return
             scope.setdefault("state", {})["principal"] = principal
+            await self._serve_http(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -93,6 +99,15 @@ class BillgateGraphQL(GraphQL[Context, None]):
             await request.send_denial_response(PlainTextResponse(refusal(origin), status_code=403))
             return request
         return await super().reject_websocket(request)
+    async def _serve_http(self, scope: Any, receive: Any, send: Any) -> None:
+        # Strawberry answers a request it cannot read (bad JSON, wrong content type) in
+        # plain text; clients of a GraphQL endpoint expect a GraphQL-shaped JSON error.
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            code = "INVALID_INPUT" if exc.status_code == 400 else None
+            response = error_response(exc.reason, exc.status_code, code)
+        await response(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal = request.scope.get("state", {}).get("principal", ANONYMOUS)
@@ -112,3 +127,47 @@ class BillgateGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # json.loads, not orjson: orjson turns integers past 64 bits into floats, and
+        # amounts that large must reach the BigInt scalar to be refused as INVALID_INPUT.
+        # What json.loads would let through to a 500 becomes a JSONDecodeError, which
+        # Strawberry answers with 400: nesting deep enough to exhaust the recursion limit,
+        # bytes that are not UTF-8, and lone surrogate escapes ("\ud800": not encodable,
+        # so neither storable nor printable in an answer).
+        try:
+            # Strictly: json.loads would decode bytes with "surrogatepass".
+            value = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+        except (RecursionError, UnicodeDecodeError) as exc:
+            raise json.JSONDecodeError(f"{type(exc).__name__}", "", 0) from None
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+        if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
+            raise json.JSONDecodeError("lone surrogate", "", 0)
+        return value
+
+
+# A \uD800-\uDFFF escape; most bodies have none, so the walk below rarely runs.
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if bad_text(item) and any("\ud800" <= c <= "\udfff" for c in item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def error_response(message: str, status: int, code: str | None) -> Response:
+    error: dict[str, Any] = {"message": message}
+    if code:
+        error["extensions"] = {"code": code}
+    return Response(orjson.dumps({"data": None, "errors": [error]}), status_code=status,
+                    media_type="application/json")

@@ -1,6 +1,6 @@
 """graphql-transport-ws as billgate speaks it.
 
-Strawberry's handler, with three differences:
+Strawberry's handler, with four differences:
 
 * Messages are text frames: graphql-ws clients (browsers included) parse text, not binary.
 * A result shared by many subscribers (``graphql/shared_results.py``) goes out as the same
@@ -9,6 +9,8 @@ Strawberry's handler, with three differences:
   token expires: a subscription must not outlive the right to read it. The client
   reconnects with a fresh token and re-reads from its last version. Expiry is on the real
   clock, as when the token is checked.
+* An operation whose document is too long or whose variables hold text that cannot be
+  stored (``input_guard.py``) is answered with an error; the connection stays open.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
@@ -26,6 +29,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 
+from billgate.graphql.input_guard import check_document_size, check_variables
 from billgate.graphql.shared_results import SharedData
 
 EXPIRED = (4403, "customer token expired")
@@ -40,6 +44,19 @@ class BillgateWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         finally:
             if self._expiry is not None:
                 self._expiry.cancel()
+
+    async def run_operation(self, operation: Any) -> None:
+        # The input guard's checks, before Strawberry streams: an error raised by a schema
+        # extension there would end the whole connection instead of answering this operation.
+        settings = self.context.runtime.settings
+        try:
+            check_document_size(operation.query, settings.max_query_bytes)
+            check_variables(operation.variables)
+        except GraphQLError as error:
+            await operation.send_initial_errors([error])
+            self.operations.pop(operation.id, None)
+            return
+        await super().run_operation(operation)
 
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)

@@ -1,14 +1,19 @@
-"""``/healthz``: the process is up. ``/readyz``: the database answers and is migrated."""
+"""``/healthz``: the process is up. ``/readyz``: the database answers, takes writes, and is
+migrated, all within ``READY_TIMEOUT`` seconds (a hung database is not ready, quickly)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from billgate.db.availability import check_ready, summary
 from billgate.db.migrate import current_revision, head_revision
+
+# Load balancers and orchestrators commonly give a probe 2-3 s; answer inside that.
+READY_TIMEOUT = 1.5
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -17,13 +22,15 @@ async def healthz(request: Request) -> JSONResponse:
 
 def readyz(get_runtime: Any) -> Any:
     async def endpoint(request: Request) -> JSONResponse:
-        runtime = get_runtime()
-        try:
-            async with runtime.db.read_engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            revision = await current_revision(runtime.db.read_engine)
-        except Exception as exc:  # any failure to reach the database means not ready
-            return JSONResponse({"status": "unavailable", "database": str(exc)[:200]}, status_code=503)
+        db = get_runtime().db
+        problem = await check_ready(db, within=READY_TIMEOUT)
+        if problem is None:
+            try:
+                revision = await asyncio.wait_for(current_revision(db.read_engine), READY_TIMEOUT)
+            except Exception as exc:  # noqa: BLE001 - not ready, whatever the cause
+                problem = summary(exc) if not isinstance(exc, TimeoutError) else "timed out"
+        if problem is not None:
+            return JSONResponse({"status": "unavailable", "database": problem}, status_code=503)
         head = head_revision()
         if revision != head:
             return JSONResponse({"status": "unavailable", "migration": revision, "expected": head},

@@ -6,11 +6,15 @@ from typing import Any
 
 from starlette.responses import PlainTextResponse
 
+from billgate.ops.large_bodies import LargeBodyDebt
+
 
 class BodySizeLimit:
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # What the bodies it lets through leave for the garbage collector (ops/large_bodies.py).
+        self.debt = LargeBodyDebt()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -35,6 +39,8 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
             await self._too_large(scope, receive, send)
+        finally:
+            self.debt.record(received)
 
     async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
         response = PlainTextResponse(f"request body larger than {self.max_bytes} bytes",

@@ -27,8 +27,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    # A deferred (not IMMEDIATE) engine: Alembic manages its own transactions.
-    engine = create_engine(url, immediate=False)
+    # A deferred (not IMMEDIATE) engine: Alembic manages its own transactions. A migration
+    # may rewrite large tables: an hour per statement, not the serving default.
+    engine = create_engine(url, immediate=False, statement_timeout=3600)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

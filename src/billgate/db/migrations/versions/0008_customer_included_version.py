@@ -1,6 +1,6 @@
 """customers remember the catalog version their include-by-default products match
 
-Revision ID: 0009
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-02 14:10:00
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 import billgate.db.models
 
-revision: str = '0009'
+revision: str = '0008'
 down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -30,7 +30,7 @@ def upgrade() -> None:
     settings = sa.table('app_settings', sa.column('key', sa.String), sa.column('value', sa.JSON),
                         sa.column('updated_at', billgate.db.models.UTCDateTime()))
     op.execute(settings.delete().where(settings.c.key == VERSION_KEY))
-    op.bulk_insert(settings, [{"key": VERSION_KEY, "value": "migrated-0009",
+    op.bulk_insert(settings, [{"key": VERSION_KEY, "value": "migrated-0008",
                                "updated_at": datetime.now(UTC)}])
 
 
