@@ -570,19 +570,19 @@ class TestOwnedProducts:
         await buy(api, runtime, "pro", priceId="pro-monthly")
 
         client_view = await owned(api.as_user("u1"))
-        # not free (included by default), pro-boost (add-on), vip (server-only), pro itself
-        assert [p["productId"] for p in client_view["pro"]["switchOptions"]] == [
-            "enterprise", "lifetime"]
+        # exactly what switchSubscription accepts: not free (included by default), pro-boost
+        # (add-on), lifetime (one-time), vip (server-only, for clients), pro itself
+        assert [p["productId"] for p in client_view["pro"]["switchOptions"]] == ["enterprise"]
         server_view = await owned(api)
         assert [p["productId"] for p in server_view["pro"]["switchOptions"]] == [
-            "enterprise", "lifetime", "vip"]
+            "enterprise", "vip"]
 
     async def test_switch_options_of_free_and_of_a_product_without_a_line(self, api,
                                                                           runtime) -> None:
         await buy(api, runtime, "credit-pack")
         products = await owned(api.as_user("u1"))
-        assert [p["productId"] for p in products["free"]["switchOptions"]] == [
-            "enterprise", "pro"]
+        # Free is no subscription: switchSubscription refuses to leave it (a checkout does)
+        assert products["free"]["switchOptions"] == []
         assert products["credit-pack"]["switchOptions"] == []
 
     async def test_what_was_sold_not_todays_catalog(self, api, runtime, db) -> None:

@@ -27,6 +27,7 @@ from billgate.billing.errors import (
 from billgate.billing.purchases import fulfil, repository, request, rules
 from billgate.billing.purchases.request import PurchaseRequest
 from billgate.billing.return_urls import check as check_return_url
+from billgate.billing.subscriptions import amounts
 from billgate.clock import Clock, utcnow
 from billgate.db.engine import Database
 from billgate.db.models import (
@@ -100,8 +101,8 @@ async def grant_product(db: Database, ref: CustomerRef, *, product_id: str | Non
                                     by_server=True, needs_price=False)
         owned = await repository.list_owned_for_update(session, customer.id)
         rules.check(req, owned)
-        purchase, started = await fulfil.start(session, customer, req, now=now, origin="grant",
-                                               owned=owned)
+        purchase, started = await fulfil.start(session, customer, req, now=now,
+                                               origin=amounts.GRANT, owned=owned)
         session.add(_transaction(customer, purchase, req, kind="grant", amount=0, test_mode=True,
                                  now=now))
     await _publish(publish, events + started)

@@ -9,7 +9,7 @@ gets a clear error. Resume and an upgrade charge through ``billing/charges.py``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -21,6 +21,7 @@ from billgate.billing import catalog, charges, invoices, items, unit_of_work
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing
 from billgate.billing.errors import (
+    BillgateError,
     DefaultPaymentMethodRequired,
     InvalidInput,
     NotASubscription,
@@ -30,10 +31,12 @@ from billgate.billing.errors import (
 )
 from billgate.billing.purchases import fulfil, repository, request
 from billgate.billing.subscriptions import lifecycle
+from billgate.billing.subscriptions.amounts import period_total
 from billgate.billing.subscriptions.proration import SwitchAmounts, switch_amounts
 from billgate.billing.subscriptions.states import ACTIVE, PAST_DUE, PAUSED, TRIALING, transition
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.db.models import ChargeClaim, Customer, ItemSchedule, Purchase, Transaction
+from billgate.db.models import Product as ProductRow
 from billgate.notifications import outbox
 from billgate.types import CustomerRef
 
@@ -194,14 +197,36 @@ async def plan_switch(session: AsyncSession, ref: CustomerRef, sub: Purchase, *,
         raise ProductNotSwitchable(f"{to_product_id!r} has no recurring price", field=["priceId"])
     assert sub.current_period_start and sub.current_period_end and target.price
     # A trial was free: nothing to credit, and the new plan is paid in full for a period
-    # from now (``_apply_switch``), not for what is left of the trial.
+    # from now (``_apply_switch``), not for what is left of the trial. A granted plan was
+    # never paid for: its unused time credits nothing (``period_total`` is 0).
     trialing = sub.status == TRIALING
     same = not trialing and target.price["interval"] == (sub.price or {}).get("interval")
     amounts = switch_amounts(
-        old_total=0 if trialing else (sub.unit_amount or 0) * sub.quantity, new_total=target.total,
+        old_total=0 if trialing else period_total(sub), new_total=target.total,
         period_start=sub.current_period_start, period_end=sub.current_period_end, now=now,
         same_interval=same)
     return target, amounts
+
+
+async def switch_targets(session: AsyncSession, ref: CustomerRef, sub: Purchase,
+                         candidates: Sequence[ProductRow], *, by_server: bool,
+                         now: datetime) -> list[str]:
+    """The products of ``candidates`` that ``switch`` accepts from ``sub`` (with at least one
+    of their prices), in their order: ``switchOptions`` asks ``plan_switch`` itself, so the
+    list and the mutation cannot disagree. Nothing is written."""
+    accepted = []
+    for row in candidates:
+        if row.product_id == sub.product_id:
+            continue  # another price of the same plan is a switch, but not another option
+        for price in row.prices:
+            try:
+                await plan_switch(session, ref, sub, to_product_id=row.product_id,
+                                  price_id=price["priceId"], by_server=by_server, now=now)
+            except BillgateError:
+                continue
+            accepted.append(row.product_id)
+            break
+    return accepted
 
 
 async def _check_switchable(session: AsyncSession, product_id: str, *, by_server: bool) -> None:
