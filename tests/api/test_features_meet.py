@@ -217,3 +217,79 @@ class TestSwitchOptions:
         await buy(api, runtime, "lifetime")
         assert (await owned(api))["lifetime"] == []
         assert codes(await switch(api, "lifetime", "pro")) == ["NOT_A_SUBSCRIPTION"]
+
+
+# 6. Changing plan through a checkout ------------------------------------------------------------
+
+CREATE_CHECKOUT = """
+mutation ($input: CreateCheckoutUrlInput!) {
+  createCheckoutUrl(input: $input) { url userErrors { code message } }
+}
+"""
+
+
+async def checkout_path(api: Any, product_id: str, **fields: Any) -> str:
+    payload = (await api.data(CREATE_CHECKOUT, {"input": {
+        "customer": USER, "productId": product_id, "returnUrl": "https://app.example.com/done",
+        **fields}}))["createCheckoutUrl"]
+    assert payload["userErrors"] == [], payload
+    return "/checkout/" + payload["url"].rsplit("/", 1)[-1]
+
+
+async def complete(api: Any, path: str) -> None:
+    """Press the hosted page's test-mode button."""
+    response = await api.client.post(path + "/complete")
+    assert response.status_code == 303, response.text
+
+
+class TestPlanChangeThroughCheckout:
+    async def test_an_upgrade_is_prorated_exactly_as_switch_subscription(
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+        await buy(api, runtime, "pro")
+        now = T0 + timedelta(days=10, hours=5, seconds=7)
+        await advance_to(api, clock, now)
+        credit, debit = prorated(PRO, T0, PERIOD_END, now), prorated(ENTERPRISE, T0, PERIOD_END, now)
+        path = await checkout_path(api, "enterprise")
+
+        page = (await api.client.get(path)).text
+        assert "Unused time on Pro" in page and f"-${credit / 100:.2f}" in page
+        assert f"${(debit - credit) / 100:.2f}" in page, "the amount due today"
+        assert "free trial" not in page.split("Due today")[1], "a plan change has no trial"
+
+        await complete(api, path)
+        sub = await subscription(api, "enterprise")
+        assert (sub["status"], sub["trialEndsAt"]) == ("ACTIVE", None)
+        assert (at(sub["currentPeriodStart"]), at(sub["currentPeriodEnd"])) == (T0, PERIOD_END)
+        newest = (await invoices(api))[0]
+        assert (newest["status"], newest["amountTotal"]) == ("PAID", debit - credit)
+        assert lines(newest) == [("proration_credit", -credit), ("proration_debit", debit)]
+        assert [(t["kind"], t["amount"]) for t in await transactions(api)][0] == (
+            "proration", debit - credit)
+        assert (await subscription(api, "pro"))["status"] == "CANCELED"
+        assert await credits(api) == 10_000
+
+    async def test_a_downgrade_through_checkout_charges_nothing_and_keeps_credit(
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+        await buy(api, runtime, "enterprise")  # a 14-day trial, then paid from 31 January
+        await advance_to(api, clock, utc(2026, 1, 31, 12))
+        now = utc(2026, 2, 10, 12)
+        await advance_to(api, clock, now)
+        start, end = utc(2026, 1, 31, 12), utc(2026, 2, 28, 12)
+        credit, debit = prorated(ENTERPRISE, start, end, now), prorated(PRO, start, end, now)
+        path = await checkout_path(api, "pro", priceId="pro-monthly")
+        assert "$0.00" in (await api.client.get(path)).text.split("Due today")[1]
+        await complete(api, path)
+        newest = (await invoices(api))[0]
+        assert (newest["status"], newest["amountTotal"]) == ("PAID", 0)
+        assert [(t["kind"], t["amount"]) for t in await transactions(api)][0] == (
+            "proration", debit - credit)
+
+    async def test_a_one_time_plan_is_replaced(self, api: Any, runtime: Any) -> None:
+        await upsert(api, "lifetime", productLineId="user-plans", prices=[usd("99.00", False)])
+        await buy(api, runtime, "lifetime")
+        await complete(api, await checkout_path(api, "pro", priceId="pro-monthly"))
+        products = await owned(api)
+        assert "lifetime" not in products and "pro" in products, \
+            "the seed: when they upgrade, the old plan is replaced"
+        assert not await has_access(api, "lifetime")
+

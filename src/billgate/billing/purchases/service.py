@@ -24,10 +24,11 @@ from billgate.billing.errors import (
     PriceNotFound,
     ProductNotFound,
 )
-from billgate.billing.purchases import fulfil, repository, request, rules
+from billgate.billing.purchases import checkout_switch, fulfil, repository, request, rules
 from billgate.billing.purchases.request import PurchaseRequest
 from billgate.billing.return_urls import check as check_return_url
-from billgate.billing.subscriptions import amounts
+from billgate.billing.subscriptions import amounts, operations
+from billgate.billing.unit_of_work import UnitOfWork
 from billgate.clock import Clock, utcnow
 from billgate.db.engine import Database
 from billgate.db.models import (
@@ -76,6 +77,10 @@ class CheckoutClaim:
     is_subscription: bool
     payment_reference: str | None  # the processor payment made for this checkout, if any
     return_url: str
+    # A plan change (``checkout_switch``): the replaced plan's name and its unused time's
+    # credit, which ``amount`` already takes off.
+    replaces: str | None = None
+    credit: int = 0
 
 
 async def _publish(publish: items.Publish | None, events: list[items.ChangeEvent]) -> None:
@@ -275,17 +280,25 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
         events = await fulfil.ensure_included(session, customer, now=now)
         req, owned = await _request_for(session, checkout, customer, lock=True)
         rules.check(req, owned)
-        trialing = _trialing(req)
-        amount = 0 if trialing else req.total
+        switch = await checkout_switch.plan(session, req, owned, by_server=checkout.by_server,
+                                            now=now)
+        trialing = switch is None and _trialing(req)
+        amount = switch.due_now if switch else 0 if trialing else req.total
         if paid is not None and (paid[0] != amount or paid[1].upper() != (req.currency or "")):
             raise PaymentFailed(
                 f"the payment ({paid[0]} {paid[1].upper()}) does not match the checkout's total "
                 f"({amount} {req.currency}) any more")
-        purchase, started = await fulfil.start(session, customer, req, now=now,
-                                               origin="checkout", owned=owned)
+        if switch is not None:  # recorded as switchSubscription records it
+            uow = UnitOfWork(session=session, customer=customer, now=now)
+            purchase = await operations.apply_switch(uow, switch.old, req, switch.amounts,
+                                                     reference=reference, test_mode=test_mode)
+            started = uow.events
+        else:
+            purchase, started = await fulfil.start(session, customer, req, now=now,
+                                                   origin="checkout", owned=owned)
         checkout.purchase_id = purchase.id
         checkout.payment_reference = reference or checkout.payment_reference
-        if not trialing:
+        if switch is None and not trialing:
             await _record_paid(session, customer, purchase, req, amount=amount,
                                test_mode=test_mode, reference=reference, now=now)
     await _publish(publish, events + started)
@@ -324,13 +337,17 @@ async def _evaluate(session: AsyncSession, checkout: CheckoutSession, *, now: da
         await fulfil.ensure_included(session, customer, now=now)
     req, owned = await _request_for(session, checkout, customer, lock=lock)
     rules.check(req, owned)
-    trialing = _trialing(req)
+    switch = await checkout_switch.plan(session, req, owned, by_server=checkout.by_server,
+                                        now=now)
+    amount = switch.due_now if switch else 0 if _trialing(req) else req.total
     return CheckoutClaim(
         checkout_id=checkout.id, code=checkout.code, customer=req.customer,
-        customer_pk=customer.id, amount=0 if trialing else req.total, total=req.total,
+        customer_pk=customer.id, amount=amount, total=req.total,
         currency=req.currency or checkout.currency, description=req.product.display_name,
         is_subscription=req.is_subscription, payment_reference=checkout.payment_reference,
-        return_url=checkout.return_url)
+        return_url=checkout.return_url,
+        replaces=switch.old.product["displayName"] if switch else None,
+        credit=switch.amounts.credit if switch else 0)
 
 
 def _transaction(customer: Customer, purchase: Purchase, req: PurchaseRequest, *, kind: str,
