@@ -168,7 +168,8 @@ async def _with_switch(runtime: Runtime, code: str, summary: Summary) -> Summary
         return summary
     if claim.replaces is None:
         return summary
-    return replace(summary, credit_label=f"Unused time on {claim.replaces}",
+    # A plan change is paid now: no trial, whatever the plan offers new customers.
+    return replace(summary, trial=None, credit_label=f"Unused time on {claim.replaces}",
                    credit=pages.money(-claim.credit, claim.currency),
                    due_today=pages.money(claim.amount, claim.currency))
 
