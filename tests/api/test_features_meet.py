@@ -58,6 +58,12 @@ query ($customer: CustomerRef!) {
   }
 }
 """
+SUBSCRIPTION_IDS = """
+query ($customer: CustomerRef!) {
+  customer(customer: $customer) { subscriptions(first: 100) { edges { node { id productId } } } }
+}
+"""
+NODE = "query ($id: ID!) { node(id: $id) { id } }"
 GRANT = """
 mutation ($input: GrantProductInput!) {
   grantProduct(input: $input) { ownedProduct { productId } userErrors { code message } }
@@ -116,6 +122,10 @@ class TestServerOnlyProducts:
             "the seed: server-only products are hidden from client SDK responses"
         assert "free" in client_view
         assert "vip" not in await subscribed(client)
+        [vip_id] = [e["node"]["id"] for e in (await api.data(SUBSCRIPTION_IDS, {"customer": USER}))[
+            "customer"]["subscriptions"]["edges"] if e["node"]["productId"] == "vip"]
+        assert (await client.data(NODE, {"id": vip_id}))["node"] is None
+        assert (await api.data(NODE, {"id": vip_id}))["node"] is not None
         assert await has_access(client, "internal-grant") is True
         assert await has_access(client, "vip") is True
 
