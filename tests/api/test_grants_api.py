@@ -157,10 +157,12 @@ class TestGrantRules:
         errors = await self.refused(api, runtime, "extra-seats", customer=TEAM)
         assert [e["code"] for e in errors] == ["ADD_ON_BASE_NOT_OWNED"]
 
-    async def test_a_one_time_plan_in_the_line(self, api, runtime) -> None:
+    async def test_a_one_time_plan_in_the_line_is_replaced(self, api, runtime) -> None:
         await grant(api, product=inline(displayName="Lifetime", productLineId="user-plans"))
-        errors = await self.refused(api, runtime, "pro", priceId="pro-monthly")
-        assert [e["code"] for e in errors] == ["PRODUCT_ALREADY_OWNED"]
+        payload = await grant(api, "pro", priceId="pro-monthly")
+        assert payload["userErrors"] == [] and payload["ownedProduct"]["productId"] == "pro"
+        assert [p["productId"] for p in (await owned(api)).values()] == ["pro"], \
+            "when they upgrade, the old plan is replaced"
 
     async def test_an_include_by_default_product(self, api, runtime) -> None:
         errors = await self.refused(api, runtime, "free")

@@ -234,11 +234,11 @@ class TestRulesOnCreation:
         errors = await self.refused(api, runtime, "extra-seats", customer=TEAM)
         assert [(e["code"], e["field"]) for e in errors] == [("ADD_ON_BASE_NOT_OWNED", ["productId"])]
 
-    async def test_a_one_time_plan_already_in_the_line(self, api, runtime, more_products) -> None:
+    async def test_a_one_time_plan_in_the_line_is_replaced(self, api, runtime,
+                                                           more_products) -> None:
         await buy(api, runtime, "lifetime")
-        errors = await self.refused(api, runtime, "pro", priceId="pro-monthly")
-        assert [e["code"] for e in errors] == ["PRODUCT_ALREADY_OWNED"]
-        assert "lifetime" in errors[0]["message"]
+        await buy(api, runtime, "pro", priceId="pro-monthly")
+        assert set(await owned(api)) == {"pro"}, "when they upgrade, the old plan is replaced"
 
     async def test_an_include_by_default_product(self, api, runtime) -> None:
         errors = await self.refused(api, runtime, "free")
@@ -356,18 +356,19 @@ class TestRulesOnCompletion:
         assert await self.refused(runtime, code) == "ADD_ON_BASE_NOT_OWNED"
         assert await balance(api, "seats", TEAM) == 0
 
-    async def test_a_one_time_plan_of_the_line_was_bought_meanwhile(self, api, runtime,
+    async def test_a_one_time_plan_of_the_line_bought_meanwhile_is_replaced(self, api, runtime,
                                                                     more_products) -> None:
         pro = await checkout_code(api, "pro", priceId="pro-monthly")
         await buy(api, runtime, "lifetime")
 
-        assert await self.refused(runtime, pro) == "PRODUCT_ALREADY_OWNED"
-        assert set(await owned(api)) == {"lifetime"}
+        await complete(runtime, pro)
+        assert set(await owned(api)) == {"pro"}, "the one-time plan is replaced"
 
 
 class TestSubscriptionReplacement:
     """Buying a plan of a line where the customer has another live subscription replaces it
-    at once: the old one ends, its expiring items expire, the new one's items arrive."""
+    at once, as a switch (no second trial): the old one ends, its expiring items expire, the
+    new one's items arrive."""
 
     async def test_pro_to_enterprise(self, api, runtime) -> None:
         await buy(api, runtime, "pro", priceId="pro-monthly")
@@ -375,7 +376,7 @@ class TestSubscriptionReplacement:
 
         products = await owned(api)
         assert set(products) == {"enterprise"}
-        assert products["enterprise"]["subscription"]["status"] == "TRIALING"
+        assert products["enterprise"]["subscription"]["status"] == "ACTIVE", "a switch: no trial"
         old = await subscriptions(api, status=["CANCELED"])
         assert [s["productId"] for s in old] == ["pro"]
         assert old[0]["endedAt"] is not None and old[0]["hasAccess"] is False
@@ -570,19 +571,19 @@ class TestOwnedProducts:
         await buy(api, runtime, "pro", priceId="pro-monthly")
 
         client_view = await owned(api.as_user("u1"))
-        # not free (included by default), pro-boost (add-on), vip (server-only), pro itself
-        assert [p["productId"] for p in client_view["pro"]["switchOptions"]] == [
-            "enterprise", "lifetime"]
+        # exactly what switchSubscription accepts: not free (included by default), pro-boost
+        # (add-on), lifetime (one-time), vip (server-only, for clients), pro itself
+        assert [p["productId"] for p in client_view["pro"]["switchOptions"]] == ["enterprise"]
         server_view = await owned(api)
         assert [p["productId"] for p in server_view["pro"]["switchOptions"]] == [
-            "enterprise", "lifetime", "vip"]
+            "enterprise", "vip"]
 
     async def test_switch_options_of_free_and_of_a_product_without_a_line(self, api,
                                                                           runtime) -> None:
         await buy(api, runtime, "credit-pack")
         products = await owned(api.as_user("u1"))
-        assert [p["productId"] for p in products["free"]["switchOptions"]] == [
-            "enterprise", "pro"]
+        # Free is no subscription: switchSubscription refuses to leave it (a checkout does)
+        assert products["free"]["switchOptions"] == []
         assert products["credit-pack"]["switchOptions"] == []
 
     async def test_what_was_sold_not_todays_catalog(self, api, runtime, db) -> None:

@@ -39,6 +39,15 @@ async def checkout_recorded(session: AsyncSession, customer: Customer, checkout:
         await emit.invoice_paid(session, customer, invoice, now=now, test_mode=test_mode)
 
 
+async def checkout_completed(session: AsyncSession, customer: Customer,
+                             checkout: CheckoutSession, purchase: Purchase, *, now: datetime,
+                             test_mode: bool) -> None:
+    """``checkout.completed`` alone: a checkout that changed plan, whose switch recorded
+    its subscription and invoice events."""
+    await emit.checkout_completed(session, customer, checkout, purchase, None, now=now,
+                                  test_mode=test_mode)
+
+
 async def product_granted(session: AsyncSession, customer: Customer, purchase: Purchase, *,
                           now: datetime) -> None:
     """``subscription.created`` when a server grant started a plan (nothing is charged)."""

@@ -23,7 +23,7 @@ it. Plain HTML forms; the only script is Stripe's card form in live mode.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -81,6 +81,9 @@ class Summary:
     total: str
     due_today: str
     items: list[IncludedItem]
+    # A plan change: "Unused time on Pro" and its credit, taken off what is due today.
+    credit_label: str | None = None
+    credit: str | None = None
 
 
 def checkout_routes(get_runtime: Callable[[], Runtime]) -> list[Route]:
@@ -106,7 +109,7 @@ async def _page(runtime: Runtime, request: Request, *, error: str | None = None,
     except CheckoutUnavailable:
         return _gone()
     test_mode = (await runtime.payment_settings()).test_mode
-    summary = await _summary(runtime, checkout)
+    summary = await _with_switch(runtime, code, await _summary(runtime, checkout))
 
     def render(*, error: str | None = None, status: int = 200, **extra: Any) -> Response:
         return pages.render(
@@ -185,6 +188,22 @@ async def _summary(runtime: Runtime, checkout: CheckoutSession) -> Summary:
         quantity=checkout.quantity, total=total,
         due_today=pages.money(0 if trial else unit * checkout.quantity, checkout.currency),
         items=await _included(runtime, product.get("includedItems") or [], checkout.quantity))
+
+
+async def _with_switch(runtime: Runtime, code: str, summary: Summary) -> Summary:
+    """A checkout that changes the customer's plan (``checkout_switch``) shows the old
+    plan's credit and the prorated amount due today, as completing it would charge now. A
+    rule that fails now shows the plain summary; completing says why."""
+    try:
+        claim = await service.check_checkout(runtime.db, code, clock=runtime.clock)
+    except BillgateError:
+        return summary
+    if claim.replaces is None:
+        return summary
+    # A plan change is paid now: no trial, whatever the plan offers new customers.
+    return replace(summary, trial=None, credit_label=f"Unused time on {claim.replaces}",
+                   credit=pages.money(-claim.credit, claim.currency),
+                   due_today=pages.money(claim.amount, claim.currency))
 
 
 def _amount(minor: int, currency: str, interval: Mapping[str, Any] | None) -> str:

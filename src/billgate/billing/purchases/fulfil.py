@@ -47,15 +47,17 @@ def source_of(purchase: Purchase) -> str:
 async def start(session: AsyncSession, customer: Customer, request: PurchaseRequest, *,
                 now: datetime, origin: str, owned: Sequence[Purchase]) -> tuple[Purchase, Events]:
     """Create the purchase and grant what it includes. A product of a line replaces the
-    line's live subscription (ended now) and makes its included product step aside; an
-    add-on of a line is bought beside its base, so it replaces nothing."""
+    line's plan (its live subscription or one-time purchase, ended now) and makes its
+    included product step aside; an add-on of a line is bought beside its base, so it
+    replaces nothing."""
     events: Events = []
     line = None if request.product.is_add_on_to else request.product.product_line_id
     replaced: list[Purchase] = []
     for old in owned:
         if line is None or old.product_line_id != line:
             continue
-        if old.kind == SUBSCRIPTION and old.status in LIVE_SUBSCRIPTION:
+        if (old.kind == SUBSCRIPTION and old.status in LIVE_SUBSCRIPTION) or (
+                old.kind == ONE_TIME and old.status == "ACTIVE"):
             events += await end(session, customer, old, now=now, status="CANCELED",
                                 restore_included=False)
             replaced.append(old)

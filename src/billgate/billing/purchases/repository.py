@@ -56,8 +56,10 @@ async def get(session: AsyncSession, purchase_id: int) -> Purchase | None:
 
 async def list_subscriptions_page(session: AsyncSession, customer_pk: int, *,
                                   before_id: int | None, limit: int,
-                                  statuses: Sequence[str] | None = None) -> Sequence[Purchase]:
-    """Subscriptions newest first (keyset on id), optionally of some statuses only."""
+                                  statuses: Sequence[str] | None = None,
+                                  include_server_only: bool = True) -> Sequence[Purchase]:
+    """Subscriptions newest first (keyset on id), optionally of some statuses only, and
+    without those of server-only products (as sold) for client callers."""
     stmt = (select(Purchase).where(Purchase.customer_pk == customer_pk,
                                    Purchase.kind == SUBSCRIPTION)
             .order_by(Purchase.id.desc()).limit(limit))
@@ -65,4 +67,7 @@ async def list_subscriptions_page(session: AsyncSession, customer_pk: int, *,
         stmt = stmt.where(Purchase.id < before_id)
     if statuses:
         stmt = stmt.where(Purchase.status.in_(list(statuses)))
+    if not include_server_only:
+        server_only = Purchase.product["serverOnly"].as_boolean()
+        stmt = stmt.where(or_(server_only.is_(None), server_only.is_(False)))
     return (await session.scalars(stmt)).all()

@@ -24,9 +24,11 @@ from billgate.billing.errors import (
     PriceNotFound,
     ProductNotFound,
 )
-from billgate.billing.purchases import fulfil, repository, request, rules
+from billgate.billing.purchases import checkout_switch, fulfil, repository, request, rules
 from billgate.billing.purchases.request import PurchaseRequest
 from billgate.billing.return_urls import check as check_return_url
+from billgate.billing.subscriptions import amounts, operations
+from billgate.billing.unit_of_work import UnitOfWork
 from billgate.clock import Clock, utcnow
 from billgate.db.engine import Database
 from billgate.db.models import (
@@ -73,6 +75,10 @@ class CheckoutClaim:
     is_subscription: bool
     payment_reference: str | None  # the processor payment made for this checkout, if any
     return_url: str
+    # A plan change (``checkout_switch``): the replaced plan's name and its unused time's
+    # credit, which ``amount`` already takes off.
+    replaces: str | None = None
+    credit: int = 0
 
 
 async def _publish(publish: items.Publish | None, events: list[items.ChangeEvent]) -> None:
@@ -98,8 +104,8 @@ async def grant_product(db: Database, ref: CustomerRef, *, product_id: str | Non
                                     by_server=True, needs_price=False)
         owned = await repository.list_owned_for_update(session, customer.id)
         rules.check(req, owned)
-        purchase, started = await fulfil.start(session, customer, req, now=now, origin="grant",
-                                               owned=owned)
+        purchase, started = await fulfil.start(session, customer, req, now=now,
+                                               origin=amounts.GRANT, owned=owned)
         session.add(_transaction(customer, purchase, req, kind="grant", amount=0, test_mode=True,
                                  now=now))
         await webhook_events.product_granted(session, customer, purchase, now=now)
@@ -278,21 +284,33 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
         events = await fulfil.ensure_included(session, customer, now=now)
         req, owned = await _request_for(session, checkout, customer, lock=True)
         rules.check(req, owned)
-        trialing = _trialing(req)
-        amount = 0 if trialing else req.total
+        switch = await checkout_switch.plan(session, req, owned, by_server=checkout.by_server,
+                                            now=now)
+        trialing = switch is None and _trialing(req)
+        amount = switch.due_now if switch else 0 if trialing else req.total
         if paid is not None and (paid[0] != amount or paid[1].upper() != (req.currency or "")):
             raise PaymentFailed(
                 f"the payment ({paid[0]} {paid[1].upper()}) does not match the checkout's total "
                 f"({amount} {req.currency}) any more")
-        purchase, started = await fulfil.start(session, customer, req, now=now,
-                                               origin="checkout", owned=owned)
+        if switch is not None:  # recorded as switchSubscription records it
+            uow = UnitOfWork(session=session, customer=customer, now=now, test_mode=test_mode)
+            purchase = await operations.apply_switch(uow, switch.old, req, switch.amounts,
+                                                     reference=reference, test_mode=test_mode)
+            started = uow.events
+        else:
+            purchase, started = await fulfil.start(session, customer, req, now=now,
+                                                   origin="checkout", owned=owned)
         checkout.purchase_id = purchase.id
         checkout.payment_reference = reference or checkout.payment_reference
-        invoice = None if trialing else await _record_paid(
-            session, customer, purchase, req, amount=amount, test_mode=test_mode,
-            reference=reference, now=now)
-        await webhook_events.checkout_recorded(session, customer, checkout, purchase, invoice,
-                                               now=now, test_mode=test_mode)
+        if switch is not None:  # the switch recorded its own events (``plan_switched``)
+            await webhook_events.checkout_completed(session, customer, checkout, purchase,
+                                                    now=now, test_mode=test_mode)
+        else:
+            invoice = None if trialing else await _record_paid(
+                session, customer, purchase, req, amount=amount, test_mode=test_mode,
+                reference=reference, now=now)
+            await webhook_events.checkout_recorded(session, customer, checkout, purchase,
+                                                   invoice, now=now, test_mode=test_mode)
     await _publish(publish, events + started)
     return Completed(purchase=purchase, return_url=checkout.return_url,
                      customer=CustomerRef(CustomerType(customer.type), customer.customer_id))
@@ -336,13 +354,17 @@ async def _evaluate(session: AsyncSession, checkout: CheckoutSession, *, now: da
         await fulfil.ensure_included(session, customer, now=now)
     req, owned = await _request_for(session, checkout, customer, lock=lock)
     rules.check(req, owned)
-    trialing = _trialing(req)
+    switch = await checkout_switch.plan(session, req, owned, by_server=checkout.by_server,
+                                        now=now)
+    amount = switch.due_now if switch else 0 if _trialing(req) else req.total
     return CheckoutClaim(
         checkout_id=checkout.id, code=checkout.code, customer=req.customer,
-        customer_pk=customer.id, amount=0 if trialing else req.total, total=req.total,
+        customer_pk=customer.id, amount=amount, total=req.total,
         currency=req.currency or checkout.currency, description=req.product.display_name,
         is_subscription=req.is_subscription, payment_reference=checkout.payment_reference,
-        return_url=checkout.return_url)
+        return_url=checkout.return_url,
+        replaces=switch.old.product["displayName"] if switch else None,
+        credit=switch.amounts.credit if switch else 0)
 
 
 def _transaction(customer: Customer, purchase: Purchase, req: PurchaseRequest, *, kind: str,

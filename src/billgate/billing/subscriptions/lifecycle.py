@@ -21,6 +21,7 @@ from billgate.billing import charges, invoices, unit_of_work, webhook_events
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing, flush_events
 from billgate.billing.purchases import fulfil
+from billgate.billing.subscriptions.amounts import period_total
 from billgate.billing.subscriptions.states import (
     ACTIVE,
     CANCELED,
@@ -126,7 +127,7 @@ async def begin_resume(uow: UnitOfWork, billing: Billing, sub: Purchase, *,
         await _void_open_invoice(session, sub)
     assert sub.price is not None
     end = add_interval(at, sub.price["interval"])
-    amount = (sub.unit_amount or 0) * sub.quantity
+    amount = period_total(sub)  # 0 for a granted subscription
     invoice = invoices.new_invoice(sub.customer_pk, sub, currency=sub.currency or "USD",
                                    lines=[invoices.plan_line(sub, start=at, end=end, amount=amount)],
                                    now=uow.now)
@@ -210,7 +211,7 @@ async def _open_invoice(session: AsyncSession, sub: Purchase, *, now: datetime) 
         if invoice is not None and invoice.status == "OPEN":
             return invoice
     start, end = next_period(sub)
-    amount = (sub.unit_amount or 0) * sub.quantity
+    amount = period_total(sub)  # 0 for a granted subscription
     invoice = invoices.new_invoice(sub.customer_pk, sub, currency=sub.currency or "USD",
                                    lines=[invoices.plan_line(sub, start=start, end=end, amount=amount)],
                                    now=now)

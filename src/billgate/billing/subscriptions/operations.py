@@ -9,7 +9,7 @@ gets a clear error. Resume and an upgrade charge through ``billing/charges.py``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -21,6 +21,7 @@ from billgate.billing import catalog, charges, invoices, items, unit_of_work, we
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing
 from billgate.billing.errors import (
+    BillgateError,
     DefaultPaymentMethodRequired,
     InvalidInput,
     NotASubscription,
@@ -30,10 +31,12 @@ from billgate.billing.errors import (
 )
 from billgate.billing.purchases import fulfil, repository, request
 from billgate.billing.subscriptions import lifecycle
+from billgate.billing.subscriptions.amounts import period_total
 from billgate.billing.subscriptions.proration import SwitchAmounts, switch_amounts
 from billgate.billing.subscriptions.states import ACTIVE, PAST_DUE, PAUSED, TRIALING, transition
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.db.models import ChargeClaim, Customer, ItemSchedule, Purchase, Transaction
+from billgate.db.models import Product as ProductRow
 from billgate.notifications import outbox
 from billgate.types import CustomerRef
 
@@ -201,16 +204,43 @@ async def plan_switch(session: AsyncSession, ref: CustomerRef, sub: Purchase, *,
                            field=["toProductId"])
     if not target.is_subscription:
         raise ProductNotSwitchable(f"{to_product_id!r} has no recurring price", field=["priceId"])
+    return target, price_switch(sub, target, now=now)
+
+
+def price_switch(sub: Purchase, target: request.PurchaseRequest, *, now: datetime) -> SwitchAmounts:
+    """What moving ``sub`` to ``target`` now credits and costs (``switchSubscription`` and a
+    checkout for another plan of the line price it alike)."""
     assert sub.current_period_start and sub.current_period_end and target.price
     # A trial was free: nothing to credit, and the new plan is paid in full for a period
-    # from now (``_apply_switch``), not for what is left of the trial.
+    # from now (``apply_switch``), not for what is left of the trial. A granted plan was
+    # never paid for: its unused time credits nothing (``period_total`` is 0).
     trialing = sub.status == TRIALING
     same = not trialing and target.price["interval"] == (sub.price or {}).get("interval")
-    amounts = switch_amounts(
-        old_total=0 if trialing else (sub.unit_amount or 0) * sub.quantity, new_total=target.total,
+    return switch_amounts(
+        old_total=0 if trialing else period_total(sub), new_total=target.total,
         period_start=sub.current_period_start, period_end=sub.current_period_end, now=now,
         same_interval=same)
-    return target, amounts
+
+
+async def switch_targets(session: AsyncSession, ref: CustomerRef, sub: Purchase,
+                         candidates: Sequence[ProductRow], *, by_server: bool,
+                         now: datetime) -> list[str]:
+    """The products of ``candidates`` that ``switch`` accepts from ``sub`` (with at least one
+    of their prices), in their order: ``switchOptions`` asks ``plan_switch`` itself, so the
+    list and the mutation cannot disagree. Nothing is written."""
+    accepted = []
+    for row in candidates:
+        if row.product_id == sub.product_id:
+            continue  # another price of the same plan is a switch, but not another option
+        for price in row.prices:
+            try:
+                await plan_switch(session, ref, sub, to_product_id=row.product_id,
+                                  price_id=price["priceId"], by_server=by_server, now=now)
+            except BillgateError:
+                continue
+            accepted.append(row.product_id)
+            break
+    return accepted
 
 
 async def _check_switchable(session: AsyncSession, product_id: str, *, by_server: bool) -> None:
@@ -245,7 +275,8 @@ async def switch(billing: Billing, ref: CustomerRef, *, from_product_id: str,
                                             price_id=price_id, by_server=by_server, now=uow.now)
         plan = _Switch(target, amounts)
         if amounts.net <= 0:
-            return await _apply_switch(billing, uow, sub, plan, reference=None), None, plan
+            return (await apply_switch(uow, sub, target, amounts, reference=None,
+                                       test_mode=billing.test_mode), None, plan)
         _require_payment_method(billing, uow.customer)
         claim = await charges.claim(
             uow, billing, operation=charges.SWITCH, purchase=sub, amount=amounts.net,
@@ -260,7 +291,8 @@ async def switch(billing: Billing, ref: CustomerRef, *, from_product_id: str,
     result = await charges.charge(billing, claim)
 
     async def paid(uow: UnitOfWork, sub: Purchase, row: ChargeClaim) -> Purchase:
-        return await _apply_switch(billing, uow, sub, plan, reference=row.payment_reference)
+        return await apply_switch(uow, sub, plan.target, plan.amounts,
+                                  reference=row.payment_reference, test_mode=billing.test_mode)
 
     async def failed(uow: UnitOfWork, sub: Purchase, row: ChargeClaim) -> None:
         return None
@@ -275,10 +307,14 @@ class _Switch:
     amounts: SwitchAmounts
 
 
-async def _apply_switch(billing: Billing, uow: UnitOfWork, old: Purchase, plan: _Switch, *,
-                        reference: str | None) -> Purchase:
+async def apply_switch(uow: UnitOfWork, old: Purchase, target: request.PurchaseRequest,
+                       amounts: SwitchAmounts, *, reference: str | None,
+                       test_mode: bool) -> Purchase:
+    """Record a paid (or free) switch from ``old`` to ``target`` in the unit of work: the new
+    plan started (``old`` replaced), its PAID proration invoice and transaction, a downgrade's
+    difference kept as account credit. ``switchSubscription`` and a checkout for another
+    plan of the line both end here."""
     session, customer, now = uow.session, uow.customer, uow.now
-    target, amounts = plan.target, plan.amounts
     was_trialing = old.status == TRIALING  # before ``fulfil.start`` ends it
     previous_status = old.status
     owned = await repository.list_owned_for_update(session, customer.id)
@@ -315,9 +351,9 @@ async def _apply_switch(billing: Billing, uow: UnitOfWork, old: Purchase, plan: 
         await invoices.add_credit(session, customer.id, currency, -amounts.net)
     session.add(Transaction(customer_pk=customer.id, purchase_id=new.id, kind="proration",
                             amount=amounts.net, currency=currency, quantity=new.quantity,
-                            product=new.product, test_mode=billing.test_mode,
+                            product=new.product, test_mode=test_mode,
                             payment_reference=reference, created_at=now))
     await webhook_events.plan_switched(session, customer, old, new, invoice,
                                        previous_status=previous_status, now=now,
-                                       test_mode=billing.test_mode)
+                                       test_mode=test_mode)
     return new

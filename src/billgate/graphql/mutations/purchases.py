@@ -18,7 +18,7 @@ from billgate.graphql.resolvers.purchases import (
     ProductGroup,
     access_rules,
     owned_product_of,
-    switch_candidates,
+    switch_options,
 )
 from billgate.graphql.types.purchases import CustomerSubscription, OwnedProduct
 
@@ -78,11 +78,10 @@ class PurchaseMutations:
             return GrantProductPayload(user_errors=[user_error(exc)])
         owned = [p for p in await service.owned_purchases(runtime.db, ref, clock=runtime.clock)
                  if (p.product_id or p.id) == (purchase.product_id or purchase.id)]
-        options = await switch_candidates(info, [purchase.product_line_id]
-                                           if purchase.product_line_id else [])
+        group = ProductGroup(purchase.product_id or "", owned or [purchase])
+        options = await switch_options(info, ref, [group])
         rules = await access_rules(info)
         return GrantProductPayload(
-            owned_product=owned_product_of(ProductGroup(purchase.product_id or "", owned or [purchase]),
-                                           options, rules),
+            owned_product=owned_product_of(group, options, rules),
             subscription=(CustomerSubscription.from_row(purchase, rules)
                           if purchase.kind == "SUBSCRIPTION" else None))

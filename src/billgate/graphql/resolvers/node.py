@@ -48,7 +48,10 @@ async def _subscription(info: Info, node_id: str) -> Node | None:
         return None
     if readable(info, owner.type, owner.customer_id) is None:
         return None
-    from billgate.graphql.resolvers.purchases import access_rules
+    from billgate.graphql.resolvers.purchases import access_rules, shown_to
+
+    if not shown_to(info, row):  # a server-only product's subscription: hidden from clients
+        return None
 
     return CustomerSubscription.from_row(row, await access_rules(info))
 

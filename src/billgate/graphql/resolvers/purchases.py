@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from billgate.billing import catalog, customers
 from billgate.billing.errors import BillgateError
 from billgate.billing.purchases import repository, service
+from billgate.billing.subscriptions import operations
 from billgate.billing.subscriptions.states import has_access as subscription_access
 from billgate.db.models import Purchase
 from billgate.graphql.context import Info
@@ -21,6 +22,7 @@ from billgate.graphql.pagination import (
     page_size,
 )
 from billgate.graphql.resolvers.catalog import visible
+from billgate.graphql.types.catalog import Product
 from billgate.graphql.types.common import ProductType, SubscriptionStatus
 from billgate.graphql.types.purchases import AccessRules, CustomerSubscription, OwnedProduct
 from billgate.types import CustomerRef
@@ -30,6 +32,13 @@ from billgate.types import CustomerRef
 class ProductGroup:
     key: str
     purchases: list[Purchase]
+
+
+def shown_to(info: Info, purchase: Purchase) -> bool:
+    """Server-only products are granted by the app's backend and never shown to client SDKs
+    (the seed's "hide the product from client SDK responses"); ``hasAccess`` still answers
+    for them, so an app can gate a feature on a product its users cannot see."""
+    return info.context.principal.is_server or not purchase.product.get("serverOnly")
 
 
 def group_purchases(owned: Sequence[Purchase]) -> list[ProductGroup]:
@@ -53,9 +62,9 @@ async def owned_products(info: Info, ref: CustomerRef, first: int | None,
                                               publish=runtime.publish)
     except BillgateError as exc:
         raise_query_error(exc)
-    groups = [g for g in group_purchases(owned) if after_key is None or g.key > after_key]
-    lines = {g.purchases[0].product_line_id for g in groups[:size]} - {None}
-    options = await switch_candidates(info, [line for line in lines if line])
+    shown = [p for p in owned if shown_to(info, p)]
+    groups = [g for g in group_purchases(shown) if after_key is None or g.key > after_key]
+    options = await switch_options(info, ref, groups[:size])
     rules = await access_rules(info)
     return build_connection(Page(rows=groups, size=size, had_cursor=after is not None),
                             kind="owned-products", key=lambda g: g.key,
@@ -68,31 +77,42 @@ async def access_rules(info: Info) -> AccessRules:
     return AccessRules(now=runtime.clock.now(), grace_period_days=settings.grace_period_days)
 
 
-async def switch_candidates(info: Info, lines: list[str]) -> dict[str, list]:
-    if not lines:
+async def switch_options(info: Info, ref: CustomerRef,
+                         groups: Sequence[ProductGroup]) -> dict[str, list[Product]]:
+    """``switchOptions`` per product group: what ``switchSubscription`` accepts from the
+    group's live subscription (``operations.switch_targets``). An included, one-time or
+    granted-for-good product has none: a plan is left for another through checkout."""
+    subs = {g.key: sub for g in groups if (sub := _live_subscription(g)) is not None
+            and sub.product_line_id}
+    if not subs:
         return {}
-    async with info.context.runtime.db.read_session() as session:
-        rows = await catalog.list_products_in_lines(session, lines)
-    by_line: dict[str, list] = {}
-    for row in rows:
-        if row.included_by_default or row.is_add_on_to:
-            continue
-        product = visible(info, row)
-        if product is not None and row.product_line_id:
-            by_line.setdefault(row.product_line_id, []).append(product)
-    return by_line
+    runtime, server = info.context.runtime, info.context.principal.is_server
+    options: dict[str, list[Product]] = {}
+    async with runtime.db.read_session() as session:
+        rows = await catalog.list_products_in_lines(
+            session, sorted({s.product_line_id for s in subs.values() if s.product_line_id}))
+        for key, sub in subs.items():
+            candidates = [row for row in rows if row.product_line_id == sub.product_line_id]
+            accepted = set(await operations.switch_targets(
+                session, ref, sub, candidates, by_server=server, now=runtime.clock.now()))
+            options[key] = [product for row in candidates if row.product_id in accepted
+                            and (product := visible(info, row)) is not None]
+    return options
 
 
-def owned_product_of(group: ProductGroup, options: dict[str, list],
+def _live_subscription(group: ProductGroup) -> Purchase | None:
+    return next((p for p in group.purchases if p.kind == repository.SUBSCRIPTION), None)
+
+
+def owned_product_of(group: ProductGroup, options: dict[str, list[Product]],
                      rules: AccessRules) -> OwnedProduct:
     first = group.purchases[0]
-    live_sub = next((p for p in group.purchases if p.kind == repository.SUBSCRIPTION), None)
-    line = first.product_line_id
+    live_sub = _live_subscription(group)
     return OwnedProduct(
         product_id=first.product_id, display_name=first.product["displayName"],
         quantity=sum(p.quantity for p in group.purchases), type=ProductType(first.kind),
         subscription=CustomerSubscription.from_row(live_sub, rules) if live_sub else None,
-        switch_options=[p for p in options.get(line or "", []) if p.product_id != first.product_id],
+        switch_options=options.get(group.key, []),
     )
 
 
@@ -108,7 +128,8 @@ async def subscriptions(info: Info, ref: CustomerRef, first: int | None, after: 
         customer = await customers.find(session, ref)
         rows = [] if customer is None else await repository.list_subscriptions_page(
             session, customer.id, before_id=before, limit=size + 1,
-            statuses=[s.value for s in status] if status else None)
+            statuses=[s.value for s in status] if status else None,
+            include_server_only=info.context.principal.is_server)
     rules = await access_rules(info)
     return build_connection(Page(rows=rows, size=size, had_cursor=after is not None),
                             kind="subscriptions", key=lambda row: row.id,

@@ -88,4 +88,6 @@ class OwnedProduct:
     type: ProductType
     subscription: CustomerSubscription | None
     switch_options: list[Product] = strawberry.field(
-        description="Other products of the same line this customer may switch to.")
+        description="Exactly the products switchSubscription accepts from this one: other "
+        "plans of its line with a recurring price the caller may see. Empty for an included, "
+        "one-time or line-less product (leave those through a checkout).")
