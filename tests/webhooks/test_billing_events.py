@@ -168,13 +168,14 @@ async def test_a_granted_plan_and_a_replacing_purchase(api: Any, runtime: Any,
     await buy(api, runtime, "enterprise")
     events = await received(runtime, hooked)
     summary = [(e["type"], (e["data"].get("subscription") or {}).get("productId")) for e in events]
+    # A checkout for another plan of the line is a switch (prorated, no trial): the switch's
+    # events, then the checkout's.
     assert summary == [("customer.created", None), ("subscription.created", "pro"),
-                       ("checkout.completed", "enterprise"), ("subscription.canceled", "pro"),
-                       ("subscription.created", "enterprise")]  # a trial: no invoice yet
-    assert events[4]["data"]["subscription"]["status"] == "TRIALING"
-    assert events[2]["data"]["invoice"] is None
+                       ("subscription.canceled", "pro"), ("subscription.created", "enterprise"),
+                       ("invoice.paid", None), ("checkout.completed", "enterprise")]
     assert events[1]["data"]["subscription"]["id"] == granted
-    assert events[3]["data"]["subscription"]["status"] == "CANCELED"
+    assert events[2]["data"]["subscription"]["status"] == "CANCELED"
+    assert events[3]["data"]["subscription"]["status"] == "ACTIVE"
 
 
 async def test_a_checkout_whose_recording_rolls_back_emits_nothing(
