@@ -112,8 +112,13 @@ def fast_guard(kind: str, amount: int, *, bucket: bool,
         # From the pool (nothing tracked), or from the bucket consumed first, when it has
         # more than ``amount`` left and no expiry is due (so nothing else changes: not the
         # next expiry, not which bucket comes first). ``take_from_first_bucket`` then takes
-        # it, under this row's lock.
-        from_bucket = and_(or_(balances.c.next_expiry_at.is_(None),
+        # it, under this row's lock, and checks the bucket again: on PostgreSQL a statement
+        # that waited for the row lock re-checks the row's own columns against the row as
+        # committed, but the subquery against an older snapshot. ``tracked > amount`` (a
+        # column of the row) keeps the returned row's tracked part above zero, which is how
+        # the caller tells a bucket removal from a pool one.
+        from_bucket = and_(balances.c.tracked_remaining > amount,
+                           or_(balances.c.next_expiry_at.is_(None),
                                balances.c.next_expiry_at > now),
                            first_bucket_remaining(balances.c.id) > amount)
         return and_(q >= amount, or_(balances.c.tracked_remaining == 0, from_bucket))

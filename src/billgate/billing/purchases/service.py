@@ -43,8 +43,6 @@ from billgate.payments.rails import ChargeRequest, PaymentRails
 from billgate.types import CustomerRef, CustomerType
 
 CHECKOUT_TTL = timedelta(hours=24)
-
-
 # A completion holds its checkout this long (real time) while it charges.
 CHECKOUT_LEASE = timedelta(minutes=5)
 OPEN, PROCESSING = "OPEN", "PROCESSING"
