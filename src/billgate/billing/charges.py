@@ -33,8 +33,6 @@ from billgate.billing.unit_of_work import UnitOfWork
 from billgate.clock import utcnow
 from billgate.db.models import ChargeClaim, Customer, Purchase
 from billgate.payments.rails import ChargeRequest, ChargeResult
-
-__all__ = ["ChargeResult", "claim", "charge", "record", "compensate", "abandon"]
 from billgate.types import CustomerRef, CustomerType
 
 PENDING, RECORDED, FAILED = "PENDING", "RECORDED", "FAILED"

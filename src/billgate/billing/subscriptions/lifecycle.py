@@ -33,6 +33,7 @@ from billgate.billing.subscriptions.states import (
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.db.models import ChargeClaim, Invoice, Purchase, Transaction
 from billgate.notifications import outbox
+from billgate.payments.rails import ChargeResult
 
 __all__ = ["Billing", "flush_events", "process_due", "end_subscription", "begin_resume"]
 
@@ -62,7 +63,7 @@ async def process_due(billing: Billing, purchase_id: int, *, now: datetime) -> b
     return done
 
 
-async def settle(billing: Billing, claim: ChargeClaim, result: charges.ChargeResult, *,
+async def settle(billing: Billing, claim: ChargeClaim, result: ChargeResult, *,
                  now: datetime) -> charges.Recorded[Purchase]:
     """Record the outcome of a renewal or automatic-resume charge."""
     if claim.operation == charges.RESUME:
