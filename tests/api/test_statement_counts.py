@@ -4,6 +4,8 @@ the cost of GraphQL itself (``make bench`` has the figures, docs/performance.md 
 
 Counted when nothing is due: a customer that already has its include-by-default products,
 no expiry due, no catalog change since. Transaction control (BEGIN, COMMIT) is not counted.
+Both ways to the database are counted: SQLAlchemy's engines and the direct path
+(``db/direct.py``); the test also checks that the hot operations took the direct one.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ def counted(runtime: Any) -> Iterator[list[str]]:
 
     for engine in engines:
         event.listen(engine.sync_engine, "before_cursor_execute", record)
+    stop_direct = runtime.db.direct.listen(lambda sql: statements.append(f"direct: {sql}"))
     try:
         yield statements
     finally:
+        stop_direct()
         for engine in engines:
             event.remove(engine.sync_engine, "before_cursor_execute", record)
 
@@ -56,4 +60,5 @@ async def test_statements_per_hot_operation(api: Any, runtime: Any, query: str, 
     await warm(api)
     with counted(runtime) as statements:
         await api.data(query, {"c": CUSTOMER})
-    assert len(statements) <= most, "\n".join(statements)
+    assert 0 < len(statements) <= most, "\n".join(statements)
+    assert all(sql.startswith("direct: ") for sql in statements), "\n".join(statements)

@@ -220,6 +220,7 @@ async def upsert_item(session: AsyncSession, spec: ItemSpec) -> ItemDefinition:
         session.add(row)
     _sync(row, _named_values(spec), archived_at=None)
     await session.flush()
+    await bump_version(session)
     return row
 
 
@@ -234,6 +235,7 @@ async def upsert_product_line(session: AsyncSession, spec: ProductLineSpec) -> P
         session.add(row)
     _sync(row, _named_values(spec), archived_at=None)
     await session.flush()
+    await bump_version(session)
     return row
 
 
@@ -260,10 +262,12 @@ VERSION_KEY = "catalog.version"
 
 
 async def bump_version(session: AsyncSession) -> None:
-    """Every product write gives the catalog a new version (a random token, not a counter,
-    so two concurrent writers never agree on one), in the writer's transaction. Customers
-    whose ``included_version`` differs get their include-by-default products checked again
-    on their next reference (``purchases/fulfil.ensure_included``)."""
+    """Every catalog write (item, product line, product, ``catalog apply``) gives the
+    catalog a new version (a random token, not a counter, so two concurrent writers never
+    agree on one), in the writer's transaction. Customers whose ``included_version`` differs
+    get their include-by-default products checked again on their next reference
+    (``purchases/fulfil.ensure_included``), and cached catalog responses are stale
+    (``graphql/catalog_cache.py``)."""
     token = uuid.uuid4().hex
     table: Any = AppSetting.__table__
     await insert_ignore(session, table, {"key": VERSION_KEY, "value": token}, ["key"])

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import webhook_events
-from billgate.billing.catalog import version_statement
+from billgate.billing.catalog import VERSION_KEY, version_statement
 from billgate.billing.errors import InvalidInput
+from billgate.db.direct import DirectDatabase, Statement, json_of, or_none
 from billgate.db.engine import Database
 from billgate.db.models import Customer
 from billgate.db.upsert import insert_ignore
@@ -27,6 +28,25 @@ def validate_ref(ref: CustomerRef) -> CustomerRef:
             field=["customer", "customerId"],
         )
     return ref
+
+
+ENSURED = Statement("""
+    SELECT c.id, c.included_version, (SELECT value FROM app_settings WHERE key = :version_key)
+    FROM customers c WHERE c.type = :type AND c.customer_id = :customer_id""")
+
+
+async def ensured_pk(direct: DirectDatabase, ref: CustomerRef) -> int | None:
+    """The customer's pk when it exists with the current catalog's include-by-default
+    products (``ensured_statement`` in one direct statement); None when the normal path
+    must look."""
+    async def read() -> int | None:
+        async with direct.read() as conn:
+            row = await conn.fetchone(ENSURED, version_key=VERSION_KEY, type=ref.type.value,
+                                      customer_id=ref.customer_id)
+        # ``app_settings.value`` is a JSON column: the version is a JSON string there.
+        return int(row[0]) if row is not None and row[1] == json_of(row[2]) else None
+
+    return await or_none(read())
 
 
 async def find(session: AsyncSession, ref: CustomerRef) -> Customer | None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from billgate.db.direct import DirectDatabase, open_direct
 from billgate.db.urls import normalise_database_url
 
 
@@ -83,12 +84,15 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 class Database:
     """The engines of one process: ``session()`` for work that may write, ``read_session()``
     for read-only work. On SQLite they are two engines on one file (writers take the write
-    lock up front; readers never queue behind them); on PostgreSQL they are one."""
+    lock up front; readers never queue behind them); on PostgreSQL they are one.
+    ``direct``: the hot path's statements on the driver itself (``db/direct.py``); None for
+    an in-memory SQLite database, which other connections cannot see."""
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         url = normalise_database_url(url)
         self.url = url
         self.engine = create_engine(url, **kwargs)
+        self.direct = _open_direct(url, kwargs)
         self.session = create_sessionmaker(self.engine)
         if is_sqlite(url):
             self.read_engine = create_engine(url, immediate=False, **kwargs)
@@ -102,6 +106,17 @@ class Database:
         return self.engine.dialect.name
 
     async def dispose(self) -> None:
+        if self.direct is not None:
+            await self.direct.aclose()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+def _open_direct(url: str, options: dict[str, Any]) -> DirectDatabase | None:
+    timeouts = {name: options[name] for name in ("connect_timeout", "statement_timeout")
+                if name in options}
+    try:
+        return open_direct(url, **timeouts)
+    except ValueError:
+        return None

@@ -28,6 +28,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from billgate.graphql import graphiql
 from billgate.graphql.auth import ANONYMOUS, AuthError, Principal, authenticate
+from billgate.graphql.catalog_cache import CatalogCache
 from billgate.graphql.context import Context
 from billgate.graphql.input_guard import bad_text
 from billgate.graphql.live_items import ItemFeeds
@@ -55,6 +56,7 @@ class BillgateGraphQL(GraphQL[Context, None]):
         # ``http://localhost:*``, so the check is ours (``is_websocket_origin_allowed``).
         self.origins = origins or OriginPolicy()
         self.item_feeds = ItemFeeds()
+        self.catalog_cache: CatalogCache | None = None
 
     def principal_for(self, authorization: str | None) -> Principal:
         return authenticate(
@@ -100,14 +102,48 @@ class BillgateGraphQL(GraphQL[Context, None]):
             return request
         return await super().reject_websocket(request)
     async def _serve_http(self, scope: Any, receive: Any, send: Any) -> None:
+        cache = self._catalog_cache(scope)
+        if cache is None:
+            response = await self._execute_http(scope, receive)
+        else:
+            body = await _read_body(receive)
+            principal = scope["state"]["principal"]
+            response = await self._serve_cached(cache, scope, body, server=principal.is_server)
+        await response(scope, receive, send)
+
+    async def _execute_http(self, scope: Any, receive: Any) -> Response:
         # Strawberry answers a request it cannot read (bad JSON, wrong content type) in
         # plain text; clients of a GraphQL endpoint expect a GraphQL-shaped JSON error.
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            return await self.run(Request(scope=scope, receive=receive))
         except HTTPException as exc:
             code = "INVALID_INPUT" if exc.status_code == 400 else None
-            response = error_response(exc.reason, exc.status_code, code)
-        await response(scope, receive, send)
+            return error_response(exc.reason, exc.status_code, code)
+
+    def _catalog_cache(self, scope: Any) -> CatalogCache | None:
+        """The cache of catalog answers, for a JSON POST (``graphql/catalog_cache.py``)."""
+        direct = self.runtime.db.direct
+        if direct is None or scope["method"] != "POST" or not _is_json(scope):
+            return None
+        if self.catalog_cache is None or self.catalog_cache.direct is not direct:
+            self.catalog_cache = CatalogCache(direct)
+        return self.catalog_cache
+
+    async def _serve_cached(self, cache: CatalogCache, scope: Any, body: bytes, *,
+                            server: bool) -> Response:
+        replay = _replay(body)
+        key = cache.key(body, server=server)
+        version = None if key is None else await cache.version()
+        if key is None or version is None:
+            return await self._execute_http(scope, replay)
+        kept = cache.get(key, version)
+        if kept is not None:
+            return Response(kept, media_type="application/json")
+        response = await self._execute_http(scope, replay)
+        if (response.status_code == 200 and response.media_type == "application/json"
+                and orjson.loads(response.body).get("errors") is None):
+            cache.put(key, version, bytes(response.body))
+        return response
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal = request.scope.get("state", {}).get("principal", ANONYMOUS)
@@ -144,6 +180,39 @@ class BillgateGraphQL(GraphQL[Context, None]):
         if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
             raise json.JSONDecodeError("lone surrogate", "", 0)
         return value
+
+
+def _is_json(scope: Any) -> bool:
+    for name, value in scope.get("headers") or []:
+        if name == b"content-type":
+            return value.split(b";")[0].strip().lower() == b"application/json"
+    return False
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Any:
+    """A ``receive`` that hands ``body`` over again, for the request it was read from."""
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 # A \uD800-\uDFFF escape; most bodies have none, so the walk below rarely runs.

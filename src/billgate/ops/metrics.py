@@ -25,6 +25,10 @@ GRAPHQL_LATENCY = Histogram(
     ["operation", "type"], registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+CATALOG_CACHE = Counter(
+    "billgate_catalog_cache_total", "Catalog-only queries answered from the cache (hit) or "
+    "executed (miss)", ["result"], registry=REGISTRY,
+)
 ITEM_CHANGES = Counter(
     "billgate_item_changes_total", "Committed item balance changes by reason", ["reason"],
     registry=REGISTRY,

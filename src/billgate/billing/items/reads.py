@@ -13,6 +13,7 @@ from datetime import datetime
 from billgate.billing import catalog
 from billgate.billing import customers as customer_service
 from billgate.billing.errors import ItemNotFound
+from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
 from billgate.billing.items.requests import MAX_PAGE, check_customer_type, check_limit, live_item
 from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, Publish
@@ -31,24 +32,29 @@ async def get_balance(db: Database, customer: CustomerRef, item_id: str, *, cloc
 
 
 async def read_item(db: Database, customer: CustomerRef, item_id: str, *, clock: Clock,
-                    publish: Publish | None = None) -> tuple[ItemDefinition, BalanceSnapshot]:
-    """The live item and the customer's balance of it now, in one statement. A plain read
-    unless an expiry is due, in which case it is settled and committed first (its events go
-    to ``publish`` after commit). A balance never written reads as quantity 0, version 0,
-    and reading creates nothing."""
+                    publish: Publish | None = None) -> tuple[str, BalanceSnapshot]:
+    """The live item's display name and the customer's balance of it now. One direct
+    statement when nothing is due (``direct.read_item``); otherwise read here, and when an
+    expiry is due it is settled and committed first (its events go to ``publish`` after
+    commit). A balance never written reads as quantity 0, version 0, and reading creates
+    nothing."""
     customer_service.validate_ref(customer)
     now = clock.now()
+    if db.direct is not None:
+        found = await direct.read_item(db.direct, customer, item_id, now)
+        if found is not None:
+            return found
     async with db.read_session() as session:
-        found = await repo.read_item_balance(session, customer, item_id)
-    if found is None:
+        read = await repo.read_item_balance(session, customer, item_id)
+    if read is None:
         raise ItemNotFound(f"item {item_id!r} not found", field=["itemId"])
-    item, customer_pk, stored = found
+    item, customer_pk, stored = read
     check_customer_type(item, customer.type)
     if stored is None:
-        return item, BalanceSnapshot(customer_pk, item_id, 0, 0)
+        return item.display_name, BalanceSnapshot(customer_pk, item_id, 0, 0)
     settled = await _settle_stored(db, [stored], {stored.id: _names(customer, item_id)}, now,
                                    publish)
-    return item, settled[stored.id]
+    return item.display_name, settled[stored.id]
 
 
 Balances = list[tuple[ItemDefinition, BalanceSnapshot]]

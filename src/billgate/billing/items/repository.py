@@ -2,8 +2,9 @@
 
 Every mutation starts by UPDATE-ing the balance row: on PostgreSQL that takes the row lock,
 on SQLite every write transaction already holds the write lock (``BEGIN IMMEDIATE``). Nothing
-is read and then written back without that lock. Round trips are the cost (STACK-NOTES.md),
-so the common case is one conditional ``UPDATE ... RETURNING`` plus one ``INSERT``.
+is read and then written back without that lock. The common case (no bucket work) does not
+come here: ``direct.py`` does it in one conditional ``UPDATE ... RETURNING`` plus one
+``INSERT`` on the driver itself.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
     insert,
     or_,
     select,
@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN, Bucket, Entry, Ledger
+from billgate.billing.items.ledger import Bucket, Entry, Ledger
 from billgate.db.models import Customer, ItemBalance, ItemChange, ItemDefinition, ItemGrant
 from billgate.db.upsert import insert_ignore
 from billgate.types import CustomerRef, CustomerType
@@ -96,78 +96,6 @@ def where_id(balance_id: int) -> ColumnElement[bool]:
 
 
 # Writes -----------------------------------------------------------------------------------
-
-
-def fast_guard(kind: str, amount: int, *, bucket: bool,
-               now: datetime) -> ColumnElement[bool] | None:
-    """When a change needs no bucket work, the condition under which one UPDATE is all of it.
-
-    Removals qualify when no bucket has anything left (``tracked_remaining = 0``: then nothing
-    is due either); ``try_decrease`` also needs ``quantity >= amount``. A grant that never
-    expires qualifies when no expiry is due. Bounds keep the result inside 64 bits (computed
-    here, so the database never evaluates an overflowing expression).
-    """
-    q = balances.c.quantity
-    if kind == "try_decrease":
-        # From the pool (nothing tracked), or from the bucket consumed first, when it has
-        # more than ``amount`` left and no expiry is due (so nothing else changes: not the
-        # next expiry, not which bucket comes first). ``take_from_first_bucket`` then takes
-        # it, under this row's lock, and checks the bucket again: on PostgreSQL a statement
-        # that waited for the row lock re-checks the row's own columns against the row as
-        # committed, but the subquery against an older snapshot. ``tracked > amount`` (a
-        # column of the row) keeps the returned row's tracked part above zero, which is how
-        # the caller tells a bucket removal from a pool one.
-        from_bucket = and_(balances.c.tracked_remaining > amount,
-                           or_(balances.c.next_expiry_at.is_(None),
-                               balances.c.next_expiry_at > now),
-                           first_bucket_remaining(balances.c.id) > amount)
-        return and_(q >= amount, or_(balances.c.tracked_remaining == 0, from_bucket))
-    if kind == "decrease":
-        return and_(q >= BALANCE_MIN + amount, balances.c.tracked_remaining == 0)
-    if kind == "increase" and not bucket:
-        return and_(q <= BALANCE_MAX - amount,
-                    or_(balances.c.next_expiry_at.is_(None), balances.c.next_expiry_at > now))
-    return None
-
-
-async def fast_update(session: AsyncSession, where: ColumnElement[bool],
-                      guard: ColumnElement[bool], *, delta: int,
-                      now: datetime) -> BalanceRow | None:
-    """Apply ``delta`` in one conditional statement; None when the row or the guard fails.
-    A removal from a tracked balance comes out of its buckets (``fast_guard``): the
-    returned row then still tracks something (the first bucket kept more than it gave)."""
-    tracked = balances.c.tracked_remaining
-    values: dict[str, Any] = {"quantity": balances.c.quantity + delta,
-                              "version": balances.c.version + 1, "updated_at": now}
-    if delta < 0:
-        values["tracked_remaining"] = case((tracked == 0, 0), else_=tracked + delta)
-    stmt = (update(balances).where(where, guard).values(**values).returning(*_BALANCE))
-    row = (await session.execute(stmt)).one_or_none()
-    return None if row is None else _balance_row(row)
-
-
-def first_bucket_remaining(balance_id: Any) -> Any:
-    """What is left in the bucket a removal takes from first (``Bucket.consume_order``)."""
-    return _first_bucket(balance_id, grants.c.remaining)
-
-
-def _first_bucket(balance_id: Any, column: Any) -> Any:
-    return (select(column)
-            .where(grants.c.balance_id == balance_id, grants.c.expired_at.is_(None),
-                   grants.c.remaining > 0)
-            .order_by(grants.c.expires_at.is_(None), grants.c.expires_at, grants.c.id)
-            .limit(1).scalar_subquery())
-
-
-async def take_from_first_bucket(session: AsyncSession, balance_id: int, amount: int) -> bool:
-    """Take ``amount`` from the bucket consumed first, if it has more than that left; run
-    under the balance row's lock (``fast_update``), so no other change moves the buckets."""
-    stmt = (update(grants)
-            .where(grants.c.id == _first_bucket(balance_id, grants.c.id),
-                   grants.c.remaining > amount)
-            .values(remaining=grants.c.remaining - amount)
-            .returning(grants.c.id))
-    return (await session.execute(stmt)).first() is not None
 
 
 async def lock(session: AsyncSession, where: ColumnElement[bool]) -> BalanceRow | None:

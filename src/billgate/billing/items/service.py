@@ -20,12 +20,12 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import customers as customer_service
 from billgate.billing.errors import IdempotencyKeyReused, InsufficientQuantity, InvalidInput
+from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
 from billgate.billing.items.alerts import record_low_balances
 from billgate.billing.items.ledger import Entry, Ledger
@@ -103,20 +103,20 @@ async def _run(db: Database, ref: CustomerRef, item_id: str, request: Request,
                clock: Clock) -> ChangeResult:
     """One write transaction; on a unique-key race, the winner's result or a retry."""
     customer_service.validate_ref(ref)
+    if db.direct is not None:
+        done = await direct.change(db.direct, ref, item_id, request, clock.now())
+        if done is not None:
+            return done
     included: list[ChangeEvent] = []  # what the customer's first reference granted
-    fast = True
     for attempt in range(_ATTEMPTS + 1):
         try:
             async with db.session() as session, session.begin():
-                result = await _change_by_ref(session, ref, item_id, request, clock.now(),
-                                              fast=fast)
+                result = await _change_by_ref(session, ref, item_id, request, clock.now())
             return _after(included, result)
         except _Refused as refused:
             return _after(included, refused.result)
         except _NotEnsured:
             included += await _ensure_customer(db, ref, clock.now())
-        except _SlowPath:
-            fast = False
         except IntegrityError:
             # Only the idempotency key can collide (rows are created with ON CONFLICT DO
             # NOTHING, versions under the row lock): a concurrent request with our key won.
@@ -129,13 +129,11 @@ async def _run(db: Database, ref: CustomerRef, item_id: str, request: Request,
 
 
 async def _change_by_ref(session: AsyncSession, ref: CustomerRef, item_id: str,
-                         request: Request, now: datetime, *, fast: bool = True) -> ChangeResult:
+                         request: Request, now: datetime) -> ChangeResult:
+    """The change on the locked balance row (``direct.change`` takes the common case
+    before this, in one statement or three)."""
     names = repo.Names(ref.type.value, ref.customer_id, item_id)
-    where = repo.where_ref(ref, item_id)
-    done = await _try_fast(session, where, names, request, now) if fast else None
-    if done is not None:
-        return done
-    balance = await repo.lock(session, where)
+    balance = await repo.lock(session, repo.where_ref(ref, item_id))
     if balance is None:
         balance = await _first_use(session, ref, request, names, now)
     key = request.meta.idempotency_key
@@ -168,10 +166,6 @@ async def _first_use(session: AsyncSession, ref: CustomerRef, request: Request,
         if prior is not None:
             _check_fingerprint(prior, request)
     raise _refusal(known.id if known else None, request, names, quantity=0, version=0)
-
-
-class _SlowPath(Exception):  # noqa: N818 - a signal, not an error
-    """The one-statement path found its guard stale: roll back and take the locked path."""
 
 
 class _NotEnsured(Exception):  # noqa: N818 - a signal, not an error
@@ -259,11 +253,8 @@ async def _change_rows(session: AsyncSession, customer: Customer, item: ItemDefi
     check_customer_type(item, CustomerType(customer.type))
     check_expires_at(request.meta.expires_at, now)
     names = repo.Names(customer.type, customer.customer_id, item.item_id)
-    result = await _try_fast(session, repo.where_pks(customer.id, item.id), names, request, now)
-    if result is None:
-        balance = await repo.lock_or_create(session, customer.id, item.id, now)
-        result = await _locked_change(session, balance, names, request, now)
-    return result.changes
+    balance = await repo.lock_or_create(session, customer.id, item.id, now)
+    return (await _locked_change(session, balance, names, request, now)).changes
 
 
 async def expire_source(session: AsyncSession, source: str, *, now: datetime) -> list[ChangeEvent]:
@@ -311,27 +302,6 @@ async def settle_one(session: AsyncSession, balance_id: int, names: repo.Names,
 
 
 # The change itself --------------------------------------------------------------------------
-
-
-async def _try_fast(session: AsyncSession, where: ColumnElement[bool], names: repo.Names,
-                    request: Request, now: datetime) -> ChangeResult | None:
-    """The one-statement path, when no bucket is involved; None to take the locked path."""
-    guard = repo.fast_guard(request.kind, request.amount, bucket=request.bucket, now=now)
-    if guard is None:
-        return None
-    balance = await repo.fast_update(session, where, guard, delta=request.delta, now=now)
-    if balance is None:
-        return None
-    from_bucket = request.kind == "try_decrease" and balance.tracked > 0
-    if from_bucket and not await repo.take_from_first_bucket(session, balance.id, request.amount):
-        raise _SlowPath()  # the buckets moved since the guard read them: undo, lock
-    entry = request.entry(balance, now)
-    [change_id] = await repo.insert_entries(session, balance.id, balance.customer_pk, [entry])
-    snapshot = BalanceSnapshot(balance.customer_pk, names.item_id, balance.quantity,
-                               balance.version)
-    changes = events_of(names, [entry])
-    await record_low_balances(session, changes, thresholds=balance.thresholds, now=now)
-    return ChangeResult(success=True, balance=snapshot, change_id=change_id, changes=changes)
 
 
 async def _locked_change(session: AsyncSession, balance: repo.BalanceRow, names: repo.Names,

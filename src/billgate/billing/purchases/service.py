@@ -403,6 +403,10 @@ async def ensure_customer(db: Database, ref: CustomerRef, *, clock: Clock,
     statement when nothing is missing (the customer's ``included_version`` matches the
     catalog's); otherwise one write transaction that creates and grants what is missing."""
     customers.validate_ref(ref)
+    if db.direct is not None:
+        pk = await customers.ensured_pk(db.direct, ref)
+        if pk is not None:
+            return pk
     async with db.read_session() as session:
         row = (await session.execute(customers.ensured_statement(ref))).one_or_none()
     if row is not None and row.included_version == row.catalog_version:

@@ -15,6 +15,7 @@ ACTIVE <-> SUSPENDED (a paid plan of their line steps in and out).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from billgate.billing.errors import InvalidInput
 from billgate.db.models import Purchase
@@ -51,7 +52,20 @@ def transition(subscription: Purchase, to: str, *, now: datetime) -> None:
     subscription.updated_at = now
 
 
-def has_access(subscription: Purchase, *, now: datetime, grace_period_days: int) -> bool:
+class AccessState(Protocol):
+    """What access depends on (a ``Purchase``, or the few columns of one)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def current_period_end(self) -> datetime | None: ...
+    @property
+    def cancel_at_period_end(self) -> bool: ...
+    @property
+    def past_due_since(self) -> datetime | None: ...
+
+
+def has_access(subscription: AccessState, *, now: datetime, grace_period_days: int) -> bool:
     """The "checkAccess" question: ACTIVE and TRIALING yes; PAST_DUE inside the grace period;
     PAUSED and CANCELED no; a pending period-end cancel ends access at the period end even
     before the scheduler has processed it."""

@@ -21,11 +21,12 @@ from billgate.types import CustomerRef
 async def item(info: Info, customer: CustomerRef, item_id: str) -> Item:
     runtime = info.context.runtime
     try:
-        definition, snapshot = await items.read_item(runtime.db, customer, item_id,
-                                                     clock=runtime.clock, publish=runtime.publish)
+        display_name, snapshot = await items.read_item(runtime.db, customer, item_id,
+                                                       clock=runtime.clock,
+                                                       publish=runtime.publish)
     except BillgateError as exc:
         raise_query_error(exc)
-    return Item.from_snapshot(customer, definition.display_name, snapshot)
+    return Item.from_snapshot(customer, display_name, snapshot)
 
 
 async def all_items(info: Info, customer: CustomerRef) -> list[Item]:

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 from billgate.billing import catalog, customers
 from billgate.billing.errors import BillgateError
-from billgate.billing.purchases import repository, service
+from billgate.billing.purchases import access, repository, service
 from billgate.billing.subscriptions import operations
-from billgate.billing.subscriptions.states import has_access as subscription_access
 from billgate.db.models import Purchase
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
@@ -140,17 +139,10 @@ async def has_access(info: Info, ref: CustomerRef, product_id: str) -> bool:
     from billgate.graphql.resolvers.customers import ensure_customer
 
     runtime = info.context.runtime
-    owned = await service.owned_purchases(runtime.db, ref, clock=runtime.clock,
-                                          customer_pk=await ensure_customer(info, ref))
-    now = runtime.clock.now()
-    for purchase in owned:
-        if purchase.product_id != product_id:
-            continue
-        if purchase.kind != repository.SUBSCRIPTION:
-            return True
-        # The grace period matters only to a PAST_DUE subscription: read the settings then.
-        grace = ((await access_rules(info)).grace_period_days
-                 if purchase.status == "PAST_DUE" else 0)
-        if subscription_access(purchase, now=now, grace_period_days=grace):
-            return True
-    return False
+    customer_pk = await ensure_customer(info, ref)
+
+    async def grace_period_days() -> int:
+        return (await access_rules(info)).grace_period_days
+
+    return await access.has_access(runtime.db, customer_pk, product_id,
+                                   now=runtime.clock.now(), grace_period_days=grace_period_days)

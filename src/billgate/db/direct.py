@@ -1,0 +1,331 @@
+"""Direct statements: the hot path's few statements run on the database driver itself.
+
+An entitlement check is one indexed read. Through an ``AsyncSession`` on aiosqlite it cost
+about 2 ms of CPU: statement building, ORM result handling, and a hand-off to the driver's
+thread (and back) for every cursor call, BEGIN and ROLLBACK (STACK-NOTES.md). The hot path
+(balance reads, ``hasAccess``, ``tryDecrease``'s common case, the catalog version) instead
+runs fixed SQL text, written once in ``Statement``, straight on the driver:
+
+- SQLite: plain ``sqlite3`` connections on the event loop's own thread. An indexed read or a
+  one-row write takes tens of microseconds, less than one hand-off. They never wait:
+  ``busy_timeout`` is 0, so a statement that would wait for a lock (another connection's
+  write transaction, in this process or another) raises ``Busy`` at once, and the caller
+  takes the normal path, which waits on its own thread. A write transaction runs from
+  ``BEGIN IMMEDIATE`` to ``COMMIT`` without giving the loop a turn (nothing in it awaits a
+  future), so no other request can use the connection meanwhile; a connection is taken out
+  of the idle list while in use all the same.
+- PostgreSQL: a small asyncpg pool of its own; asyncpg prepares each statement once per
+  connection and keeps it.
+
+Anything this module cannot do at once is ``Busy`` (SQLite lock) or ``DirectError`` (the
+driver failed before a commit was asked for): both mean "nothing was written, take the normal
+path", which then answers ``DATABASE_UNAVAILABLE`` itself if the database is really down. A
+failure during ``COMMIT`` is raised as it is: whether the commit happened is unknown, so
+redoing the work elsewhere could apply it twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Row = Sequence[Any]
+Listener = Callable[[str], None]
+
+# As SQLAlchemy's SQLite dialect stores a DateTime (UTCDateTime keeps it in UTC), so values
+# compare as text exactly as they compare as times.
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+_PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+class Busy(Exception):  # noqa: N818 - a signal, not an error
+    """The statement would have waited for a lock: nothing was written; take the normal path."""
+
+
+class DirectError(Exception):
+    """The driver failed before any commit was asked for: nothing was written."""
+
+
+class Declined(Exception):  # noqa: N818 - a signal, not an error
+    """Raised inside ``write()`` to roll back: the normal path does this work instead."""
+
+
+async def or_none(work: Awaitable[T | None]) -> T | None:
+    """``work``'s answer, or None when the direct path could not give it without waiting
+    (``Busy``), failed before committing (``DirectError``) or handed it on (``Declined``)."""
+    try:
+        return await work
+    except (Busy, DirectError, Declined) as exc:
+        log.debug("direct path declined: %s", exc)
+        return None
+
+
+class Statement:
+    """SQL text with ``:name`` parameters, and its PostgreSQL form (``$1``...)."""
+
+    def __init__(self, sql: str) -> None:
+        self.sqlite = " ".join(sql.split())
+        self.names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self.names:
+                self.names.append(name)
+            return f"${self.names.index(name) + 1}"
+
+        self.postgres = _PARAM.sub(number, self.sqlite)
+
+    def __repr__(self) -> str:
+        return f"Statement({self.sqlite!r})"
+
+
+def time_of(value: object) -> datetime | None:
+    """A time column as read by either driver, aware and in UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def json_of(value: object) -> Any:
+    """A JSON column as read by either driver (both hand back the text)."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+class Connection:
+    """One transaction's (or one read's) statements."""
+
+    def __init__(self, run: Callable[[Statement, Mapping[str, Any]], Any],
+                 listeners: list[Listener]) -> None:
+        self._run = run
+        self._listeners = listeners
+
+    async def fetchone(self, statement: Statement, **params: Any) -> Row | None:
+        rows = await self.fetchall(statement, **params)
+        return rows[0] if rows else None
+
+    async def fetchall(self, statement: Statement, **params: Any) -> list[Row]:
+        for listener in self._listeners:
+            listener(statement.sqlite)
+        result = self._run(statement, params)
+        if not isinstance(result, list):
+            result = await result
+        return list(result)
+
+
+class DirectDatabase:
+    """``read()`` for one consistent statement at a time, ``write()`` for one transaction."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Listener] = []
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with each statement's SQL (tests count them); returns the undo."""
+        self.listeners.append(listener)
+        return lambda: self.listeners.remove(listener)
+
+    def read(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        raise NotImplementedError
+
+    def write(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        return None
+
+
+class SQLiteDirect(DirectDatabase):
+    """``sqlite3`` on the loop's thread: autocommit reads, ``BEGIN IMMEDIATE`` writes."""
+
+    def __init__(self, path: str, *, keep_idle: int = 2) -> None:
+        super().__init__()
+        self.path = path
+        self._idle: list[sqlite3.Connection] = []
+        self._keep_idle = keep_idle
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=0)
+            for pragma in ("busy_timeout=0", "synchronous=NORMAL", "foreign_keys=ON"):
+                conn.execute(f"PRAGMA {pragma}")
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        return conn
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[sqlite3.Connection]:
+        conn = self._idle.pop() if self._idle else self._connect()
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        if conn.in_transaction:  # pragma: no cover - every path commits or raises
+            conn.rollback()
+        if len(self._idle) < self._keep_idle:
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    @staticmethod
+    def _runner(conn: sqlite3.Connection) -> Callable[[Statement, Mapping[str, Any]], Any]:
+        def run(statement: Statement, params: Mapping[str, Any]) -> list[Row]:
+            try:
+                return conn.execute(statement.sqlite, _sqlite_params(params)).fetchall()
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+        return run
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Connection]:
+        async with self._connection() as conn:
+            yield Connection(self._runner(conn), self.listeners)
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[Connection]:
+        async with self._connection() as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+            yield Connection(self._runner(conn), self.listeners)
+            conn.commit()  # raised as it is: the outcome of a failed COMMIT is unknown
+
+    async def aclose(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+
+
+def _sqlite_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value.astimezone(UTC).strftime(_SQLITE_TIME) if isinstance(value, datetime)
+            else value for name, value in params.items()}
+
+
+def _translate(exc: sqlite3.Error) -> Exception:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return Busy(str(exc))
+    if isinstance(exc, sqlite3.IntegrityError):
+        return exc
+    return DirectError(str(exc))
+
+
+class PostgresDirect(DirectDatabase):
+    """An asyncpg pool beside SQLAlchemy's, opened on first use."""
+
+    def __init__(self, url: str, *, max_size: int = 10, connect_timeout: float = 5.0,
+                 statement_timeout: float = 30.0) -> None:
+        super().__init__()
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        self._pool: Any = None
+        self._max_size = max_size
+        self._connect_timeout = connect_timeout
+        self._statement_timeout = statement_timeout
+
+    async def _get_pool(self) -> Any:
+        import asyncpg
+
+        if self._pool is None:
+            pool = asyncpg.create_pool(
+                self._dsn, min_size=0, max_size=self._max_size, timeout=self._connect_timeout,
+                command_timeout=self._statement_timeout,
+                server_settings={"statement_timeout": str(int(self._statement_timeout * 1000))})
+            await pool
+            if self._pool is None:
+                self._pool = pool
+            else:  # another request opened one meanwhile
+                await pool.close()
+        return self._pool
+
+    @contextlib.asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[Any]:
+        import asyncpg
+
+        try:
+            pool = await self._get_pool()
+            conn = await pool.acquire(timeout=self._connect_timeout)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise DirectError(str(exc)) from exc
+        try:
+            yield conn
+        finally:
+            await pool.release(conn)
+
+    @staticmethod
+    def _runner(conn: Any) -> Callable[[Statement, Mapping[str, Any]], Any]:
+        async def run(statement: Statement, params: Mapping[str, Any]) -> list[Row]:
+            import asyncpg
+
+            values = [params[name] for name in statement.names]
+            try:
+                return list(await conn.fetch(statement.postgres, *values))
+            except asyncpg.UniqueViolationError:
+                raise
+            except (OSError, TimeoutError, asyncpg.PostgresError,
+                    asyncpg.InterfaceError) as exc:
+                raise DirectError(str(exc)) from exc
+        return run
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Connection]:
+        async with self._acquire() as conn:
+            yield Connection(self._runner(conn), self.listeners)
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[Connection]:
+        async with self._acquire() as conn:
+            transaction = conn.transaction()
+            try:
+                await transaction.start()
+            except Exception as exc:
+                raise DirectError(str(exc)) from exc
+            try:
+                yield Connection(self._runner(conn), self.listeners)
+            except BaseException:
+                await transaction.rollback()
+                raise
+            await transaction.commit()  # raised as it is: a failed COMMIT's outcome is unknown
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """A unique index refused a row (an idempotency key used concurrently)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return True
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    return isinstance(exc, asyncpg.UniqueViolationError)
+
+
+def open_direct(url: str, *, connect_timeout: float = 5.0,
+                statement_timeout: float = 30.0) -> DirectDatabase:
+    """The direct path for the database at ``url`` (a normalised SQLAlchemy URL)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            raise ValueError("the direct path needs an SQLite file")
+        return SQLiteDirect(database)
+    return PostgresDirect(url, connect_timeout=connect_timeout,
+                          statement_timeout=statement_timeout)

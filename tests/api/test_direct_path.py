@@ -1,0 +1,82 @@
+"""The hot path on the driver itself (``db/direct.py``) next to a writer holding locks: a
+read answers at once, a change waits for the lock without stopping the server (on SQLite
+the direct statement never waits: it hands the change to the normal path), and every
+answer is what the rules give."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from billgate.db.direct import Statement
+from billgate.db.engine import Database
+from billgate.db.models import Customer, ItemBalance, ItemChange
+
+pytestmark = pytest.mark.usefixtures("example_catalog")
+
+CUSTOMER = {"type": "USER", "customerId": "direct-user"}
+BALANCE = 'query ($c: CustomerRef!) { customer(customer: $c) { item(itemId: "credits") { quantity } } }'
+TRY_DECREASE = """mutation ($c: CustomerRef!, $n: BigInt!) { tryDecreaseItemQuantity(input: {
+  customer: $c, itemId: "credits", amount: $n}) { success item { quantity } userErrors { code } } }"""
+
+
+async def quantity(api: Any) -> int:
+    return (await api.data(BALANCE, {"c": CUSTOMER}))["customer"]["item"]["quantity"]
+
+
+async def consume(api: Any, n: int) -> dict[str, Any]:
+    return (await api.data(TRY_DECREASE, {"c": CUSTOMER, "n": n}))["tryDecreaseItemQuantity"]
+
+
+async def hold_balance_lock(db: Database, held: asyncio.Event, release: asyncio.Event) -> None:
+    """A writer's transaction holding the balance row (and, on SQLite, the write lock)."""
+    async with db.session() as session, session.begin():
+        pk = select(Customer.id).where(Customer.customer_id == CUSTOMER["customerId"])
+        await session.execute(update(ItemBalance).where(ItemBalance.customer_pk == pk.scalar_subquery())
+                              .values(version=ItemBalance.version))
+        held.set()
+        await release.wait()
+
+
+async def test_a_change_waits_for_a_held_lock_without_stopping_the_server(api: Any,
+                                                                          db: Database) -> None:
+    assert await quantity(api) == 100  # the Free plan's credits
+    held, release = asyncio.Event(), asyncio.Event()
+    writer = asyncio.create_task(hold_balance_lock(db, held, release))
+    await held.wait()
+    change = asyncio.create_task(consume(api, 1))
+    ticks = 0
+    for _ in range(10):  # the loop keeps turning while the change waits
+        await asyncio.sleep(0.02)
+        ticks += 1
+    assert not change.done()
+    assert await quantity(api) == 100  # a read answers during the lock: the committed balance
+    release.set()
+    await writer
+    result = await asyncio.wait_for(change, 30)
+    assert ticks == 10
+    assert result == {"success": True, "item": {"quantity": 99}, "userErrors": []}
+    assert await quantity(api) == 99
+
+
+async def test_concurrent_changes_never_oversell(api: Any, db: Database) -> None:
+    """40 consumers of 3 against 100 credits, at once: 33 succeed, 1 is left, and the
+    ledger has one row per success (plus the Free plan's grant)."""
+    assert await quantity(api) == 100
+    results = await asyncio.gather(*(consume(api, 3) for _ in range(40)))
+    assert sum(r["success"] for r in results) == 33
+    assert {r["userErrors"][0]["code"] for r in results if not r["success"]} == {
+        "INSUFFICIENT_QUANTITY"}
+    assert await quantity(api) == 1
+    async with db.read_session() as session:
+        rows = (await session.scalars(select(ItemChange.version).order_by(ItemChange.version))).all()
+    assert list(rows) == list(range(1, 35))
+
+
+def test_statement_parameters_for_postgresql() -> None:
+    statement = Statement("SELECT :a, :b::text, :a, x FROM t WHERE y = :b_2")
+    assert statement.postgres == "SELECT $1, $2::text, $1, x FROM t WHERE y = $3"
+    assert statement.names == ["a", "b", "b_2"]
