@@ -110,6 +110,9 @@ class Settings:
     # cost (fields, fragments expanded) at validation.
     max_query_bytes: int = 64 * 1024
     max_query_cost: int = 5000
+    # Catalog-only queries answered from memory while the catalog version is unchanged
+    # (graphql/catalog_cache.py); off for a catalog edited in SQL by hand, or to measure.
+    catalog_cache: bool = True
     # Seconds: opening a database connection (or waiting for a pooled one), and one
     # statement (SQLite: waiting for the write lock). A database that hangs fails fast.
     db_connect_timeout: float = 5.0
@@ -165,6 +168,7 @@ class Settings:
             max_query_bytes=int(_number(env, "MAX_QUERY_BYTES", 64 * 1024, whole=True,
                                         low=256, high=2**31)),
             max_query_cost=int(_number(env, "MAX_QUERY_COST", 5000, whole=True, low=1, high=2**31)),
+            catalog_cache=_bool(get("CATALOG_CACHE"), True, "CATALOG_CACHE"),
             db_connect_timeout=_number(env, "DB_CONNECT_TIMEOUT", 5.0, whole=False,
                                        low=0.1, high=600),
             db_statement_timeout=_number(env, "DB_STATEMENT_TIMEOUT", 30.0, whole=False,

@@ -4,6 +4,7 @@ next answer shows it, whoever made the change."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,9 @@ import pytest
 from billgate.billing import catalog
 from billgate.billing.catalog_spec import parse_catalog, parse_item, parse_product
 from billgate.db.engine import Database
+from billgate.graphql.catalog_cache import catalog_only
 from billgate.ops.metrics import CATALOG_CACHE
+from billgate.settings import Settings
 
 pytestmark = [pytest.mark.usefixtures("example_catalog"),
               pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")]
@@ -122,3 +125,33 @@ async def test_a_catalog_apply_that_archives_a_product_drops_it(api: Any, db: Da
                                     now=datetime.now(UTC), prune=True)
     assert "enterprise" not in [p["productId"] for p in line_products(await api.data(LINES))]
     assert "enterprise" not in names(await api.data(PAGE))
+
+
+async def test_the_cache_can_be_switched_off(api: Any, runtime: Any) -> None:
+    """``BILLGATE_CATALOG_CACHE=false``: for a catalog edited in SQL by hand."""
+    runtime.settings = dataclasses.replace(runtime.settings, catalog_cache=False)
+    before = hits()
+    for _ in range(2):
+        assert "pro" in names(await api.data(PAGE))
+    assert hits() == before
+
+
+def test_the_setting_is_read_from_the_environment() -> None:
+    assert Settings.from_env({"BILLGATE_CATALOG_CACHE": "false"}).catalog_cache is False
+    assert Settings.from_env({}).catalog_cache is True
+
+
+@pytest.mark.parametrize(("query", "operation", "kept"), [
+    ("{ products(first: 1) { edges { cursor } } }", None, True),
+    ("query A { productLines { productLineId } __typename }", None, True),
+    ("query A { productLines { productLineId } } query B { me { customerId } }", "A", True),
+    ("query A { productLines { productLineId } } query B { me { customerId } }", "B", False),
+    ("query A { productLines { productLineId } } query B { me { customerId } }", None, False),
+    ("{ __typename }", None, False),
+    ("{ ... on Query { products(first: 1) { edges { cursor } } } }", None, False),
+    ('{ products(first: 1) @include(if: true) { edges { cursor } } }', None, False),
+    ("mutation { upsertProduct { x } }", None, False),
+    ("{ products(", None, False),
+])
+def test_which_documents_are_catalog_only(query: str, operation: str | None, kept: bool) -> None:
+    assert catalog_only(query, operation) is kept

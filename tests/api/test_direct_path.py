@@ -6,12 +6,14 @@ answer is what the rules give."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from billgate.db.direct import Statement
+from billgate.db.direct import Busy, PostgresDirect, SQLiteDirect, Statement, or_none
 from billgate.db.engine import Database
 from billgate.db.models import Customer, ItemBalance, ItemChange
 
@@ -80,3 +82,52 @@ def test_statement_parameters_for_postgresql() -> None:
     statement = Statement("SELECT :a, :b::text, :a, x FROM t WHERE y = :b_2")
     assert statement.postgres == "SELECT $1, $2::text, $1, x FROM t WHERE y = $3"
     assert statement.names == ["a", "b", "b_2"]
+
+
+SELECT_ONE = Statement("SELECT 1")
+
+
+async def test_sqlite_never_waits_for_a_held_write_lock(tmp_path: Path) -> None:
+    path = str(tmp_path / "locked.db")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("CREATE TABLE t (x INTEGER)")
+    writer.execute("BEGIN IMMEDIATE")
+    direct = SQLiteDirect(path)
+    try:
+        async with direct.read() as conn:  # a WAL reader does not wait for the writer
+            assert await conn.fetchone(SELECT_ONE) == (1,)
+        with pytest.raises(Busy):
+            async with direct.write():
+                pass
+        writer.execute("COMMIT")
+        async with direct.write() as conn:
+            assert await conn.fetchone(SELECT_ONE) == (1,)
+    finally:
+        await direct.aclose()
+        writer.close()
+
+
+async def test_an_unreachable_postgresql_is_declined_and_not_retried_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool that cannot be opened sends requests the normal way (which reports the
+    outage) without a connection attempt per request."""
+    import asyncpg
+
+    attempts = []
+    real = asyncpg.create_pool
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(asyncpg, "create_pool", counting)
+    direct = PostgresDirect("postgresql+asyncpg://postgres@127.0.0.1:1/none", connect_timeout=1)
+
+    async def read() -> Any:
+        async with direct.read() as conn:
+            return await conn.fetchone(SELECT_ONE)
+
+    assert await or_none(read()) is None
+    assert await or_none(read()) is None
+    assert attempts == [1]

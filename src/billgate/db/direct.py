@@ -31,6 +31,7 @@ import json
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -227,40 +228,56 @@ def _translate(exc: sqlite3.Error) -> Exception:
 class PostgresDirect(DirectDatabase):
     """An asyncpg pool beside SQLAlchemy's, opened on first use."""
 
+    # After the pool could not be opened, requests take the normal path for this long
+    # before the next attempt (a connection attempt per request would cost more).
+    RETRY_AFTER = 5.0
+
     def __init__(self, url: str, *, max_size: int = 10, connect_timeout: float = 5.0,
                  statement_timeout: float = 30.0) -> None:
         super().__init__()
-        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(
-            hide_password=False)
+        parsed = make_url(url)
+        # SQLAlchemy's asyncpg option for PgBouncer in transaction mode, in asyncpg's terms.
+        cache_size = parsed.query.get("prepared_statement_cache_size")
+        self._statement_cache_size = 100 if cache_size is None else int(str(cache_size))
+        self._dsn = parsed.set(drivername="postgresql").difference_update_query(
+            ["prepared_statement_cache_size"]).render_as_string(hide_password=False)
         self._pool: Any = None
         self._max_size = max_size
         self._connect_timeout = connect_timeout
         self._statement_timeout = statement_timeout
+        self._retry_at = 0.0
 
     async def _get_pool(self) -> Any:
         import asyncpg
 
-        if self._pool is None:
-            pool = asyncpg.create_pool(
+        if self._pool is not None:
+            return self._pool
+        if time.monotonic() < self._retry_at:
+            raise DirectError("the direct pool could not be opened a moment ago")
+        try:
+            pool = await asyncpg.create_pool(
                 self._dsn, min_size=0, max_size=self._max_size, timeout=self._connect_timeout,
                 command_timeout=self._statement_timeout,
+                statement_cache_size=self._statement_cache_size,
                 server_settings={"statement_timeout": str(int(self._statement_timeout * 1000))})
-            await pool
-            if self._pool is None:
-                self._pool = pool
-            else:  # another request opened one meanwhile
-                await pool.close()
+        except BaseException:
+            self._retry_at = time.monotonic() + self.RETRY_AFTER
+            raise
+        if self._pool is None:
+            self._pool = pool
+        else:  # another request opened one meanwhile
+            await pool.close()
         return self._pool
 
     @contextlib.asynccontextmanager
     async def _acquire(self) -> AsyncIterator[Any]:
-        import asyncpg
-
         try:
             pool = await self._get_pool()
             conn = await pool.acquire(timeout=self._connect_timeout)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise DirectError(str(exc)) from exc
+        except DirectError:
+            raise
+        except Exception as exc:  # whatever opening failed on: the normal path reports it
+            raise DirectError(f"{type(exc).__name__}: {exc}") from exc
         try:
             yield conn
         finally:

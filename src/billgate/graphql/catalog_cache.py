@@ -32,6 +32,8 @@ from billgate.ops.metrics import CATALOG_CACHE
 CATALOG_FIELDS = frozenset({"products", "product", "productLines", "itemDefinitions",
                             "__typename"})
 VERSION = Statement("SELECT value FROM app_settings WHERE key = :version_key")
+# Longer documents are executed as usual: the parsed-document memo below stays small.
+MAX_QUERY_CHARS = 8192
 # The version of a catalog never written (no row): a string no token can equal.
 _NO_VERSION = "-"
 Key = tuple[str, str | None, str, bool]
@@ -61,8 +63,8 @@ class CatalogCache:
             return None
         query, name = request.get("query"), request.get("operationName")
         variables = request.get("variables") or {}
-        if not (isinstance(query, str) and isinstance(variables, dict)
-                and (name is None or isinstance(name, str))):
+        if not (isinstance(query, str) and len(query) <= MAX_QUERY_CHARS
+                and isinstance(variables, dict) and (name is None or isinstance(name, str))):
             return None
         if not catalog_only(query, name):
             return None
@@ -112,5 +114,7 @@ def catalog_only(query: str, operation_name: str | None) -> bool:
     if len(operations) != 1 or operations[0].operation is not OperationType.QUERY:
         return False
     selections = operations[0].selection_set.selections
-    return all(isinstance(s, FieldNode) and s.name.value in CATALOG_FIELDS and not s.directives
-               for s in selections)
+    names = [s.name.value if isinstance(s, FieldNode) and not s.directives else None
+             for s in selections]
+    # ``{ __typename }`` alone costs less to execute than to look up.
+    return all(name in CATALOG_FIELDS for name in names) and set(names) != {"__typename"}

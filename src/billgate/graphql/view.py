@@ -123,7 +123,8 @@ class BillgateGraphQL(GraphQL[Context, None]):
     def _catalog_cache(self, scope: Any) -> CatalogCache | None:
         """The cache of catalog answers, for a JSON POST (``graphql/catalog_cache.py``)."""
         direct = self.runtime.db.direct
-        if direct is None or scope["method"] != "POST" or not _is_json(scope):
+        if (direct is None or not self.runtime.settings.catalog_cache
+                or scope["method"] != "POST" or not _is_json(scope)):
             return None
         if self.catalog_cache is None or self.catalog_cache.direct is not direct:
             self.catalog_cache = CatalogCache(direct)
