@@ -87,22 +87,56 @@ def test_statement_parameters_for_postgresql() -> None:
 SELECT_ONE = Statement("SELECT 1")
 
 
-async def test_sqlite_never_waits_for_a_held_write_lock(tmp_path: Path) -> None:
+async def test_sqlite_hands_a_long_held_write_lock_to_the_normal_path(tmp_path: Path) -> None:
+    """A write lock held elsewhere: reads answer at once (WAL), a write tries again a few
+    times while the loop keeps turning, then hands over (Busy: the caller takes the
+    normal path, which queues on aiosqlite's thread)."""
     path = str(tmp_path / "locked.db")
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("PRAGMA journal_mode=WAL")
     writer.execute("CREATE TABLE t (x INTEGER)")
     writer.execute("BEGIN IMMEDIATE")
     direct = SQLiteDirect(path)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
     try:
         async with direct.read() as conn:  # a WAL reader does not wait for the writer
             assert await conn.fetchone(SELECT_ONE) == (1,)
         with pytest.raises(Busy):
             async with direct.write():
                 pass
+        assert ticks >= len(SQLiteDirect.BUSY_WAITS)  # the loop turned while it waited
         writer.execute("COMMIT")
         async with direct.write() as conn:
             assert await conn.fetchone(SELECT_ONE) == (1,)
+    finally:
+        ticker.cancel()
+        await direct.aclose()
+        writer.close()
+
+
+async def test_sqlite_takes_a_write_lock_released_while_it_waits(tmp_path: Path) -> None:
+    """A normal-path writer that commits during the short waits leaves the write to the
+    direct path (handing every busy write over at once made a loaded server take the slow
+    way until the load dropped)."""
+    path = str(tmp_path / "briefly.db")
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("CREATE TABLE t (x INTEGER)")
+    writer.execute("BEGIN IMMEDIATE")
+    asyncio.get_running_loop().call_later(0.001, writer.execute, "COMMIT")
+    direct = SQLiteDirect(path)
+    try:
+        async with direct.write() as conn:
+            await conn.fetchall(Statement("INSERT INTO t (x) VALUES (1) RETURNING x"))
+        assert writer.execute("SELECT x FROM t").fetchall() == [(1,)]
     finally:
         await direct.aclose()
         writer.close()
