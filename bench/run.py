@@ -53,8 +53,8 @@ def main() -> None:
     except Exception as exc:  # report and go on
         print(f"hot path: failed ({type(exc).__name__}: {exc})", flush=True)
     flat = ledger_size.run()
-    print(f"{'balance read, 1k vs 1M ledger rows':42} {flat['small_ms']:.2f} ms vs "
-          f"{flat['large_ms']:.2f} ms, ratio {flat['ratio']:.2f} (goal within 1.2)", flush=True)
+    print(f"{'balance read, 1k vs 1M ledger rows':42} {flat['small_ms']:.3f} ms vs "
+          f"{flat['large_ms']:.3f} ms, ratio {flat['ratio']:.2f} (goal within 1.2)", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ thread (and back) for every cursor call, BEGIN and ROLLBACK (STACK-NOTES.md). Th
 runs fixed SQL text, written once in ``Statement``, straight on the driver:
 
 - SQLite: plain ``sqlite3`` connections on the event loop's own thread. An indexed read or a
-  one-row write takes tens of microseconds, less than one hand-off. They never wait:
-  ``busy_timeout`` is 0, so a statement that would wait for a lock (another connection's
-  write transaction, in this process or another) raises ``Busy`` at once, and the caller
-  takes the normal path, which waits on its own thread. A write transaction runs from
+  one-row write takes tens of microseconds, less than one hand-off. They never block the
+  loop: ``busy_timeout`` is 0, so a statement that would wait for a lock (another
+  connection's write transaction, in this process or another) fails at once; a write tries
+  ``BEGIN IMMEDIATE`` again after short sleeps (``BUSY_WAITS``, about 31 ms in all), then
+  raises ``Busy`` and the caller takes the normal path, which waits on its own thread.
+  Reads in WAL mode never wait for a writer. A write transaction runs from
   ``BEGIN IMMEDIATE`` to ``COMMIT`` without giving the loop a turn (nothing in it awaits a
   future), so no other request can use the connection meanwhile; a connection is taken out
   of the idle list while in use all the same.
