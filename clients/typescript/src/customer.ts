@@ -2,7 +2,7 @@
 // Browser code gets one with a customer token (its own user, or a team it belongs to);
 // backends get any with the secret key.
 import * as G from "./generated/graphql.js";
-import { BillgateError, throwUserErrors } from "./errors.js";
+import { BillgateError, throwUserErrors, type UserError } from "./errors.js";
 import type { Document } from "./http.js";
 import type { Unsubscribe } from "./live.js";
 import {
@@ -108,36 +108,31 @@ export class BillgateCustomer {
   /** Move a live subscription to another plan of its line, prorated by time. */
   async switchSubscription(options: { fromProductId: string; toProductId: string; priceId?: string }): Promise<Subscription> {
     const data = await this.transport.request(G.SwitchSubscriptionDocument, { input: { customer: this.ref, ...options } });
-    throwUserErrors(data.switchSubscription);
-    return required(data.switchSubscription.subscription, "switchSubscription");
+    return subscriptionOf(data.switchSubscription, "switchSubscription");
   }
 
   /** Cancel at the end of the paid period (access until then), or `immediately`. */
   async cancelSubscription(options: SubscriptionTarget & { immediately?: boolean }): Promise<Subscription> {
     const data = await this.transport.request(G.CancelSubscriptionDocument, { input: { customer: this.ref, ...options } });
-    throwUserErrors(data.cancelSubscription);
-    return required(data.cancelSubscription.subscription, "cancelSubscription");
+    return subscriptionOf(data.cancelSubscription, "cancelSubscription");
   }
 
   /** Undo a pending period-end cancel. */
   async uncancelSubscription(options: SubscriptionTarget): Promise<Subscription> {
     const data = await this.transport.request(G.UncancelSubscriptionDocument, { input: { customer: this.ref, ...options } });
-    throwUserErrors(data.uncancelSubscription);
-    return required(data.uncancelSubscription.subscription, "uncancelSubscription");
+    return subscriptionOf(data.uncancelSubscription, "uncancelSubscription");
   }
 
   /** Stop billing and access, until resumed (at `resumesAt`, an ISO date-time, if given). */
   async pauseSubscription(options: SubscriptionTarget & { resumesAt?: string }): Promise<Subscription> {
     const data = await this.transport.request(G.PauseSubscriptionDocument, { input: { customer: this.ref, ...options } });
-    throwUserErrors(data.pauseSubscription);
-    return required(data.pauseSubscription.subscription, "pauseSubscription");
+    return subscriptionOf(data.pauseSubscription, "pauseSubscription");
   }
 
   /** Restart billing with a new period, charged now. */
   async resumeSubscription(options: SubscriptionTarget): Promise<Subscription> {
     const data = await this.transport.request(G.ResumeSubscriptionDocument, { input: { customer: this.ref, ...options } });
-    throwUserErrors(data.resumeSubscription);
-    return required(data.resumeSubscription.subscription, "resumeSubscription");
+    return subscriptionOf(data.resumeSubscription, "resumeSubscription");
   }
 
   // --- invoices and billing -----------------------------------------------------------
@@ -228,6 +223,12 @@ export class BillgateItem {
   #input(amount: number, options: QuantityOptions & { expiresAt?: string }): G.ChangeItemQuantityInput {
     return { customer: this.customer, itemId: this.itemId, amount, ...options };
   }
+}
+
+/** The subscription of a subscription mutation's payload; its first user error is thrown. */
+function subscriptionOf(payload: { subscription: Subscription | null; userErrors: UserError[] }, operation: string): Subscription {
+  throwUserErrors(payload);
+  return required(payload.subscription, operation);
 }
 
 function required<T>(value: T | null | undefined, operation: string): T {

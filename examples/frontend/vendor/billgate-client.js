@@ -1430,32 +1430,27 @@ var BillgateCustomer = class {
   /** Move a live subscription to another plan of its line, prorated by time. */
   async switchSubscription(options) {
     const data = await this.transport.request(SwitchSubscriptionDocument, { input: { customer: this.ref, ...options } });
-    throwUserErrors(data.switchSubscription);
-    return required(data.switchSubscription.subscription, "switchSubscription");
+    return subscriptionOf(data.switchSubscription, "switchSubscription");
   }
   /** Cancel at the end of the paid period (access until then), or `immediately`. */
   async cancelSubscription(options) {
     const data = await this.transport.request(CancelSubscriptionDocument, { input: { customer: this.ref, ...options } });
-    throwUserErrors(data.cancelSubscription);
-    return required(data.cancelSubscription.subscription, "cancelSubscription");
+    return subscriptionOf(data.cancelSubscription, "cancelSubscription");
   }
   /** Undo a pending period-end cancel. */
   async uncancelSubscription(options) {
     const data = await this.transport.request(UncancelSubscriptionDocument, { input: { customer: this.ref, ...options } });
-    throwUserErrors(data.uncancelSubscription);
-    return required(data.uncancelSubscription.subscription, "uncancelSubscription");
+    return subscriptionOf(data.uncancelSubscription, "uncancelSubscription");
   }
   /** Stop billing and access, until resumed (at `resumesAt`, an ISO date-time, if given). */
   async pauseSubscription(options) {
     const data = await this.transport.request(PauseSubscriptionDocument, { input: { customer: this.ref, ...options } });
-    throwUserErrors(data.pauseSubscription);
-    return required(data.pauseSubscription.subscription, "pauseSubscription");
+    return subscriptionOf(data.pauseSubscription, "pauseSubscription");
   }
   /** Restart billing with a new period, charged now. */
   async resumeSubscription(options) {
     const data = await this.transport.request(ResumeSubscriptionDocument, { input: { customer: this.ref, ...options } });
-    throwUserErrors(data.resumeSubscription);
-    return required(data.resumeSubscription.subscription, "resumeSubscription");
+    return subscriptionOf(data.resumeSubscription, "resumeSubscription");
   }
   // --- invoices and billing -----------------------------------------------------------
   /** Invoices, newest first: `{ items, nextCursor }`. */
@@ -1539,6 +1534,10 @@ var BillgateItem = class {
     return { customer: this.customer, itemId: this.itemId, amount, ...options };
   }
 };
+function subscriptionOf(payload, operation) {
+  throwUserErrors(payload);
+  return required(payload.subscription, operation);
+}
 function required(value, operation) {
   if (value == null)
     throw new BillgateError("GRAPHQL_ERROR", `${operation} answered without a result`);
