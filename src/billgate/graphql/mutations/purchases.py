@@ -10,12 +10,12 @@ import strawberry
 from billgate.billing.errors import BillgateError
 from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import service
+from billgate.billing.purchases.owned import ProductGroup
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.catalog import ProductInput
 from billgate.graphql.inputs.purchases import CreateCheckoutUrlInput, GrantProductInput
 from billgate.graphql.resolvers.purchases import (
-    ProductGroup,
     access_rules,
     owned_product_of,
     switch_options,
