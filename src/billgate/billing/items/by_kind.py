@@ -22,12 +22,12 @@ async def change(db: Database, customer: CustomerRef, item_id: str, kind: Kind, 
     """``try_decrease`` (never below 0, atomic), ``increase`` (optionally a dated grant that
     expires at ``expires_at``) or ``decrease`` (may go negative). Only a grant can expire:
     ``expires_at`` on a removal is ``INVALID_INPUT`` and changes nothing."""
-    common = {"amount": amount, "clock": clock, "description": description,
-              "idempotency_key": idempotency_key}
     if kind == "increase":
-        return await increase(db, customer, item_id, expires_at=expires_at, **common)
+        return await increase(db, customer, item_id, amount=amount, clock=clock,
+                              expires_at=expires_at, description=description,
+                              idempotency_key=idempotency_key)
     if expires_at is not None:
         raise InvalidInput("expiresAt is only for increaseItemQuantity", field=["expiresAt"])
-    if kind == "try_decrease":
-        return await try_decrease(db, customer, item_id, **common)
-    return await decrease(db, customer, item_id, **common)
+    remove = try_decrease if kind == "try_decrease" else decrease
+    return await remove(db, customer, item_id, amount=amount, clock=clock,
+                        description=description, idempotency_key=idempotency_key)

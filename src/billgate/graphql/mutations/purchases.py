@@ -60,7 +60,8 @@ class PurchaseMutations:
                 by_server=principal.is_server, clock=runtime.clock, publish=runtime.publish)
         except BillgateError as exc:
             return CreateCheckoutUrlPayload(user_errors=[user_error(exc)])
-        return CreateCheckoutUrlPayload(url=f"{runtime.settings.base_url}/checkout/{checkout.code}")
+        return CreateCheckoutUrlPayload(url=service.checkout_url(runtime.settings.base_url,
+                                                                 checkout))
 
     @strawberry.mutation(description="Give a product without checkout (server callers only).")
     async def grant_product(self, info: Info, input: GrantProductInput) -> GrantProductPayload:
