@@ -6,9 +6,9 @@ same keys and customer tokens as GraphQL), checks its input with pydantic models
 (``models.py``), calls the billing function the matching GraphQL operation calls, and
 answers JSON; errors carry GraphQL's error codes (``errors.py``). Who may call what:
 
-| endpoint | secret key | client: own user | team member | team admin | other / CUSTOM |
+| endpoint | secret key | own user | team member | team admin | other, CUSTOM |
 | --- | --- | --- | --- | --- | --- |
-| ``GET items/...``, ``GET products/...``, ``GET invoices/...`` | yes | yes | yes | yes | 403 |
-| ``POST purchases/create-purchase-url``, ``POST products/.../switch``, ``GET billing/...`` | yes | yes | 403 | yes | 403 |
+| ``GET items/``, ``GET products/``, ``GET invoices/`` | yes | yes | yes | yes | 403 |
+| ``create-purchase-url``, ``products/.../switch``, ``GET billing/`` | yes | yes | 403 | yes | 403 |
 | ``POST items/.../update-quantity`` | yes | 403 | 403 | 403 | 403 |
 """
