@@ -53,23 +53,31 @@ def respond(code: str, message: str, *, field: str | None = None,
                     media_type="application/json", headers=headers)
 
 
+class EdgeInput(InvalidInput):
+    """Bad input found by the REST edge itself: its field is named as REST names it."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message, field=[field])
+        self.rest_field = field
+
+
 def domain_error(exc: BillgateError) -> Response:
     log.info("REST client error: %s (%s)", exc.message, exc.code)
-    return respond(exc.code, exc.message, field=rest_field(exc.field))
+    field = exc.rest_field if isinstance(exc, EdgeInput) else rest_field(exc.field)
+    return respond(exc.code, exc.message, field=field)
 
 
-def invalid_body(exc: ValidationError, *, where: str) -> InvalidInput:
+def invalid_body(exc: ValidationError, *, where: str) -> EdgeInput:
     """The first problem pydantic found, naming its field (``where``: "body" or "query")."""
     first = exc.errors(include_url=False)[0]
-    loc = [str(part) for part in first["loc"]]
     if first["type"] == "json_invalid":
-        return InvalidInput(f"the body is not valid JSON: {first['msg']}", field=["body"])
-    name = ".".join(loc) or where
+        return EdgeInput(f"the body is not valid JSON: {first['msg']}", field="body")
+    name = ".".join(str(part) for part in first["loc"]) or where
     if first["type"] == "missing":
-        return InvalidInput(f"{name} is required", field=[name])
+        return EdgeInput(f"{name} is required", field=name)
     if first["type"] == "extra_forbidden":
-        return InvalidInput(f"{name} is not a field of this request", field=[name])
-    return InvalidInput(f"{name}: {first['msg']}", field=[name])
+        return EdgeInput(f"{name} is not a field of this request", field=name)
+    return EdgeInput(f"{name}: {first['msg']}", field=name)
 
 
 def unavailable(exc: BaseException) -> Response:
