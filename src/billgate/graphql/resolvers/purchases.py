@@ -93,7 +93,18 @@ async def subscriptions(info: Info, ref: CustomerRef, first: int | None, after: 
                             node=lambda row: CustomerSubscription.from_row(row, rules))
 
 
-async def has_access(info: Info, ref: CustomerRef, product_id: str) -> bool:
+async def current_subscription(info: Info, ref: CustomerRef,
+                               product_line_id: str | None) -> CustomerSubscription | None:
+    runtime = info.context.runtime
+    async with runtime.db.read_session() as session:
+        customer = await customers.find(session, ref)
+        row = None if customer is None else await repository.current_subscription(
+            session, customer.id, product_line_id=product_line_id,
+            include_server_only=info.context.principal.is_server)
+    return CustomerSubscription.from_row(row, await access_rules(info)) if row else None
+
+
+async def has_access(info: Info, ref: CustomerRef, product_id: str | None) -> bool:
     from billgate.graphql.resolvers.customers import ensure_customer
 
     runtime = info.context.runtime
