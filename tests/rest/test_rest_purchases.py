@@ -171,3 +171,24 @@ async def test_billing(rest: Rest, api) -> None:  # noqa: ANN001
     billing = (await user.get("/billing/user/u1")).json()
     assert billing["default_payment_method"]["last4"] == "4242"
     error(await user.get("/billing/team/t1"), 403, "FORBIDDEN")
+
+
+async def test_custom_customers_get_invoices_and_billing_a_superset_of_the_guide(
+        rest: Rest, runtime) -> None:  # noqa: ANN001
+    """The Stack Auth guide: custom customers "do not support billing or invoices". billgate
+    keeps the superset (README, customer types): a secret key may sell to them, and their
+    invoices and billing read like anyone's; customer tokens never reach them."""
+    product = {"display_name": "Integration", "customer_type": "custom",
+               "prices": {"once": {"USD": "5.00"}}}
+    response = await rest.post("/purchases/create-purchase-url", {
+        "customer_type": "custom", "customer_id": "c1", "product_inline": product})
+    assert response.status_code == 200, response.text
+    await service.complete_checkout(runtime.db, response.json()["url"].rsplit("/", 1)[-1],
+                                    rails=runtime.test_rails, clock=runtime.clock,
+                                    test_mode=True, publish=runtime.publish)
+    invoices = (await rest.get("/invoices/custom/c1")).json()["items"]
+    assert [(i["status"], i["amount_total"]) for i in invoices] == [("paid", 500)]
+    assert (await rest.get("/billing/custom/c1")).status_code == 200
+    client = rest.as_user("c1")
+    error(await client.get("/invoices/custom/c1"), 403, "FORBIDDEN")
+    error(await client.get("/billing/custom/c1"), 403, "FORBIDDEN")
