@@ -192,3 +192,16 @@ async def test_custom_customers_get_invoices_and_billing_a_superset_of_the_guide
     client = rest.as_user("c1")
     error(await client.get("/invoices/custom/c1"), 403, "FORBIDDEN")
     error(await client.get("/billing/custom/c1"), 403, "FORBIDDEN")
+
+
+async def test_a_declined_switch_is_402_and_changes_nothing(rest: Rest, api, runtime) -> None:  # noqa: ANN001
+    user = rest.as_user("u1")
+    await buy(user, runtime, "pro", price_id="pro-monthly")
+    data = await api.data(SET_CARD, {"input": {"customer": {"type": "USER", "customerId": "u1"},
+                                               "cardNumber": "4000000000000002"}})
+    assert data["setTestPaymentMethod"]["userErrors"] == []
+    response = await user.post("/products/user/u1/switch",
+                               {"from_product_id": "pro", "to_product_id": "enterprise"})
+    error(response, 402, "PAYMENT_FAILED")
+    owned = {p["id"] for p in (await user.get("/products/user/u1")).json()["items"]}
+    assert "pro" in owned and "enterprise" not in owned
