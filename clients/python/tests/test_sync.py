@@ -129,6 +129,9 @@ class TestPlans:
         assert user.cancel_subscription(product_id="enterprise").cancel_at_period_end is True
         assert user.uncancel_subscription(product_id="enterprise").cancel_at_period_end is False
         assert [s.product_id for s in user.list_subscriptions(status=["ACTIVE"]).items] == ["enterprise"]
+        current = user.get_current_subscription(product_line_id="user-plans")
+        assert current is not None and current.product_id == "enterprise"
+        assert user.has_access() is True  # any subscription with access now
 
         assert user.get_billing().has_customer is False  # a test-mode checkout saves no card
         backend.request(
@@ -142,6 +145,8 @@ class TestPlans:
             product_id="enterprise", immediately=True
         )
         assert ended.status == "CANCELED" and ended.ended_at is not None
+        assert user.get_current_subscription() is None
+        assert user.has_access() is False
 
     def test_team_members_read_only_admins_buy(self, as_user: Callable[..., Billgate]) -> None:
         member = as_user("py-member", acme="member").customer("TEAM", "acme")

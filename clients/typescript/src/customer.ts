@@ -82,10 +82,20 @@ export class BillgateCustomer {
     return page(data.customer.subscriptions);
   }
 
-  /** Should the customer get what the product gives (owned, or a subscription with access)? */
-  async hasAccess(productId: string): Promise<boolean> {
-    const data = await this.transport.request(G.HasAccessDocument, { customer: this.ref, productId });
+  /**
+   * Should the customer get what the product gives (owned, or a subscription with access)?
+   * Without a product: whether any subscription gives access now (StackBE's checkAccess).
+   */
+  async hasAccess(productId?: string): Promise<boolean> {
+    const data = await this.transport.request(G.HasAccessDocument, { customer: this.ref, productId: productId ?? null });
     return data.customer.hasAccess;
+  }
+
+  /** The newest live subscription (of a product line, if given), or null. */
+  async getCurrentSubscription(options: { productLineId?: string } = {}): Promise<Subscription | null> {
+    const data = await this.transport.request(G.GetCurrentSubscriptionDocument,
+                                              { customer: this.ref, productLineId: options.productLineId ?? null });
+    return data.customer.currentSubscription;
   }
 
   /** A link to billgate's hosted checkout (single use, 24 h). `returnUrl` must be allow-listed. */
@@ -149,13 +159,17 @@ export class BillgateCustomer {
     return data.customer.billing;
   }
 
-  /** Live mode: a Stripe SetupIntent; give `clientSecret` to Stripe Elements. */
-  async createPaymentMethodSetupIntent(): Promise<{ setupIntentId: string; clientSecret: string }> {
+  /**
+   * Live mode: a Stripe SetupIntent; give `clientSecret` (and `stripeAccountId`, for a
+   * connected account) to Stripe Elements. Test mode: LIVE_MODE_ONLY.
+   */
+  async createPaymentMethodSetupIntent(): Promise<{ setupIntentId: string; clientSecret: string; stripeAccountId: string | null }> {
     const data = await this.transport.request(G.CreatePaymentMethodSetupIntentDocument, { input: { customer: this.ref } });
     const payload = data.createPaymentMethodSetupIntent;
     throwUserErrors(payload);
     return { setupIntentId: required(payload.setupIntentId, "createPaymentMethodSetupIntent"),
-             clientSecret: required(payload.clientSecret, "createPaymentMethodSetupIntent") };
+             clientSecret: required(payload.clientSecret, "createPaymentMethodSetupIntent"),
+             stripeAccountId: payload.stripeAccountId };
   }
 
   /** After Stripe Elements confirmed the SetupIntent: make its card the default one. */

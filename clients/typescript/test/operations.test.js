@@ -134,6 +134,8 @@ describe("checkout, plans, invoices and billing (a customer token, as in a brows
     assert.equal((await user.uncancelSubscription({ productId: "enterprise" })).cancelAtPeriodEnd, false);
     const subscriptions = await user.listSubscriptions({ status: ["ACTIVE"] });
     assert.deepEqual(subscriptions.items.map((s) => s.productId), ["enterprise"]);
+    assert.equal((await user.getCurrentSubscription({ productLineId: "user-plans" })).productId, "enterprise");
+    assert.equal(await user.hasAccess(), true); // any subscription with access now
 
     // A test-mode checkout saves no card: billing is empty until one is set (here through
     // `request`, the way to run any operation the client has no method for).
@@ -147,6 +149,10 @@ describe("checkout, plans, invoices and billing (a customer token, as in a brows
     // The seed's app-level cancel, with the secret key.
     const ended = await backend.cancelSubscription({ customer: ref, productId: "enterprise", immediately: true });
     assert.equal(ended.status, "CANCELED");
+    assert.equal(await user.getCurrentSubscription(), null);
+    assert.equal(await user.hasAccess(), false);
+    // Test mode has no Stripe: the SetupIntent is refused with the server's code.
+    await rejects(user.createPaymentMethodSetupIntent(), "LIVE_MODE_ONLY");
   });
 
   test("team tokens: members read the team, only admins buy for it", async () => {

@@ -15,6 +15,7 @@ __export(graphql_exports, {
   CustomerStateFieldsFragmentDoc: () => CustomerStateFieldsFragmentDoc,
   DecreaseItemQuantityDocument: () => DecreaseItemQuantityDocument,
   GetBillingDocument: () => GetBillingDocument,
+  GetCurrentSubscriptionDocument: () => GetCurrentSubscriptionDocument,
   GetCustomerDocument: () => GetCustomerDocument,
   GetItemDocument: () => GetItemDocument,
   GetProductDocument: () => GetProductDocument,
@@ -339,6 +340,7 @@ var CreatePaymentMethodSetupIntentDocument = new TypedDocumentString(`
   createPaymentMethodSetupIntent(input: $input) {
     setupIntentId
     clientSecret
+    stripeAccountId
     userErrors {
       ...UserErrorFields
     }
@@ -775,12 +777,43 @@ var GetBillingDocument = new TypedDocumentString(`
   expYear
 }`);
 var HasAccessDocument = new TypedDocumentString(`
-    query HasAccess($customer: CustomerRef!, $productId: String!) {
+    query HasAccess($customer: CustomerRef!, $productId: String) {
   customer(customer: $customer) {
     hasAccess(productId: $productId)
   }
 }
     `);
+var GetCurrentSubscriptionDocument = new TypedDocumentString(`
+    query GetCurrentSubscription($customer: CustomerRef!, $productLineId: String) {
+  customer(customer: $customer) {
+    currentSubscription(productLineId: $productLineId) {
+      ...SubscriptionFields
+    }
+  }
+}
+    fragment SubscriptionFields on CustomerSubscription {
+  id
+  status
+  productId
+  priceId
+  quantity
+  currentPeriodStart
+  currentPeriodEnd
+  cancelAtPeriodEnd
+  canceledAt
+  endedAt
+  trialEndsAt
+  createdAt
+  hasAccess
+  dunning {
+    inDunning
+    daysPastDue
+    gracePeriodDays
+    gracePeriodEndsAt
+    hasAccess
+    nextRetryAt
+  }
+}`);
 var TryDecreaseItemQuantityDocument = new TypedDocumentString(`
     mutation TryDecreaseItemQuantity($input: ChangeItemQuantityInput!) {
   tryDecreaseItemQuantity(input: $input) {
@@ -1410,10 +1443,18 @@ var BillgateCustomer = class {
     });
     return page(data.customer.subscriptions);
   }
-  /** Should the customer get what the product gives (owned, or a subscription with access)? */
+  /**
+   * Should the customer get what the product gives (owned, or a subscription with access)?
+   * Without a product: whether any subscription gives access now (StackBE's checkAccess).
+   */
   async hasAccess(productId) {
-    const data = await this.transport.request(HasAccessDocument, { customer: this.ref, productId });
+    const data = await this.transport.request(HasAccessDocument, { customer: this.ref, productId: productId ?? null });
     return data.customer.hasAccess;
+  }
+  /** The newest live subscription (of a product line, if given), or null. */
+  async getCurrentSubscription(options = {}) {
+    const data = await this.transport.request(GetCurrentSubscriptionDocument, { customer: this.ref, productLineId: options.productLineId ?? null });
+    return data.customer.currentSubscription;
   }
   /** A link to billgate's hosted checkout (single use, 24 h). `returnUrl` must be allow-listed. */
   async createCheckoutUrl(options) {
@@ -1463,14 +1504,18 @@ var BillgateCustomer = class {
     const data = await this.transport.request(GetBillingDocument, { customer: this.ref });
     return data.customer.billing;
   }
-  /** Live mode: a Stripe SetupIntent; give `clientSecret` to Stripe Elements. */
+  /**
+   * Live mode: a Stripe SetupIntent; give `clientSecret` (and `stripeAccountId`, for a
+   * connected account) to Stripe Elements. Test mode: LIVE_MODE_ONLY.
+   */
   async createPaymentMethodSetupIntent() {
     const data = await this.transport.request(CreatePaymentMethodSetupIntentDocument, { input: { customer: this.ref } });
     const payload = data.createPaymentMethodSetupIntent;
     throwUserErrors(payload);
     return {
       setupIntentId: required(payload.setupIntentId, "createPaymentMethodSetupIntent"),
-      clientSecret: required(payload.clientSecret, "createPaymentMethodSetupIntent")
+      clientSecret: required(payload.clientSecret, "createPaymentMethodSetupIntent"),
+      stripeAccountId: payload.stripeAccountId
     };
   }
   /** After Stripe Elements confirmed the SetupIntent: make its card the default one. */

@@ -97,9 +97,19 @@ GET_BILLING = """query GetBilling($customer: CustomerRef!) {
   }
 }"""
 
-HAS_ACCESS = """query HasAccess($customer: CustomerRef!, $productId: String!) {
+HAS_ACCESS = """query HasAccess($customer: CustomerRef!, $productId: String) {
   customer(customer: $customer) { hasAccess(productId: $productId) }
 }"""
+
+CURRENT_SUBSCRIPTION = (
+    """query GetCurrentSubscription($customer: CustomerRef!, $productLineId: String) {
+  customer(customer: $customer) {
+    currentSubscription(productLineId: $productLineId) { ...SubscriptionFields }
+  }
+}
+"""
+    + SUBSCRIPTION
+)
 
 LIST_PRODUCTS = (
     """query ListProducts($customerType: CustomerType, $first: Int, $after: String) {

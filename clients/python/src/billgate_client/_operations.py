@@ -146,11 +146,21 @@ def list_subscriptions(
     )
 
 
-def has_access(ref: CustomerRef, product_id: str) -> Operation[bool]:
+def has_access(ref: CustomerRef, product_id: str | None) -> Operation[bool]:
     return Operation(
         docs.HAS_ACCESS,
         {"customer": ref.to_graphql(), "productId": product_id},
         lambda data: bool(data["customer"]["hasAccess"]),
+    )
+
+
+def current_subscription(ref: CustomerRef, product_line_id: str | None) -> Operation[Subscription | None]:
+    def read(data: dict[str, Any]) -> Subscription | None:
+        subscription = data["customer"]["currentSubscription"]
+        return Subscription.of(subscription) if subscription else None
+
+    return Operation(
+        docs.CURRENT_SUBSCRIPTION, {"customer": ref.to_graphql(), "productLineId": product_line_id}, read
     )
 
 

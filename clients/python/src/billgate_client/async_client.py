@@ -125,8 +125,14 @@ class AsyncCustomer:
     ) -> Page[Subscription]:
         return await self._client.run(ops.list_subscriptions(self.ref, limit, cursor, status))
 
-    async def has_access(self, product_id: str) -> bool:
+    async def has_access(self, product_id: str | None = None) -> bool:
+        """Should the customer get what the product gives (owned, or a subscription with
+        access)? Without a product: whether any subscription gives access now."""
         return await self._client.run(ops.has_access(self.ref, product_id))
+
+    async def get_current_subscription(self, *, product_line_id: str | None = None) -> Subscription | None:
+        """The newest live subscription (of a product line, if given), or None."""
+        return await self._client.run(ops.current_subscription(self.ref, product_line_id))
 
     async def create_checkout_url(
         self,

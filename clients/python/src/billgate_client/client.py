@@ -120,8 +120,14 @@ class Customer:
     ) -> Page[Subscription]:
         return self._client.run(ops.list_subscriptions(self.ref, limit, cursor, status))
 
-    def has_access(self, product_id: str) -> bool:
+    def has_access(self, product_id: str | None = None) -> bool:
+        """Should the customer get what the product gives (owned, or a subscription with
+        access)? Without a product: whether any subscription gives access now."""
         return self._client.run(ops.has_access(self.ref, product_id))
+
+    def get_current_subscription(self, *, product_line_id: str | None = None) -> Subscription | None:
+        """The newest live subscription (of a product line, if given), or None."""
+        return self._client.run(ops.current_subscription(self.ref, product_line_id))
 
     def create_checkout_url(
         self,
