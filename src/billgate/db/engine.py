@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import event
@@ -63,9 +64,21 @@ def create_engine(url: str, *, immediate: bool = True, connect_timeout: float = 
     server_settings = {"statement_timeout": str(int(statement_timeout * 1000))}
     if "application_name" not in make_url(url).query:
         server_settings["application_name"] = APPLICATION_NAME
-    connect_args = {"timeout": connect_timeout, "command_timeout": statement_timeout,
-                    "server_settings": server_settings}
+    connect_args: dict[str, Any] = {"timeout": connect_timeout,
+                                    "command_timeout": statement_timeout,
+                                    "server_settings": server_settings}
+    if str(make_url(url).query.get("prepared_statement_cache_size")) == "0":
+        # PgBouncer in transaction mode: a transaction may land on a server connection that
+        # already holds another client's statement of the same sequential name, so no
+        # statement outlives its transaction (asyncpg's own cache, used for type
+        # introspection, included) and names are unique.
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = _unique_statement_name
     return create_async_engine(url, connect_args=connect_args, **kwargs)
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, busy_ms: int) -> None:
