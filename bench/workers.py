@@ -14,6 +14,7 @@ install wrk``) and a PostgreSQL server (``BILLGATE_BENCH_POSTGRES_URL``, see ben
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -88,10 +89,8 @@ def _backends(database: str) -> list[int]:
 def _cpu_of(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError):  # a process that ended meanwhile
             total += _cpu_seconds(pid)
-        except OSError:
-            pass
     return total
 
 

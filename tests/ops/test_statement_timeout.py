@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+from test_database_unavailable import hung_database_url  # noqa: F401 - a fixture
 
 from billgate.app import create_app
 from billgate.clock import TestClock
 from billgate.db.engine import Database
 from billgate.runtime import Runtime
-from test_database_unavailable import hung_database_url  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.usefixtures("example_catalog")
 
