@@ -14,140 +14,36 @@ install wrk``) and a PostgreSQL server (``BILLGATE_BENCH_POSTGRES_URL``, see ben
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import wrk
 from bench.catalog import prepare
 from bench.hot_path import AUTH, CUSTOMER, KEY, OPERATIONS, TYPENAME, _prepare_customer
 from bench.postgres import base_url, fresh_database
 from bench.servers import billgate, free_port
 
-TICKS = os.sysconf("SC_CLK_TCK")
 MEASURED = {"{ __typename }": TYPENAME,
             "balance read (customer.item)": OPERATIONS["balance read (customer.item)"],
             "tryDecreaseItemQuantity(1)": OPERATIONS["tryDecreaseItemQuantity(1)"]}
-LUA = """
-wrk.method = "POST"
-wrk.body = {body}
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = {auth}
-local threads = {{}}
-function setup(thread) table.insert(threads, thread) end
-function init(args) errors = 0 end
-function response(status, headers, body)
-  if status ~= 200 or string.find(body, '"errors"', 1, true) then errors = errors + 1 end
-end
-function done(summary, latency, requests)
-  local total = 0
-  for _, t in ipairs(threads) do total = total + t:get("errors") end
-  io.write("graphql-errors: " .. total .. "\\n")
-end
-"""
-
-
-def _lua_string(text: str) -> str:
-    return json.dumps(text)  # a JSON string is a valid Lua string literal here
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its children (uvicorn's supervisor and its workers)."""
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children = (task / "children").read_text().split()
-        for child in children:
-            pids += _tree(int(child))
-    return pids
-
-
-def _backends(database: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if cmdline.startswith("postgres: ") and f" {database} " in cmdline:
-                found.append(int(entry.name))
-    return found
-
-
-def _cpu_of(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError):  # a process that ended meanwhile
-            total += _cpu_seconds(pid)
-    return total
-
-
-def _machine() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far."""
-    with open("/proc/stat") as stat:
-        values = [int(v) for v in stat.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / TICKS, sum(values) / TICKS
-
-
-@dataclass
-class Round:
-    rate: float
-    errors: int
-    seconds: float
-    server_cpu: float
-    backend_cpu: float
-    wrk_cpu: float
-    machine_busy: float  # share of all cores
 
 
 @dataclass
 class Side:
-    rounds: list[Round] = field(default_factory=list)
+    rounds: list[wrk.Round] = field(default_factory=list)
 
     def mean(self, name: str) -> float:
         return sum(getattr(r, name) for r in self.rounds) / len(self.rounds)
 
-
-def _wrk(port: int, script: Path, seconds: float, server_pid: int, database: str) -> Round:
-    pids = _tree(server_pid)
-    backends = _backends(database)
-    before = (_cpu_of(pids), _cpu_of(backends), _machine())
-    proc = subprocess.Popen(["wrk", "-t1", "-c16", f"-d{seconds:g}s", "-s", str(script),
-                             f"http://127.0.0.1:{port}/graphql"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    output = proc.stdout.read().decode() if proc.stdout else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    backends = sorted(set(backends) | set(_backends(database)))
-    busy, total = (after - start for after, start in zip(_machine(), before[2], strict=True))
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    errors = re.search(r"graphql-errors: (\d+)", output)
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if rate is None or errors is None:
-        raise RuntimeError(f"wrk said: {output}")
-    return Round(rate=float(rate.group(1)),
-                 errors=int(errors.group(1)) + int(non_2xx.group(1) if non_2xx else 0),
-                 seconds=seconds, server_cpu=_cpu_of(pids) - before[0],
-                 backend_cpu=_cpu_of(backends) - before[1],
-                 wrk_cpu=usage.ru_utime + usage.ru_stime, machine_busy=busy / total)
+    def per_request_ms(self, name: str) -> float:
+        return 1000 * sum(getattr(r, name) for r in self.rounds) / sum(
+            r.requests for r in self.rounds)
 
 
 def compare(seconds: float = 4, rounds: int = 5) -> dict[str, tuple[Side, Side]]:
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
+    wrk.require_wrk()
     base = base_url()
     if not base:
         raise RuntimeError("no PostgreSQL: set BILLGATE_BENCH_POSTGRES_URL")
@@ -163,16 +59,15 @@ def compare(seconds: float = 4, rounds: int = 5) -> dict[str, tuple[Side, Side]]
         with billgate(env, one, workers=1) as p1, billgate(env, two, workers=2) as p2:
             asyncio.run(_prepare_customer(one))
             for name, query in MEASURED.items():
-                script = Path(tmp) / "request.lua"
-                body = json.dumps({"query": query, "variables": {"c": CUSTOMER}})
-                script.write_text(LUA.format(body=_lua_string(body),
-                                             auth=_lua_string(AUTH["Authorization"])))
+                script = wrk.write_script(Path(tmp) / "request.lua",
+                                          {"query": query, "variables": {"c": CUSTOMER}},
+                                          AUTH["Authorization"])
                 for port, pid in ((one, p1.pid), (two, p2.pid)):  # warm-up
-                    _wrk(port, script, 1, pid, database)
+                    wrk.run(port, script, 1, pid, database)
                 sides = (Side(), Side())
                 for _ in range(rounds):
-                    sides[0].rounds.append(_wrk(one, script, seconds, p1.pid, database))
-                    sides[1].rounds.append(_wrk(two, script, seconds, p2.pid, database))
+                    sides[0].rounds.append(wrk.run(one, script, seconds, p1.pid, database))
+                    sides[1].rounds.append(wrk.run(two, script, seconds, p2.pid, database))
                 results[name] = sides
     return results
 
@@ -185,16 +80,12 @@ def print_table(results: dict[str, tuple[Side, Side]]) -> None:
         ratios = sorted(b.rate / a.rate for a, b in zip(one.rounds, two.rounds, strict=True))
         errors = sum(r.errors for r in one.rounds + two.rounds)
 
-        def per_request(side: Side, what: str) -> float:
-            requests = sum(r.rate * r.seconds for r in side.rounds)
-            return 1000 * sum(getattr(r, what) for r in side.rounds) / requests
-
-        cpu = " / ".join(f"{per_request(s, 'server_cpu'):.2f}" for s in (one, two))
-        backend = " / ".join(f"{per_request(s, 'backend_cpu'):.2f}" for s in (one, two))
-        wrk = " / ".join(f"{per_request(s, 'wrk_cpu'):.2f}" for s in (one, two))
+        cpu = " / ".join(f"{s.per_request_ms('server_cpu'):.2f}" for s in (one, two))
+        backend = " / ".join(f"{s.per_request_ms('backend_cpu'):.2f}" for s in (one, two))
+        load = " / ".join(f"{s.per_request_ms('wrk_cpu'):.2f}" for s in (one, two))
         print(f"  {name:30} {one.mean('rate'):>7.0f}/s {two.mean('rate'):>7.0f}/s  "
               f"{ratios[len(ratios) // 2]:.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})  "
-              f"{cpu}  {backend}  {wrk}  {one.mean('machine_busy'):.0%} / "
+              f"{cpu}  {backend}  {load}  {one.mean('machine_busy'):.0%} / "
               f"{two.mean('machine_busy'):.0%}" + (f"  ERRORS {errors}" if errors else ""),
               flush=True)
 
