@@ -126,9 +126,10 @@ class Settings:
     @property
     def connection_budget(self) -> ConnectionBudget:
         """``db_max_connections`` less what a PostgreSQL event bus takes."""
-        postgres_bus = self.event_bus_url.split("://", 1)[0].lower() in (
-            "postgres", "postgresql", "postgresql+asyncpg")
-        return ConnectionBudget(self.db_max_connections, BUS_CONNECTIONS if postgres_bus else 0)
+        from billgate.events.bus import is_postgres_bus
+
+        return ConnectionBudget(self.db_max_connections,
+                                BUS_CONNECTIONS if is_postgres_bus(self.event_bus_url) else 0)
 
     @property
     def database_options(self) -> dict[str, float]:

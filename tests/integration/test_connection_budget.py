@@ -149,3 +149,23 @@ def test_the_budget_too_small_for_the_postgres_bus_is_refused_in_one_line() -> N
                            "BILLGATE_EVENT_BUS_URL": "postgresql://db/x"})
     assert Settings.from_env({"BILLGATE_DB_MAX_CONNECTIONS": "1"}).database_options[
         "max_connections"] == 1
+
+
+async def test_the_budget_is_split_into_pools_that_never_overflow() -> None:
+    from billgate.db.engine import Database
+    from billgate.settings import Settings
+
+    settings = Settings.from_env({"BILLGATE_DATABASE_URL": "postgresql://db.invalid/x",
+                                  "BILLGATE_EVENT_BUS_URL": "postgresql://db.invalid/x"})
+    db = Database(settings.database_url, **settings.database_options)  # connects lazily
+    try:
+        assert (db.engine.pool.size(), db.engine.pool._max_overflow) == (4, 0)  # type: ignore[attr-defined]
+        assert db.direct is not None and db.direct._max_size == 4  # type: ignore[attr-defined]
+    finally:
+        await db.dispose()
+    # Nothing left for the direct pool: the hot path takes the normal path.
+    db = Database("postgresql://db.invalid/x", max_connections=1)
+    try:
+        assert db.engine.pool.size() == 1 and db.direct is None  # type: ignore[attr-defined]
+    finally:
+        await db.dispose()

@@ -47,22 +47,12 @@ class ConnectionBudget:
             raise ValueError(
                 f"BILLGATE_DB_MAX_CONNECTIONS: {self.total} is too few: the PostgreSQL event "
                 f"bus takes {self.bus} and requests need at least 1 more; set it to "
-                f"{self.bus + 2} or more")
+                f"{self.bus + 1} or more")
 
     @property
     def for_database(self) -> int:
-        """What the ``Database`` may open (its two pools together)."""
+        """What the ``Database`` may open (its two pools together, see ``split``)."""
         return self.total - self.bus
-
-    @property
-    def engine(self) -> int:
-        """SQLAlchemy's pool size (no overflow)."""
-        return split(self.for_database)[0]
-
-    @property
-    def direct(self) -> int:
-        """The direct path's pool size; 0: the direct path is off."""
-        return split(self.for_database)[1]
 
 
 def split(connections: int) -> tuple[int, int]:

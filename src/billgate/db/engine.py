@@ -61,13 +61,14 @@ def create_engine(url: str, *, immediate: bool = True, connect_timeout: float = 
     kwargs.setdefault("max_overflow", 0)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_timeout", connect_timeout)
+    query = make_url(url).query
     server_settings = {"statement_timeout": str(int(statement_timeout * 1000))}
-    if "application_name" not in make_url(url).query:
+    if "application_name" not in query:
         server_settings["application_name"] = APPLICATION_NAME
     connect_args: dict[str, Any] = {"timeout": connect_timeout,
                                     "command_timeout": statement_timeout,
                                     "server_settings": server_settings}
-    if str(make_url(url).query.get("prepared_statement_cache_size")) == "0":
+    if str(query.get("prepared_statement_cache_size")) == "0":
         # PgBouncer in transaction mode: a transaction may land on a server connection that
         # already holds another client's statement of the same sequential name, so no
         # statement outlives its transaction (asyncpg's own cache, used for type
@@ -123,8 +124,9 @@ class Database:
         if not is_sqlite(url):
             kwargs.setdefault("pool_size", engine_share)
         self.engine = create_engine(url, **kwargs)
-        self.direct = _open_direct(url, kwargs, direct_share) if direct_share or is_sqlite(url) \
-            else None
+        # SQLite's direct path is connections to a file, not the server's: no share needed.
+        self.direct = (_open_direct(url, kwargs, direct_share)
+                       if direct_share or is_sqlite(url) else None)
         self.session = create_sessionmaker(self.engine)
         if is_sqlite(url):
             self.read_engine = create_engine(url, immediate=False, **kwargs)
