@@ -1,6 +1,7 @@
 """``billgate serve --workers 1`` against ``--workers 2`` on PostgreSQL, with wrk.
 
     .venv/bin/python -m bench.workers [seconds-per-round] [rounds]
+    BENCH_COMPARE=budget .venv/bin/python -m bench.workers   # BILLGATE_DB_MAX_CONNECTIONS 10 vs 40
 
 Both servers run at once on one fresh database (PostgreSQL event bus, scheduler off) and
 take turns under wrk (one thread, 16 connections), so a disturbance from elsewhere on the
@@ -14,6 +15,7 @@ install wrk``) and a PostgreSQL server (``BILLGATE_BENCH_POSTGRES_URL``, see ben
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -42,7 +44,17 @@ class Side:
             r.requests for r in self.rounds)
 
 
-def compare(seconds: float = 4, rounds: int = 5) -> dict[str, tuple[Side, Side]]:
+# Two server configurations (label, workers, environment) measured against each other.
+Config = tuple[str, int, dict[str, str]]
+CONFIGS: dict[str, tuple[Config, Config]] = {
+    "workers": (("1 worker", 1, {}), ("2 workers", 2, {})),
+    "budget": (("budget 10", 1, {"BILLGATE_DB_MAX_CONNECTIONS": "10"}),
+               ("budget 40", 1, {"BILLGATE_DB_MAX_CONNECTIONS": "40"})),
+}
+
+
+def compare(seconds: float = 4, rounds: int = 5,
+            configs: tuple[Config, Config] = CONFIGS["workers"]) -> dict[str, tuple[Side, Side]]:
     wrk.require_wrk()
     base = base_url()
     if not base:
@@ -56,7 +68,9 @@ def compare(seconds: float = 4, rounds: int = 5) -> dict[str, tuple[Side, Side]]
                "BILLGATE_SECRET_KEYS": KEY, "BILLGATE_SCHEDULER": "off",
                "BILLGATE_JSON_LOGS": "false", "BILLGATE_EVENT_BUS_URL": bus}
         one, two = free_port(), free_port()
-        with billgate(env, one, workers=1) as p1, billgate(env, two, workers=2) as p2:
+        (_, workers1, env1), (_, workers2, env2) = configs
+        with billgate({**env, **env1}, one, workers=workers1) as p1, \
+                billgate({**env, **env2}, two, workers=workers2) as p2:
             asyncio.run(_prepare_customer(one))
             for name, query in MEASURED.items():
                 script = wrk.write_script(Path(tmp) / "request.lua",
@@ -72,10 +86,13 @@ def compare(seconds: float = 4, rounds: int = 5) -> dict[str, tuple[Side, Side]]
     return results
 
 
-def print_table(results: dict[str, tuple[Side, Side]]) -> None:
-    print("billgate serve --workers 1 vs 2 on PostgreSQL (wrk -t1 -c16); CPU per request in ms")
-    print(f"  {'operation':30} {'1 worker':>9} {'2 workers':>9}  ratio (rounds)     "
-          "billgate  backends  wrk   machine busy (1 / 2)")
+def print_table(results: dict[str, tuple[Side, Side]],
+                configs: tuple[Config, Config] = CONFIGS["workers"]) -> None:
+    first, second = configs[0][0], configs[1][0]
+    print(f"billgate serve, {first} vs {second}, on PostgreSQL (wrk -t1 -c16); "
+          "CPU per request in ms")
+    print(f"  {'operation':30} {first:>9} {second:>9}  ratio (rounds)     "
+          "billgate  backends  wrk   machine busy")
     for name, (one, two) in results.items():
         ratios = sorted(b.rate / a.rate for a, b in zip(one.rounds, two.rounds, strict=True))
         errors = sum(r.errors for r in one.rounds + two.rounds)
@@ -93,4 +110,5 @@ def print_table(results: dict[str, tuple[Side, Side]]) -> None:
 if __name__ == "__main__":
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 4
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-    print_table(compare(seconds, rounds))
+    configs = CONFIGS[os.environ.get("BENCH_COMPARE", "workers")]
+    print_table(compare(seconds, rounds, configs), configs)
