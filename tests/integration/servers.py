@@ -191,12 +191,13 @@ def server_env(database_url: str, *, bus_url: str = "memory://", bus_channel: st
     return env
 
 
-def _start(name: str, env: dict[str, str], log_dir: Path) -> Server:
+def _start(name: str, env: dict[str, str], log_dir: Path, workers: int = 1) -> Server:
     port = free_port()
     log_path = log_dir / f"{name}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(BILLGATE), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(BILLGATE), "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers)],
             env={**env, "BILLGATE_PORT": str(port)}, cwd=ROOT, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT,
         )
@@ -233,14 +234,16 @@ def _stop(server: Server) -> None:
 
 
 @contextlib.contextmanager
-def running(envs: Mapping[str, dict[str, str]], log_dir: Path) -> Iterator[dict[str, Server]]:
+def running(envs: Mapping[str, dict[str, str]], log_dir: Path,
+            workers: int = 1) -> Iterator[dict[str, Server]]:
     """Start one ``billgate serve`` per ``envs`` entry (name -> environment), all at once,
-    and wait until every one is ready; always stop them all on the way out."""
+    each with ``workers`` worker processes, and wait until every one is ready; always stop
+    them all on the way out."""
     log_dir.mkdir(parents=True, exist_ok=True)
     servers: dict[str, Server] = {}
     try:
         for name, env in envs.items():
-            servers[name] = _start(name, env, log_dir)
+            servers[name] = _start(name, env, log_dir, workers)
         deadline = time.monotonic() + READY_TIMEOUT
         for server in servers.values():
             _wait_ready(server, deadline)
