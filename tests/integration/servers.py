@@ -253,6 +253,44 @@ def running(envs: Mapping[str, dict[str, str]], log_dir: Path,
             _stop(server)
 
 
+@contextlib.contextmanager
+def worker_running(env: dict[str, str], log: Path,
+                   interval: str = "0.2") -> Iterator[subprocess.Popen[bytes]]:
+    """A ``billgate worker`` (the scheduler alone, every ``interval`` seconds); stopped with
+    SIGTERM on the way out, SIGKILL if it does not stop within 15 s."""
+    with log.open("wb") as out:
+        worker = subprocess.Popen([str(BILLGATE), "worker"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                                  env={**env, "BILLGATE_SCHEDULER": "true",
+                                       "BILLGATE_SCHEDULER_INTERVAL": interval},
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield worker
+    finally:
+        stop_process(worker)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
+
+
+# The hot path's operations, on a customer given as $c.
+BALANCE_QUERY = ('query ($c: CustomerRef!) { customer(customer: $c) { item(itemId: "credits") '
+                 '{ quantity } } }')
+TRY_DECREASE_MUTATION = """mutation ($c: CustomerRef!) { tryDecreaseItemQuantity(input: {
+  customer: $c, itemId: "credits", amount: 1}) { success userErrors { code } } }"""
+
+
+def increase_mutation(amount: int) -> str:
+    return f"""mutation ($c: CustomerRef!) {{ increaseItemQuantity(input: {{
+  customer: $c, itemId: "credits", amount: {amount}}}) {{ item {{ quantity }} userErrors {{ code }} }} }}"""
+
+
 # graphql-transport-ws ------------------------------------------------------------------------
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,14 +20,16 @@ from pathlib import Path
 import httpx
 import pytest
 from servers import (
-    BILLGATE,
-    ROOT,
+    BALANCE_QUERY,
     SERVER_KEY,
+    TRY_DECREASE_MUTATION,
+    increase_mutation,
     postgres_bus_url,
     prepared_database,
     require_postgres,
     running,
     server_env,
+    worker_running,
 )
 from sqlalchemy.engine import make_url
 
@@ -38,12 +39,8 @@ PROCESSES = SERVERS + 1  # and the worker
 PER_SERVER = 150
 AUTH = {"Authorization": f"Bearer {SERVER_KEY}"}
 
-BALANCE = 'query ($c: CustomerRef!) { customer(customer: $c) { item(itemId: "credits") { quantity } } }'
-TRY_DECREASE = """mutation ($c: CustomerRef!) { tryDecreaseItemQuantity(input: {
-  customer: $c, itemId: "credits", amount: 1}) { success userErrors { code } } }"""
-INCREASE = """mutation ($c: CustomerRef!) { increaseItemQuantity(input: {
-  customer: $c, itemId: "credits", amount: 2}) { userErrors { code } } }"""
-OPERATIONS = [BALANCE, TRY_DECREASE, INCREASE, BALANCE, TRY_DECREASE]
+OPERATIONS = [BALANCE_QUERY, TRY_DECREASE_MUTATION, increase_mutation(2), BALANCE_QUERY,
+              TRY_DECREASE_MUTATION]
 
 
 class Sampler:
@@ -76,14 +73,6 @@ class Sampler:
             await conn.close()
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen([str(BILLGATE), "worker"], cwd=ROOT, stdin=subprocess.DEVNULL,
-                                env={**env, "BILLGATE_SCHEDULER": "true",
-                                     "BILLGATE_SCHEDULER_INTERVAL": "0.05"},
-                                stdout=out, stderr=subprocess.STDOUT)
-
-
 async def burst(server_url: str, server_index: int) -> list[str]:
     """``PER_SERVER`` requests at once; the problems of those that failed."""
     limits = httpx.Limits(max_connections=PER_SERVER, max_keepalive_connections=PER_SERVER)
@@ -111,26 +100,19 @@ async def test_processes_never_exceed_their_connection_budget_and_no_request_fai
     async with prepared_database("postgresql", tmp_path) as url:
         env = server_env(url, bus_url=postgres_bus_url(url), DB_MAX_CONNECTIONS=str(BUDGET),
                          DB_CONNECT_TIMEOUT="30")
-        worker = start_worker(env, tmp_path / "worker.log")
-        try:
-            with running({f"s{i}": env for i in range(SERVERS)}, tmp_path / "logs") as servers:
-                assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
-                sampler = Sampler(base, make_url(url).database or "")
-                stop = asyncio.Event()
-                sampling = asyncio.create_task(sampler.run(stop))
-                started = time.monotonic()
-                problems = await asyncio.gather(*(burst(server.url, i) for i, server
-                                                  in enumerate(servers.values())))
-                elapsed = time.monotonic() - started
-                await asyncio.sleep(0.3)  # connections closing after the burst count too
-                stop.set()
-                await sampling
-        finally:
-            worker.terminate()
-            try:
-                worker.wait(15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        with worker_running(env, tmp_path / "worker.log", interval="0.05") as worker, \
+                running({f"s{i}": env for i in range(SERVERS)}, tmp_path / "logs") as servers:
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+            sampler = Sampler(base, make_url(url).database or "")
+            stop = asyncio.Event()
+            sampling = asyncio.create_task(sampler.run(stop))
+            started = time.monotonic()
+            problems = await asyncio.gather(*(burst(server.url, i) for i, server
+                                              in enumerate(servers.values())))
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(0.3)  # connections closing after the burst count too
+            stop.set()
+            await sampling
     failed = [p for server_problems in problems for p in server_problems]
     assert not failed, f"{len(failed)} of {SERVERS * PER_SERVER} failed, e.g. {failed[:3]}"
     assert sampler.samples > 10

@@ -23,22 +23,22 @@ from pathlib import Path
 import httpx
 import pytest
 from servers import (
+    BALANCE_QUERY,
     SERVER_KEY,
+    TRY_DECREASE_MUTATION,
     free_port,
+    increase_mutation,
     postgres_bus_url,
     prepared_database,
     require_postgres,
     running,
     server_env,
+    stop_process,
 )
 from sqlalchemy.engine import make_url
 
 AUTH = {"Authorization": f"Bearer {SERVER_KEY}"}
-BALANCE = 'query ($c: CustomerRef!) { customer(customer: $c) { item(itemId: "credits") { quantity } } }'
-TRY_DECREASE = """mutation ($c: CustomerRef!) { tryDecreaseItemQuantity(input: {
-  customer: $c, itemId: "credits", amount: 1}) { success userErrors { code } } }"""
-INCREASE = """mutation ($c: CustomerRef!) { increaseItemQuantity(input: {
-  customer: $c, itemId: "credits", amount: 3}) { userErrors { code } } }"""
+BALANCE, TRY_DECREASE, INCREASE = BALANCE_QUERY, TRY_DECREASE_MUTATION, increase_mutation(3)
 HAS_ACCESS = 'query ($c: CustomerRef!) { customer(customer: $c) { hasAccess(productId: "x") } }'
 CUSTOMERS = 8
 REQUESTS = 160
@@ -101,11 +101,7 @@ logfile = {folder / "pgbouncer.log"}
                 time.sleep(0.05)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -119,7 +115,10 @@ def through(url: str, port: int) -> str:
 async def test_billgate_runs_behind_pgbouncer_in_transaction_mode(pgbouncer: int,
                                                                   tmp_path: Path) -> None:
     async with prepared_database("postgresql", tmp_path) as url:
-        env = server_env(through(url, pgbouncer), bus_url=postgres_bus_url(url))
+        # Requests queue for a connection (each process's budget, then PgBouncer's 6 server
+        # connections): on a busy test machine the queue may take longer than the default 5 s.
+        env = server_env(through(url, pgbouncer), bus_url=postgres_bus_url(url),
+                         DB_CONNECT_TIMEOUT="30")
         with running({"a": env, "b": env}, tmp_path / "logs") as servers:
             urls = [server.url for server in servers.values()]
             async with httpx.AsyncClient(headers=AUTH, timeout=60) as client:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from servers import (
     SERVER_KEY,
+    increase_mutation,
     postgres_bus_url,
     prepared_database,
     require_postgres,
@@ -29,8 +30,7 @@ from sqlalchemy.engine import make_url
 CUSTOMER = {"type": "USER", "customerId": "workers-user"}
 SUBSCRIBE = """subscription ($c: CustomerRef!) {
   itemQuantityChanged(customer: $c, itemId: "credits") { quantity version } }"""
-INCREASE = """mutation ($c: CustomerRef!) { increaseItemQuantity(input: {
-  customer: $c, itemId: "credits", amount: 1}) { item { quantity } userErrors { code } } }"""
+INCREASE = increase_mutation(1)
 CHANGES_ELSEWHERE = 3  # changes served by the worker without the subscriber
 ATTEMPTS = 60
 
