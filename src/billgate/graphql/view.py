@@ -26,9 +26,9 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from billgate.auth import ANONYMOUS, AuthError, Principal, authenticate
 from billgate.db.direct import Unavailable
 from billgate.graphql import graphiql
-from billgate.graphql.auth import ANONYMOUS, AuthError, Principal, authenticate
 from billgate.graphql.catalog_cache import CatalogCache
 from billgate.graphql.context import Context
 from billgate.graphql.errors import DATABASE_UNAVAILABLE_MESSAGE
