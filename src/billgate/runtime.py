@@ -80,6 +80,9 @@ def stripe_rails_for(settings: Settings, db: Database) -> PaymentRails | None:
     from billgate.billing.payment_methods import customer_resolver
     from billgate.payments.stripe_rails import LOCALSTRIPE_OMITS, StripeRails
 
+    async def method_types() -> list[str]:
+        return await payment_settings.payment_method_types(db)
+
     return StripeRails(settings.stripe_secret_key, api_base=settings.stripe_api_base or None,
-                       resolve_customer=customer_resolver(db),
+                       resolve_customer=customer_resolver(db), method_types=method_types,
                        omit_params=LOCALSTRIPE_OMITS if settings.stripe_api_base else frozenset())

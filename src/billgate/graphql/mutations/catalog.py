@@ -94,6 +94,8 @@ class CatalogMutations:
                     grace_period_days=input.grace_period_days,
                     dunning_retry_days=(tuple(input.dunning_retry_days)
                                         if input.dunning_retry_days is not None else None),
+                    payment_method_types=input.payment_method_types,
+                    seller=input.seller_changes(),
                 )
         except BillgateError as exc:
             return UpdatePaymentSettingsPayload(user_errors=[user_error(exc)])
