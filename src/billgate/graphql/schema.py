@@ -30,6 +30,7 @@ from billgate.graphql.mutations.items import ItemMutations
 from billgate.graphql.mutations.purchases import PurchaseMutations
 from billgate.graphql.mutations.subscriptions import SubscriptionMutations
 from billgate.graphql.mutations.webhooks import WebhookMutations
+from billgate.graphql.operator_log import record_mutations
 from billgate.graphql.pagination import Connection
 from billgate.graphql.query_limits import QueryLimits, create_rule
 from billgate.graphql.resolvers import catalog as catalog_resolvers
@@ -168,6 +169,7 @@ def _extensions(max_query_cost: int, max_query_bytes: int) -> list[object]:
 
 def build_schema(*, debug: bool = False, max_query_cost: int = DEFAULT_MAX_QUERY_COST,
                  max_query_bytes: int = DEFAULT_MAX_QUERY_BYTES) -> strawberry.Schema:
+    record_mutations(Mutation)  # every secret-key write is an OperatorAction
     extensions = _extensions(max_query_cost, max_query_bytes)
     if not debug:
         extensions.append(lambda: _MaskErrors(should_mask_error=_mask))
