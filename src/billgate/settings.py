@@ -119,6 +119,8 @@ class Settings:
     db_statement_timeout: float = 30.0
     json_logs: bool = True
     shutdown_grace_seconds: int = 20
+    # The operator console at /admin (web/admin/).
+    admin_enabled: bool = True
 
     @property
     def database_options(self) -> dict[str, float]:
@@ -176,4 +178,5 @@ class Settings:
             json_logs=_bool(get("JSON_LOGS"), True, "JSON_LOGS"),
             shutdown_grace_seconds=int(_number(env, "SHUTDOWN_GRACE_SECONDS", 20, whole=True,
                                                low=0, high=3600)),
+            admin_enabled=_bool(get("ADMIN_ENABLED"), True, "ADMIN_ENABLED"),
         )

@@ -18,7 +18,14 @@ from sqlalchemy import Date, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.errors import InvalidInput
-from billgate.db.models import Customer, Invoice, Purchase, Transaction
+from billgate.db.models import (
+    Customer,
+    Invoice,
+    Purchase,
+    Transaction,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from billgate.types import CustomerRef, CustomerType
 
 CHARGE_KINDS = ("purchase", "renewal", "proration")
@@ -209,7 +216,7 @@ async def revenue(session: AsyncSession, currency: str, *, start: datetime, end:
     rows = (await session.execute(
         select(day, func.sum(paid_part), func.sum(refund_part)).where(window).group_by(day))).all()
     by_day = {_as_date(row[0]): (int(row[1] or 0), int(row[2] or 0)) for row in rows}
-    counts = await _subscription_counts(session, currency, start, end)
+    counts = await subscription_counts(session, currency, start, end)
     return Revenue(
         currency=currency, start=start, end=end,
         paid=sum(p for p, _ in by_day.values()), refunded=sum(r for _, r in by_day.values()),
@@ -227,8 +234,10 @@ def _days(start: datetime, end: datetime, by_day: dict[date, tuple[int, int]]) -
     return days
 
 
-async def _subscription_counts(session: AsyncSession, currency: str, start: datetime,
+async def subscription_counts(session: AsyncSession, currency: str, start: datetime,
                                end: datetime) -> dict[str, int]:
+    """In ``currency``: subscriptions active, trialing and past due now; started and ended
+    canceled in [``start``, ``end``)."""
     subs = and_(Purchase.kind == "SUBSCRIPTION", Purchase.currency == currency)
     now_rows = (await session.execute(
         select(Purchase.status, func.count()).where(subs, Purchase.status.in_(
@@ -273,3 +282,35 @@ async def currencies_in_use(session: AsyncSession, *, test_mode: bool) -> list[s
         Purchase.kind == "SUBSCRIPTION", Purchase.currency.is_not(None)).distinct())).all())
     codes = sorted(str(c) for c in found if c)
     return sorted(codes, key=lambda c: (c != "USD", c))
+
+
+# Webhook endpoints that need attention ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailingEndpoint:
+    endpoint_id: int
+    url: str
+    enabled: bool
+    disabled_reason: str | None
+    failing: int  # deliveries FAILED, or PENDING after a failed attempt
+    last_error: str | None
+
+
+async def failing_endpoints(session: AsyncSession, *, limit: int = 20) -> list[FailingEndpoint]:
+    """Endpoints that are disabled, or have deliveries that failed or are being retried
+    after a failure: what the Overview warns about."""
+    failing = and_(WebhookDelivery.endpoint_id == WebhookEndpoint.id, or_(
+        WebhookDelivery.status == "FAILED",
+        and_(WebhookDelivery.status == "PENDING", WebhookDelivery.attempts > 0)))
+    count = select(func.count()).where(failing).correlate(WebhookEndpoint).scalar_subquery()
+    last_error = (select(WebhookDelivery.last_error).where(failing)
+                  .order_by(WebhookDelivery.id.desc()).limit(1)
+                  .correlate(WebhookEndpoint).scalar_subquery())
+    rows = (await session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.enabled,
+               WebhookEndpoint.disabled_reason, count, last_error)
+        .where(or_(WebhookEndpoint.enabled.is_(False), count > 0))
+        .order_by(WebhookEndpoint.id).limit(limit))).all()
+    return [FailingEndpoint(int(r[0]), str(r[1]), bool(r[2]), r[3], int(r[4] or 0), r[5])
+            for r in rows]

@@ -143,3 +143,18 @@ class UpdatePaymentSettingsInput:
                  "address": self.seller_address.to_json() if self.seller_address else None,
                  "tax_id": self.seller_tax_id}
         return {k: v for k, v in given.items() if v is not None}
+
+
+@strawberry.input
+class ArchiveItemDefinitionInput:
+    item_id: str
+
+
+@strawberry.input
+class ArchiveProductLineInput:
+    product_line_id: str
+
+
+@strawberry.input
+class ArchiveProductInput:
+    product_id: str
