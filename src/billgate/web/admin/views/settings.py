@@ -111,7 +111,7 @@ async def save(ctx: Ctx, form: FormData) -> Response:
         return after
 
     try:
-        after = await perform(ctx, "updatePaymentSettings", None, work)
+        await perform(ctx, "updatePaymentSettings", None, work)
     except BillgateError as exc:
         return await render(ctx, form=forms.failed_form("settings", form, exc, FIELDS), status=400)
     return ctx.redirect("/admin/settings", flash=f"Settings saved ({detail[0] if detail else ''}).")
