@@ -155,11 +155,12 @@ async def submit(ctx: Ctx, form: FormData) -> Response:
             state.values[f"rows-{more}"] = str(_row_count(state, more) + 1)
         return await _form_page(ctx, kind, state, editing=editing)
     try:
-        spec = kind.parse(kind.document(form))
+        document = kind.document(form)
+        spec = kind.parse(document)
         await calls.preview_catalog_entry(ctx.runtime, spec)
     except BillgateError as exc:
         return await _form_page(ctx, kind, _failed(kind, form, exc), editing=editing, status=400)
-    return await _preview(ctx, kind, spec, form)
+    return await _preview(ctx, kind, spec, document, form)
 
 
 def _failed(kind: Kind, form: FormData, exc: BillgateError) -> FormState:
@@ -174,14 +175,16 @@ def _failed(kind: Kind, form: FormData, exc: BillgateError) -> FormState:
     return state
 
 
-async def _preview(ctx: Ctx, kind: Kind, spec: Any, form: FormData, *,
-                   notice: str | None = None) -> Response:
+async def _preview(ctx: Ctx, kind: Kind, spec: Any, document: dict[str, Any], form: FormData,
+                   *, notice: str | None = None) -> Response:
+    """The differences saving would make; the form carries ``document`` (the catalog-file
+    shape, amounts as typed) to be parsed again on save."""
     after = _canonical(kind, spec)
     before = await _stored(ctx, kind, after[kind.id_field])
     return ctx.render("admin/catalog_preview.html",
                       test_mode=(await ctx.runtime.payment_settings()).test_mode, kind=kind,
                       entry_id=after[kind.id_field], creating=before is None,
-                      changes=catalog_forms.diff(before, after), document=json.dumps(after),
+                      changes=catalog_forms.diff(before, after), document=json.dumps(document),
                       before_digest=_digest(before), typed=forms.typed(form), notice=notice)
 
 
@@ -190,14 +193,15 @@ async def save(ctx: Ctx, form: FormData) -> Response:
     if kind is None:
         return ctx.redirect("/admin/catalog")
     try:
-        spec = kind.parse(json.loads(forms.text(form, "document") or "null"))
+        document = json.loads(forms.text(form, "document") or "null")
+        spec = kind.parse(document)
     except (ValueError, BillgateError):
         return ctx.redirect("/admin/catalog", flash="That preview could not be read; start again.",
                             level="bad")
     entry_id = _canonical(kind, spec)[kind.id_field]
     typed = {k[len("typed-"):]: v for k, v in forms.typed(form).items() if k.startswith("typed-")}
     if _digest(await _stored(ctx, kind, entry_id)) != forms.text(form, "before_digest"):
-        return await _preview(ctx, kind, spec, _as_form(typed),
+        return await _preview(ctx, kind, spec, document, _as_form(typed),
                               notice=f"The {kind.label} changed since your preview: here is what "
                                      "saving would change now.")
     try:

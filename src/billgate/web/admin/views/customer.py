@@ -36,7 +36,7 @@ SUBSCRIPTION_OPS = {"cancel": ("cancelSubscription", "Canceled at the end of the
 ADJUST_FIELDS = {"amount": "amount", "expiresAt": "expires_at", "itemId": "item",
                  "description": "reason"}
 GRANT_FIELDS = {"productId": "product", "priceId": "product", "currency": "product",
-                "product": "product"}
+                "product": "product", "customer": "product"}
 REFUND_FIELDS = {"amount": "amount", "transactionId": "amount"}
 
 
