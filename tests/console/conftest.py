@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from console_testing import sign_in
+
+# The real-browser helpers (billgate serve, Chromium) live beside the hosted pages' tests.
+sys.path.insert(0, str(Path(__file__).parents[1] / "web"))
 
 
 @pytest.fixture

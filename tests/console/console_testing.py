@@ -10,16 +10,17 @@ from typing import Any
 import httpx
 
 SERVER_KEY = "sk_test_server_key"  # tests/conftest.py
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 PAGES = ("/admin", "/admin/catalog", "/admin/customers", "/admin/transactions",
          "/admin/invoices", "/admin/payouts", "/admin/webhooks", "/admin/settings",
          "/admin/activity")
 
 
 def csrf_of(html: str) -> str:
-    match = CSRF.search(html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
+    """The page's CSRF token; every form on the page must carry the same one."""
+    tokens = set(CSRF.findall(html))
+    assert len(tokens) == 1 and "" not in tokens, f"CSRF tokens on the page: {tokens}"
+    return tokens.pop()
 
 
 async def sign_in(client: httpx.AsyncClient, key: str = SERVER_KEY, *,
