@@ -13,6 +13,7 @@ has something to draw. Nothing leaves 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 RETURN_URL = "http://127.0.0.1:9/back"
 PEOPLE = ["ada", "grace", "linus", "margaret", "alan", "barbara", "ken", "dennis", "frances",
           "edsger", "radia", "tim", "katherine", "john", "sophie", "guido", "yukihiro", "anders"]
+CHUNKS = bool(os.environ.get("CONSOLE_SHOTS_CHUNKS"))
 SIZES = {"laptop": {"width": 1366, "height": 768}, "narrow": {"width": 390, "height": 844}}
 PAGES = [("sign-in", "/admin/sign-in"), ("overview", "/admin"), ("catalog", "/admin/catalog"),
          ("product", "/admin/catalog/products/pro"), ("customers", "/admin/customers"),
@@ -59,6 +61,12 @@ async def buy(client: httpx.AsyncClient, who: str, product: str, price: str | No
 
 async def seed(base: str) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        await gql(client, """mutation { createWebhookEndpoint(input: {url:
+            "http://127.0.0.1:9/billing-events", description: "Backend (down)"}) {
+            userErrors { message } } }""")
+        await gql(client, """mutation { createWebhookEndpoint(input: {url:
+            "https://hooks.example.com/billgate", description: "Analytics",
+            eventTypes: ["invoice.paid"]}) { userErrors { message } } }""")
         for n, who in enumerate(PEOPLE):
             await gql(client, """mutation ($c: CustomerRef!, $e: String) { updateCustomer(input:
                 {customer: $c, email: $e}) { userErrors { message } } }""",
@@ -86,9 +94,6 @@ async def seed(base: str) -> None:
             expiresAt: "2030-01-01T00:00:00Z"}) { userErrors { message } } }""")
         await gql(client, """mutation { tryDecreaseItemQuantity(input: {customer: {type: USER,
             customerId: "ada"}, itemId: "credits", amount: 42}) { success } }""")
-        await gql(client, """mutation { createWebhookEndpoint(input: {url:
-            "http://127.0.0.1:9/billing-events", description: "Backend (down)"}) {
-            userErrors { message } } }""")
         await gql(client, """mutation { updatePaymentSettings(input: {sellerName: "Demo Shop Ltd",
             sellerEmail: "billing@demo.example", sellerTaxId: "GB123456789",
             sellerAddress: {line1: "1 Example Street", city: "London", postalCode: "EC1A 1AA",
@@ -136,6 +141,12 @@ async def shoot(base: str, out: Path) -> None:
                     if name == "customer":
                         await page.wait_for_selector('[data-live-dot="credits"].on', timeout=10_000)
                     await page.screenshot(path=str(out / f"{name}-{size}.png"), full_page=True)
+                    if CHUNKS and size == "narrow":  # for reviewing: phone-screen slices
+                        height = await page.evaluate("document.documentElement.scrollHeight")
+                        for n, top in enumerate(range(0, height, 1100)):
+                            await page.screenshot(path=str(out / f"{name}-{size}-{n}.png"), full_page=True,
+                                                  clip={"x": 0, "y": top, "width": 390,
+                                                        "height": min(1100, height - top)})
                 await context.close()
         finally:
             await browser.close()

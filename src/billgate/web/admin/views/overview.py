@@ -15,7 +15,8 @@ from billgate.web.admin.templating import money
 
 DAYS = 30
 MAX_CURRENCIES = 4
-CHART_WIDTH, CHART_HEIGHT, CHART_TOP, CHART_BOTTOM = 600, 170, 14, 20
+# A wide, short drawing: its text stays small when it is scaled to the card's width.
+CHART_WIDTH, CHART_HEIGHT, CHART_TOP, CHART_BOTTOM = 1000, 190, 18, 22
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Bar:
 class Chart:
     bars: list[Bar]
     baseline: float
-    labels: list[tuple[float, str]]  # x, text under the axis
+    labels: list[tuple[float, str, str]]  # x, text-anchor, text under the axis
     peak: str
     width: int = CHART_WIDTH
     height: int = CHART_HEIGHT
@@ -62,7 +63,10 @@ def chart(days: list[reports.RevenueDay], currency: str) -> Chart:
                         negative=d.net < 0,
                         title=f"{d.day:%d %b}: {money(d.net, currency)}"))
     picks = sorted({0, len(days) // 2, len(days) - 1}) if days else []
-    labels = [(round(n * slot + slot / 2, 2), f"{days[n].day.day} {days[n].day:%b}") for n in picks]
+    anchors = {0: ("start", 0.0), len(days) - 1: ("end", float(CHART_WIDTH))}
+    labels = [(anchors.get(n, ("middle", n * slot + slot / 2))[1],
+               anchors.get(n, ("middle", 0.0))[0], f"{days[n].day.day} {days[n].day:%b}")
+              for n in picks]
     return Chart(bars=bars, baseline=round(baseline, 2), labels=labels,
                  peak=money(top, currency) if top > 0 else "")
 
