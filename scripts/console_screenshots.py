@@ -64,9 +64,6 @@ async def seed(base: str) -> None:
         await gql(client, """mutation { createWebhookEndpoint(input: {url:
             "http://127.0.0.1:9/billing-events", description: "Backend (down)"}) {
             userErrors { message } } }""")
-        await gql(client, """mutation { createWebhookEndpoint(input: {url:
-            "https://hooks.example.com/billgate", description: "Analytics",
-            eventTypes: ["invoice.paid"]}) { userErrors { message } } }""")
         for n, who in enumerate(PEOPLE):
             await gql(client, """mutation ($c: CustomerRef!, $e: String) { updateCustomer(input:
                 {customer: $c, email: $e}) { userErrors { message } } }""",

@@ -235,20 +235,21 @@ def _days(start: datetime, end: datetime, by_day: dict[date, tuple[int, int]]) -
 
 
 async def subscription_counts(session: AsyncSession, currency: str, start: datetime,
-                               end: datetime) -> dict[str, int]:
+                              end: datetime) -> dict[str, int]:
     """In ``currency``: subscriptions active, trialing and past due now; started and ended
-    canceled in [``start``, ``end``)."""
-    subs = and_(Purchase.kind == "SUBSCRIPTION", Purchase.currency == currency)
-    now_rows = (await session.execute(
-        select(Purchase.status, func.count()).where(subs, Purchase.status.in_(
-            ["ACTIVE", "TRIALING", "PAST_DUE"])).group_by(Purchase.status))).all()
-    now = {str(status): int(count) for status, count in now_rows}
-    new = await session.scalar(select(func.count()).where(
-        subs, Purchase.created_at >= start, Purchase.created_at < end))
-    canceled = await session.scalar(select(func.count()).where(
-        subs, Purchase.status == "CANCELED", Purchase.ended_at >= start, Purchase.ended_at < end))
-    return {"active": now.get("ACTIVE", 0), "trialing": now.get("TRIALING", 0),
-            "past_due": now.get("PAST_DUE", 0), "new": int(new or 0), "canceled": int(canceled or 0)}
+    canceled in [``start``, ``end``). One pass over the subscriptions."""
+    def count(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    row = (await session.execute(select(
+        count(Purchase.status == "ACTIVE"), count(Purchase.status == "TRIALING"),
+        count(Purchase.status == "PAST_DUE"),
+        count(and_(Purchase.created_at >= start, Purchase.created_at < end)),
+        count(and_(Purchase.status == "CANCELED", Purchase.ended_at >= start,
+                   Purchase.ended_at < end)))
+        .where(Purchase.kind == "SUBSCRIPTION", Purchase.currency == currency))).one()
+    return {"active": int(row[0]), "trialing": int(row[1]), "past_due": int(row[2]),
+            "new": int(row[3]), "canceled": int(row[4])}
 
 
 def _per_month(amount: int, interval: dict[str, Any] | None) -> Fraction:
@@ -263,21 +264,27 @@ def _per_month(amount: int, interval: dict[str, Any] | None) -> Fraction:
 
 
 async def _mrr(session: AsyncSession, currency: str) -> int:
+    # Summed per billing interval in SQL (a handful of rows, whatever the number of
+    # subscriptions), then scaled to a month here, exactly.
+    unit = Purchase.price["interval"]["unit"].as_string()
+    every = Purchase.price["interval"]["count"].as_integer()
     rows = (await session.execute(
-        select(Purchase.unit_amount, Purchase.quantity, Purchase.price).where(
+        select(unit, every, func.sum(Purchase.unit_amount * Purchase.quantity)).where(
             Purchase.kind == "SUBSCRIPTION", Purchase.currency == currency,
-            Purchase.status.in_(["ACTIVE", "PAST_DUE"]), Purchase.origin != "grant"))).all()
-    total = sum((_per_month(int(unit or 0) * int(quantity or 1), (price or {}).get("interval"))
-                 for unit, quantity, price in rows), Fraction(0))
+            Purchase.status.in_(["ACTIVE", "PAST_DUE"]), Purchase.origin != "grant")
+        .group_by(unit, every))).all()
+    total = sum((_per_month(int(amount or 0), {"unit": u, "count": c} if u else None)
+                 for u, c, amount in rows), Fraction(0))
     return int(total + Fraction(1, 2)) if total >= 0 else -int(-total + Fraction(1, 2))
 
 
-async def currencies_in_use(session: AsyncSession, *, test_mode: bool) -> list[str]:
-    """Currencies with a transaction of this mode or a subscription: the Overview's
-    sections (USD first when present, then alphabetical)."""
+async def currencies_in_use(session: AsyncSession, *, test_mode: bool,
+                            since: datetime) -> list[str]:
+    """Currencies with a transaction of this mode since ``since`` or a subscription: the
+    Overview's sections (USD first when present, then alphabetical)."""
     found = set((await session.scalars(select(Transaction.currency).where(
-        Transaction.test_mode.is_(test_mode), Transaction.currency.is_not(None))
-        .distinct())).all())
+        Transaction.created_at >= since, Transaction.test_mode.is_(test_mode),
+        Transaction.currency.is_not(None)).distinct())).all())
     found |= set((await session.scalars(select(Purchase.currency).where(
         Purchase.kind == "SUBSCRIPTION", Purchase.currency.is_not(None)).distinct())).all())
     codes = sorted(str(c) for c in found if c)

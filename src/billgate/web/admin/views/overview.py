@@ -15,8 +15,9 @@ from billgate.web.admin.templating import money
 
 DAYS = 30
 MAX_CURRENCIES = 4
-# A wide, short drawing: its text stays small when it is scaled to the card's width.
-CHART_WIDTH, CHART_HEIGHT, CHART_TOP, CHART_BOTTOM = 1000, 190, 18, 22
+# The drawing is stretched to the card (CSS gives it its height); its labels are HTML
+# beside it, so they keep their size on a phone.
+CHART_WIDTH, CHART_HEIGHT, CHART_TOP, CHART_BOTTOM = 1000, 200, 4, 0
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Bar:
 class Chart:
     bars: list[Bar]
     baseline: float
-    labels: list[tuple[float, str, str]]  # x, text-anchor, text under the axis
+    labels: list[str]  # first, middle and last day, under the bars
     peak: str
     width: int = CHART_WIDTH
     height: int = CHART_HEIGHT
@@ -63,10 +64,7 @@ def chart(days: list[reports.RevenueDay], currency: str) -> Chart:
                         negative=d.net < 0,
                         title=f"{d.day:%d %b}: {money(d.net, currency)}"))
     picks = sorted({0, len(days) // 2, len(days) - 1}) if days else []
-    anchors = {0: ("start", 0.0), len(days) - 1: ("end", float(CHART_WIDTH))}
-    labels = [(anchors.get(n, ("middle", n * slot + slot / 2))[1],
-               anchors.get(n, ("middle", 0.0))[0], f"{days[n].day.day} {days[n].day:%b}")
-              for n in picks]
+    labels = [f"{days[n].day.day} {days[n].day:%b}" for n in picks]
     return Chart(bars=bars, baseline=round(baseline, 2), labels=labels,
                  peak=money(top, currency) if top > 0 else "")
 
@@ -79,8 +77,8 @@ async def page(ctx: Ctx) -> Response:
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     sections = []
     async with runtime.db.read_session() as session:
-        currencies = (await reports.currencies_in_use(session, test_mode=settings.test_mode)
-                      )[:MAX_CURRENCIES] or ["USD"]
+        currencies = (await reports.currencies_in_use(session, test_mode=settings.test_mode,
+                                                      since=start))[:MAX_CURRENCIES] or ["USD"]
         for currency in currencies:
             report = await reports.revenue(session, currency, start=start, end=now,
                                            test_mode=settings.test_mode)
