@@ -121,7 +121,6 @@ async def spread(database_url: str) -> None:
 async def shoot(base: str, out: Path) -> None:
     from playwright.async_api import async_playwright
 
-    out.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -162,4 +161,6 @@ async def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "console"))
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "console"
+    folder.mkdir(parents=True, exist_ok=True)
+    asyncio.run(main(folder))
