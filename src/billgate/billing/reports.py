@@ -68,46 +68,44 @@ def _customer_clause(model: Any, ref: CustomerRef) -> Any:
         Customer.type == ref.type.value, Customer.customer_id == ref.customer_id).scalar_subquery()
 
 
+async def _owned_page(session: AsyncSession, model: Any, conditions: list[Any], *,
+                      customer: CustomerRef | None, start: datetime | None, end: datetime | None,
+                      before_id: int | None, limit: int) -> list[Owned]:
+    """Rows of ``model`` (transactions, invoices) of every customer, newest first, with the
+    customer of each; the filters every such list takes, and ``conditions``."""
+    stmt = (select(model, Customer.type, Customer.customer_id)
+            .join(Customer, Customer.id == model.customer_pk)
+            .where(*conditions).order_by(model.id.desc()).limit(limit))
+    if before_id is not None:
+        stmt = stmt.where(model.id < before_id)
+    if customer is not None:
+        stmt = stmt.where(_customer_clause(model, customer))
+    if start is not None:
+        stmt = stmt.where(model.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(model.created_at < end)
+    rows = (await session.execute(stmt)).all()
+    return [Owned(row[0], _ref(row[1], row[2])) for row in rows]
+
+
 async def transactions_page(session: AsyncSession, filter: TransactionFilter, *,
                             before_id: int | None, limit: int) -> list[Owned]:
     """Transactions of every customer matching ``filter``, newest first."""
-    stmt = (select(Transaction, Customer.type, Customer.customer_id)
-            .join(Customer, Customer.id == Transaction.customer_pk)
-            .order_by(Transaction.id.desc()).limit(limit))
-    if before_id is not None:
-        stmt = stmt.where(Transaction.id < before_id)
+    conditions = []
     if filter.kinds:
-        stmt = stmt.where(Transaction.kind.in_(list(filter.kinds)))
-    if filter.customer is not None:
-        stmt = stmt.where(_customer_clause(Transaction, filter.customer))
-    if filter.start is not None:
-        stmt = stmt.where(Transaction.created_at >= filter.start)
-    if filter.end is not None:
-        stmt = stmt.where(Transaction.created_at < filter.end)
+        conditions.append(Transaction.kind.in_(list(filter.kinds)))
     if filter.test_mode is not None:
-        stmt = stmt.where(Transaction.test_mode.is_(filter.test_mode))
-    rows = (await session.execute(stmt)).all()
-    return [Owned(row[0], _ref(row[1], row[2])) for row in rows]
+        conditions.append(Transaction.test_mode.is_(filter.test_mode))
+    return await _owned_page(session, Transaction, conditions, customer=filter.customer,
+                             start=filter.start, end=filter.end, before_id=before_id, limit=limit)
 
 
 async def invoices_page(session: AsyncSession, filter: InvoiceFilter, *,
                         before_id: int | None, limit: int) -> list[Owned]:
     """Invoices of every customer matching ``filter``, newest first."""
-    stmt = (select(Invoice, Customer.type, Customer.customer_id)
-            .join(Customer, Customer.id == Invoice.customer_pk)
-            .order_by(Invoice.id.desc()).limit(limit))
-    if before_id is not None:
-        stmt = stmt.where(Invoice.id < before_id)
-    if filter.statuses:
-        stmt = stmt.where(Invoice.status.in_(list(filter.statuses)))
-    if filter.customer is not None:
-        stmt = stmt.where(_customer_clause(Invoice, filter.customer))
-    if filter.start is not None:
-        stmt = stmt.where(Invoice.created_at >= filter.start)
-    if filter.end is not None:
-        stmt = stmt.where(Invoice.created_at < filter.end)
-    rows = (await session.execute(stmt)).all()
-    return [Owned(row[0], _ref(row[1], row[2])) for row in rows]
+    conditions = [Invoice.status.in_(list(filter.statuses))] if filter.statuses else []
+    return await _owned_page(session, Invoice, conditions, customer=filter.customer,
+                             start=filter.start, end=filter.end, before_id=before_id, limit=limit)
 
 
 async def customer_of(session: AsyncSession, customer_pk: int) -> CustomerRef | None:

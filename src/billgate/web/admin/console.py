@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -59,7 +59,6 @@ class Ctx:
     session: Session
     console: Console
     flash: tuple[str, str] | None = None
-    extra_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def key_fingerprint(self) -> str:
@@ -128,7 +127,7 @@ class Console:
             form = await request.form()
             session = self.session_of(request)
             if session is None:
-                page = back(form) if back else _safe_next(str(form.get("back") or ""))
+                page = back(form) if back else safe_next(str(form.get("back") or ""))
                 return to_sign_in(page, "")
             if not csrf.valid(form, session.csrf):
                 return forbidden()
@@ -143,7 +142,6 @@ class Console:
                                  key_fingerprint=ctx.key_fingerprint, test_mode=test_mode,
                                  path=ctx.request.url.path, **context)
         response = HTMLResponse(html, status_code=status, headers=headers())
-        response.headers.update(ctx.extra_headers)
         if ctx.flash is not None:
             clear_flash(response, self.jar())
         return response
@@ -161,15 +159,13 @@ def to_sign_in(path: str, query: str) -> Response:
     return RedirectResponse(f"{PATH}/sign-in?{urlencode({'next': target})}", status_code=303)
 
 
-def _safe_next(value: str) -> str:
+def safe_next(value: str) -> str:
     """Only a path of the console itself: never another site (``//evil``, ``https:``)."""
     if value.startswith(PATH) and not value.startswith("//") and "\\" not in value \
             and all(ord(c) > 31 for c in value):
         return value
     return PATH
 
-
-safe_next = _safe_next
 
 
 def forbidden() -> Response:

@@ -9,7 +9,7 @@ again with the error next to the field and what was typed kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +95,7 @@ def ref_from(type_name: str, customer_id: str) -> CustomerRef | None:
 
 
 async def render(ctx: Ctx, ref: CustomerRef, *, forms_: dict[str, FormState] | None = None,
-                 status: int = 200, secret: str | None = None) -> Response:
+                 status: int = 200) -> Response:
     runtime = ctx.runtime
     settings = await runtime.payment_settings()
     detail = await customer_view.read(runtime.db, ref, clock=runtime.clock,
@@ -126,11 +126,18 @@ def _form_ref(form: FormData) -> CustomerRef | None:
     return ref_from(forms.text(form, "type"), str(form.get("customer_id") or ""))
 
 
-async def _after(ctx: Ctx, ref: CustomerRef, form: FormData, name: str,
-                 fields: dict[str, str], exc: BillgateError) -> Response:
-    state = forms.failed_form(name, form, exc, fields)
-    return await render(ctx, ref, forms_={name: state},
-                        status=400 if isinstance(exc, InvalidInput) else 409)
+async def _act(ctx: Ctx, ref: CustomerRef, form: FormData, *, name: str, fields: dict[str, str],
+               action: str, target: str, work: Callable[[], Awaitable[Any]], detail: str,
+               done: Callable[[Any], str]) -> Response:
+    """Run one action: back to the page with ``done(result)``, or the page again with the
+    error on the form ``name`` (400 for bad input, 409 for a rule that refused)."""
+    try:
+        result = await perform(ctx, action, target, work, detail=detail)
+    except BillgateError as exc:
+        state = forms.failed_form(name, form, exc, fields)
+        return await render(ctx, ref, forms_={name: state},
+                            status=400 if isinstance(exc, InvalidInput) else 409)
+    return ctx.redirect(customer_path(ref.type.value, ref.customer_id), flash=done(result))
 
 
 async def adjust(ctx: Ctx, form: FormData) -> Response:
@@ -148,13 +155,11 @@ async def adjust(ctx: Ctx, form: FormData) -> Response:
         return await calls.adjust_balance(ctx.runtime, ref, item_id, amount=amount,
                                           expires_at=expires_at, reason=forms.text(form, "reason"))
 
-    try:
-        result = await perform(ctx, action, customer_target(ref), work,
-                               detail=f"{raw_amount} {item_id}: {forms.text(form, 'reason')}".strip(": "))
-    except BillgateError as exc:
-        return await _after(ctx, ref, form, "adjust", ADJUST_FIELDS, exc)
-    return ctx.redirect(customer_path(ref.type.value, ref.customer_id),
-                        flash=f"Balance adjusted: {item_id} is now {result.balance.quantity:,}.")
+    return await _act(
+        ctx, ref, form, name="adjust", fields=ADJUST_FIELDS, action=action,
+        target=customer_target(ref), work=work,
+        detail=f"{raw_amount} {item_id}: {forms.text(form, 'reason')}".strip(": "),
+        done=lambda result: f"Balance adjusted: {item_id} is now {result.balance.quantity:,}.")
 
 
 async def grant(ctx: Ctx, form: FormData) -> Response:
@@ -168,13 +173,10 @@ async def grant(ctx: Ctx, form: FormData) -> Response:
             raise InvalidInput("choose a product to grant", field=["product"])
         return await calls.grant_product(ctx.runtime, ref, product_id, price_id or None)
 
-    try:
-        purchase = await perform(ctx, "grantProduct", customer_target(ref), work,
-                                 detail=forms.text(form, "product"))
-    except BillgateError as exc:
-        return await _after(ctx, ref, form, "grant", GRANT_FIELDS, exc)
-    return ctx.redirect(customer_path(ref.type.value, ref.customer_id),
-                        flash=f"Granted {purchase.product['displayName']}.")
+    return await _act(
+        ctx, ref, form, name="grant", fields=GRANT_FIELDS, action="grantProduct",
+        target=customer_target(ref), work=work, detail=forms.text(form, "product"),
+        done=lambda purchase: f"Granted {purchase.product['displayName']}.")
 
 
 async def subscription(ctx: Ctx, form: FormData) -> Response:
@@ -190,13 +192,10 @@ async def subscription(ctx: Ctx, form: FormData) -> Response:
             raise InvalidInput("unknown subscription action")
         return await calls.change_subscription(ctx.runtime, ref, int(sub_id), op)
 
-    try:
-        sub = await perform(ctx, action, customer_target(ref), work,
-                            detail=f"subscription {sub_id}: {op}")
-    except BillgateError as exc:
-        return await _after(ctx, ref, form, f"sub-{sub_id}", {}, exc)
-    return ctx.redirect(customer_path(ref.type.value, ref.customer_id),
-                        flash=f"{sub.product['displayName']}: {done}.")
+    return await _act(
+        ctx, ref, form, name=f"sub-{sub_id}", fields={}, action=action,
+        target=customer_target(ref), work=work, detail=f"subscription {sub_id}: {op}",
+        done=lambda sub: f"{sub.product['displayName']}: {done}.")
 
 
 async def refund(ctx: Ctx, form: FormData) -> Response:
@@ -213,16 +212,15 @@ async def refund(ctx: Ctx, form: FormData) -> Response:
         amount = forms.amount(form, "amount", original.currency or "USD")
         return await calls.refund(ctx.runtime, original.id, amount=amount, revoke_grants=revoke)
 
-    try:
-        outcome = await perform(ctx, "refundTransaction", tx_id, work,
-                                detail=f"{forms.text(form, 'amount') or 'all'}"
-                                       f"{', taking back what it granted' if revoke else ''}")
-    except BillgateError as exc:
-        return await _after(ctx, ref, form, f"refund-{tx_id}", REFUND_FIELDS, exc)
-    refunded = money(-outcome.refund.amount, outcome.refund.currency)
-    taken = " and took back what it granted" if outcome.revoked else ""
-    return ctx.redirect(customer_path(ref.type.value, ref.customer_id),
-                        flash=f"Refunded {refunded}{taken}.")
+    def refunded(outcome: Any) -> str:
+        taken = " and took back what it granted" if outcome.revoked else ""
+        return f"Refunded {money(-outcome.refund.amount, outcome.refund.currency)}{taken}."
+
+    return await _act(
+        ctx, ref, form, name=f"refund-{tx_id}", fields=REFUND_FIELDS, action="refundTransaction",
+        target=tx_id, work=work, done=refunded,
+        detail=f"{forms.text(form, 'amount') or 'all'}"
+               f"{', taking back what it granted' if revoke else ''}")
 
 
 def _back(form: FormData) -> str:
