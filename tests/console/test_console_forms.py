@@ -178,3 +178,28 @@ async def test_archiving_what_a_product_uses_is_refused(operator: httpx.AsyncCli
     export = await operator.get("/admin/catalog/export")
     assert export.headers["content-disposition"] == 'attachment; filename="catalog.yaml"'
     assert "productId: pro" in export.text and "credit-pack" not in export.text
+
+
+async def test_an_item_and_a_product_line_through_the_same_forms(operator: httpx.AsyncClient,
+                                                                 api: Any) -> None:
+    item = {"kind": "items", "itemId": "tokens", "displayName": "API tokens",
+            "customerType": "TEAM", "lowBalanceThresholds": "100, ten"}
+    bad = await post_form(operator, "/admin/catalog/items/new", "/admin/catalog/submit", item)
+    assert "whole numbers" in error_next_to(bad.text, "items", "lowBalanceThresholds")
+    preview = await post_form(operator, "/admin/catalog/items/new", "/admin/catalog/submit",
+                              {**item, "lowBalanceThresholds": "100, 10"})
+    assert "What will be created" in preview.text
+    document = re.search(r'name="document" value="([^"]+)"', preview.text).group(1)
+    digest = re.search(r'name="before_digest" value="([^"]+)"', preview.text).group(1)
+    saved = await post_form(operator, "/admin/catalog", "/admin/catalog/save", {
+        "kind": "items", "document": document.replace("&#34;", '"'), "before_digest": digest})
+    assert saved.status_code == 303
+    items = await api.data("{ itemDefinitions { itemId lowBalanceThresholds } }")
+    assert {"itemId": "tokens", "lowBalanceThresholds": [100, 10]} in items["itemDefinitions"]
+
+    line = {"kind": "lines", "productLineId": "user-plans", "displayName": "Plans",
+            "customerType": "TEAM", "editing": "on"}
+    changed_type = await post_form(operator, "/admin/catalog/lines/user-plans",
+                                   "/admin/catalog/submit", line)
+    assert "cannot change from USER to TEAM" in error_next_to(changed_type.text, "lines",
+                                                              "customerType")
