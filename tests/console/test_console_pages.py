@@ -3,6 +3,7 @@ headers, and shows what the database holds."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -35,3 +36,23 @@ async def test_a_customer_page(operator: httpx.AsyncClient, api: Any) -> None:
     assert "Adjust balance" in response.text and "Grant product" in response.text
     missing = await operator.get("/admin/customers/USER/nobody")
     assert missing.status_code == 404
+
+
+async def test_a_balance_ledger_is_paged_from_the_customer_page(operator: httpx.AsyncClient,
+                                                                runtime: Any) -> None:
+    from billgate.billing import items
+    from billgate.types import CustomerRef, CustomerType
+
+    ref = CustomerRef(CustomerType.USER, "u-ledger")
+    for n in range(60):
+        await items.increase(runtime.db, ref, "credits", amount=1, clock=runtime.clock,
+                             description=f"grant {n}")
+    page = await operator.get("/admin/customers/USER/u-ledger")
+    assert "grant 59" in page.text and "grant 40" not in page.text  # the latest few
+    assert "Full history" in page.text
+    full = await operator.get("/admin/customers/USER/u-ledger?ledger=credits")
+    assert "grant 59" in full.text and "grant 10" in full.text and "grant 9<" not in full.text
+    assert "Older" in full.text
+    link = re.search(r'href="([^"]+before=\d+[^"]*)"', full.text).group(1).replace("&amp;", "&")
+    second = await operator.get(link)
+    assert "grant 9<" in second.text and "grant 59" not in second.text

@@ -24,6 +24,7 @@ from billgate.db.models import Customer, Invoice, ItemChange, ItemDefinition, Pr
 from billgate.types import CustomerRef
 
 RECENT_CHANGES = 8
+LEDGER_PAGE = 50
 RECENT_ROWS = 25
 
 
@@ -83,8 +84,11 @@ def refundable(transaction: Transaction) -> int:
 
 
 async def read(db: Database, ref: CustomerRef, *, clock: Clock, grace_period_days: int,
-               publish: items.Publish | None = None) -> CustomerDetail | None:
-    """The customer's page, or None when no such customer exists."""
+               publish: items.Publish | None = None, ledger_item: str | None = None,
+               before_version: int | None = None) -> CustomerDetail | None:
+    """The customer's page, or None when no such customer exists. Each balance comes with
+    its latest ledger rows; ``ledger_item`` with a page of ``LEDGER_PAGE`` rows (those below
+    ``before_version``), the others with ``RECENT_CHANGES``."""
     async with db.read_session() as session:
         customer = await customers.find(session, ref)
         if customer is None:
@@ -101,7 +105,10 @@ async def read(db: Database, ref: CustomerRef, *, clock: Clock, grace_period_day
                   for currency in sorted({i.currency for i in bills})}
     balances = []
     for definition, snapshot in await items.list_balances(db, ref, clock=clock, publish=publish):
-        changes = await items.list_changes(db, ref, definition.item_id, limit=RECENT_CHANGES)
+        paged = definition.item_id == ledger_item
+        changes = await items.list_changes(
+            db, ref, definition.item_id, limit=LEDGER_PAGE + 1 if paged else RECENT_CHANGES,
+            before_version=before_version if paged else None)
         balances.append(Balance(definition, snapshot.quantity, snapshot.version, changes))
     now = clock.now()
     return CustomerDetail(

@@ -94,13 +94,23 @@ def ref_from(type_name: str, customer_id: str) -> CustomerRef | None:
     return CustomerRef(CustomerType(type_name), customer_id)
 
 
+def _ledger_params(ctx: Ctx) -> tuple[str | None, int | None]:
+    """``?ledger=<item>&before=<version>``: a page of one item's ledger."""
+    params = ctx.request.query_params
+    before = params.get("before") or ""
+    return (params.get("ledger") or None)[:100] if params.get("ledger") else None, \
+        int(before) if before.isdigit() and len(before) < 19 else None
+
+
 async def render(ctx: Ctx, ref: CustomerRef, *, forms_: dict[str, FormState] | None = None,
                  status: int = 200) -> Response:
     runtime = ctx.runtime
     settings = await runtime.payment_settings()
+    ledger_item, before = _ledger_params(ctx)
     detail = await customer_view.read(runtime.db, ref, clock=runtime.clock,
                                       grace_period_days=settings.grace_period_days,
-                                      publish=runtime.publish)
+                                      publish=runtime.publish, ledger_item=ledger_item,
+                                      before_version=before)
     if detail is None:
         return ctx.render("admin/customer_missing.html", status=404, test_mode=settings.test_mode,
                           ref=ref)
@@ -109,7 +119,8 @@ async def render(ctx: Ctx, ref: CustomerRef, *, forms_: dict[str, FormState] | N
     return ctx.render(
         "admin/customer.html", status=status, test_mode=settings.test_mode, ref=ref,
         detail=detail, subscriptions=subscriptions, grant_options=_grant_options(detail),
-        refundable=customer_view.refundable, forms=forms_ or {},
+        refundable=customer_view.refundable, forms=forms_ or {}, ledger_item=ledger_item,
+        ledger_before=before, ledger_page=customer_view.LEDGER_PAGE,
         back=customer_path(ref.type.value, ref.customer_id),
         live=live_config(ctx, ref, [b.item.item_id for b in detail.balances]))
 
