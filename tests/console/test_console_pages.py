@@ -56,3 +56,15 @@ async def test_a_balance_ledger_is_paged_from_the_customer_page(operator: httpx.
     link = re.search(r'href="([^"]+before=\d+[^"]*)"', full.text).group(1).replace("&amp;", "&")
     second = await operator.get(link)
     assert "grant 9<" in second.text and "grant 59" not in second.text
+
+
+async def test_the_console_can_be_switched_off(runtime: Any) -> None:
+    import dataclasses
+
+    from billgate.app import create_app
+
+    runtime.settings = dataclasses.replace(runtime.settings, admin_enabled=False)
+    transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for path in ("/admin", "/admin/sign-in", "/admin/customers"):
+            assert (await client.get(path)).status_code == 404
