@@ -108,8 +108,9 @@ async def spread(database_url: str) -> None:
     now = datetime.now(UTC)
     async with db.session() as session, session.begin():
         rows = (await session.scalars(select(Transaction).order_by(Transaction.id))).all()
-        for n, row in enumerate(rows[:-3]):
-            row.created_at = now - timedelta(days=29 - (n * 7) % 30, hours=n % 9)
+        step = timedelta(days=29) / max(len(rows), 1)
+        for n, row in enumerate(rows):  # oldest first, as they were made
+            row.created_at = now - timedelta(days=29) + step * n
         for invoice in (await session.scalars(select(Invoice))).all():
             if invoice.transaction_id is not None:
                 match = next((r for r in rows if r.id == invoice.transaction_id), None)
