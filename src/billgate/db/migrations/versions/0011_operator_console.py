@@ -39,6 +39,8 @@ def upgrade() -> None:
     )
     op.create_index('ix_customers_email', 'customers', ['email'], unique=False)
     op.create_index('ix_transactions_created', 'transactions', ['created_at'], unique=False)
+    op.create_index('ix_transactions_revenue', 'transactions', ['currency', 'test_mode', 'created_at'],
+                    unique=False, postgresql_include=['kind', 'amount'])
     op.create_index('ix_invoices_status', 'invoices', ['status', 'id'], unique=False)
     op.create_index('ix_purchases_kind_status', 'purchases', ['kind', 'status'], unique=False)
 
@@ -46,6 +48,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_purchases_kind_status', table_name='purchases')
     op.drop_index('ix_invoices_status', table_name='invoices')
+    op.drop_index('ix_transactions_revenue', table_name='transactions')
     op.drop_index('ix_transactions_created', table_name='transactions')
     op.drop_index('ix_customers_email', table_name='customers')
     op.drop_table('operator_actions')
