@@ -4,8 +4,11 @@
 * GraphiQL (``/graphql`` in a browser) and React, served by billgate itself from
   ``src/billgate/graphql/ide/assets/`` so the page loads with no request leaving the server.
   GraphiQL's bundle includes the ``graphql-ws`` client it subscribes with.
-* The ``graphql-ws`` client of ``examples/frontend/`` (ES modules, no build step), and the
-  same files for the operator console's live balances (``src/billgate/web/admin/static/``).
+* The ``graphql-ws`` client (ES modules, no build step) of the operator console's live
+  balances, served by billgate from ``src/billgate/web/admin/static/vendor/graphql-ws/``.
+
+(``examples/frontend/vendor/`` holds @billgate/client's browser bundle, built from
+``clients/typescript`` with its locked graphql-ws: ``make generate-clients`` refreshes it.)
 
 Versions are pinned below: change a pin, run ``python scripts/refresh_browser_assets.py``,
 check GraphiQL in a browser (and ``pytest tests/web/test_graphiql_offline.py``), commit the
@@ -27,7 +30,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 IDE_ASSETS = ROOT / "src" / "billgate" / "graphql" / "ide" / "assets"
-FRONTEND_VENDOR = ROOT / "examples" / "frontend" / "vendor" / "graphql-ws"
 CONSOLE_VENDOR = ROOT / "src" / "billgate" / "web" / "admin" / "static" / "vendor" / "graphql-ws"
 
 # package -> (version, {file in the package: file written}, destination folder)
@@ -42,14 +44,8 @@ PINS: dict[str, tuple[str, dict[str, str], Path]] = {
     # ``dist/client.js`` imports one shared chunk whose hashed name changes between
     # releases: it is found from the import line (see ``_with_chunks``).
     "graphql-ws": ("6.0.6", {"dist/client.js": "client.js", "LICENSE.md": "LICENSE.md"},
-                   FRONTEND_VENDOR),
+                   CONSOLE_VENDOR),
 }
-# More folders that get the same files (and manifest) as a package's folder above.
-COPIES: dict[str, tuple[Path, ...]] = {"graphql-ws": (CONSOLE_VENDOR,)}
-
-
-def _folders(name: str, dest: Path) -> tuple[Path, ...]:
-    return (dest, *COPIES.get(name, ()))
 
 
 def _pack(name: str, version: str, folder: Path) -> tuple[Path, dict[str, str]]:
@@ -86,25 +82,24 @@ def refresh() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, (version, files, dest) in PINS.items():
             tarball, info = _pack(name, version, Path(tmp))
-            for folder in _folders(name, dest):
-                folder.mkdir(parents=True, exist_ok=True)
-                for stale in folder.glob("common-*.js"):  # an old hashed chunk
-                    stale.unlink()
-                written = {}
-                with tarfile.open(tarball) as tar:
-                    for source, target in _with_chunks(files, tar).items():
-                        data = _read(tar, source)
-                        (folder / target).write_bytes(data)
-                        written[target] = hashlib.sha256(data).hexdigest()
-                manifests.setdefault(folder, {})[name] = {**info, "files": written}
-                print(f"{name}@{version} -> {folder.relative_to(ROOT)}: {', '.join(written)}")
+            dest.mkdir(parents=True, exist_ok=True)
+            for stale in dest.glob("common-*.js"):  # an old hashed chunk
+                stale.unlink()
+            written = {}
+            with tarfile.open(tarball) as tar:
+                for source, target in _with_chunks(files, tar).items():
+                    data = _read(tar, source)
+                    (dest / target).write_bytes(data)
+                    written[target] = hashlib.sha256(data).hexdigest()
+            manifests.setdefault(dest, {})[name] = {**info, "files": written}
+            print(f"{name}@{version} -> {dest.relative_to(ROOT)}: {', '.join(written)}")
     for dest, manifest in manifests.items():
         (dest / "assets.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def check() -> int:
     bad = 0
-    for dest in {folder for name, pin in PINS.items() for folder in _folders(name, pin[2])}:
+    for dest in {pin[2] for pin in PINS.values()}:
         manifest = json.loads((dest / "assets.json").read_text())
         for name, entry in manifest.items():
             for target, digest in entry["files"].items():

@@ -397,7 +397,7 @@ def export_schema() -> None:
 @click.option("--ttl", default=3600, show_default=True, help="Seconds until the token expires.")
 def token(user_id: str, teams: tuple[str, ...], ttl: int) -> None:
     """Mint a customer token for development (signed with BILLGATE_CUSTOMER_TOKEN_SECRET)."""
-    from billgate.graphql.auth import TEAM_ROLES, mint_customer_token
+    from billgate.auth import TEAM_ROLES, mint_customer_token
 
     secret = _settings().customer_token_secret
     if not secret:

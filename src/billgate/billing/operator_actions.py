@@ -34,6 +34,7 @@ MAX_TARGET = 300
 MAX_DETAIL = 1000
 GRAPHQL = "graphql"
 CONSOLE = "console"
+REST = "rest"
 OK = "ok"
 
 

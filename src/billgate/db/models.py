@@ -537,7 +537,7 @@ class OperatorAction(Base):
     """One write made with a secret key, through GraphQL or the operator console: who
     (``key_fingerprint``, "…" and the key's last 4 characters), what (``action``, the
     mutation's name), on what (``target``: "USER:u-1" or a node id) and how it ended
-    (``outcome``: "ok" or the first user error's code). ``via`` is "graphql" or "console";
+    (``outcome``: "ok" or the first user error's code). ``via`` is "graphql", "rest" or "console";
     ``detail`` a short human summary (the console's amounts and reasons)."""
 
     __tablename__ = "operator_actions"

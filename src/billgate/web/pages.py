@@ -65,7 +65,11 @@ def origin(url: str) -> str | None:
 def completed_url(return_url: str, code: str) -> str:
     """Where the browser goes after a completed checkout: ``return_url`` with
     ``checkout_status=complete`` and ``checkout_id=<code>`` added to its query string (any
-    query and fragment it had are kept), so the app's page knows what just happened."""
+    query and fragment it had are kept), so the app's page knows what just happened. A
+    checkout made without a return URL (REST ``create-purchase-url`` may leave it out) ends
+    on billgate's own "Payment complete" page."""
+    if not return_url:
+        return f"/checkout/{code}/done"
     parts = urlsplit(return_url)
     query = [*parse_qsl(parts.query, keep_blank_values=True),
              ("checkout_status", "complete"), ("checkout_id", code)]

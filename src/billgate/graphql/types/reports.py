@@ -21,7 +21,7 @@ class OperatorAction(Node):
     action: str = strawberry.field(description='The mutation\'s name, e.g. "refundTransaction".')
     target: str | None = strawberry.field(description='What it acted on: "USER:u-1" or a node id.')
     outcome: str = strawberry.field(description='"ok" or the first user error\'s code.')
-    via: str = strawberry.field(description='"graphql" or "console". A billgate addition.')
+    via: str = strawberry.field(description='"graphql", "rest" or "console". A billgate addition.')
     detail: str | None = strawberry.field(description="A short summary (the console's amounts "
                                           "and reasons). A billgate addition.")
 
