@@ -34,6 +34,7 @@ from billgate.runtime import Runtime, stripe_rails_for
 from billgate.scheduler.jobs import email_job, webhook_job
 from billgate.scheduler.runner import Scheduler
 from billgate.settings import Settings
+from billgate.web.admin.routes import admin_routes
 from billgate.web.checkout import checkout_routes
 from billgate.web.cors import GraphQLCors
 from billgate.web.invoices import invoice_routes
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             *webhook_routes(lambda: graphql.runtime),
             *invoice_routes(lambda: graphql.runtime),
             *rest_routes(lambda: graphql.runtime),
+            *(admin_routes(lambda: graphql.runtime) if settings.admin_enabled else []),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
