@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from billgate.billing import payment_settings
+from billgate.billing import operator_actions, payment_settings
 from billgate.clock import TestClock
 from billgate.db.engine import Database
 from billgate.db.models import AppSetting
@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         finally:
             if scheduler is not None:
                 await scheduler.stop()  # before the bus and the database it uses close
+            await operator_actions.flush(rt.db)  # the operator log lines still queued
             if bus_owned:
                 # Closing the bus ends every live subscription cleanly before shutdown.
                 await rt.bus.close()

@@ -66,6 +66,7 @@ async def invoices_page(info: Info, first: int | None, after: str | None,
 async def operator_actions_page(info: Info, first: int | None,
                                 after: str | None) -> Connection[OperatorAction]:
     size, before = _keyset(info, "operatorActions", "operator-actions", first, after)
+    await operator_actions.flush(info.context.runtime.db)  # this process's latest actions too
     async with info.context.runtime.db.read_session() as session:
         rows = await operator_actions.list_page(session, before_id=before, limit=size + 1)
     return build_connection(Page(rows=rows, size=size, had_cursor=after is not None),

@@ -26,6 +26,7 @@ def target_link(target: str | None) -> str | None:
 async def page(ctx: Ctx) -> Response:
     value = ctx.request.query_params.get("before") or ""
     before = int(value) if value.isdigit() and len(value) < 19 else None
+    await operator_actions.flush(ctx.runtime.db)  # this process's own latest actions too
     async with ctx.runtime.db.read_session() as session:
         rows = await operator_actions.list_page(session, before_id=before, limit=PAGE + 1)
     shown = rows[:PAGE]
