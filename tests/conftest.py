@@ -11,6 +11,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
+import hypothesis
 import pytest
 from sqlalchemy import delete
 
@@ -20,6 +21,13 @@ from billgate.db.migrate import upgrade_async
 from billgate.db.models import Base
 from testdb import create_pg_database as _create_pg_database
 from testdb import drop_pg_database as _drop_pg_database
+
+# Hypothesis: no per-example deadline. Examples are timed on a machine that also runs
+# servers, browsers and other suites, so a deadline fails on load, not on a bug; every test
+# has its own overall time limit (pytest-timeout).
+hypothesis.settings.register_profile("billgate", deadline=None,
+                                     suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("billgate")
 
 PG_URL = os.environ.get("BILLGATE_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("BILLGATE_TEST_REDIS_URL", "")
