@@ -30,10 +30,10 @@ from billgate.graphql import graphiql
 from billgate.graphql.auth import ANONYMOUS, AuthError, Principal, authenticate
 from billgate.graphql.catalog_cache import CatalogCache
 from billgate.graphql.context import Context
-from billgate.graphql.input_guard import bad_text
 from billgate.graphql.live_items import ItemFeeds
 from billgate.graphql.ws_handler import BillgateWSHandler
 from billgate.runtime import Runtime
+from billgate.text import bad_text
 from billgate.web.origins import OriginPolicy, refusal
 
 log = logging.getLogger("billgate.cors")

@@ -11,7 +11,7 @@ from billgate.billing.errors import BillgateError, InvalidInput
 from billgate.billing.subscriptions import lifecycle
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
-from billgate.graphql.ids import parse_global_id
+from billgate.graphql.ids import parse_global_id, row_id
 from billgate.graphql.inputs.billing import (
     CreatePaymentMethodSetupIntentInput,
     RefundTransactionInput,
@@ -53,15 +53,16 @@ class RefundTransactionPayload:
 
 
 def _transaction_id(value: str) -> int:
-    if value.isdigit():
-        return int(value)
-    try:
-        _, node_id = parse_global_id(value, expected="Transaction")
-    except InvalidInput:
-        raise InvalidInput(f"{value!r} is not a Transaction id", field=["transactionId"]) from None
-    if not node_id.isdigit():
+    pk = row_id(value)  # a bare number is taken too
+    if pk is None:
+        try:
+            _, node_id = parse_global_id(value, expected="Transaction")
+        except InvalidInput:
+            raise InvalidInput(f"{value!r} is not a Transaction id", field=["transactionId"]) from None
+        pk = row_id(node_id)
+    if pk is None:
         raise InvalidInput(f"{value!r} is not a Transaction id", field=["transactionId"])
-    return int(node_id)
+    return pk
 
 
 async def _billing(runtime: Runtime) -> lifecycle.Billing:
