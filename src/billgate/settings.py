@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from billgate.db.urls import normalise_database_url
+from billgate.db.urls import DatabaseUrlError, normalise_database_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./billgate.db"
 
@@ -70,6 +70,13 @@ def _interval(value: str | None) -> float:
     if not 0.01 <= seconds <= 3600:
         raise ConfigError(f"BILLGATE_SCHEDULER_INTERVAL must be from 0.01 to 3600 seconds, got {value!r}")
     return seconds
+
+
+def _database_url(value: str) -> str:
+    try:
+        return normalise_database_url(value)
+    except DatabaseUrlError as exc:
+        raise ConfigError(f"BILLGATE_DATABASE_URL: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,7 @@ class Settings:
 
         test_mode_raw = get("TEST_MODE")
         return cls(
-            database_url=normalise_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            database_url=_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
             host=get("HOST") or "127.0.0.1",
             port=int(_number(env, "PORT", 8000, whole=True, low=1, high=65535)),
             public_url=get("PUBLIC_URL") or "",

@@ -41,6 +41,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 
+from billgate.db.urls import postgres_connect
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Row = Sequence[Any]
@@ -257,8 +259,11 @@ class PostgresDirect(DirectDatabase):
         # SQLAlchemy's asyncpg option for PgBouncer in transaction mode, in asyncpg's terms.
         cache_size = parsed.query.get("prepared_statement_cache_size")
         self._statement_cache_size = 100 if cache_size is None else int(str(cache_size))
-        self._dsn = parsed.set(drivername="postgresql").difference_update_query(
-            ["prepared_statement_cache_size"]).render_as_string(hide_password=False)
+        # libpq parameters (``?sslmode=require``…) as the engine takes them (``db/urls.py``).
+        postgres = postgres_connect(parsed)
+        self._dsn = postgres.dsn
+        self._server_settings = postgres.server_settings
+        connect_timeout = postgres.timeout or connect_timeout
         self._pool: Any = None
         self._max_size = max_size
         self._connect_timeout = connect_timeout
@@ -277,7 +282,8 @@ class PostgresDirect(DirectDatabase):
                 self._dsn, min_size=0, max_size=self._max_size, timeout=self._connect_timeout,
                 command_timeout=self._statement_timeout,
                 statement_cache_size=self._statement_cache_size, reset=_keep_session,
-                server_settings={"statement_timeout": str(int(self._statement_timeout * 1000))})
+                server_settings={"statement_timeout": str(int(self._statement_timeout * 1000)),
+                                 **self._server_settings})
         except BaseException:
             self._retry_at = time.monotonic() + self.RETRY_AFTER
             raise

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from billgate.db.direct import DirectDatabase, open_direct
-from billgate.db.urls import normalise_database_url
+from billgate.db.urls import normalise_database_url, postgres_connect
 
 
 def is_sqlite(url: str) -> bool:
@@ -53,9 +53,15 @@ def create_engine(url: str, *, immediate: bool = True, connect_timeout: float = 
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_timeout", connect_timeout)
-    connect_args = {"timeout": connect_timeout, "command_timeout": statement_timeout,
-                    "server_settings": {"statement_timeout": str(int(statement_timeout * 1000))}}
-    return create_async_engine(url, connect_args=connect_args, **kwargs)
+    # libpq parameters (``?sslmode=require``…) in asyncpg's terms (``db/urls.py``).
+    postgres = postgres_connect(url)
+    connect_args: dict[str, Any] = {
+        "timeout": postgres.timeout or connect_timeout, "command_timeout": statement_timeout,
+        "server_settings": {"statement_timeout": str(int(statement_timeout * 1000)),
+                            **postgres.server_settings}}
+    if postgres.dsn_parameters:
+        connect_args["dsn"] = f"postgresql://?{postgres.dsn_parameters}"
+    return create_async_engine(postgres.url, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, busy_ms: int) -> None:
