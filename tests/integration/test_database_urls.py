@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from servers import BILLGATE, ROOT, require_postgres, running, server_env
 from sqlalchemy.engine import make_url
+
 from testdb import create_pg_database, drop_pg_database
 
 LIBPQ = "sslmode=prefer&application_name=billgate-url-test&connect_timeout=7" \

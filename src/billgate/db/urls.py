@@ -135,9 +135,7 @@ def _options(value: str | None) -> dict[str, str]:
         word = words.pop(0)
         if word == "-c" and words:
             word = words.pop(0)
-        elif word.startswith("-c"):
-            word = word[2:]
-        elif word.startswith("--"):
+        elif word.startswith("-c") or word.startswith("--"):
             word = word[2:]
         else:
             word = ""
