@@ -110,6 +110,9 @@ class Settings:
     # https), and whether endpoints may resolve to private/loopback/link-local addresses.
     webhook_http_hosts: tuple[str, ...] = ()
     webhook_allow_private: bool = False
+    # A PAST_DUE subscription's repeating credits: granted at once (true) or when the
+    # renewal is paid (false, the default; billing/subscriptions/paid_credits.py).
+    grant_credits_during_grace: bool = False
     scheduler_interval: float = 1.0
     debug: bool = False
     max_body_bytes: int = 1_000_000
@@ -168,6 +171,8 @@ class Settings:
             scheduler=_bool(get("SCHEDULER"), True, "SCHEDULER"),
             webhook_http_hosts=tuple(h.lower() for h in _list(get("WEBHOOK_HTTP_HOSTS"))),
             webhook_allow_private=_bool(get("WEBHOOK_ALLOW_PRIVATE"), False, "WEBHOOK_ALLOW_PRIVATE"),
+            grant_credits_during_grace=_bool(get("GRANT_CREDITS_DURING_GRACE"), False,
+                                             "GRANT_CREDITS_DURING_GRACE"),
             scheduler_interval=_interval(get("SCHEDULER_INTERVAL")),
             debug=_bool(get("DEBUG"), False, "DEBUG"),
             max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1_000_000, whole=True,

@@ -70,7 +70,8 @@ async def _billing(runtime: Runtime) -> lifecycle.Billing:
     settings = await runtime.payment_settings()
     return lifecycle.Billing(db=runtime.db, rails=runtime.test_rails, test_mode=settings.test_mode,
                              settings=settings, base_url=runtime.settings.base_url,
-                             publish=runtime.publish, bus=runtime.bus)
+                             publish=runtime.publish, bus=runtime.bus,
+                             grant_credits_during_grace=runtime.settings.grant_credits_during_grace)
 
 
 async def _managed_live_customer(info: Info, customer: CustomerRef) -> tuple[DomainRef, Any]:
