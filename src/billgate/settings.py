@@ -72,6 +72,19 @@ def _interval(value: str | None) -> float:
     return seconds
 
 
+def _return_urls(value: str | None) -> tuple[str, ...]:
+    """The entries, each checked now: a typo stops start-up instead of refusing checkouts."""
+    from billgate.billing.return_urls import EntryError, parse_entry
+
+    entries = _list(value)
+    for entry in entries:
+        try:
+            parse_entry(entry)
+        except EntryError as exc:
+            raise ConfigError(f"BILLGATE_ALLOWED_RETURN_URLS: {exc}") from None
+    return entries
+
+
 def _database_url(value: str) -> str:
     try:
         return normalise_database_url(value)
@@ -157,7 +170,7 @@ class Settings:
             secret_keys=_list(get("SECRET_KEYS")),
             customer_token_secret=get("CUSTOMER_TOKEN_SECRET") or "",
             test_mode=None if not test_mode_raw else _bool(test_mode_raw, True, "TEST_MODE"),
-            allowed_return_urls=_list(get("ALLOWED_RETURN_URLS")),
+            allowed_return_urls=_return_urls(get("ALLOWED_RETURN_URLS")),
             allowed_origins=_list(get("ALLOWED_ORIGINS")),
             event_bus_url=get("EVENT_BUS_URL") or "memory://",
             event_bus_channel=get("EVENT_BUS_CHANNEL") or "",

@@ -123,9 +123,11 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
     change in between), against what the customer owns including its include-by-default
     products (an add-on to the free plan is buyable by a customer seen for the first time).
     """
-    check_return_url(return_url, allowed_return_urls)
+    # Stored as browsers will read them (``return_urls.check``), so the page renders and
+    # redirects to exactly what was checked.
+    return_url = check_return_url(return_url, allowed_return_urls)
     if cancel_url is not None:
-        check_return_url(cancel_url, allowed_return_urls, field="cancelUrl")
+        cancel_url = check_return_url(cancel_url, allowed_return_urls, field="cancelUrl")
     now = clock.now()
     async with db.session() as session, session.begin():
         await _check_not_blocked(session)
