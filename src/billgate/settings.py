@@ -127,6 +127,8 @@ class Settings:
     # renewal is paid (false, the default; billing/subscriptions/paid_credits.py).
     grant_credits_during_grace: bool = False
     scheduler_interval: float = 1.0
+    # WebSockets one customer token may hold open in this process (0: no limit).
+    max_sockets_per_token: int = 10
     debug: bool = False
     max_body_bytes: int = 1_000_000
     # GraphQL documents: refused above this many bytes before parsing, and above this
@@ -187,6 +189,8 @@ class Settings:
             grant_credits_during_grace=_bool(get("GRANT_CREDITS_DURING_GRACE"), False,
                                              "GRANT_CREDITS_DURING_GRACE"),
             scheduler_interval=_interval(get("SCHEDULER_INTERVAL")),
+            max_sockets_per_token=int(_number(env, "MAX_SOCKETS_PER_TOKEN", 10, whole=True,
+                                              low=0, high=100_000)),
             debug=_bool(get("DEBUG"), False, "DEBUG"),
             max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1_000_000, whole=True,
                                        low=1024, high=2**31)),

@@ -30,8 +30,9 @@ from billgate.graphql import graphiql
 from billgate.graphql.auth import ANONYMOUS, AuthError, Principal, authenticate
 from billgate.graphql.catalog_cache import CatalogCache
 from billgate.graphql.context import Context
+from billgate.graphql.live_customers import CustomerFeeds
 from billgate.graphql.live_items import ItemFeeds
-from billgate.graphql.ws_handler import BillgateWSHandler
+from billgate.graphql.ws_handler import BillgateWSHandler, TokenSockets
 from billgate.runtime import Runtime
 from billgate.text import bad_text
 from billgate.web.origins import OriginPolicy, refusal
@@ -56,6 +57,9 @@ class BillgateGraphQL(GraphQL[Context, None]):
         # ``http://localhost:*``, so the check is ours (``is_websocket_origin_allowed``).
         self.origins = origins or OriginPolicy()
         self.item_feeds = ItemFeeds()
+        self.customer_feeds = CustomerFeeds()
+        # Open WebSockets per customer token (``ws_handler.TokenSockets``).
+        self.token_sockets = TokenSockets(runtime.settings.max_sockets_per_token)
         self.catalog_cache: CatalogCache | None = None
 
     def principal_for(self, authorization: str | None) -> Principal:
@@ -149,7 +153,7 @@ class BillgateGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal = request.scope.get("state", {}).get("principal", ANONYMOUS)
         return Context(runtime=self.runtime, principal=principal, request=request,
-                       item_feeds=self.item_feeds)
+                       item_feeds=self.item_feeds, customer_feeds=self.customer_feeds)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         params = context.connection_params or {}
