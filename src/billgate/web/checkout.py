@@ -142,7 +142,7 @@ async def _complete(runtime: Runtime, request: Request) -> Response:
     try:
         done = await service.complete_checkout(
             runtime.db, request.path_params["code"], rails=rails, clock=runtime.clock,
-            test_mode=test_mode, publish=runtime.publish,
+            test_mode=test_mode, publish=runtime.publish, base_url=runtime.settings.base_url,
             payment_method=await _test_card(request) if test_mode else None)
     except CheckoutUnavailable:
         return _gone()

@@ -166,7 +166,8 @@ async def get_checkout(db: Database, code: str, *, clock: Clock) -> tuple[Checko
 
 async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clock: Clock,
                             test_mode: bool, payment_method: str | None = None,
-                            publish: items.Publish | None = NO_PUBLISH) -> Completed:
+                            publish: items.Publish | None = NO_PUBLISH,
+                            base_url: str = "") -> Completed:
     """Complete a checkout by charging through ``rails`` in three steps, so no database
     transaction waits on the processor and concurrent completions grant once:
 
@@ -174,10 +175,11 @@ async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clo
     2. charge (outside any transaction; the key ``checkout:<code>`` deduplicates it);
     3. record the purchase, its transaction and its paid invoice (PROCESSING -> COMPLETED).
 
-    A failed charge releases the code back to OPEN and records nothing; a rule that fails
-    at step 3 (the customer changed meanwhile) refunds the charge and releases the code.
-    Test mode charges nothing real: the test rails decide by the test card given, and
-    succeed without one.
+    A failed charge releases the code back to OPEN, records nothing and queues the
+    payment-failed email, as a declined live checkout does; a rule that fails at step 3
+    (the customer changed meanwhile) refunds the charge and releases the code. Test mode
+    charges nothing real: the test rails decide by the test card given, and succeed
+    without one.
     """
     claim = await claim_checkout(db, code, clock=clock)
     reference = None
@@ -188,7 +190,10 @@ async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clo
                 description=claim.description, idempotency_key=f"checkout:{code}",
                 payment_method=payment_method))
             if not result.succeeded:
-                raise PaymentFailed(result.failure_message or "the payment failed")
+                reason = result.failure_message or "the payment failed"
+                await _notify_failure(db, claim.checkout_id, reason, clock=clock,
+                                      base_url=base_url)
+                raise PaymentFailed(reason)
             reference = result.reference
     except Exception:
         await release_checkout(db, claim.checkout_id)
@@ -202,6 +207,15 @@ async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clo
                                idempotency_key=f"checkout:{code}:refund")
         await release_checkout(db, claim.checkout_id)
         raise
+
+
+async def _notify_failure(db: Database, checkout_id: int, reason: str, *, clock: Clock,
+                          base_url: str) -> None:
+    """The payment-failed email of one declined attempt (each attempt its own)."""
+    from billgate.billing.purchases.live_checkout import notify_failure
+
+    await notify_failure(db, checkout_id, attempt=f"charge:{secrets.token_hex(8)}",
+                         reason=reason, clock=clock, base_url=base_url)
 
 
 async def check_checkout(db: Database, code: str, *, clock: Clock) -> CheckoutClaim:
