@@ -260,11 +260,40 @@ def catalog() -> None:
     """Apply or show the product catalog."""
 
 
+class CatalogFileError(ValueError):
+    """A catalog file that cannot be read, in one line: ``FILE:LINE:COLUMN: what``."""
+
+
 def load_catalog_file(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        return json.loads(text)
-    return yaml.safe_load(text)
+    """The document in ``path`` (JSON for ``.json``, else YAML); ``CatalogFileError``
+    naming the file, line and column of a syntax error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogFileError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogFileError(f"{path}:{exc.lineno}:{exc.colno}: {exc.msg}") from None
+    except yaml.MarkedYAMLError as exc:
+        raise CatalogFileError(_yaml_error(path, exc)) from None
+    except yaml.YAMLError as exc:
+        raise CatalogFileError(f"{path}: YAML syntax error: {' '.join(str(exc).split())}") from None
+
+
+def _yaml_error(path: Path, exc: yaml.MarkedYAMLError) -> str:
+    """``FILE:LINE:COLUMN: YAML syntax error: <problem> (<context> at LINE:COLUMN)``."""
+    def at(mark: Any) -> str:
+        return f"{mark.line + 1}:{mark.column + 1}"
+
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{path}:{at(mark)}" if mark else str(path)
+    text = exc.problem or exc.context or "invalid YAML"
+    if exc.context and exc.problem:
+        text += f" ({exc.context}" + (f" at {at(exc.context_mark)})" if exc.context_mark else ")")
+    return f"{where}: YAML syntax error: {text}"
 
 
 @catalog.command("apply")
@@ -272,7 +301,9 @@ def load_catalog_file(path: Path) -> Any:
 @click.option("--prune", is_flag=True,
               help="Archive live entries that are not in FILE (never deleted; re-adding restores).")
 @click.option("--dry-run", is_flag=True, help="Show what would change, field by field; change nothing.")
-def catalog_apply(file: Path, prune: bool, dry_run: bool) -> None:
+@click.option("--if-new", is_flag=True,
+              help="Apply only to a database without a catalog yet (say so and skip otherwise).")
+def catalog_apply(file: Path, prune: bool, dry_run: bool, if_new: bool) -> None:
     """Create and update the catalog entries of FILE (YAML or JSON). Idempotent. Entries
     missing from FILE are kept (products made through the API survive) unless --prune."""
     from billgate.billing.catalog_spec import parse_catalog
@@ -280,8 +311,8 @@ def catalog_apply(file: Path, prune: bool, dry_run: bool) -> None:
 
     try:
         document = load_catalog_file(file)
-    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{file}: not valid UTF-8 YAML/JSON: {exc}") from None
+    except CatalogFileError as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         spec = parse_catalog(document)
     except CatalogErrors as exc:
@@ -292,6 +323,13 @@ def catalog_apply(file: Path, prune: bool, dry_run: bool) -> None:
         raise click.ClickException(f"{file}: {exc.message}") from None
     settings = _settings()
     _run_on_database(settings, _check_migrated(settings.database_url))
+    if if_new:
+        entries = _run_on_database(settings, _catalog_size())
+        if entries:
+            click.echo(f"{file} not applied: the database already has a catalog ({entries} "
+                       f"entries, kept as they are); `billgate catalog apply {file}` applies "
+                       "it anyway", err=True)
+            return
     report = _run_on_database(settings, _apply(spec, prune=prune, dry_run=dry_run))
     for label in report.created:
         click.echo(f"created  {label}")
@@ -328,6 +366,19 @@ async def _apply(spec: Any, *, prune: bool, dry_run: bool) -> Any:
         raise click.ClickException("\n".join(e.message for e in exc.errors)) from None
     except CatalogError as exc:
         raise click.ClickException(exc.message) from None
+    finally:
+        await db.dispose()
+
+
+async def _catalog_size() -> int:
+    from billgate.billing.catalog import catalog_size
+    from billgate.db.engine import Database
+
+    settings = _settings()
+    db = Database(settings.database_url, **settings.database_options)
+    try:
+        async with db.read_session() as session:
+            return await catalog_size(session)
     finally:
         await db.dispose()
 
