@@ -8,7 +8,8 @@ from typing import Any
 async def test_a_field_typo_suggests_the_field(api: Any) -> None:
     body = await api("{ prodcts(customerType: USER) { edges { node { productId } } } }")
     [error] = body["errors"]
-    assert error["message"].startswith("Cannot query field 'prodcts' on type 'Query'. Did you mean 'products'")
+    assert error["message"].startswith(
+        "Cannot query field 'prodcts' on type 'Query'. Did you mean 'products'")
 
 
 async def test_a_nested_field_typo_suggests_too(api: Any) -> None:
