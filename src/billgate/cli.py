@@ -65,7 +65,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         os.environ["BILLGATE_HOST"], os.environ["BILLGATE_PORT"] = settings.host, str(settings.port)
     configure_logging(debug=settings.debug, json_logs=settings.json_logs)
     _check_email_settings(settings)
+    _check_port(settings.host, settings.port)
     _run_on_database(settings, _check_migrated(settings.database_url))
+    _check_bus(settings)
     _run_on_database(settings, _announce(settings))
     uvicorn.run(
         "billgate.app:create_app",
@@ -82,6 +84,64 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         # costs more CPU than it saves on the wire.
         ws_per_message_deflate=False,
     )
+
+
+class PortInUse(click.ClickException):
+    exit_code = 2
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind the address as uvicorn will, before anything is printed: a port in use is one
+    line and exit code 2, not a banner followed by a traceback."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise click.ClickException(f"BILLGATE_HOST: cannot listen on {host!r}: {exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise PortInUse(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (another billgate or "
+                "program is using it?): stop it, or choose another port with --port or "
+                "BILLGATE_PORT") from None
+
+
+def _check_bus(settings: Settings) -> None:
+    """Connect to the event bus once before serving: an unreachable Redis or PostgreSQL bus
+    is one line naming BILLGATE_EVENT_BUS_URL."""
+    from billgate.db.availability import summary
+    from billgate.events import create_bus
+
+    url = settings.event_bus_url
+    if url.startswith("memory:"):
+        return
+
+    async def connect() -> None:
+        bus = create_bus(url, channel=settings.event_bus_channel or None)
+        await bus.start()
+        await bus.close()
+
+    try:
+        asyncio.run(connect())
+    except Exception as exc:
+        shown = _without_password(url)
+        raise click.ClickException(f"BILLGATE_EVENT_BUS_URL: cannot reach the event bus at "
+                                   f"{shown}: {summary(exc)}") from None
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _run_on_database(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
@@ -179,6 +239,7 @@ def worker() -> None:
     configure_logging(debug=settings.debug, json_logs=settings.json_logs)
     _check_email_settings(settings)
     _run_on_database(settings, _check_migrated(settings.database_url))
+    _check_bus(settings)
     _run_on_database(settings, _work(settings))
 
 
