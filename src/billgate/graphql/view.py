@@ -88,7 +88,12 @@ class BillgateGraphQL(GraphQL[Context, None]):
         await super().__call__(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return graphiql.page()  # packaged assets, no CDN (graphql/graphiql.py)
+        # Packaged assets, no CDN (graphql/graphiql.py); in test mode with the generated
+        # development key, the page says where to find it.
+        runtime = self.runtime
+        development_key = (not runtime.settings.secret_keys and bool(runtime.secret_keys)
+                           and (await runtime.payment_settings()).test_mode)
+        return graphiql.page(development_key=development_key)
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         """Cross-origin handshakes only (Strawberry passes same-origin and Origin-less ones)."""
