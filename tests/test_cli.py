@@ -439,3 +439,27 @@ class TestToken:
         )
         assert result.exit_code != 0
         assert "set BILLGATE_CUSTOMER_TOKEN_SECRET first" in result.stderr
+
+
+class TestGql:
+    def test_an_unreachable_server_is_one_line(self, billgate) -> None:
+        import socket
+
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            port = closed.getsockname()[1]
+        result = billgate("gql", "--url", f"http://127.0.0.1:{port}/graphql", "{ __typename }")
+        assert result.exit_code == 1
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(f"Error: cannot reach billgate at http://127.0.0.1:{port}/graphql: ")
+
+    def test_variables_are_json_or_strings(self) -> None:
+        from billgate.cli_gql import _variables
+
+        assert _variables(("n=25", "id=user-123", 'c={"type": "USER"}', "flag=true")) == {
+            "n": 25, "id": "user-123", "c": {"type": "USER"}, "flag": True}
+
+    def test_no_document_is_one_line(self, billgate) -> None:
+        result = CliRunner(env={}).invoke(main, ["gql"], input="")
+        assert result.exit_code == 1
+        assert "no GraphQL document" in result.stderr

@@ -509,19 +509,34 @@ def export_schema() -> None:
 @click.option("--ttl", default=3600, show_default=True, help="Seconds until the token expires.")
 def token(user_id: str, teams: tuple[str, ...], ttl: int) -> None:
     """Mint a customer token for development (signed with BILLGATE_CUSTOMER_TOKEN_SECRET)."""
-    from billgate.graphql.auth import TEAM_ROLES, mint_customer_token
+    from billgate.graphql.auth import mint_customer_token
 
     secret = _settings().customer_token_secret
     if not secret:
         raise click.ClickException("set BILLGATE_CUSTOMER_TOKEN_SECRET first")
+    click.echo(mint_customer_token(secret, user_id, teams=team_roles(teams), ttl_seconds=ttl))
+
+
+def team_roles(teams: tuple[str, ...]) -> dict[str, str]:
+    """``--team ID:ROLE`` options as a customer token's ``teams``."""
+    from billgate.graphql.auth import TEAM_ROLES
+
     roles: dict[str, str] = {}
     for entry in teams:
         team_id, _, role = entry.rpartition(":")
         if not team_id or role not in TEAM_ROLES:
             raise click.ClickException(f"--team {entry!r}: expected ID:admin or ID:member")
         roles[team_id] = role
-    click.echo(mint_customer_token(secret, user_id, teams=roles, ttl_seconds=ttl))
+    return roles
 
+
+def _add_commands() -> None:
+    from billgate.cli_gql import gql
+
+    main.add_command(gql)
+
+
+_add_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
