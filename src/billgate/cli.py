@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -433,13 +433,19 @@ async def _apply(spec: Any, *, prune: bool, dry_run: bool) -> Any:
 
 async def _catalog_size() -> int:
     from billgate.billing.catalog import catalog_size
+
+    return await _read(catalog_size)
+
+
+async def _read(query: Callable[[Any], Awaitable[T]]) -> T:
+    """``query(session)`` in a read session of the configured database."""
     from billgate.db.engine import Database
 
     settings = _settings()
     db = Database(settings.database_url, **settings.database_options)
     try:
         async with db.read_session() as session:
-            return await catalog_size(session)
+            return await query(session)
     finally:
         await db.dispose()
 
@@ -459,15 +465,8 @@ def catalog_show(fmt: str) -> None:
 
 async def _show() -> dict[str, Any]:
     from billgate.billing.catalog import export_catalog
-    from billgate.db.engine import Database
 
-    settings = _settings()
-    db = Database(settings.database_url, **settings.database_options)
-    try:
-        async with db.read_session() as session:
-            return await export_catalog(session)
-    finally:
-        await db.dispose()
+    return await _read(export_catalog)
 
 
 @main.command()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 
 from billgate.billing.errors import BillgateError
 from billgate.billing.publishing import customer_topic
@@ -32,6 +32,7 @@ from billgate.events import SubscriberOverflow
 from billgate.events.fanout import LocalFanout, Subscription
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
+from billgate.graphql.live_feeds import Feeds
 from billgate.graphql.resolvers.customers import ensure_customer
 from billgate.graphql.types.common import CustomerRef
 from billgate.graphql.types.customer import Customer
@@ -111,36 +112,19 @@ class CustomerFeed:
             self._window = None
 
 
-class CustomerFeeds:
-    """The customer feeds of this process, by topic; a feed lives while someone watches."""
+class CustomerFeeds(Feeds[CustomerFeed]):
+    """The customer feeds of this process; a feed lives while someone watches it."""
 
     def __init__(self) -> None:
-        self._feeds: dict[str, CustomerFeed] = {}
+        super().__init__(MAX_QUEUED)
 
-    def __len__(self) -> int:
-        return len(self._feeds)
-
-    @contextlib.asynccontextmanager
-    async def watch(self, runtime: Runtime, ref: DomainRef) -> AsyncIterator[Subscription]:
+    def watch(self, runtime: Runtime,
+              ref: DomainRef) -> contextlib.AbstractAsyncContextManager[Subscription]:
         """Iterate the customer's changes as shared ``Customer`` objects from the moment
         this returns (read the first state after entering). Raises ``SubscriberOverflow``
         when this watcher fell behind or the feed failed: read the state and watch again."""
-        topic = customer_topic(ref.type.value, ref.customer_id)
-        feed = self._feeds.get(topic)
-        if feed is None or feed.watchers.closed:
-            feed = self._feeds[topic] = CustomerFeed(runtime, ref)
-            feed.start()
-        watcher = Subscription(feed.watchers, topic, MAX_QUEUED)
-        try:
-            async with watcher:
-                await feed.ready()
-                if feed.error is not None and watcher.overflowed:
-                    raise RuntimeError(f"live updates of {topic} are unavailable") from feed.error
-                yield watcher
-        finally:
-            if feed.watchers.subscriber_count() == 0 and self._feeds.get(topic) is feed:
-                del self._feeds[topic]
-                feed.stop()
+        return self.watch_topic(customer_topic(ref.type.value, ref.customer_id),
+                                lambda: CustomerFeed(runtime, ref))
 
 
 async def customer_changes(info: Info, customer: CustomerRef) -> AsyncGenerator[Customer, None]:
