@@ -11,9 +11,7 @@ exactly what Chromium's URL parser makes of it, on an allowed host.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import pytest
 from browser_testing import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    app_page,
     billgate_serve,
     block_non_local,
     example_database,
@@ -50,26 +49,10 @@ TRICKY = [
 ]
 
 
-class AppPage(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        body = b"<!doctype html><title>The app</title><h1>Back in the app</h1>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def app_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), AppPage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://localhost:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with app_page("Back in the app") as port:
+        yield f"http://localhost:{port}"
 
 
 @pytest.fixture
