@@ -64,11 +64,6 @@ def check_shape(url: str, policy: UrlPolicy) -> tuple[str, int]:
     return host, port
 
 
-def is_public(address: str) -> bool:
-    """Globally reachable per the IANA special-purpose registries."""
-    return refusal(address) is None
-
-
 async def resolve(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return sorted({str(info[4][0]) for info in infos})
