@@ -43,3 +43,12 @@ async def test_a_watcher_behind_skips_to_the_newest_state() -> None:
         first = await watcher.__anext__()
         assert (first, watcher.newest(first), watcher.queued) == ({"n": 0}, {"n": 2}, 0)
         assert watcher.newest(first) is first, "nothing newer: the one in hand"
+
+
+async def test_watchers_joining_together_share_their_first_state(runtime: Any) -> None:
+    """Read after every one of them subscribed, executed once for all."""
+    feeds = CustomerFeeds()
+    async with feeds.watch(runtime, USER), feeds.watch(runtime, USER):
+        first, second = await asyncio.gather(feeds.first_state(USER), feeds.first_state(USER))
+        assert first is second and first.shared_results == {}
+        assert await feeds.first_state(USER) is not first, "a later joiner gets a later read"

@@ -32,6 +32,10 @@ class Feeds(Generic[F]):
     def __len__(self) -> int:
         return len(self._feeds)
 
+    def feed(self, topic: str) -> F | None:
+        """The running feed of ``topic``, if any."""
+        return self._feeds.get(topic)
+
     @contextlib.asynccontextmanager
     async def watch_topic(self, topic: str, make: Callable[[], F]) -> AsyncIterator[Subscription]:
         """Iterate the feed of ``topic`` (made with ``make`` when none runs) from the moment
