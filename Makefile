@@ -1,8 +1,14 @@
-# billgate: `make run` serves the example catalog in test mode; `make test` runs the suite.
+# billgate: `make run` serves the example catalog in test mode; `make test` runs the suite
+# (the server's, then the client libraries' in clients/).
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
+NPM ?= npm
+# The JavaScript clients, their test helper and the React example are npm workspaces with
+# one lock file (package-lock.json): `npm ci` installs exactly what it pins.
+NODE_STAMP := node_modules/.npm-ci-stamp
+PY_CLIENT_STAMP := $(VENV)/.billgate-client-stamp
 
 # Development defaults for `make run` only; set your own in production.
 RUN_ENV := BILLGATE_TEST_MODE=$${BILLGATE_TEST_MODE:-true} \
@@ -11,7 +17,8 @@ RUN_ENV := BILLGATE_TEST_MODE=$${BILLGATE_TEST_MODE:-true} \
 	BILLGATE_ALLOWED_ORIGINS=$${BILLGATE_ALLOWED_ORIGINS:-http://localhost:*,http://127.0.0.1:*} \
 	BILLGATE_JSON_LOGS=$${BILLGATE_JSON_LOGS:-false}
 
-.PHONY: install run test lint typecheck schema bench clean lock
+.PHONY: install run test test-server test-clients build-clients generate-clients lint typecheck schema bench \
+	clean lock
 
 # Reproducible installs: every dependency at the version and with the hashes pinned in
 # requirements-dev.lock (requirements.lock for the Docker image), then billgate itself
@@ -38,18 +45,50 @@ run: $(STAMP)
 	$(RUN_ENV) $(BIN)/billgate catalog apply --if-new examples/catalog.yaml
 	$(RUN_ENV) $(BIN)/billgate serve
 
-test: $(STAMP)
+test: test-server test-clients
+
+test-server: $(STAMP)
 	$(BIN)/pytest
 
+$(NODE_STAMP): package.json package-lock.json clients/typescript/package.json clients/react/package.json \
+		clients/test-server/package.json examples/react/package.json
+	$(NPM) ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+# billgate-client into the development venv (its dependencies, httpx and PyJWT, are locked there).
+$(PY_CLIENT_STAMP): clients/python/pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps -e clients/python
+	touch $(PY_CLIENT_STAMP)
+
+build-clients: $(NODE_STAMP)
+	$(NPM) run build --workspace @billgate/client
+	$(NPM) run build --workspace @billgate/react
+
+# Each package's own tests, each against a real `billgate serve` it starts (from .venv).
+test-clients: $(STAMP) $(PY_CLIENT_STAMP) build-clients
+	$(NPM) test --workspace @billgate/client
+	$(NPM) test --workspace @billgate/react
+	cd clients/python && ../../$(BIN)/pytest -p no:cacheprovider
+
+# After schema.graphql or clients/typescript changed: the generated operation types, the
+# build, and examples/frontend's copy of the browser bundle (tests fail while any is stale).
+generate-clients: $(NODE_STAMP)
+	$(NPM) run generate --workspace @billgate/client
+	$(NPM) run build --workspace @billgate/client
+	$(NPM) run vendor-example --workspace @billgate/client
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench clients/python examples
 	$(BIN)/mypy
+	cd clients/python && ../../$(BIN)/mypy
 
 schema: $(STAMP)
 	$(BIN)/billgate export-schema > schema.graphql
+	$(MAKE) generate-clients
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info billgate.db billgate.db-wal billgate.db-shm
+	rm -rf $(VENV) build *.egg-info billgate.db billgate.db-wal billgate.db-shm \
+		node_modules clients/*/dist examples/react/dist

@@ -4,7 +4,9 @@
 * GraphiQL (``/graphql`` in a browser) and React, served by billgate itself from
   ``src/billgate/graphql/ide/assets/`` so the page loads with no request leaving the server.
   GraphiQL's bundle includes the ``graphql-ws`` client it subscribes with.
-* The ``graphql-ws`` client of ``examples/frontend/`` (ES modules, no build step).
+
+(``examples/frontend/vendor/`` holds @billgate/client's browser bundle, built from
+``clients/typescript`` with its locked graphql-ws: ``make generate-clients`` refreshes it.)
 
 Versions are pinned below: change a pin, run ``python scripts/refresh_browser_assets.py``,
 check GraphiQL in a browser (and ``pytest tests/web/test_graphiql_offline.py``), commit the
@@ -26,7 +28,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 IDE_ASSETS = ROOT / "src" / "billgate" / "graphql" / "ide" / "assets"
-FRONTEND_VENDOR = ROOT / "examples" / "frontend" / "vendor" / "graphql-ws"
 
 # package -> (version, {file in the package: file written}, destination folder)
 PINS: dict[str, tuple[str, dict[str, str], Path]] = {
@@ -37,10 +38,6 @@ PINS: dict[str, tuple[str, dict[str, str], Path]] = {
     "graphiql": ("3.8.3", {"graphiql.min.js": "graphiql.min.js",
                            "graphiql.min.css": "graphiql.min.css",
                            "LICENSE": "LICENSE.graphiql"}, IDE_ASSETS),
-    # ``dist/client.js`` imports one shared chunk whose hashed name changes between
-    # releases: it is found from the import line (see ``_with_chunks``).
-    "graphql-ws": ("6.0.6", {"dist/client.js": "client.js", "LICENSE.md": "LICENSE.md"},
-                   FRONTEND_VENDOR),
 }
 
 

@@ -1,22 +1,10 @@
 // The example app: the user's plan and a live credit counter, and an Upgrade button that
-// buys Pro through billgate's hosted checkout. No build step: plain ES modules.
-import { connect } from "./billgate.js";
+// buys Pro through billgate's hosted checkout. No build step: plain ES modules, with
+// @billgate/client's browser bundle in vendor/ (graphql-ws inside).
+import { Billgate } from "./vendor/billgate-client.js";
 
 const PLAN_LINE = "user-plans"; // the product line whose product is "the plan" (examples/catalog.yaml)
 const UPGRADE_TO = { productId: "pro", priceId: "pro-monthly" };
-
-const CREDITS = `subscription ($customer: CustomerRef!) {
-  itemQuantityChanged(customer: $customer, itemId: "credits") { quantity }
-}`;
-const PLAN = `subscription ($customer: CustomerRef!) {
-  customerChanged(customer: $customer) {
-    products(first: 50) { edges { node { productId displayName subscription { status } } } }
-  }
-}`;
-const PLANS = `{ productLines { productLineId products { productId } } }`;
-const CHECKOUT = `mutation ($input: CreateCheckoutUrlInput!) {
-  createCheckoutUrl(input: $input) { url userErrors { code message } }
-}`;
 
 const $ = (id) => document.getElementById(id);
 
@@ -34,9 +22,19 @@ async function session() {
 }
 
 async function main() {
-  const { billgateUrl, token, userId } = await session();
-  const billgate = connect({ url: billgateUrl, token });
-  const customer = { type: "USER", customerId: userId };
+  const first = await session();
+  let unused = first.token;
+  const billgate = new Billgate({
+    url: first.billgateUrl,
+    // Called again whenever the token expired (billgate closes the live connection then):
+    // the client reconnects with the new token and reads the balance again.
+    getToken: async () => {
+      const token = unused ?? (await session()).token;
+      unused = undefined;
+      return token;
+    },
+  });
+  const user = billgate.customer({ type: "USER", customerId: first.userId });
   const fail = (error) => show("error", error.message);
 
   const params = new URLSearchParams(location.search);
@@ -45,17 +43,16 @@ async function main() {
     history.replaceState(null, "", location.pathname); // a reload should not thank again
   }
 
-  const lines = (await billgate.request(PLANS)).productLines;
-  const planIds = new Set(lines.filter((l) => l.productLineId === PLAN_LINE)
-    .flatMap((l) => l.products.map((p) => p.productId)));
+  const catalog = await billgate.listProducts({ customerType: "USER", limit: 100 });
+  const planIds = new Set(catalog.items.filter((p) => p.productLine?.productLineId === PLAN_LINE)
+    .map((p) => p.productId));
 
-  billgate.subscribe(CREDITS, { customer }, (data) => {
-    $("credits").textContent = data.itemQuantityChanged.quantity.toLocaleString("en");
+  user.onItem("credits", (credits) => {
+    $("credits").textContent = credits.quantity.toLocaleString("en");
   }, fail);
 
-  billgate.subscribe(PLAN, { customer }, (data) => {
-    const owned = data.customerChanged.products.edges.map((e) => e.node);
-    const plan = owned.find((p) => planIds.has(p.productId));
+  user.onCustomer((customer) => {
+    const plan = customer.products.find((p) => planIds.has(p.productId));
     $("plan").textContent = plan ? plan.displayName : "none";
     $("upgrade").hidden = !plan || plan.productId === UPGRADE_TO.productId;
   }, fail);
@@ -64,11 +61,8 @@ async function main() {
     $("upgrade").disabled = true;
     try {
       const here = location.origin + location.pathname;
-      const { createCheckoutUrl: result } = await billgate.request(CHECKOUT, { input: {
-        customer, ...UPGRADE_TO, returnUrl: here, cancelUrl: here,
-      } });
-      if (result.userErrors.length) throw new Error(result.userErrors[0].message);
-      location.assign(result.url); // billgate's hosted checkout; it comes back to `here`
+      // billgate's hosted checkout; it comes back to `here`.
+      location.assign(await user.createCheckoutUrl({ ...UPGRADE_TO, returnUrl: here, cancelUrl: here }));
     } catch (error) {
       fail(error);
       $("upgrade").disabled = false;

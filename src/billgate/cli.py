@@ -508,7 +508,7 @@ def export_schema() -> None:
 @click.option("--ttl", default=3600, show_default=True, help="Seconds until the token expires.")
 def token(user_id: str, teams: tuple[str, ...], ttl: int) -> None:
     """Mint a customer token for development (signed with BILLGATE_CUSTOMER_TOKEN_SECRET)."""
-    from billgate.graphql.auth import mint_customer_token
+    from billgate.auth import mint_customer_token
 
     secret = _settings().customer_token_secret
     if not secret:
@@ -518,7 +518,7 @@ def token(user_id: str, teams: tuple[str, ...], ttl: int) -> None:
 
 def team_roles(teams: tuple[str, ...]) -> dict[str, str]:
     """``--team ID:ROLE`` options as a customer token's ``teams``."""
-    from billgate.graphql.auth import TEAM_ROLES
+    from billgate.auth import TEAM_ROLES
 
     roles: dict[str, str] = {}
     for entry in teams:

@@ -40,8 +40,8 @@ def _variables(pairs: tuple[str, ...]) -> dict[str, Any]:
 def _authorization(settings: Settings, *, as_user: str | None, teams: tuple[str, ...],
                    key: str | None) -> str | None:
     if as_user is not None:
+        from billgate.auth import mint_customer_token
         from billgate.cli import team_roles
-        from billgate.graphql.auth import mint_customer_token
 
         if not settings.customer_token_secret:
             raise click.ClickException("--as needs BILLGATE_CUSTOMER_TOKEN_SECRET (the secret "

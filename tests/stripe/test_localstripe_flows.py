@@ -34,7 +34,7 @@ from stripe_testing import (
     sign,
 )
 
-from billgate.billing import test_clock
+from billgate.billing import payment_settings, test_clock
 from billgate.db.models import (
     CheckoutSession,
     Customer,
@@ -760,3 +760,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+TEST_ACCOUNT_ID = "acct_localstripe_test"  # localstripe_server.TEST_ACCOUNT_ID (not importable here)
+SETUP_WITH_ACCOUNT = """mutation ($input: CreatePaymentMethodSetupIntentInput!) {
+  createPaymentMethodSetupIntent(input: $input) {
+    setupIntentId clientSecret stripeAccountId userErrors { code } } }"""
+
+
+async def test_setup_intent_names_the_stripe_account_read_once(
+        api, server, rails_calls, runtime) -> None:  # noqa: ANN001
+    """Live mode: the account of the configured key, from ``GET /v1/account`` (a test-only
+    route of tests/stripe/localstripe_server.py: localstripe has none), read once per
+    process. Test mode: null."""
+    for customer_id in ("u1", "u2"):
+        data = await api.data(SETUP_WITH_ACCOUNT, {"input": {"customer": {
+            "type": "USER", "customerId": customer_id}}})
+        payload = data["createPaymentMethodSetupIntent"]
+        assert payload["userErrors"] == [] and payload["setupIntentId"].startswith("seti_")
+        assert payload["stripeAccountId"] == TEST_ACCOUNT_ID
+    assert len(rails_calls.find("GET", "/v1/account")) == 1, "read once, then kept"
+
+    async with runtime.db.session() as session, session.begin():
+        await payment_settings.update(session, test_mode=True)
+    data = await api.data(SETUP_WITH_ACCOUNT, {"input": {"customer": USER}})
+    payload = data["createPaymentMethodSetupIntent"]
+    assert payload["stripeAccountId"] is None and payload["setupIntentId"] is None
+    assert [e["code"] for e in payload["userErrors"]] == ["LIVE_MODE_ONLY"]

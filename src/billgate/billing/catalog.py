@@ -317,6 +317,20 @@ async def list_products_page(session: AsyncSession, *, after: str | None, limit:
     return (await session.scalars(stmt.limit(limit))).all()
 
 
+def visible_to(row: Product | None, *, by_server: bool) -> bool:
+    """Whether a caller sees this catalog product: never once archived; a server-only one
+    only by server callers (the seed's "hide the product from client SDK responses")."""
+    if row is None or row.archived_at is not None:
+        return False
+    return by_server or not row.server_only
+
+
+def visible_prices(prices: Sequence[dict[str, Any]] | None, *,
+                   by_server: bool) -> list[dict[str, Any]]:
+    """The prices of a product a caller sees: server-only prices only by server callers."""
+    return [p for p in prices or [] if by_server or not p.get("serverOnly")]
+
+
 async def get_product(session: AsyncSession, product_id: str, *,
                       include_archived: bool = False) -> Product | None:
     stmt = select(Product).where(Product.product_id == product_id)

@@ -15,9 +15,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.db.engine import Database
 from billgate.db.models import Customer, CustomerCredit, Invoice, Purchase
 from billgate.db.upsert import insert_ignore
 from billgate.money import from_minor
+from billgate.types import CustomerRef
 
 
 def plan_line(purchase: Purchase, *, start: datetime | None, end: datetime | None,
@@ -106,6 +108,19 @@ async def list_page(session: AsyncSession, customer_pk: int, *, before_id: int |
     if before_id is not None:
         stmt = stmt.where(Invoice.id < before_id)
     return (await session.scalars(stmt)).all()
+
+
+async def list_of_customer(db: Database, ref: CustomerRef, *, before_id: int | None,
+                           limit: int) -> Sequence[Invoice]:
+    """``list_page`` for a customer named by the app's ids: none for a customer never
+    referred to (a read creates nothing)."""
+    from billgate.billing import customers
+
+    async with db.read_session() as session:
+        customer = await customers.find(session, ref)
+        if customer is None:
+            return []
+        return await list_page(session, customer.id, before_id=before_id, limit=limit)
 
 
 async def get_by_public_id(session: AsyncSession, public_id: str) -> Invoice | None:

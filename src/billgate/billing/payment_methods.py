@@ -138,6 +138,14 @@ async def create_setup_intent(db: Database, stripe: StripeRails, ref: CustomerRe
         raise processor_failure(exc) from exc
 
 
+async def stripe_account_id(stripe: StripeRails) -> str:
+    """The Stripe account cards are saved to (read once per process, ``StripeRails``)."""
+    try:
+        return await stripe.account_id()
+    except ProcessorError as exc:
+        raise processor_failure(exc) from exc
+
+
 async def set_default_from_setup_intent(db: Database, stripe: StripeRails, ref: CustomerRef,
                                         setup_intent_id: str) -> dict[str, Any]:
     """Make the card of a succeeded SetupIntent of this customer its default payment

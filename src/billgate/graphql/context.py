@@ -7,7 +7,7 @@ from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
 
-from billgate.graphql.auth import Principal
+from billgate.auth import Principal
 from billgate.runtime import Runtime
 
 

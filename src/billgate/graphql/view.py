@@ -26,8 +26,8 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from billgate.auth import ANONYMOUS, AuthError, Principal, authenticate
 from billgate.graphql import graphiql
-from billgate.graphql.auth import ANONYMOUS, AuthError, Principal, authenticate
 from billgate.graphql.catalog_cache import CatalogCache
 from billgate.graphql.context import Context
 from billgate.graphql.live_customers import CustomerFeeds

@@ -230,6 +230,7 @@ class StripeRails:
                                           max_network_retries=max_network_retries)
         self.resolve_customer = resolve_customer
         self.omit_params = omit_params
+        self._account_id: str | None = None
 
     async def aclose(self) -> None:
         with contextlib.suppress(NotImplementedError):  # a client without async support
@@ -396,6 +397,14 @@ class StripeRails:
             refunds=tuple(RefundInfo(id=str(r["id"]), amount=int(r.get("amount") or 0),
                                      status=str(r.get("status") or ""), metadata=_metadata(r))
                           for r in refunds))
+
+    async def account_id(self) -> str:
+        """The Stripe account of the configured key (``GET /v1/account``), read once and
+        kept: it cannot change while the key does not (Stack Auth's ``stripeAccountId``)."""
+        if self._account_id is None:
+            obj = await self._call(self.client.v1.accounts.retrieve_current_async())
+            self._account_id = str(obj["id"])
+        return self._account_id
 
     async def retrieve_dispute(self, dispute_id: str) -> DisputeInfo:
         obj = await self._call(self.client.v1.disputes.retrieve_async(dispute_id))

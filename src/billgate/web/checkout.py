@@ -95,7 +95,11 @@ def checkout_routes(get_runtime: Callable[[], Runtime]) -> list[Route]:
     async def complete(request: Request) -> Response:
         return await _complete(get_runtime(), request)
 
+    async def done(request: Request) -> Response:
+        return pages.render("checkout_done.html")
+
     return [Route("/checkout/{code}", show, methods=["GET"], name="checkout"),
+            Route("/checkout/{code}/done", done, methods=["GET"], name="checkout_done"),
             Route("/checkout/{code}/complete", complete, methods=["POST"],
                   name="checkout_complete"),
             *checkout_stripe.routes(get_runtime)]

@@ -10,14 +10,16 @@ from billgate.ops.large_bodies import LargeBodyDebt
 
 
 class BodySizeLimit:
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, exempt_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Paths whose handlers read with the same limit and answer in their own format.
+        self.exempt_prefixes = exempt_prefixes
         # What the bodies it lets through leave for the garbage collector (ops/large_bodies.py).
         self.debt = LargeBodyDebt()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers") or []:

@@ -66,7 +66,11 @@ def app_link(url: str | None, allowed: Sequence[str]) -> str | None:
 def completed_url(return_url: str, code: str) -> str:
     """Where the browser goes after a completed checkout: ``return_url`` with
     ``checkout_status=complete`` and ``checkout_id=<code>`` added to its query string (any
-    query and fragment it had are kept), so the app's page knows what just happened."""
+    query and fragment it had are kept), so the app's page knows what just happened. A
+    checkout made without a return URL (REST ``create-purchase-url`` may leave it out) ends
+    on billgate's own "Payment complete" page."""
+    if not return_url:
+        return f"/checkout/{code}/done"
     parts = urlsplit(return_url)
     query = [*parse_qsl(parts.query, keep_blank_values=True),
              ("checkout_status", "complete"), ("checkout_id", code)]
@@ -74,11 +78,10 @@ def completed_url(return_url: str, code: str) -> str:
 
 
 def back_to_app(return_url: str | None, code: str, allowed: Sequence[str]) -> Response:
-    """After a completed checkout: 303 to ``completed_url`` when the stored return URL is
-    still allowed (``app_link``), else a page saying the purchase is complete."""
-    url = app_link(return_url, allowed)
-    if url is None:
-        return render("checkout_done.html")
+    """After a completed checkout: 303 to ``completed_url``; to billgate's own "Payment
+    complete" page when there is no return URL or the stored one is no longer allowed
+    (``app_link``)."""
+    url = app_link(return_url, allowed) or ""
     return RedirectResponse(completed_url(url, code), status_code=303, headers=security_headers())
 
 

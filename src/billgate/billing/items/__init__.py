@@ -6,6 +6,7 @@ Call it through this package: ``from billgate.billing import items`` then
 (balances and history), ``results`` (what they return).
 """
 
+from billgate.billing.items.by_kind import change
 from billgate.billing.items.reads import (
     Balances,
     changes_since,
@@ -35,6 +36,7 @@ __all__ = [
     "ChangeEvent",
     "ChangeResult",
     "Publish",
+    "change",
     "changes_since",
     "decrease",
     "expire_source",

@@ -2,8 +2,11 @@
 
 Yes for an owned one-time or include-by-default product, and for a subscription by its
 state (``subscriptions/states.has_access``: a PAST_DUE one only inside the grace period).
-Apps ask this on every request, so the purchases of the product are read in one direct
-statement (``db/direct.py``) and the payment settings only for a PAST_DUE subscription.
+Without a product (StackBE's ``checkAccess(customerId)``): true when any live subscription
+of the customer grants access now, by the same ``has_access`` rule (one-time and included
+products do not count). Apps ask this on every request, so the purchases are read in one
+direct statement (``db/direct.py``) and the payment settings only for a PAST_DUE
+subscription.
 """
 
 from __future__ import annotations
@@ -40,11 +43,17 @@ OWNED_OF_PRODUCT = Statement(f"""
     FROM purchases WHERE customer_pk = :customer_pk AND product_id = :product_id
       AND ((kind = '{SUBSCRIPTION}' AND status IN ({_LIVE}))
            OR (kind <> '{SUBSCRIPTION}' AND status = 'ACTIVE'))""")
+# Without a product: the customer's live subscriptions (one direct statement too).
+LIVE_SUBSCRIPTIONS = Statement(f"""
+    SELECT kind, status, current_period_end, cancel_at_period_end, past_due_since
+    FROM purchases WHERE customer_pk = :customer_pk
+      AND kind = '{SUBSCRIPTION}' AND status IN ({_LIVE})""")
 
 
-async def has_access(db: Database, customer_pk: int, product_id: str, *, now: datetime,
+async def has_access(db: Database, customer_pk: int, product_id: str | None, *, now: datetime,
                      grace_period_days: Callable[[], Awaitable[int]]) -> bool:
-    """``grace_period_days`` is asked only for a PAST_DUE subscription."""
+    """``grace_period_days`` is asked only for a PAST_DUE subscription. ``product_id``
+    None: any live subscription that grants access."""
     for owned in await owned_of_product(db, customer_pk, product_id):
         if owned.kind != SUBSCRIPTION:
             return True
@@ -55,24 +64,29 @@ async def has_access(db: Database, customer_pk: int, product_id: str, *, now: da
 
 
 async def owned_of_product(db: Database, customer_pk: int,
-                           product_id: str) -> list[OwnedState]:
+                           product_id: str | None) -> list[OwnedState]:
+    """The owned purchases of the product, or (``product_id`` None) the live subscriptions."""
     if db.direct is not None:
         found = await or_none(_owned_direct(db.direct, customer_pk, product_id))
         if found is not None:
             return found
+    which = (Purchase.product_id == product_id if product_id is not None
+             else Purchase.kind == SUBSCRIPTION)
     async with db.read_session() as session:
         rows = await session.execute(
             select(Purchase.kind, Purchase.status, Purchase.current_period_end,
                    Purchase.cancel_at_period_end, Purchase.past_due_since)
-            .where(Purchase.customer_pk == customer_pk, Purchase.product_id == product_id,
-                   OWNED_CONDITION))
+            .where(Purchase.customer_pk == customer_pk, which, OWNED_CONDITION))
         return [OwnedState(*row) for row in rows]
 
 
 async def _owned_direct(direct: DirectDatabase, customer_pk: int,
-                        product_id: str) -> list[OwnedState]:
+                        product_id: str | None) -> list[OwnedState]:
     async with direct.read() as conn:
-        rows = await conn.fetchall(OWNED_OF_PRODUCT, customer_pk=customer_pk,
-                                   product_id=product_id)
+        if product_id is None:
+            rows = await conn.fetchall(LIVE_SUBSCRIPTIONS, customer_pk=customer_pk)
+        else:
+            rows = await conn.fetchall(OWNED_OF_PRODUCT, customer_pk=customer_pk,
+                                       product_id=product_id)
     return [OwnedState(kind, status, time_of(end), bool(cancel), time_of(past_due))
             for kind, status, end, cancel, past_due in rows]

@@ -54,10 +54,24 @@ async def get(session: AsyncSession, purchase_id: int) -> Purchase | None:
     return await session.get(Purchase, purchase_id)
 
 
+async def current_subscription(session: AsyncSession, customer_pk: int, *,
+                               product_line_id: str | None,
+                               include_server_only: bool = True) -> Purchase | None:
+    """The newest live subscription (TRIALING, ACTIVE, PAST_DUE, PAUSED), of the product line
+    if given: StackBE's "current subscription". Server-only products (as sold) are left out
+    for client callers, as in ``list_subscriptions_page``."""
+    found = await list_subscriptions_page(session, customer_pk, before_id=None, limit=1,
+                                          statuses=LIVE_SUBSCRIPTION,
+                                          include_server_only=include_server_only,
+                                          product_line_id=product_line_id)
+    return found[0] if found else None
+
+
 async def list_subscriptions_page(session: AsyncSession, customer_pk: int, *,
                                   before_id: int | None, limit: int,
                                   statuses: Sequence[str] | None = None,
-                                  include_server_only: bool = True) -> Sequence[Purchase]:
+                                  include_server_only: bool = True,
+                                  product_line_id: str | None = None) -> Sequence[Purchase]:
     """Subscriptions newest first (keyset on id), optionally of some statuses only, and
     without those of server-only products (as sold) for client callers."""
     stmt = (select(Purchase).where(Purchase.customer_pk == customer_pk,
@@ -67,6 +81,8 @@ async def list_subscriptions_page(session: AsyncSession, customer_pk: int, *,
         stmt = stmt.where(Purchase.id < before_id)
     if statuses:
         stmt = stmt.where(Purchase.status.in_(list(statuses)))
+    if product_line_id is not None:
+        stmt = stmt.where(Purchase.product_line_id == product_line_id)
     if not include_server_only:
         server_only = Purchase.product["serverOnly"].as_boolean()
         stmt = stmt.where(or_(server_only.is_(None), server_only.is_(False)))

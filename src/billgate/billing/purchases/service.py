@@ -113,7 +113,7 @@ async def grant_product(db: Database, ref: CustomerRef, *, product_id: str | Non
 
 async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | None,
                           inline: dict[str, Any] | None, price_id: str | None,
-                          currency: str | None, quantity: int, return_url: str,
+                          currency: str | None, quantity: int, return_url: str | None,
                           allowed_return_urls: Sequence[str], by_server: bool,
                           clock: Clock, cancel_url: str | None = None,
                           publish: items.Publish | None = NO_PUBLISH) -> CheckoutSession:
@@ -122,10 +122,13 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
     Every rule is checked now and again on completion (the catalog or the customer may
     change in between), against what the customer owns including its include-by-default
     products (an add-on to the free plan is buyable by a customer seen for the first time).
+    Without ``return_url`` (REST callers may leave it out, as Stack Auth allows) the hosted
+    page ends on billgate's own "Payment complete" page; one that is given must be allowed.
     """
     # Stored as browsers will read them (``return_urls.check``), so the page renders and
     # redirects to exactly what was checked.
-    return_url = check_return_url(return_url, allowed_return_urls)
+    if return_url is not None:
+        return_url = check_return_url(return_url, allowed_return_urls)
     if cancel_url is not None:
         cancel_url = check_return_url(cancel_url, allowed_return_urls, field="cancelUrl")
     now = clock.now()
@@ -140,12 +143,17 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
         checkout = CheckoutSession(
             code=secrets.token_urlsafe(24), customer_pk=customer.id, product_id=req.product_id,
             product=req.snapshot(), price_id=req.price["priceId"] if req.price else None,
-            currency=req.currency or "USD", quantity=quantity, return_url=return_url,
+            currency=req.currency or "USD", quantity=quantity, return_url=return_url or "",
             cancel_url=cancel_url, by_server=by_server, status="OPEN", expires_at=now + CHECKOUT_TTL,
             created_at=now)
         session.add(checkout)
     await _publish(publish, events)
     return checkout
+
+
+def checkout_url(base_url: str, checkout: CheckoutSession) -> str:
+    """The absolute link to a checkout's hosted page (``web/checkout.py``)."""
+    return f"{base_url}/checkout/{checkout.code}"
 
 
 async def _check_not_blocked(session: AsyncSession) -> None:

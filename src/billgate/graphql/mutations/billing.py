@@ -34,6 +34,9 @@ class CreatePaymentMethodSetupIntentPayload:
     setup_intent_id: str | None = None
     client_secret: str | None = strawberry.field(
         default=None, description="For Stripe Elements (stripe.confirmSetup) in the browser.")
+    stripe_account_id: str | None = strawberry.field(
+        default=None, description="The Stripe account of the configured key (live mode); null in "
+        "test mode. Stripe.js needs it only for a connected account.")
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -97,10 +100,12 @@ class BillingMutations:
         try:
             ref, stripe = await _managed_live_customer(info, input.customer)
             intent = await payment_methods.create_setup_intent(runtime.db, stripe, ref)
+            account = await payment_methods.stripe_account_id(stripe)
         except BillgateError as exc:
             return CreatePaymentMethodSetupIntentPayload(user_errors=[user_error(exc)])
         return CreatePaymentMethodSetupIntentPayload(setup_intent_id=intent.id,
-                                                     client_secret=intent.client_secret)
+                                                     client_secret=intent.client_secret,
+                                                     stripe_account_id=account)
 
     @strawberry.mutation(description="Make the card of a succeeded SetupIntent of this customer "
                          "its default payment method (read from Stripe: it must have succeeded and "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from billgate.billing import items
-from billgate.billing.errors import BillgateError, InsufficientQuantity, InvalidInput
+from billgate.billing.errors import BillgateError, InsufficientQuantity
+from billgate.billing.items.requests import Kind
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.items import ChangeItemQuantityInput
@@ -30,21 +31,17 @@ async def _item(info: Info, input: ChangeItemQuantityInput, result: items.Change
     return Item.from_snapshot(input.customer.to_domain(), None, result.balance)
 
 
+_KINDS: dict[str, Kind] = {
+    "tryDecrease": "try_decrease", "increase": "increase", "decrease": "decrease"}
+
+
 async def _change(info: Info, input: ChangeItemQuantityInput, kind: str) -> items.ChangeResult:
     info.context.principal.require_server(f"{kind}ItemQuantity")
     runtime = info.context.runtime
-    ref = input.customer.to_domain()
-    common = {"amount": input.amount, "clock": runtime.clock, "description": input.description,
-              "idempotency_key": input.idempotency_key}
-    if kind != "increase" and input.expires_at is not None:
-        raise InvalidInput("expiresAt is only for increaseItemQuantity", field=["expiresAt"])
-    if kind == "tryDecrease":
-        result = await items.try_decrease(runtime.db, ref, input.item_id, **common)
-    elif kind == "increase":
-        result = await items.increase(runtime.db, ref, input.item_id,
-                                      expires_at=input.expires_at, **common)
-    else:
-        result = await items.decrease(runtime.db, ref, input.item_id, **common)
+    result = await items.change(
+        runtime.db, input.customer.to_domain(), input.item_id, _KINDS[kind], amount=input.amount,
+        clock=runtime.clock, description=input.description,
+        idempotency_key=input.idempotency_key, expires_at=input.expires_at)
     await runtime.publish(list(result.changes))
     return result
 

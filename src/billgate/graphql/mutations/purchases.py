@@ -10,12 +10,12 @@ import strawberry
 from billgate.billing.errors import BillgateError
 from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import service
+from billgate.billing.purchases.owned import ProductGroup
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.catalog import ProductInput
 from billgate.graphql.inputs.purchases import CreateCheckoutUrlInput, GrantProductInput
 from billgate.graphql.resolvers.purchases import (
-    ProductGroup,
     access_rules,
     owned_product_of,
     switch_options,
@@ -60,7 +60,8 @@ class PurchaseMutations:
                 by_server=principal.is_server, clock=runtime.clock, publish=runtime.publish)
         except BillgateError as exc:
             return CreateCheckoutUrlPayload(user_errors=[user_error(exc)])
-        return CreateCheckoutUrlPayload(url=f"{runtime.settings.base_url}/checkout/{checkout.code}")
+        return CreateCheckoutUrlPayload(url=service.checkout_url(runtime.settings.base_url,
+                                                                 checkout))
 
     @strawberry.mutation(description="Give a product without checkout (server callers only).")
     async def grant_product(self, info: Info, input: GrantProductInput) -> GrantProductPayload:

@@ -21,10 +21,8 @@ from billgate.types import CustomerType
 
 def visible(info: Info, row: ProductRow | None) -> Product | None:
     """The product as this caller may see it: None when archived or server-only for a client."""
-    if row is None or row.archived_at is not None:
-        return None
     server = info.context.principal.is_server
-    if row.server_only and not server:
+    if row is None or not catalog.visible_to(row, by_server=server):
         return None
     return Product.from_row(row, show_server_only_prices=server)
 

@@ -50,9 +50,11 @@ async def _subscription(info: Info, node_id: str) -> Node | None:
         return None
     if readable(info, owner.type, owner.customer_id) is None:
         return None
-    from billgate.graphql.resolvers.purchases import access_rules, shown_to
+    from billgate.billing.purchases.owned import shown_to
+    from billgate.graphql.resolvers.purchases import access_rules
 
-    if not shown_to(info, row):  # a server-only product's subscription: hidden from clients
+    # A server-only product's subscription: hidden from clients.
+    if not shown_to(row, by_server=info.context.principal.is_server):
         return None
 
     return CustomerSubscription.from_row(row, await access_rules(info))

@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 
+from billgate.billing.catalog import visible_prices
 from billgate.db.models import ItemDefinition as ItemDefinitionRow
 from billgate.db.models import Product as ProductRow
 from billgate.db.models import ProductLine as ProductLineRow
@@ -145,9 +146,7 @@ class Product(Node):
 
     @classmethod
     def from_row(cls, row: ProductRow, *, show_server_only_prices: bool) -> Product:
-        prices = row.prices or []
-        if not show_server_only_prices:
-            prices = [p for p in prices if not p.get("serverOnly")]
+        prices = visible_prices(row.prices, by_server=show_server_only_prices)
         return cls(
             id=strawberry.ID(global_id("Product", row.product_id)),
             product_id=row.product_id,

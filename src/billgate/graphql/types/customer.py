@@ -90,11 +90,22 @@ class Customer(Node):
         return await billing(info, self.ref)
 
     @strawberry.field(description="Should the customer get what the product gives? True for an "
-                      "owned one-time or included product, and for a subscription per its hasAccess.")
-    async def has_access(self, info: Info, product_id: str) -> bool:
+                      "owned one-time or included product, and for a subscription per its hasAccess. "
+                      "Without productId (StackBE's checkAccess): true when any subscription grants "
+                      "access now (grace period included, paused excluded).")
+    async def has_access(self, info: Info, product_id: str | None = None) -> bool:
         from billgate.graphql.resolvers.purchases import has_access
 
         return await has_access(info, self.ref, product_id)
+
+    @strawberry.field(description="The newest live subscription (TRIALING, ACTIVE, PAST_DUE, "
+                      "PAUSED), of that product line if given, with product and price as sold; "
+                      "null when none.")
+    async def current_subscription(self, info: Info,
+                                   product_line_id: str | None = None) -> SubscriptionT | None:
+        from billgate.graphql.resolvers.purchases import current_subscription
+
+        return await current_subscription(info, self.ref, product_line_id)
 
     @classmethod
     def of(cls, ref: domain.CustomerRef, *, shared: bool = False) -> Customer:

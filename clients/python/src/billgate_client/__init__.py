@@ -1,0 +1,52 @@
+"""billgate's Python client: ``Billgate`` (sync) and ``AsyncBillgate`` (asyncio) with the same
+methods, ``mint_customer_token`` for your backend's users and ``verify_webhook`` for the
+events billgate sends. Needs only httpx and PyJWT."""
+
+from billgate_client._version import __version__
+from billgate_client.async_client import AsyncBillgate, AsyncCustomer, AsyncItemRef
+from billgate_client.client import Billgate, Customer, ItemRef
+from billgate_client.errors import BillgateError
+from billgate_client.models import (
+    Billing,
+    CustomerRef,
+    GrantResult,
+    Invoice,
+    Item,
+    Money,
+    OwnedProduct,
+    Page,
+    PaymentMethod,
+    Price,
+    Product,
+    Subscription,
+    SwitchOption,
+)
+from billgate_client.tokens import mint_customer_token
+from billgate_client.webhooks import WebhookVerificationError, verify_webhook
+
+__all__ = [
+    "AsyncBillgate",
+    "AsyncCustomer",
+    "AsyncItemRef",
+    "Billgate",
+    "BillgateError",
+    "Billing",
+    "Customer",
+    "CustomerRef",
+    "GrantResult",
+    "Invoice",
+    "Item",
+    "ItemRef",
+    "Money",
+    "OwnedProduct",
+    "Page",
+    "PaymentMethod",
+    "Price",
+    "Product",
+    "Subscription",
+    "SwitchOption",
+    "WebhookVerificationError",
+    "__version__",
+    "mint_customer_token",
+    "verify_webhook",
+]

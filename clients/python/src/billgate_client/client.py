@@ -1,0 +1,302 @@
+"""The synchronous client, for backends and scripts.
+
+billgate = Billgate("http://127.0.0.1:8000/graphql", secret_key=os.environ["BILLGATE_SECRET_KEY"])
+if not billgate.customer("USER", "u-1").item("credits").try_decrease_quantity(5, idempotency_key=job_id):
+    raise NotEnoughCredits()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+
+from billgate_client import _operations as ops
+from billgate_client import _transport as transport
+from billgate_client._operations import Operation
+from billgate_client.models import (
+    Billing,
+    CustomerRef,
+    GrantResult,
+    Invoice,
+    Item,
+    OwnedProduct,
+    Page,
+    Product,
+    Subscription,
+)
+
+T = TypeVar("T")
+
+
+class Billgate:
+    """``url`` is the GraphQL endpoint (``.../graphql``). Backends pass ``secret_key``; a
+    customer token (``token``, or ``get_token`` to mint a new one when it expires) limits the
+    client to that user and its teams."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        secret_key: str | None = None,
+        token: str | None = None,
+        get_token: Callable[[], str] | None = None,
+        timeout: float = 10.0,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self.url = url
+        self._credentials = transport.Credentials(secret_key, token, get_token)
+        self._http = http_client or httpx.Client(timeout=timeout)
+        self._owns_http = http_client is None
+
+    def customer(self, customer_type: str, customer_id: str) -> Customer:
+        """``billgate.customer("USER", "u-1")``; also ``"TEAM"`` and ``"CUSTOM"``."""
+        return Customer(self, transport.customer_ref(customer_type, customer_id))
+
+    def list_products(
+        self, *, customer_type: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Product]:
+        """The catalog, a page at a time."""
+        return self.run(ops.list_products(customer_type, limit, cursor))
+
+    def get_product(self, product_id: str) -> Product | None:
+        return self.run(ops.get_product(product_id))
+
+    def request(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Any GraphQL operation; returns its ``data`` or raises BillgateError."""
+        return self.run(ops.raw(query, variables))
+
+    def run(self, operation: Operation[T]) -> T:
+        response = self._post(operation)
+        if response.status_code == 401 and self._credentials.refreshable:
+            # The token expired or was refused: ask get_token for a new one, try once more.
+            self._credentials.invalidate()
+            response = self._post(operation)
+        return transport.read(operation, response.status_code, response.text)
+
+    def _post(self, operation: Operation[Any]) -> httpx.Response:
+        try:
+            return self._http.post(
+                self.url, json=transport.body(operation), headers=self._credentials.headers()
+            )
+        except httpx.TransportError as exc:
+            raise transport.network_error(self.url, exc) from exc
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Billgate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Customer:
+    """One customer's side of the API. Methods that change balances or grant products need
+    the secret key."""
+
+    def __init__(self, client: Billgate, ref: CustomerRef) -> None:
+        self._client = client
+        self.ref = ref
+
+    def item(self, item_id: str) -> ItemRef:
+        return ItemRef(self._client, self.ref, item_id)
+
+    def get_item(self, item_id: str) -> Item:
+        return self._client.run(ops.get_item(self.ref, item_id))
+
+    def list_items(self) -> list[Item]:
+        return self._client.run(ops.list_items(self.ref))
+
+    def list_products(self, *, limit: int | None = None, cursor: str | None = None) -> Page[OwnedProduct]:
+        """What the customer owns, one entry per product."""
+        return self._client.run(ops.list_owned_products(self.ref, limit, cursor))
+
+    def list_subscriptions(
+        self, *, limit: int | None = None, cursor: str | None = None, status: list[str] | None = None
+    ) -> Page[Subscription]:
+        return self._client.run(ops.list_subscriptions(self.ref, limit, cursor, status))
+
+    def has_access(self, product_id: str | None = None) -> bool:
+        """Should the customer get what the product gives (owned, or a subscription with
+        access)? Without a product: whether any subscription gives access now."""
+        return self._client.run(ops.has_access(self.ref, product_id))
+
+    def get_current_subscription(self, *, product_line_id: str | None = None) -> Subscription | None:
+        """The newest live subscription (of a product line, if given), or None."""
+        return self._client.run(ops.current_subscription(self.ref, product_line_id))
+
+    def create_checkout_url(
+        self,
+        *,
+        product_id: str,
+        return_url: str,
+        price_id: str | None = None,
+        cancel_url: str | None = None,
+        quantity: int | None = None,
+        currency: str | None = None,
+    ) -> str:
+        """A link to billgate's hosted checkout (single use, 24 h); ``return_url`` must be allowed."""
+        return self._client.run(
+            ops.create_checkout_url(
+                self.ref,
+                productId=product_id,
+                returnUrl=return_url,
+                priceId=price_id,
+                cancelUrl=cancel_url,
+                quantity=quantity,
+                currency=currency,
+            )
+        )
+
+    def grant_product(
+        self,
+        *,
+        product_id: str,
+        price_id: str | None = None,
+        quantity: int | None = None,
+        currency: str | None = None,
+    ) -> GrantResult:
+        """Give a product without checkout (secret key only)."""
+        return self._client.run(
+            ops.grant_product(
+                self.ref, productId=product_id, priceId=price_id, quantity=quantity, currency=currency
+            )
+        )
+
+    def switch_subscription(
+        self, *, from_product_id: str, to_product_id: str, price_id: str | None = None
+    ) -> Subscription:
+        return self._client.run(
+            ops.change_subscription(
+                "switchSubscription",
+                self.ref,
+                fromProductId=from_product_id,
+                toProductId=to_product_id,
+                priceId=price_id,
+            )
+        )
+
+    def cancel_subscription(
+        self, *, product_id: str | None = None, subscription_id: str | None = None, immediately: bool = False
+    ) -> Subscription:
+        """At the end of the paid period (access until then), or ``immediately``."""
+        return self._client.run(
+            ops.change_subscription(
+                "cancelSubscription",
+                self.ref,
+                productId=product_id,
+                subscriptionId=subscription_id,
+                immediately=immediately,
+            )
+        )
+
+    def uncancel_subscription(
+        self, *, product_id: str | None = None, subscription_id: str | None = None
+    ) -> Subscription:
+        return self._client.run(
+            ops.change_subscription(
+                "uncancelSubscription", self.ref, productId=product_id, subscriptionId=subscription_id
+            )
+        )
+
+    def pause_subscription(
+        self,
+        *,
+        product_id: str | None = None,
+        subscription_id: str | None = None,
+        resumes_at: str | None = None,
+    ) -> Subscription:
+        return self._client.run(
+            ops.change_subscription(
+                "pauseSubscription",
+                self.ref,
+                productId=product_id,
+                subscriptionId=subscription_id,
+                resumesAt=resumes_at,
+            )
+        )
+
+    def resume_subscription(
+        self, *, product_id: str | None = None, subscription_id: str | None = None
+    ) -> Subscription:
+        return self._client.run(
+            ops.change_subscription(
+                "resumeSubscription", self.ref, productId=product_id, subscriptionId=subscription_id
+            )
+        )
+
+    def list_invoices(self, *, limit: int | None = None, cursor: str | None = None) -> Page[Invoice]:
+        """Newest first; ``Page(items, next_cursor)``."""
+        return self._client.run(ops.list_invoices(self.ref, limit, cursor))
+
+    def get_billing(self) -> Billing:
+        return self._client.run(ops.get_billing(self.ref))
+
+    # Later billgate releases add, here, once schema.graphql has them:
+    # create_customer_portal_url(return_url=...) and set_auto_top_up(item_id=..., ...).
+
+
+class ItemRef:
+    """One item (balance) of a customer."""
+
+    def __init__(self, client: Billgate, ref: CustomerRef, item_id: str) -> None:
+        self._client = client
+        self.customer = ref
+        self.item_id = item_id
+
+    def get(self) -> Item:
+        return self._client.run(ops.get_item(self.customer, self.item_id))
+
+    def try_decrease_quantity(
+        self, amount: int, *, idempotency_key: str | None = None, description: str | None = None
+    ) -> bool:
+        """Consume ``amount`` only if the balance stays at or above 0 (atomic, never oversells):
+        True when consumed, False when the balance was too low (nothing changed). With
+        ``idempotency_key`` a retry changes nothing more."""
+        return self._client.run(
+            ops.try_decrease(
+                self.customer, self.item_id, amount, idempotency_key=idempotency_key, description=description
+            )
+        )
+
+    def increase_quantity(
+        self,
+        amount: int,
+        *,
+        expires_at: str | None = None,
+        idempotency_key: str | None = None,
+        description: str | None = None,
+    ) -> Item:
+        return self._client.run(
+            ops.change_quantity(
+                "increaseItemQuantity",
+                self.customer,
+                self.item_id,
+                amount,
+                idempotency_key=idempotency_key,
+                description=description,
+                expires_at=expires_at,
+            )
+        )
+
+    def decrease_quantity(
+        self, amount: int, *, idempotency_key: str | None = None, description: str | None = None
+    ) -> Item:
+        """May take the balance below 0 (debt)."""
+        return self._client.run(
+            ops.change_quantity(
+                "decreaseItemQuantity",
+                self.customer,
+                self.item_id,
+                amount,
+                idempotency_key=idempotency_key,
+                description=description,
+            )
+        )
+
+    # Reservations go here once schema.graphql has them: reserve(amount, ttl_seconds=...),
+    # then commit(reservation_id, amount=None) or release(reservation_id).

@@ -1,0 +1,225 @@
+"""What the client returns: frozen dataclasses with snake_case fields, built from the
+GraphQL answers (camelCase) in one place each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+CustomerType = Literal["USER", "TEAM", "CUSTOM"]
+CUSTOMER_TYPES = ("USER", "TEAM", "CUSTOM")
+
+T = TypeVar("T")
+
+
+def _time(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    type: CustomerType
+    customer_id: str
+
+    def to_graphql(self) -> dict[str, str]:
+        return {"type": self.type, "customerId": self.customer_id}
+
+
+@dataclass(frozen=True)
+class Item:
+    """A balance: ``quantity`` may be negative (debt); ``non_negative_quantity`` is for display."""
+
+    item_id: str
+    display_name: str
+    quantity: int
+    non_negative_quantity: int
+    version: int
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Item:
+        return cls(
+            data["itemId"],
+            data["displayName"],
+            data["quantity"],
+            data["nonNegativeQuantity"],
+            data["version"],
+        )
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    status: str
+    product_id: str | None
+    price_id: str | None
+    quantity: int
+    current_period_start: datetime
+    current_period_end: datetime
+    cancel_at_period_end: bool
+    canceled_at: datetime | None
+    ended_at: datetime | None
+    trial_ends_at: datetime | None
+    created_at: datetime
+    has_access: bool
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Subscription:
+        return cls(
+            data["id"],
+            data["status"],
+            data["productId"],
+            data["priceId"],
+            data["quantity"],
+            datetime.fromisoformat(data["currentPeriodStart"]),
+            datetime.fromisoformat(data["currentPeriodEnd"]),
+            data["cancelAtPeriodEnd"],
+            _time(data["canceledAt"]),
+            _time(data["endedAt"]),
+            _time(data["trialEndsAt"]),
+            datetime.fromisoformat(data["createdAt"]),
+            data["hasAccess"],
+        )
+
+
+@dataclass(frozen=True)
+class SwitchOption:
+    product_id: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class OwnedProduct:
+    """One product the customer owns; ``quantity`` sums stackable purchases."""
+
+    product_id: str | None
+    display_name: str
+    quantity: int
+    type: str
+    subscription: Subscription | None
+    switch_options: list[SwitchOption]
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> OwnedProduct:
+        subscription = data["subscription"]
+        return cls(
+            data["productId"],
+            data["displayName"],
+            data["quantity"],
+            data["type"],
+            Subscription.of(subscription) if subscription else None,
+            [SwitchOption(o["productId"], o["displayName"]) for o in data["switchOptions"]],
+        )
+
+
+@dataclass(frozen=True)
+class Money:
+    currency: str
+    amount: str
+    minor_units: int
+
+
+@dataclass(frozen=True)
+class Price:
+    price_id: str
+    amounts: list[Money]
+    interval: tuple[str, int] | None  # ("MONTH", 1); None for a one-time price
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Price:
+        interval = data["interval"]
+        return cls(
+            data["priceId"],
+            [Money(m["currency"], m["amount"], m["minorUnits"]) for m in data["amounts"]],
+            (interval["unit"], interval["count"]) if interval else None,
+        )
+
+
+@dataclass(frozen=True)
+class Product:
+    """A catalog product."""
+
+    id: str
+    product_id: str
+    display_name: str
+    customer_type: CustomerType
+    product_line_id: str | None
+    prices: list[Price]
+    stackable: bool
+    included_by_default: bool
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Product:
+        line = data["productLine"]
+        return cls(
+            data["id"],
+            data["productId"],
+            data["displayName"],
+            data["customerType"],
+            line["productLineId"] if line else None,
+            [Price.of(p) for p in data["prices"]],
+            data["stackable"],
+            data["includedByDefault"],
+        )
+
+
+@dataclass(frozen=True)
+class Invoice:
+    id: str
+    status: str
+    amount_total: int  # minor units (JPY: yen)
+    currency: str
+    created_at: datetime
+    paid_at: datetime | None
+    hosted_invoice_url: str
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Invoice:
+        return cls(
+            data["id"],
+            data["status"],
+            data["amountTotal"],
+            data["currency"],
+            datetime.fromisoformat(data["createdAt"]),
+            _time(data["paidAt"]),
+            data["hostedInvoiceUrl"],
+        )
+
+
+@dataclass(frozen=True)
+class PaymentMethod:
+    id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True)
+class Billing:
+    has_customer: bool
+    default_payment_method: PaymentMethod | None
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Billing:
+        card = data["defaultPaymentMethod"]
+        return cls(
+            data["hasCustomer"],
+            PaymentMethod(card["id"], card["brand"], card["last4"], card["expMonth"], card["expYear"])
+            if card
+            else None,
+        )
+
+
+@dataclass(frozen=True)
+class GrantResult:
+    owned_product: OwnedProduct | None
+    subscription: Subscription | None  # set when the product is a subscription
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list; pass ``next_cursor`` as ``cursor`` for the next (None: the last)."""
+
+    items: list[T]
+    next_cursor: str | None

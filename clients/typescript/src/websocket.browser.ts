@@ -1,0 +1,3 @@
+// Browsers (and Deno, Bun, Node 22+): the platform's WebSocket.
+const Impl: unknown = globalThis.WebSocket;
+export default Impl;

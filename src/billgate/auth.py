@@ -1,0 +1,160 @@
+"""Who is calling, and what they may touch.
+
+- ``Bearer <secret key>``: a server caller (the app's backend, internal tools): full access.
+- ``Bearer <customer token>``: a client caller: an HS256 JWT signed with the shared
+  customer-token secret, ``sub`` = user id, ``teams`` = {team id: "admin" | "member"},
+  ``exp`` required. Clients see their own user and their teams only, never CUSTOM
+  customers or server-only products, and cannot change balances or the catalog.
+- No credentials: anonymous, allowed to read the public catalog (products, product lines
+  and item definitions that are not server-only) and nothing else.
+
+Shared by the edges that take these credentials: GraphQL (``graphql/view.py``) and the
+REST endpoints (``rest/``), so a key or token means the same caller on both. The
+who-may-do-what matrix is written out in ``graphql/README.md`` (REST: ``rest/__init__.py``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import jwt
+
+from billgate.billing.errors import BillgateError, Forbidden
+from billgate.text import bad_text
+from billgate.types import MAX_CUSTOMER_ID_LENGTH, CustomerRef, CustomerType
+
+TEAM_ROLES = {"admin", "member"}
+
+
+class AuthError(BillgateError):
+    code = "UNAUTHENTICATED"
+
+
+class CallerKind(StrEnum):
+    SERVER = "server"
+    CLIENT = "client"
+    ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: CallerKind
+    user_id: str | None = None
+    teams: Mapping[str, str] = field(default_factory=dict)
+    # A customer token's ``exp`` (seconds since the epoch): a live connection ends then.
+    expires_at: float | None = field(default=None, compare=False)
+
+    @property
+    def identity(self) -> tuple[str, str | None, tuple[tuple[str, str], ...]]:
+        """Everything that decides what this caller may see, hashable: callers with the same
+        identity may share results (graphql/shared_results.py)."""
+        return (self.kind.value, self.user_id, tuple(sorted(self.teams.items())))
+
+    @property
+    def is_server(self) -> bool:
+        return self.kind is CallerKind.SERVER
+
+    @property
+    def is_client(self) -> bool:
+        return self.kind is CallerKind.CLIENT
+
+    def can_read(self, customer: CustomerRef) -> bool:
+        if self.is_server:
+            return True
+        if not self.is_client:
+            return False
+        if customer.type is CustomerType.USER:
+            return customer.customer_id == self.user_id
+        if customer.type is CustomerType.TEAM:
+            return customer.customer_id in self.teams
+        return False  # clients never read CUSTOM customers
+
+    def can_manage(self, customer: CustomerRef) -> bool:
+        """Buy, switch, cancel, manage billing: the user itself, or a team admin."""
+        if self.is_server:
+            return True
+        if self.is_client and customer.type is CustomerType.TEAM:
+            return self.teams.get(customer.customer_id) == "admin"
+        return self.can_read(customer)
+
+    def require_read(self, customer: CustomerRef) -> None:
+        if not self.can_read(customer):
+            raise Forbidden(f"not allowed to read customer {customer}", field=["customer"])
+
+    def require_manage(self, customer: CustomerRef) -> None:
+        if not self.can_manage(customer):
+            raise Forbidden(f"not allowed to act for customer {customer}", field=["customer"])
+
+    def require_server(self, what: str) -> None:
+        if not self.is_server:
+            raise Forbidden(f"{what} needs a secret key (server caller)")
+
+
+SERVER = Principal(CallerKind.SERVER)
+ANONYMOUS = Principal(CallerKind.ANONYMOUS)
+
+
+def authenticate(authorization: str | None, *, secret_keys: Iterable[str],
+                 token_secret: str) -> Principal:
+    """The caller named by an ``Authorization`` header value (or WebSocket init payload)."""
+    if not authorization:
+        return ANONYMOUS
+    scheme, _, credential = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise AuthError("Authorization must be 'Bearer <secret key or customer token>'")
+    credential = credential.strip()
+    for key in secret_keys:
+        if hmac.compare_digest(credential.encode(), key.encode()):
+            return SERVER
+    if credential.count(".") != 2:
+        raise AuthError("unknown secret key")
+    return _client_from_token(credential, token_secret)
+
+
+def _client_from_token(token: str, secret: str) -> Principal:
+    if not secret:
+        raise AuthError("customer tokens are not enabled (BILLGATE_CUSTOMER_TOKEN_SECRET is unset)")
+    try:
+        # Expiry is checked against the real clock (PyJWT uses time.time), never the test clock.
+        # ``iat`` is informational: PyJWT would refuse a token "issued in the future", i.e.
+        # every token of an app backend whose clock runs a second ahead of ours.
+        claims: dict[str, Any] = jwt.decode(token, secret, algorithms=["HS256"],
+                                            options={"require": ["sub", "exp"],
+                                                     "verify_iat": False})
+    except jwt.ExpiredSignatureError:
+        raise AuthError("customer token has expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(f"invalid customer token: {exc}") from None
+    teams = claims.get("teams") or {}
+    if not _customer_id(claims["sub"]) or not isinstance(teams, dict) or not all(
+        _customer_id(k) and v in TEAM_ROLES for k, v in teams.items()
+    ):
+        raise AuthError(
+            "invalid customer token: sub must be a customer id (1-"
+            f"{MAX_CUSTOMER_ID_LENGTH} characters of valid Unicode, no NUL), "
+            "teams {id: admin|member}"
+        )
+    return Principal(CallerKind.CLIENT, user_id=claims["sub"], teams=dict(teams),
+                     expires_at=float(claims["exp"]))
+
+
+def _customer_id(value: Any) -> bool:
+    """A user or team id a customer can have (what ``customers.validate_ref`` accepts): no
+    NUL and no lone surrogate either (PostgreSQL cannot store them, and SQLite must not
+    create a customer that PostgreSQL could not hold)."""
+    return (isinstance(value, str) and bool(value.strip()) and len(value) <= MAX_CUSTOMER_ID_LENGTH
+            and bad_text(value) is None)
+
+
+def mint_customer_token(secret: str, user_id: str, *, teams: Mapping[str, str] | None = None,
+                        ttl_seconds: int = 3600, now: float | None = None) -> str:
+    """Sign a customer token the way an app's backend would (used by ``billgate token``)."""
+    import time
+
+    issued = int(now if now is not None else time.time())
+    payload = {"sub": user_id, "teams": dict(teams or {}), "iat": issued, "exp": issued + ttl_seconds}
+    return jwt.encode(payload, secret, algorithm="HS256")
