@@ -86,8 +86,12 @@ schema: $(STAMP)
 	$(BIN)/billgate export-schema > schema.graphql
 	$(MAKE) generate-clients
 
+# The hot-path table is measured on SQLite and, beside it, on this PostgreSQL server (a fresh
+# database created there and dropped after); set it empty to skip PostgreSQL.
+BILLGATE_BENCH_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	BILLGATE_BENCH_POSTGRES_URL='$(BILLGATE_BENCH_POSTGRES_URL)' $(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info billgate.db billgate.db-wal billgate.db-shm \

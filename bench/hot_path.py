@@ -1,15 +1,16 @@
 """The hot path against GraphQL itself: each operation's throughput on one ``billgate serve``
 divided by ``{ __typename }`` on the same server, measured in alternating rounds.
 
-SQLite by default (a file of its own); PostgreSQL when ``BILLGATE_DATABASE_URL`` names one
-(its tables are created and the example catalog applied there first).
+``run()`` on SQLite (a file of its own) or on the database URL it is given; run as a script
+it prints SQLite's table and, when a PostgreSQL server is named (``BILLGATE_BENCH_POSTGRES_URL``
+or ``BILLGATE_DATABASE_URL``, see bench/postgres.py), PostgreSQL's beside it, measured in a
+fresh database there (tables created, the example catalog applied, dropped after).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ import httpx
 
 from bench.catalog import prepare
 from bench.load import LoadResult, alternate, http_post, run_load
+from bench.postgres import base_url, fresh_database
 from bench.servers import billgate, free_port
 
 KEY = "sk_bench_key"
@@ -76,8 +78,12 @@ async def _compare_all(port: int, seconds: float, concurrency: int,
     return results
 
 
-def run(seconds: float = 10, concurrency: int = 16, rounds: int = 5) -> dict[str, dict[str, float]]:
-    url = os.environ.get("BILLGATE_DATABASE_URL", "")
+Results = dict[str, dict[str, float]]
+
+
+def run(seconds: float = 10, concurrency: int = 16, rounds: int = 5, *,
+        url: str = "") -> Results:
+    """The table on ``url`` (a fresh SQLite file when empty)."""
     with tempfile.TemporaryDirectory() as tmp:
         url = url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         prepare(url)
@@ -89,16 +95,41 @@ def run(seconds: float = 10, concurrency: int = 16, rounds: int = 5) -> dict[str
             return asyncio.run(_compare_all(port, seconds, concurrency, rounds))
 
 
-def print_table(results: dict[str, dict[str, float]], database: str) -> None:
-    print(f"hot path on {database}: each operation vs {{ __typename }} on the same server")
-    for name, r in results.items():
-        print(f"  {name:38} {r['billgate_rps']:>7.0f} r/s vs {r['bare_rps']:>7.0f} r/s  "
-              f"ratio {r['ratio']:.2f} (rounds {r['min_ratio']:.2f}-{r['max_ratio']:.2f}, "
-              f"goal >= {GOALS[name]})", flush=True)
+def run_both(seconds: float = 10) -> dict[str, Results | str]:
+    """SQLite's table, and PostgreSQL's when a server is named (else why not)."""
+    tables: dict[str, Results | str] = {"SQLite": run(seconds)}
+    base = base_url()
+    if not base:
+        tables["PostgreSQL"] = "skipped: set BILLGATE_BENCH_POSTGRES_URL to a PostgreSQL server"
+        return tables
+    try:
+        with fresh_database(base) as url:
+            tables["PostgreSQL"] = run(seconds, url=url)
+    except Exception as exc:  # report and go on: SQLite's table still stands
+        tables["PostgreSQL"] = f"failed ({type(exc).__name__}: {exc})"
+    return tables
+
+
+def print_tables(tables: dict[str, Results | str]) -> None:
+    """One line per operation, each database's figures side by side."""
+    print("hot path: each operation vs { __typename } on the same server "
+          "(r/s vs r/s, median ratio, rounds' range)")
+    print(f"  {'operation':36}" + "".join(f"  {name:40}" for name in tables) + "  goal")
+    for name in OPERATIONS:
+        cells = []
+        for table in tables.values():
+            if isinstance(table, str):
+                cells.append(f"  {'-':40}")
+                continue
+            r = table[name]
+            cells.append(f"  {r['billgate_rps']:>5.0f} vs {r['bare_rps']:>5.0f}  "
+                         f"{r['ratio']:.2f} ({r['min_ratio']:.2f}-{r['max_ratio']:.2f})"
+                         .ljust(42))
+        print(f"  {name:36}{''.join(cells)}  >= {GOALS[name]}", flush=True)
+    for database, table in tables.items():
+        if isinstance(table, str):
+            print(f"  {database}: {table}", flush=True)
 
 
 if __name__ == "__main__":
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
-    database = "PostgreSQL" if os.environ.get("BILLGATE_DATABASE_URL", "").startswith("postgres") \
-        else "SQLite"
-    print_table(run(seconds), database)
+    print_tables(run_both(float(sys.argv[1]) if len(sys.argv) > 1 else 10))

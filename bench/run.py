@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import catalog, hot_path, items, ledger_size  # noqa: E402
+from bench import catalog, hot_path, items, ledger_size, postgres  # noqa: E402
 
 RATIO_BENCHMARKS = {
     "catalog query (products(first: 20))": catalog.run,
@@ -25,9 +25,23 @@ RATIO_BENCHMARKS = {
 }
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    base = postgres.base_url()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores ({_cpu_model()}), "
+          f"Python {platform.python_version()}, "
+          f"{postgres.server_version(base) if base else 'no PostgreSQL named'}")
     print(f"{'benchmark':42} {'billgate':>12} {'bare':>12} {'ratio':>7}  goal")
     for name, bench in RATIO_BENCHMARKS.items():
         try:
@@ -46,10 +60,8 @@ def main() -> None:
             continue
         print(f"{f'{subscribers} subscribers of one item get a change':42} p50 {fan['p50_ms']:.1f} ms, "
               f"p99 {fan['p99_ms']:.1f} ms (goal for 1,000: p99 < 100 ms)", flush=True)
-    database = "PostgreSQL" if os.environ.get("BILLGATE_DATABASE_URL", "").startswith(
-        "postgres") else "SQLite"
     try:
-        hot_path.print_table(hot_path.run(seconds), database)
+        hot_path.print_tables(hot_path.run_both(seconds))
     except Exception as exc:  # report and go on
         print(f"hot path: failed ({type(exc).__name__}: {exc})", flush=True)
     flat = ledger_size.run()

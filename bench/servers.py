@@ -59,9 +59,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def billgate(env: dict[str, str], port: int) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
-    """``billgate serve`` exactly as a user runs it (uvloop + httptools, one worker)."""
-    return process([str(BIN / "billgate"), "serve", "--port", str(port)],
+def billgate(env: dict[str, str], port: int,
+             workers: int = 1) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """``billgate serve`` exactly as a user runs it (uvloop + httptools, one worker unless
+    told otherwise)."""
+    return process([str(BIN / "billgate"), "serve", "--port", str(port), "--workers", str(workers)],
                    {**env, "BILLGATE_PORT": str(port)}, port)
 
 

@@ -146,6 +146,28 @@ class TestServe:
         assert "GraphQL at http://127.0.0.1:18105/graphql" in result.stderr
 
 
+    def test_several_workers_on_the_memory_bus_are_refused_naming_the_bus(self, billgate) -> None:  # noqa: ANN001
+        result = billgate("serve", "--workers", "2")
+        assert result.exit_code == 1
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("Error: --workers 2: the memory event bus")
+        assert "set BILLGATE_EVENT_BUS_URL=redis://" in line
+
+    def test_several_workers_on_a_bus_that_crosses_processes_are_served(
+            self, env, migrated, monkeypatch) -> None:  # noqa: ANN001
+        import uvicorn
+
+        from billgate.ops import logging as billgate_logging
+
+        seen: dict[str, object] = {}
+        monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+        monkeypatch.setattr(billgate_logging, "configure", lambda **_: None)
+        result = CliRunner(env={**env, "BILLGATE_EVENT_BUS_URL": "redis://127.0.0.1:6379"}).invoke(
+            main, ["serve", "--workers", "2"])
+        assert result.exit_code == 0, result.output
+        assert seen["workers"] == 2
+
+
 class TestCatalogApply:
     def test_apply_twice_changes_nothing_the_second_time(self, billgate, migrated) -> None:
         first = billgate("catalog", "apply", EXAMPLE)

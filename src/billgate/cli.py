@@ -50,7 +50,9 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Overrides BILLGATE_HOST.")
 @click.option("--port", default=None, type=int, help="Overrides BILLGATE_PORT.")
-@click.option("--workers", default=1, show_default=True, help="Uvicorn worker processes.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 512),
+              help="Worker processes (each with its own BILLGATE_DB_MAX_CONNECTIONS); more "
+                   "than 1 needs an event bus that crosses processes.")
 def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve GraphQL at /graphql (migrate first: `billgate migrate`)."""
     import uvicorn
@@ -58,6 +60,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     from billgate.ops.logging import configure as configure_logging
 
     settings = _settings()
+    _check_workers(settings, workers)
     # --host/--port win over the environment everywhere: in the app each worker builds
     # from the environment (hosted links, BILLGATE_PUBLIC_URL's default) and in the banner.
     if host or port:
@@ -142,6 +145,20 @@ def _without_password(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _check_workers(settings: Settings, workers: int) -> None:
+    """Several workers are several processes: live subscriptions on one must see the
+    changes made through another, which the in-process memory bus cannot carry."""
+    if workers == 1 or not settings.event_bus_url.lower().startswith("memory:"):
+        return
+    bus = ("BILLGATE_EVENT_BUS_URL=postgresql://... (this database) or redis://..."
+           if settings.database_url.startswith("postgresql") else
+           "BILLGATE_EVENT_BUS_URL=redis://HOST:6379")
+    raise click.ClickException(
+        f"--workers {workers}: the memory event bus (BILLGATE_EVENT_BUS_URL=memory://) does "
+        f"not cross processes, so live subscriptions would miss other workers' changes; "
+        f"set {bus}, or serve with --workers 1")
 
 
 def _run_on_database(settings: Settings, work: Coroutine[Any, Any, T]) -> T:

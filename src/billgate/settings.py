@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from billgate.db.budget import BUS_CONNECTIONS, DEFAULT_MAX_CONNECTIONS, ConnectionBudget
 from billgate.db.urls import DatabaseUrlError, normalise_database_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./billgate.db"
@@ -142,14 +143,25 @@ class Settings:
     # statement (SQLite: waiting for the write lock). A database that hangs fails fast.
     db_connect_timeout: float = 5.0
     db_statement_timeout: float = 30.0
+    # Every PostgreSQL connection of this process together (db/budget.py splits it).
+    db_max_connections: int = DEFAULT_MAX_CONNECTIONS
     json_logs: bool = True
     shutdown_grace_seconds: int = 20
+
+    @property
+    def connection_budget(self) -> ConnectionBudget:
+        """``db_max_connections`` less what a PostgreSQL event bus takes."""
+        from billgate.events.bus import is_postgres_bus
+
+        return ConnectionBudget(self.db_max_connections,
+                                BUS_CONNECTIONS if is_postgres_bus(self.event_bus_url) else 0)
 
     @property
     def database_options(self) -> dict[str, float]:
         """Keyword arguments of ``Database`` for these settings."""
         return {"connect_timeout": self.db_connect_timeout,
-                "statement_timeout": self.db_statement_timeout}
+                "statement_timeout": self.db_statement_timeout,
+                "max_connections": self.connection_budget.for_database}
 
     @property
     def base_url(self) -> str:
@@ -164,7 +176,7 @@ class Settings:
             return env.get(f"BILLGATE_{name}")
 
         test_mode_raw = get("TEST_MODE")
-        return cls(
+        settings = cls(
             database_url=_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
             host=get("HOST") or "127.0.0.1",
             port=int(_number(env, "PORT", 8000, whole=True, low=1, high=65535)),
@@ -202,7 +214,14 @@ class Settings:
                                        low=0.1, high=600),
             db_statement_timeout=_number(env, "DB_STATEMENT_TIMEOUT", 30.0, whole=False,
                                          low=0.1, high=86400),
+            db_max_connections=int(_number(env, "DB_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS,
+                                           whole=True, low=1, high=10_000)),
             json_logs=_bool(get("JSON_LOGS"), True, "JSON_LOGS"),
             shutdown_grace_seconds=int(_number(env, "SHUTDOWN_GRACE_SECONDS", 20, whole=True,
                                                low=0, high=3600)),
         )
+        try:
+            settings.connection_budget  # noqa: B018 - checks it can be split
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        return settings

@@ -191,12 +191,13 @@ def server_env(database_url: str, *, bus_url: str = "memory://", bus_channel: st
     return env
 
 
-def _start(name: str, env: dict[str, str], log_dir: Path) -> Server:
+def _start(name: str, env: dict[str, str], log_dir: Path, workers: int = 1) -> Server:
     port = free_port()
     log_path = log_dir / f"{name}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(BILLGATE), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(BILLGATE), "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers)],
             env={**env, "BILLGATE_PORT": str(port)}, cwd=ROOT, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT,
         )
@@ -233,14 +234,16 @@ def _stop(server: Server) -> None:
 
 
 @contextlib.contextmanager
-def running(envs: Mapping[str, dict[str, str]], log_dir: Path) -> Iterator[dict[str, Server]]:
+def running(envs: Mapping[str, dict[str, str]], log_dir: Path,
+            workers: int = 1) -> Iterator[dict[str, Server]]:
     """Start one ``billgate serve`` per ``envs`` entry (name -> environment), all at once,
-    and wait until every one is ready; always stop them all on the way out."""
+    each with ``workers`` worker processes, and wait until every one is ready; always stop
+    them all on the way out."""
     log_dir.mkdir(parents=True, exist_ok=True)
     servers: dict[str, Server] = {}
     try:
         for name, env in envs.items():
-            servers[name] = _start(name, env, log_dir)
+            servers[name] = _start(name, env, log_dir, workers)
         deadline = time.monotonic() + READY_TIMEOUT
         for server in servers.values():
             _wait_ready(server, deadline)
@@ -248,6 +251,44 @@ def running(envs: Mapping[str, dict[str, str]], log_dir: Path) -> Iterator[dict[
     finally:
         for server in servers.values():
             _stop(server)
+
+
+@contextlib.contextmanager
+def worker_running(env: dict[str, str], log: Path,
+                   interval: str = "0.2") -> Iterator[subprocess.Popen[bytes]]:
+    """A ``billgate worker`` (the scheduler alone, every ``interval`` seconds); stopped with
+    SIGTERM on the way out, SIGKILL if it does not stop within 15 s."""
+    with log.open("wb") as out:
+        worker = subprocess.Popen([str(BILLGATE), "worker"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                                  env={**env, "BILLGATE_SCHEDULER": "true",
+                                       "BILLGATE_SCHEDULER_INTERVAL": interval},
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield worker
+    finally:
+        stop_process(worker)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
+
+
+# The hot path's operations, on a customer given as $c.
+BALANCE_QUERY = ('query ($c: CustomerRef!) { customer(customer: $c) { item(itemId: "credits") '
+                 '{ quantity } } }')
+TRY_DECREASE_MUTATION = """mutation ($c: CustomerRef!) { tryDecreaseItemQuantity(input: {
+  customer: $c, itemId: "credits", amount: 1}) { success userErrors { code } } }"""
+
+
+def increase_mutation(amount: int) -> str:
+    return f"""mutation ($c: CustomerRef!) {{ increaseItemQuantity(input: {{
+  customer: $c, itemId: "credits", amount: {amount}}}) {{ item {{ quantity }} userErrors {{ code }} }} }}"""
 
 
 # graphql-transport-ws ------------------------------------------------------------------------

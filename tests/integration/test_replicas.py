@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,14 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 from servers import (
-    BILLGATE,
-    ROOT,
     SERVER_KEY,
     postgres_bus_url,
     prepared_database,
     require_postgres,
     running,
     server_env,
+    worker_running,
     ws_connect,
     ws_receive,
 )
@@ -60,14 +58,6 @@ async def _post(client: httpx.AsyncClient, url: str, query: str, variables: dict
     return body["data"]
 
 
-def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen([str(BILLGATE), "worker"], cwd=ROOT, stdin=subprocess.DEVNULL,
-                                env={**env, "BILLGATE_SCHEDULER": "true",
-                                     "BILLGATE_SCHEDULER_INTERVAL": "0.2"},
-                                stdout=out, stderr=subprocess.STDOUT)
-
-
 async def _renewals(url: str) -> Counter[int]:
     db = Database(url)
     try:
@@ -93,19 +83,12 @@ async def test_two_replicas_and_a_worker_behave_as_one(tmp_path: Path) -> None:
     require_postgres()
     async with prepared_database("postgresql", tmp_path) as url:
         env = server_env(url, bus_url=postgres_bus_url(url))
-        worker = _worker(env, tmp_path / "worker.log")
-        try:
-            with running({"a": env, "b": env}, tmp_path / "logs") as servers:
-                a, b = servers["a"], servers["b"]
-                await _exact_balances_and_events(a, b)
-                await _renewals_run_once(a, url)
-                assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
-        finally:
-            worker.terminate()
-            try:
-                worker.wait(15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        with worker_running(env, tmp_path / "worker.log") as worker, \
+                running({"a": env, "b": env}, tmp_path / "logs") as servers:
+            a, b = servers["a"], servers["b"]
+            await _exact_balances_and_events(a, b)
+            await _renewals_run_once(a, url)
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
         assert worker.returncode == 0 or worker.returncode == -15
 
 

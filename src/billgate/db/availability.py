@@ -12,13 +12,14 @@ import asyncio
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
+from billgate.db.direct import Unavailable
 from billgate.db.engine import Database
 
 # OperationalError covers SQLite's "database is locked", "readonly database", "unable to
 # open" and PostgreSQL's lost connections; InterfaceError a connection closed under us.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
-    TimeoutError, ConnectionError,
+    TimeoutError, ConnectionError, Unavailable,
 )
 
 

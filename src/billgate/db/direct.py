@@ -24,6 +24,13 @@ driver failed before a commit was asked for): both mean "nothing was written, ta
 path", which then answers ``DATABASE_UNAVAILABLE`` itself if the database is really down. A
 failure during ``COMMIT`` is raised as it is: whether the commit happened is unknown, so
 redoing the work elsewhere could apply it twice.
+
+Except a failure that took its whole time: a statement that hit the statement timeout, or a
+connection that could not be had within the connect timeout, is ``Unavailable`` and is
+raised, not handed on. The normal path would wait on the same lock or the same hung server
+as long again, so the request answers ``DATABASE_UNAVAILABLE`` once, within the timeout.
+A fast failure (a connection the server closed, say after a restart) still takes the normal
+path, which checks its connections before use.
 """
 
 from __future__ import annotations
@@ -62,13 +69,20 @@ class DirectError(Exception):
     """The driver failed before any commit was asked for: nothing was written."""
 
 
+class Unavailable(Exception):  # noqa: N818 - named as the answer it becomes
+    """A statement timed out, or no connection came within the connect timeout: the
+    request answers ``DATABASE_UNAVAILABLE`` (``db/availability.py``) without trying the
+    normal path. Nothing was written."""
+
+
 class Declined(Exception):  # noqa: N818 - a signal, not an error
     """Raised inside ``write()`` to roll back: the normal path does this work instead."""
 
 
 async def or_none(work: Awaitable[T | None]) -> T | None:
     """``work``'s answer, or None when the direct path could not give it without waiting
-    (``Busy``), failed before committing (``DirectError``) or handed it on (``Declined``)."""
+    (``Busy``), failed before committing (``DirectError``) or handed it on (``Declined``).
+    ``Unavailable`` is raised: the normal path would only wait as long again."""
     try:
         return await work
     except (Busy, DirectError, Declined) as exc:
@@ -246,13 +260,18 @@ def _translate(exc: sqlite3.Error) -> Exception:
 
 
 class PostgresDirect(DirectDatabase):
-    """An asyncpg pool beside SQLAlchemy's, opened on first use."""
+    """An asyncpg pool beside SQLAlchemy's, opened on first use, of ``max_size``
+    connections (its share of ``BILLGATE_DB_MAX_CONNECTIONS``, ``db/budget.py``), named
+    ``billgate-direct`` in ``pg_stat_activity``. A request that finds them all busy waits
+    for one up to ``connect_timeout`` (waiting and connecting together)."""
+
+    APPLICATION_NAME = "billgate-direct"
 
     # After the pool could not be opened, requests take the normal path for this long
     # before the next attempt (a connection attempt per request would cost more).
     RETRY_AFTER = 5.0
 
-    def __init__(self, url: str, *, max_size: int = 10, connect_timeout: float = 5.0,
+    def __init__(self, url: str, *, max_size: int = 5, connect_timeout: float = 5.0,
                  statement_timeout: float = 30.0) -> None:
         super().__init__()
         parsed = make_url(url)
@@ -262,8 +281,11 @@ class PostgresDirect(DirectDatabase):
         # libpq parameters (``?sslmode=require``…) as the engine takes them (``db/urls.py``).
         postgres = postgres_connect(parsed)
         self._dsn = postgres.dsn
-        self._server_settings = postgres.server_settings
         connect_timeout = postgres.timeout or connect_timeout
+        self._server_settings = {"statement_timeout": str(int(statement_timeout * 1000)),
+                                 **postgres.server_settings}
+        if "application_name" not in parsed.query:
+            self._server_settings["application_name"] = self.APPLICATION_NAME
         self._pool: Any = None
         self._max_size = max_size
         self._connect_timeout = connect_timeout
@@ -282,8 +304,7 @@ class PostgresDirect(DirectDatabase):
                 self._dsn, min_size=0, max_size=self._max_size, timeout=self._connect_timeout,
                 command_timeout=self._statement_timeout,
                 statement_cache_size=self._statement_cache_size, reset=_keep_session,
-                server_settings={"statement_timeout": str(int(self._statement_timeout * 1000)),
-                                 **self._server_settings})
+                server_settings=self._server_settings)
         except BaseException:
             self._retry_at = time.monotonic() + self.RETRY_AFTER
             raise
@@ -300,6 +321,9 @@ class PostgresDirect(DirectDatabase):
             conn = await pool.acquire(timeout=self._connect_timeout)
         except DirectError:
             raise
+        except TimeoutError as exc:  # a hung server or a busy pool: the normal path would wait too
+            raise Unavailable(f"no database connection within {self._connect_timeout:g} s") \
+                from exc
         except Exception as exc:  # whatever opening failed on: the normal path reports it
             raise DirectError(f"{type(exc).__name__}: {exc}") from exc
         try:
@@ -317,8 +341,9 @@ class PostgresDirect(DirectDatabase):
                 return list(await conn.fetch(statement.postgres, *values))
             except asyncpg.UniqueViolationError:
                 raise
-            except (OSError, TimeoutError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError) as exc:
+            except (TimeoutError, asyncpg.QueryCanceledError) as exc:
+                raise Unavailable(f"statement timed out: {exc}") from exc
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise DirectError(str(exc)) from exc
         return run
 
@@ -338,7 +363,10 @@ class PostgresDirect(DirectDatabase):
             try:
                 yield Connection(self._runner(conn), self.listeners)
             except BaseException:
-                await transaction.rollback()
+                try:
+                    await transaction.rollback()
+                except Exception:  # a timed-out statement can leave it unusable: drop it
+                    conn.terminate()
                 raise
             await transaction.commit()  # raised as it is: a failed COMMIT's outcome is unknown
 
@@ -366,7 +394,7 @@ def is_unique_violation(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.UniqueViolationError)
 
 
-def open_direct(url: str, *, connect_timeout: float = 5.0,
+def open_direct(url: str, *, max_size: int = 5, connect_timeout: float = 5.0,
                 statement_timeout: float = 30.0) -> DirectDatabase:
     """The direct path for the database at ``url`` (a normalised SQLAlchemy URL)."""
     parsed = make_url(url)
@@ -375,5 +403,5 @@ def open_direct(url: str, *, connect_timeout: float = 5.0,
         if database in ("", ":memory:") or database.startswith("file:"):
             raise ValueError("the direct path needs an SQLite file")
         return SQLiteDirect(database)
-    return PostgresDirect(url, connect_timeout=connect_timeout,
+    return PostgresDirect(url, max_size=max_size, connect_timeout=connect_timeout,
                           statement_timeout=statement_timeout)

@@ -117,6 +117,11 @@ _POSTGRES_SCHEMES: Final = ("postgres", "postgresql", "postgresql+asyncpg")
 _REDIS_SCHEMES: Final = ("redis", "rediss")
 
 
+def is_postgres_bus(url: str) -> bool:
+    """Whether ``url`` names the PostgreSQL bus (it takes database connections)."""
+    return (urlsplit(url).scheme.lower() if "://" in url else "") in _POSTGRES_SCHEMES
+
+
 def create_bus(url: str = "memory://", *, channel: str | None = None, **options: Any) -> EventBus:
     """Build (not start) the bus named by ``url``.
 

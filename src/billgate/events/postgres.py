@@ -5,9 +5,11 @@ Per process:
 
 * one dedicated listener connection runs ``LISTEN <channel>``; its notification callback
   decodes each message and fans it out to the local subscribers (``LocalFanout``);
-* a small asyncpg pool publishes with ``SELECT pg_notify($1, $2)`` (autocommit, so the
-  notification goes out at once; callers publish only after their own transaction has
-  committed).
+* one more connection (an asyncpg pool of ``pool_max_size``, 1 by default) publishes with
+  ``SELECT pg_notify($1, $2)`` (autocommit, so the notification goes out at once; callers
+  publish only after their own transaction has committed). Apart from the listener, so
+  publishing goes on while the listener reconnects. The two count in the process's
+  ``BILLGATE_DB_MAX_CONNECTIONS`` (``db/budget.py``: ``BUS_CONNECTIONS``).
 
 The listener is supervised: it is pinged every ``health_check_interval`` seconds, and when
 it drops (server restart, network, ``pg_terminate_backend``) it is reconnected with
@@ -53,7 +55,7 @@ class PostgresEventBus(BusBase):
         dsn: str,
         *,
         channel: str = DEFAULT_CHANNEL,
-        pool_max_size: int = 4,
+        pool_max_size: int = 1,
         health_check_interval: float = 30.0,
         reconnect_min_delay: float = 0.5,
         reconnect_max_delay: float = 30.0,

@@ -27,9 +27,11 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from billgate.auth import ANONYMOUS, AuthError, Principal, authenticate
+from billgate.db.direct import Unavailable
 from billgate.graphql import graphiql
 from billgate.graphql.catalog_cache import CatalogCache
 from billgate.graphql.context import Context
+from billgate.graphql.errors import DATABASE_UNAVAILABLE_MESSAGE
 from billgate.graphql.live_customers import CustomerFeeds
 from billgate.graphql.live_items import ItemFeeds
 from billgate.graphql.ws_handler import BillgateWSHandler, TokenSockets
@@ -143,7 +145,10 @@ class BillgateGraphQL(GraphQL[Context, None]):
                             server: bool) -> Response:
         replay = _replay(body)
         key = cache.key(body, server=server)
-        version = None if key is None else await cache.version()
+        try:
+            version = None if key is None else await cache.version()
+        except Unavailable:  # executing would wait on the same database as long again
+            return error_response(DATABASE_UNAVAILABLE_MESSAGE, 200, "DATABASE_UNAVAILABLE")
         if key is None or version is None:
             return await self._execute_http(scope, replay)
         kept = cache.get(key, version)
