@@ -4,6 +4,8 @@
 * GraphiQL (``/graphql`` in a browser) and React, served by billgate itself from
   ``src/billgate/graphql/ide/assets/`` so the page loads with no request leaving the server.
   GraphiQL's bundle includes the ``graphql-ws`` client it subscribes with.
+* The ``graphql-ws`` client (ES modules, no build step) of the operator console's live
+  balances, served by billgate from ``src/billgate/web/admin/static/vendor/graphql-ws/``.
 
 (``examples/frontend/vendor/`` holds @billgate/client's browser bundle, built from
 ``clients/typescript`` with its locked graphql-ws: ``make generate-clients`` refreshes it.)
@@ -28,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 IDE_ASSETS = ROOT / "src" / "billgate" / "graphql" / "ide" / "assets"
+CONSOLE_VENDOR = ROOT / "src" / "billgate" / "web" / "admin" / "static" / "vendor" / "graphql-ws"
 
 # package -> (version, {file in the package: file written}, destination folder)
 PINS: dict[str, tuple[str, dict[str, str], Path]] = {
@@ -38,6 +41,10 @@ PINS: dict[str, tuple[str, dict[str, str], Path]] = {
     "graphiql": ("3.8.3", {"graphiql.min.js": "graphiql.min.js",
                            "graphiql.min.css": "graphiql.min.css",
                            "LICENSE": "LICENSE.graphiql"}, IDE_ASSETS),
+    # ``dist/client.js`` imports one shared chunk whose hashed name changes between
+    # releases: it is found from the import line (see ``_with_chunks``).
+    "graphql-ws": ("6.0.6", {"dist/client.js": "client.js", "LICENSE.md": "LICENSE.md"},
+                   CONSOLE_VENDOR),
 }
 
 

@@ -48,6 +48,9 @@ async def session_database(database_url: str) -> AsyncIterator[Database]:
 
 
 async def wipe(database: Database) -> None:
+    from billgate.billing import operator_actions
+
+    await operator_actions.flush(database)  # lines a test queued belong to that test
     async with database.session() as session, session.begin():
         for table in reversed(Base.metadata.sorted_tables):
             await session.execute(delete(table))

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from billgate.billing import payment_settings
+from billgate.billing import operator_actions, payment_settings
 from billgate.clock import TestClock
 from billgate.db.engine import Database
 from billgate.db.models import AppSetting
@@ -34,6 +34,7 @@ from billgate.runtime import Runtime, stripe_rails_for
 from billgate.scheduler.jobs import email_job, webhook_job
 from billgate.scheduler.runner import Scheduler
 from billgate.settings import Settings
+from billgate.web.admin.routes import admin_routes
 from billgate.web.checkout import checkout_routes
 from billgate.web.cors import GraphQLCors
 from billgate.web.invoices import invoice_routes
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         finally:
             if scheduler is not None:
                 await scheduler.stop()  # before the bus and the database it uses close
+            await operator_actions.flush(rt.db)  # the operator log lines still queued
             if bus_owned:
                 # Closing the bus ends every live subscription cleanly before shutdown.
                 await rt.bus.close()
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             *webhook_routes(lambda: graphql.runtime),
             *invoice_routes(lambda: graphql.runtime),
             *rest_routes(lambda: graphql.runtime),
+            *(admin_routes(lambda: graphql.runtime) if settings.admin_enabled else []),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

@@ -24,8 +24,10 @@ from typing import Any
 import jwt
 
 from billgate.billing.errors import BillgateError, Forbidden
+from billgate.billing.operator_actions import key_fingerprint
 from billgate.text import bad_text
 from billgate.types import MAX_CUSTOMER_ID_LENGTH, CustomerRef, CustomerType
+from billgate.web.sessions import SCOPED_PREFIX, SessionKeys, TokenInvalid
 
 TEAM_ROLES = {"admin", "member"}
 
@@ -37,6 +39,9 @@ class AuthError(BillgateError):
 class CallerKind(StrEnum):
     SERVER = "server"
     CLIENT = "client"
+    # A short-lived token for one customer's live reads, minted for a signed-in console
+    # page (``web/sessions.py``): never the secret key in a page.
+    SCOPED = "scoped"
     ANONYMOUS = "anonymous"
 
 
@@ -47,12 +52,17 @@ class Principal:
     teams: Mapping[str, str] = field(default_factory=dict)
     # A customer token's ``exp`` (seconds since the epoch): a live connection ends then.
     expires_at: float | None = field(default=None, compare=False)
+    # A server caller's key as the operator actions log names it ("…" + last 4 characters).
+    key_fingerprint: str | None = field(default=None, compare=False)
+    # A scoped token's customer (``web/sessions.py``): reads that customer only.
+    scope: CustomerRef | None = None
 
     @property
-    def identity(self) -> tuple[str, str | None, tuple[tuple[str, str], ...]]:
+    def identity(self) -> tuple[str, str | None, tuple[tuple[str, str], ...], str | None]:
         """Everything that decides what this caller may see, hashable: callers with the same
         identity may share results (graphql/shared_results.py)."""
-        return (self.kind.value, self.user_id, tuple(sorted(self.teams.items())))
+        scope = f"{self.scope.type.value}:{self.scope.customer_id}" if self.scope else None
+        return (self.kind.value, self.user_id, tuple(sorted(self.teams.items())), scope)
 
     @property
     def is_server(self) -> bool:
@@ -65,6 +75,8 @@ class Principal:
     def can_read(self, customer: CustomerRef) -> bool:
         if self.is_server:
             return True
+        if self.kind is CallerKind.SCOPED:
+            return customer == self.scope
         if not self.is_client:
             return False
         if customer.type is CustomerType.USER:
@@ -77,6 +89,8 @@ class Principal:
         """Buy, switch, cancel, manage billing: the user itself, or a team admin."""
         if self.is_server:
             return True
+        if self.kind is CallerKind.SCOPED:
+            return False
         if self.is_client and customer.type is CustomerType.TEAM:
             return self.teams.get(customer.customer_id) == "admin"
         return self.can_read(customer)
@@ -98,6 +112,18 @@ SERVER = Principal(CallerKind.SERVER)
 ANONYMOUS = Principal(CallerKind.ANONYMOUS)
 
 
+_SERVERS: dict[str, Principal] = {}
+
+
+def server_principal(key: str) -> Principal:
+    """The server caller of one secret key (kept: one object per configured key)."""
+    fingerprint = key_fingerprint(key)
+    known = _SERVERS.get(fingerprint)
+    if known is None:
+        known = _SERVERS[fingerprint] = Principal(CallerKind.SERVER, key_fingerprint=fingerprint)
+    return known
+
+
 def authenticate(authorization: str | None, *, secret_keys: Iterable[str],
                  token_secret: str) -> Principal:
     """The caller named by an ``Authorization`` header value (or WebSocket init payload)."""
@@ -107,12 +133,23 @@ def authenticate(authorization: str | None, *, secret_keys: Iterable[str],
     if scheme.lower() != "bearer" or not credential.strip():
         raise AuthError("Authorization must be 'Bearer <secret key or customer token>'")
     credential = credential.strip()
-    for key in secret_keys:
+    keys = tuple(secret_keys)
+    for key in keys:
         if hmac.compare_digest(credential.encode(), key.encode()):
-            return SERVER
+            return server_principal(key)
+    if credential.startswith(SCOPED_PREFIX):
+        return _scoped(credential, keys)
     if credential.count(".") != 2:
         raise AuthError("unknown secret key")
     return _client_from_token(credential, token_secret)
+
+
+def _scoped(credential: str, keys: tuple[str, ...]) -> Principal:
+    try:
+        scoped = SessionKeys.from_secret_keys(keys).read_scoped_token(credential)
+    except TokenInvalid as exc:
+        raise AuthError(f"invalid scoped token: {exc}") from None
+    return Principal(CallerKind.SCOPED, scope=scoped.customer, expires_at=scoped.expires_at)
 
 
 def _client_from_token(token: str, secret: str) -> Principal:

@@ -72,6 +72,14 @@ class Runtime:
         return self.live_rails, False
 
 
+def method_types_of(db: Database) -> Any:
+    """What Stripe offers on checkout: the stored payment settings' types, read per intent."""
+    async def method_types() -> list[str]:
+        return await payment_settings.payment_method_types(db)
+
+    return method_types
+
+
 def stripe_rails_for(settings: Settings, db: Database) -> PaymentRails | None:
     """``StripeRails`` when ``BILLGATE_STRIPE_SECRET_KEY`` is set: live mode charges through
     it. ``BILLGATE_STRIPE_API_BASE`` points it at a Stripe-compatible test server
@@ -82,5 +90,5 @@ def stripe_rails_for(settings: Settings, db: Database) -> PaymentRails | None:
     from billgate.payments.stripe_rails import LOCALSTRIPE_OMITS, StripeRails
 
     return StripeRails(settings.stripe_secret_key, api_base=settings.stripe_api_base or None,
-                       resolve_customer=customer_resolver(db),
+                       resolve_customer=customer_resolver(db), method_types=method_types_of(db),
                        omit_params=LOCALSTRIPE_OMITS if settings.stripe_api_base else frozenset())

@@ -147,6 +147,8 @@ class Settings:
     db_max_connections: int = DEFAULT_MAX_CONNECTIONS
     json_logs: bool = True
     shutdown_grace_seconds: int = 20
+    # The operator console at /admin (web/admin/).
+    admin_enabled: bool = True
 
     @property
     def connection_budget(self) -> ConnectionBudget:
@@ -219,6 +221,7 @@ class Settings:
             json_logs=_bool(get("JSON_LOGS"), True, "JSON_LOGS"),
             shutdown_grace_seconds=int(_number(env, "SHUTDOWN_GRACE_SECONDS", 20, whole=True,
                                                low=0, high=3600)),
+            admin_enabled=_bool(get("ADMIN_ENABLED"), True, "ADMIN_ENABLED"),
         )
         try:
             settings.connection_budget  # noqa: B018 - checks it can be split

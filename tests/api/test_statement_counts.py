@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from billgate.billing import operator_actions
+
 pytestmark = pytest.mark.usefixtures("example_catalog")
 
 CUSTOMER = {"type": "USER", "customerId": "hot-path-user"}
@@ -56,11 +58,14 @@ async def warm(api: Any) -> None:
         await api.data(query, {"c": CUSTOMER})
 
 
+# tryDecrease: at most 3. Its line in the operator actions log (a write with a secret key,
+# graphql/operator_log.py) is queued and written apart, never in the request.
 @pytest.mark.parametrize(("query", "most"), [(BALANCE, 2), (HAS_ACCESS, 2), (ANY_ACCESS, 2),
                                              (TRY_DECREASE, 3)],
                          ids=["balance-read", "has-access", "has-access-any", "try-decrease"])
 async def test_statements_per_hot_operation(api: Any, runtime: Any, query: str, most: int) -> None:
     await warm(api)
+    await operator_actions.flush(runtime.db)  # the warm-up's operator log lines, written now
     with counted(runtime) as statements:
         await api.data(query, {"c": CUSTOMER})
     assert 0 < len(statements) <= most, "\n".join(statements)

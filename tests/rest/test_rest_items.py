@@ -135,3 +135,16 @@ async def test_who_may_read_and_change_balances(rest: Rest) -> None:
     error(await rest.as_({"x-stack-secret-server-key": token}).update_quantity(5),
           401, "UNAUTHENTICATED")
     assert await rest.quantity() == 100
+
+
+async def test_rest_writes_with_a_secret_key_are_operator_actions(rest: Rest, api) -> None:  # noqa: ANN001
+    assert (await rest.update_quantity(5)).status_code == 200
+    assert (await rest.update_quantity(-500, allow_negative="false")).status_code == 400
+    assert (await rest.get("/items/user/u1/credits")).status_code == 200  # a read: not logged
+    client = rest.as_user("u1")
+    await client.get("/items/user/u1/credits")
+    actions = await api.data("{ operatorActions { edges { node { action target outcome via } } } }")
+    logged = [e["node"] for e in actions["operatorActions"]["edges"]]
+    assert [(a["target"], a["outcome"], a["via"]) for a in logged] == [
+        ("USER:u1", "INSUFFICIENT_QUANTITY", "rest"), ("USER:u1", "ok", "rest")]
+    assert logged[0]["action"] == logged[1]["action"]

@@ -104,7 +104,7 @@ async def runtime(db: Database, settings, rails_calls: RecordingHTTPXClient):  #
     """A live-mode runtime (test mode off) charging through localstripe."""
     from billgate.clock import TestClock
     from billgate.events import MemoryEventBus
-    from billgate.runtime import Runtime
+    from billgate.runtime import Runtime, method_types_of
 
     async with db.session() as session, session.begin():
         await payment_settings.update(session, test_mode=False)
@@ -112,7 +112,7 @@ async def runtime(db: Database, settings, rails_calls: RecordingHTTPXClient):  #
     await bus.start()
     rails = StripeRails(settings.stripe_secret_key, api_base=settings.stripe_api_base,
                         resolve_customer=customer_resolver(db), http_client=rails_calls,
-                        omit_params=LOCALSTRIPE_OMITS)
+                        omit_params=LOCALSTRIPE_OMITS, method_types=method_types_of(db))
     yield Runtime(settings=settings, db=db, clock=TestClock(), secret_keys=settings.secret_keys,
                   bus=bus, live_rails=rails)
     await bus.close()

@@ -410,3 +410,24 @@ async def save(db: Database, upsert: Callable[[AsyncSession, S], Awaitable[R]], 
     its own transaction: what the GraphQL catalog mutations call."""
     async with db.session() as session, session.begin():
         return await upsert(session, spec)
+
+
+def upsert_for(spec: ItemSpec | ProductLineSpec | ProductSpec) -> Callable[[AsyncSession, Any],
+                                                                            Awaitable[CatalogRow]]:
+    """The upsert that stores ``spec``'s kind of entry."""
+    if isinstance(spec, ItemSpec):
+        return upsert_item
+    if isinstance(spec, ProductLineSpec):
+        return upsert_product_line
+    return upsert_product
+
+
+async def preview(db: Database, upsert: Callable[[AsyncSession, S], Awaitable[R]], spec: S) -> None:
+    """Run the upsert with every check it makes, then roll it back: what saving would
+    refuse, refused the same way, and nothing written (the console's preview)."""
+    async with db.session() as session:
+        transaction = await session.begin()
+        try:
+            await upsert(session, spec)
+        finally:
+            await transaction.rollback()

@@ -122,7 +122,9 @@ class Customer(Base):
     """A USER, TEAM or CUSTOM customer, created the first time anything refers to it."""
 
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("type", "customer_id", name="uq_customers_type_id"),)
+    __table_args__ = (UniqueConstraint("type", "customer_id", name="uq_customers_type_id"),
+                      # The console's search by email (``billing/reports.search_customers``).
+                      Index("ix_customers_email", "email"))
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     type: Mapped[str] = mapped_column(String(10))
@@ -229,6 +231,8 @@ class Purchase(Base):
     __table_args__ = (
         Index("ix_purchases_customer_status", "customer_pk", "status"),
         Index("ix_purchases_customer_line", "customer_pk", "product_line_id"),
+        # The console's subscription counts and MRR (``billing/reports.py``).
+        Index("ix_purchases_kind_status", "kind", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -327,7 +331,13 @@ class Transaction(Base):
     """Money (or a free grant) recorded: what was charged, for what, in minor units."""
 
     __tablename__ = "transactions"
-    __table_args__ = (Index("ix_transactions_customer", "customer_pk", "id"),)
+    __table_args__ = (Index("ix_transactions_customer", "customer_pk", "id"),
+                      # Date filters of the cross-customer list (``billing/reports.py``).
+                      Index("ix_transactions_created", "created_at"),
+                      # The revenue report's window, answered from the index alone on
+                      # PostgreSQL (kind and amount carried in it).
+                      Index("ix_transactions_revenue", "currency", "test_mode", "created_at",
+                            postgresql_include=["kind", "amount"]))
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
@@ -347,7 +357,8 @@ class Invoice(Base):
     """An invoice for a charge. ``public_id`` is the unguessable part of its hosted URL."""
 
     __tablename__ = "invoices"
-    __table_args__ = (Index("ix_invoices_customer", "customer_pk", "id"),)
+    __table_args__ = (Index("ix_invoices_customer", "customer_pk", "id"),
+                      Index("ix_invoices_status", "status", "id"))
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -520,3 +531,22 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class OperatorAction(Base):
+    """One write made with a secret key, through GraphQL or the operator console: who
+    (``key_fingerprint``, "…" and the key's last 4 characters), what (``action``, the
+    mutation's name), on what (``target``: "USER:u-1" or a node id) and how it ended
+    (``outcome``: "ok" or the first user error's code). ``via`` is "graphql", "rest" or "console";
+    ``detail`` a short human summary (the console's amounts and reasons)."""
+
+    __tablename__ = "operator_actions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    key_fingerprint: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(300))
+    outcome: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -21,6 +22,7 @@ from billgate.graphql.context import Info
 from billgate.graphql.error_logging import log_error
 from billgate.graphql.errors import DomainErrorCodes, should_mask
 from billgate.graphql.input_guard import InputGuard, StringLiteralsRule
+from billgate.graphql.inputs.reports import InvoiceFilter, TransactionFilter
 from billgate.graphql.mutations.billing import BillingMutations
 from billgate.graphql.mutations.catalog import CatalogMutations
 from billgate.graphql.mutations.customers import CustomerMutations
@@ -28,20 +30,23 @@ from billgate.graphql.mutations.items import ItemMutations
 from billgate.graphql.mutations.purchases import PurchaseMutations
 from billgate.graphql.mutations.subscriptions import SubscriptionMutations
 from billgate.graphql.mutations.webhooks import WebhookMutations
+from billgate.graphql.operator_log import record_mutations
 from billgate.graphql.pagination import Connection
 from billgate.graphql.query_limits import QueryLimits, create_rule
 from billgate.graphql.resolvers import catalog as catalog_resolvers
 from billgate.graphql.resolvers import customers as customer_resolvers
 from billgate.graphql.resolvers import node as node_resolvers
+from billgate.graphql.resolvers import reports as report_resolvers
 from billgate.graphql.scalars import SCALAR_MAP
 from billgate.graphql.shared_results import SharedEventExecutionContext
 from billgate.graphql.subscriptions import Subscription
 from billgate.graphql.types.catalog import ItemDefinition, Product, ProductLine
-from billgate.graphql.types.common import CustomerRef, CustomerType, Node
+from billgate.graphql.types.common import Currency, CustomerRef, CustomerType, Node
 from billgate.graphql.types.customer import Customer
 from billgate.graphql.types.invoices import Invoice, Transaction
 from billgate.graphql.types.items import Item, ItemChange
 from billgate.graphql.types.purchases import CustomerSubscription
+from billgate.graphql.types.reports import OperatorAction, Payout, RevenueReport
 from billgate.graphql.types.settings import PaymentSettings
 from billgate.graphql.types.webhooks import WebhookDelivery, WebhookEndpoint
 from billgate.ops.metrics import OperationMetrics
@@ -100,6 +105,35 @@ class Query:
 
         return await payment_settings(info)
 
+    @strawberry.field(description="Transactions of every customer, newest first (secret key only).")
+    async def transactions(self, info: Info, first: int | None = None, after: str | None = None,
+                           filter: TransactionFilter | None = None) -> Connection[Transaction]:
+        return await report_resolvers.transactions_page(info, first, after, filter)
+
+    @strawberry.field(description="Invoices of every customer, newest first (secret key only).")
+    async def invoices(self, info: Info, first: int | None = None, after: str | None = None,
+                       filter: InvoiceFilter | None = None) -> Connection[Invoice]:
+        return await report_resolvers.invoices_page(info, first, after, filter)
+
+    @strawberry.field(description="Stripe's payouts to the merchant's bank, newest first: from "
+                      "Stripe in live mode, empty in test mode (secret key only).")
+    async def payouts(self, info: Info, first: int | None = None,
+                      after: str | None = None) -> Connection[Payout]:
+        return await report_resolvers.payouts_page(info, first, after)
+
+    @strawberry.field(description="Money in `currency` over [from, to) of the current mode's "
+                      "transactions, and subscriptions now (secret key only).")
+    async def revenue(self, info: Info, currency: Currency,
+                      from_: Annotated[datetime, strawberry.argument(name="from")],
+                      to: datetime) -> RevenueReport:
+        return await report_resolvers.revenue(info, currency, from_, to)
+
+    @strawberry.field(description="Writes made with a secret key (GraphQL and the console), "
+                      "newest first (secret key only).")
+    async def operator_actions(self, info: Info, first: int | None = None,
+                               after: str | None = None) -> Connection[OperatorAction]:
+        return await report_resolvers.operator_actions_page(info, first, after)
+
     @strawberry.field(description="Outgoing webhook endpoints, oldest first (secret key only).")
     async def webhook_endpoints(self, info: Info, first: int | None = None,
                                 after: str | None = None) -> Connection[WebhookEndpoint]:
@@ -135,6 +169,7 @@ def _extensions(max_query_cost: int, max_query_bytes: int) -> list[object]:
 
 def build_schema(*, debug: bool = False, max_query_cost: int = DEFAULT_MAX_QUERY_COST,
                  max_query_bytes: int = DEFAULT_MAX_QUERY_BYTES) -> strawberry.Schema:
+    record_mutations(Mutation)  # every secret-key write is an OperatorAction
     extensions = _extensions(max_query_cost, max_query_bytes)
     if not debug:
         extensions.append(lambda: _MaskErrors(should_mask_error=_mask))
@@ -143,7 +178,7 @@ def build_schema(*, debug: bool = False, max_query_cost: int = DEFAULT_MAX_QUERY
         mutation=Mutation,
         subscription=Subscription,
         types=[Customer, Product, Item, ItemChange, CustomerSubscription, Invoice, Transaction,
-               WebhookEndpoint, WebhookDelivery],
+               WebhookEndpoint, WebhookDelivery, OperatorAction, Payout],
         extensions=extensions,  # type: ignore[arg-type]
         # "Did you mean ...?" for a mistyped field, as graphql-core gives for enum values
         # (the schema is public: schema.graphql).

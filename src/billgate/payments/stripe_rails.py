@@ -44,6 +44,8 @@ REFUND_METADATA_KEY = "billgate_refund"
 WEBHOOK_TOLERANCE_SECONDS = 300
 
 ResolveCustomer = Callable[[CustomerRef], Awaitable[str | None]]
+# The payment method types the operator accepts on checkout (the stored payment settings).
+MethodTypes = Callable[[], Awaitable[list[str]]]
 
 
 class ProcessorError(Exception):
@@ -222,7 +224,8 @@ class StripeRails:
     def __init__(self, secret_key: str, *, api_base: str | None = None,
                  resolve_customer: ResolveCustomer | None = None,
                  http_client: stripe.HTTPClient | None = None,
-                 omit_params: frozenset[str] = frozenset(), max_network_retries: int = 2) -> None:
+                 omit_params: frozenset[str] = frozenset(), max_network_retries: int = 2,
+                 method_types: MethodTypes | None = None) -> None:
         self._http = http_client or stripe.HTTPXClient()
         addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
         self.client = stripe.StripeClient(secret_key, base_addresses=addresses,
@@ -230,7 +233,14 @@ class StripeRails:
                                           max_network_retries=max_network_retries)
         self.resolve_customer = resolve_customer
         self.omit_params = omit_params
+        self.method_types = method_types
         self._account_id: str | None = None
+
+    async def _checkout_method_types(self) -> list[str]:
+        """What an on-session intent (checkout, saving a card) offers: the operator's
+        accepted types (Settings), card only when none are configured. Off-session charges
+        always use the saved card."""
+        return await self.method_types() if self.method_types else list(CARD_ONLY)
 
     async def aclose(self) -> None:
         with contextlib.suppress(NotImplementedError):  # a client without async support
@@ -315,7 +325,8 @@ class StripeRails:
                                   idempotency_key: str | None = None) -> Intent:
         """A SetupIntent that saves a card for later off-session charges."""
         params: Any = {"customer": customer, "usage": "off_session",
-                       "payment_method_types": CARD_ONLY, "metadata": dict(metadata)}
+                       "payment_method_types": await self._checkout_method_types(),
+                       "metadata": dict(metadata)}
         return _intent(await self._call(self.client.v1.setup_intents.create_async(
             params, self._options(idempotency_key))))
 
@@ -347,7 +358,8 @@ class StripeRails:
         for later off-session charges (renewals) once it is paid."""
         return _intent(await self._call(self.client.v1.payment_intents.create_async(
             self._params({"amount": amount, "currency": currency.lower(), "customer": customer,
-                          "payment_method_types": CARD_ONLY, "setup_future_usage": "off_session",
+                          "payment_method_types": await self._checkout_method_types(),
+                          "setup_future_usage": "off_session",
                           "description": description, "metadata": dict(metadata)}),
             self._options(idempotency_key))))
 

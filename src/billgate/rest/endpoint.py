@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from billgate.auth import AuthError, Principal, authenticate
-from billgate.billing import customers
+from billgate.billing import customers, operator_actions
 from billgate.billing.errors import BillgateError, InvalidInput
 from billgate.db.availability import is_unavailable
 from billgate.rest import errors
@@ -144,14 +144,29 @@ async def _checked_call(endpoint: Endpoint, request: Request, runtime: Runtime) 
                 body=body, query=query)
 
 
+async def _record(endpoint: Endpoint, call: Call | None, outcome: str) -> None:
+    """A write made with a secret key is an operator action, as on GraphQL (API.md)."""
+    if call is None or endpoint.method == "GET" or not call.principal.is_server:
+        return
+    runtime = call.runtime
+    await operator_actions.record(runtime.db, operator_actions.ActionRecord(
+        key_fingerprint=call.principal.key_fingerprint or "…", action=endpoint.operation_id,
+        target=operator_actions.customer_target(call.customer), outcome=outcome,
+        via=operator_actions.REST, at=runtime.clock.now()))
+
+
 async def serve(endpoint: Endpoint, request: Request, runtime: Runtime) -> Response:
+    call = None
     try:
         call = await _checked_call(endpoint, request, runtime)
         result = await endpoint.handler(call)
     except AuthError as exc:
         return errors.respond(exc.code, exc.message)
     except BillgateError as exc:
+        await _record(endpoint, call, exc.code)
         return errors.domain_error(exc)
     except Exception as exc:  # noqa: BLE001 - answered as JSON, logged with its traceback
+        await _record(endpoint, call, "error")
         return errors.unavailable(exc) if is_unavailable(exc) else errors.unexpected(exc)
+    await _record(endpoint, call, operator_actions.OK)
     return Response(orjson.dumps(result.model_dump(mode="json")), media_type="application/json")

@@ -23,7 +23,14 @@ from billgate.money import from_minor
 templates = Environment(loader=PackageLoader("billgate.web", "templates"), autoescape=True,
                         trim_blocks=True, lstrip_blocks=True)
 PAGE_CSS = templates.loader.get_source(templates, "page.css")[0]  # type: ignore[union-attr]
-_STYLE_HASH = base64.b64encode(hashlib.sha256(PAGE_CSS.encode()).digest()).decode()
+
+
+def style_hash(css: str) -> str:
+    """The CSP source that allows exactly this inline stylesheet."""
+    return f"'sha256-{base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()}'"
+
+
+_STYLE = style_hash(PAGE_CSS)
 
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "AUD": "A$", "CAD": "CA$"}
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?")
@@ -85,11 +92,15 @@ def back_to_app(return_url: str | None, code: str, allowed: Sequence[str]) -> Re
     return RedirectResponse(completed_url(url, code), status_code=303, headers=security_headers())
 
 
-def security_headers(form_targets: Iterable[str | None] = ()) -> dict[str, str]:
-    """Headers for every hosted page. ``form_targets``: origins a form on the page may end
-    up at; Chromium applies ``form-action`` to the redirect that follows a form POST too."""
+def security_headers(form_targets: Iterable[str | None] = (), *, style: str = _STYLE,
+                     script_src: str | None = None) -> dict[str, str]:
+    """Headers for every hosted page (and the console's). ``form_targets``: origins a form
+    on the page may end up at; Chromium applies ``form-action`` to the redirect that follows
+    a form POST too. ``style``: the inline stylesheet's hash source (``style_hash``);
+    ``script_src``: where scripts may come from (default: ``default-src``, this server)."""
     form_action = " ".join(["'self'", *sorted({t for t in form_targets if t})])
-    policy = (f"default-src 'self'; style-src 'sha256-{_STYLE_HASH}'; img-src 'self' data:; "
+    scripts = f"script-src {script_src}; " if script_src else ""
+    policy = (f"default-src 'self'; {scripts}style-src {style}; img-src 'self' data:; "
               f"base-uri 'none'; frame-ancestors 'none'; form-action {form_action}")
     return {
         "Content-Security-Policy": policy,

@@ -109,8 +109,52 @@ class UpsertProductInput:
 
 
 @strawberry.input
+class AddressInput:
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    state: str | None = None
+    country: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"line1": self.line1, "line2": self.line2, "city": self.city,
+                "postal_code": self.postal_code, "state": self.state, "country": self.country}
+
+
+@strawberry.input
 class UpdatePaymentSettingsInput:
     test_mode: bool | None = None
     block_new_purchases: bool | None = None
     grace_period_days: int | None = None
     dunning_retry_days: list[int] | None = None
+    payment_method_types: list[str] | None = strawberry.field(
+        default=None, description="Stripe payment method types offered on checkout; must "
+                                  "include card. A billgate addition.")
+    seller_name: str | None = strawberry.field(default=None, description='"" clears it.')
+    seller_email: str | None = None
+    seller_address: AddressInput | None = strawberry.field(
+        default=None, description="Replaces the whole address; all parts empty clears it.")
+    seller_tax_id: str | None = None
+
+    def seller_changes(self) -> dict[str, object]:
+        """The seller parts given (null: unchanged), as ``payment_settings.update`` takes them."""
+        given = {"name": self.seller_name, "email": self.seller_email,
+                 "address": self.seller_address.to_json() if self.seller_address else None,
+                 "tax_id": self.seller_tax_id}
+        return {k: v for k, v in given.items() if v is not None}
+
+
+@strawberry.input
+class ArchiveItemDefinitionInput:
+    item_id: str
+
+
+@strawberry.input
+class ArchiveProductLineInput:
+    product_line_id: str
+
+
+@strawberry.input
+class ArchiveProductInput:
+    product_id: str

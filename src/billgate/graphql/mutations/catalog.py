@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import strawberry
 
-from billgate.billing import catalog, payment_settings
+from billgate.billing import catalog, catalog_archive, payment_settings
 from billgate.billing.catalog_spec import parse_item, parse_product, parse_product_line
 from billgate.billing.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.catalog import (
+    ArchiveItemDefinitionInput,
+    ArchiveProductInput,
+    ArchiveProductLineInput,
     UpdatePaymentSettingsInput,
     UpsertItemDefinitionInput,
     UpsertProductInput,
@@ -44,7 +47,43 @@ class UpdatePaymentSettingsPayload:
 
 
 @strawberry.type
+class ArchiveCatalogEntryPayload:
+    archived_id: str | None = strawberry.field(
+        default=None, description="The itemId, productLineId or productId archived.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+async def _archive(info: Info, kind: str, entry_id: str, what: str) -> ArchiveCatalogEntryPayload:
+    try:
+        info.context.principal.require_server(what)
+        runtime = info.context.runtime
+        await catalog_archive.archive(runtime.db, kind, entry_id, now=runtime.clock.now())
+    except BillgateError as exc:
+        return ArchiveCatalogEntryPayload(user_errors=[user_error(exc)])
+    return ArchiveCatalogEntryPayload(archived_id=entry_id)
+
+
+@strawberry.type
 class CatalogMutations:
+    @strawberry.mutation(description="Take an item out of the live catalog (refused while a live "
+                         "product includes it). Saving it again restores it. A billgate addition.")
+    async def archive_item_definition(self, info: Info, input: ArchiveItemDefinitionInput
+                                      ) -> ArchiveCatalogEntryPayload:
+        return await _archive(info, "item", input.item_id, "archiveItemDefinition")
+
+    @strawberry.mutation(description="Take a product line out of the live catalog (refused while "
+                         "live products belong to it). A billgate addition.")
+    async def archive_product_line(self, info: Info, input: ArchiveProductLineInput
+                                   ) -> ArchiveCatalogEntryPayload:
+        return await _archive(info, "productLine", input.product_line_id, "archiveProductLine")
+
+    @strawberry.mutation(description="Take a product out of the live catalog: it can no longer be "
+                         "bought or granted; what customers own keeps working from its snapshot "
+                         "(refused while a live add-on names it as base). A billgate addition.")
+    async def archive_product(self, info: Info, input: ArchiveProductInput
+                              ) -> ArchiveCatalogEntryPayload:
+        return await _archive(info, "product", input.product_id, "archiveProduct")
+
     @strawberry.mutation
     async def upsert_item_definition(self, info: Info,
                                      input: UpsertItemDefinitionInput) -> UpsertItemDefinitionPayload:
@@ -94,6 +133,8 @@ class CatalogMutations:
                     grace_period_days=input.grace_period_days,
                     dunning_retry_days=(tuple(input.dunning_retry_days)
                                         if input.dunning_retry_days is not None else None),
+                    payment_method_types=input.payment_method_types,
+                    seller=input.seller_changes(),
                 )
         except BillgateError as exc:
             return UpdatePaymentSettingsPayload(user_errors=[user_error(exc)])

@@ -46,7 +46,7 @@ async def transactions_page(info: Info, ref: CustomerRef, first: int | None,
     page = await _page(info, ref, first, after, kind="transactions",
                        list_page=transactions.list_page)
     return build_connection(page, kind="transactions", key=lambda row: row.id,
-                            node=Transaction.from_row)
+                            node=lambda row: Transaction.from_row(row, ref))
 
 
 async def _page(info: Info, ref: CustomerRef, first: int | None, after: str | None, *, kind: str,

@@ -109,10 +109,23 @@ async def _webhook_delivery(info: Info, node_id: str) -> Node | None:
     return await delivery_node(info, node_id)
 
 
+async def _operator_action(info: Info, node_id: str) -> Node | None:
+    from billgate.graphql.resolvers.reports import operator_action_node
+
+    return await operator_action_node(info, node_id)
+
+
+async def _payout(info: Info, node_id: str) -> Node | None:
+    from billgate.graphql.resolvers.reports import payout_node
+
+    return await payout_node(info, node_id)
+
+
 NODE_RESOLVERS: dict[str, NodeResolver] = {
     "Product": _product, "Customer": _customer, "Item": _item, "ItemChange": _item_change,
     "CustomerSubscription": _subscription, "Invoice": _invoice, "Transaction": _transaction,
     "WebhookEndpoint": _webhook_endpoint, "WebhookDelivery": _webhook_delivery,
+    "OperatorAction": _operator_action, "Payout": _payout,
 }
 
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from billgate import types as domain
 from billgate.billing import invoices
 from billgate.db.models import Invoice as InvoiceRow
 from billgate.db.models import Transaction as TransactionRow
+from billgate.graphql.context import Info
 from billgate.graphql.ids import global_id
 from billgate.graphql.types.common import Currency, InvoiceStatus, Node
+
+if TYPE_CHECKING:
+    from billgate.graphql.types.customer import Customer
+
+CustomerT = Annotated["Customer", strawberry.lazy("billgate.graphql.types.customer")]
 
 
 @strawberry.type
@@ -69,12 +76,28 @@ class Transaction(Node):
     created_at: datetime
     test_mode: bool
     refunded_amount: int
+    customer_pk: strawberry.Private[int]
+    customer_ref: strawberry.Private[domain.CustomerRef | None] = None
+
+    @strawberry.field(description="The customer the transaction belongs to.")
+    async def customer(self, info: Info) -> CustomerT:
+        from billgate.billing import reports
+        from billgate.graphql.types.customer import Customer
+
+        ref = self.customer_ref
+        if ref is None:
+            async with info.context.runtime.db.read_session() as session:
+                ref = await reports.customer_of(session, self.customer_pk)
+            assert ref is not None  # a transaction's customer is never deleted
+        return Customer.of(ref)
 
     @classmethod
-    def from_row(cls, row: TransactionRow) -> Transaction:
+    def from_row(cls, row: TransactionRow, customer: domain.CustomerRef | None = None) -> Transaction:
+        """``customer``: the row's customer when the caller has it already (lists)."""
         return cls(
             id=strawberry.ID(global_id("Transaction", str(row.id))), kind=row.kind,
             amount=row.amount, currency=Currency(row.currency) if row.currency else None,
             quantity=row.quantity, product_id=row.product.get("productId"),
             created_at=row.created_at, test_mode=row.test_mode,
-            refunded_amount=row.refunded_amount)
+            refunded_amount=row.refunded_amount, customer_pk=row.customer_pk,
+            customer_ref=customer)
