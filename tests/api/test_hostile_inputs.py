@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import func, select
 
 from billgate.db.models import Customer
-from conftest import TOKEN_SECRET
 
 pytestmark = pytest.mark.usefixtures("example_catalog")
 
+# The customer-token secret of the test settings (tests/conftest.py).
+TOKEN_SECRET = "test-customer-token-secret-of-32-bytes-or-more"
 NODE = "query ($id: ID!) { node(id: $id) { id } }"
 
 
