@@ -41,8 +41,8 @@ lock: $(STAMP)
 
 run: $(STAMP)
 	$(RUN_ENV) $(BIN)/billgate migrate
-	@# Without --prune: products made through the API since the last start are kept.
-	$(RUN_ENV) $(BIN)/billgate catalog apply examples/catalog.yaml
+	@# Only into a new database: edits made since (API, console, SQL) are never reverted.
+	$(RUN_ENV) $(BIN)/billgate catalog apply --if-new examples/catalog.yaml
 	$(RUN_ENV) $(BIN)/billgate serve
 
 test: test-server test-clients

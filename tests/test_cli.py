@@ -217,6 +217,46 @@ class TestCatalogApply:
         shown = yaml.safe_load(billgate("catalog", "show").stdout)
         assert "api-made" in [p["productId"] for p in shown["products"]]
 
+    def test_if_new_applies_to_a_new_database_only(self, billgate, migrated, tmp_path: Path) -> None:
+        """What `make run` does at every start: the example goes into a new database once;
+        an edit made since (here, a renamed product) is never reverted."""
+        first = billgate("catalog", "apply", "--if-new", EXAMPLE)
+        assert first.exit_code == 0, first.output
+        assert first.stderr.strip() == "11 created, 0 updated, 0 archived, 0 unchanged"
+        document = yaml.safe_load(EXAMPLE.read_text())
+        document["products"][0]["displayName"] = "Free forever"
+        edited = tmp_path / "edited.yaml"
+        edited.write_text(yaml.safe_dump(document))
+        assert billgate("catalog", "apply", edited).exit_code == 0
+
+        again = billgate("catalog", "apply", "--if-new", EXAMPLE)
+
+        assert again.exit_code == 0, again.output
+        assert again.stdout == ""
+        assert again.stderr.strip() == (
+            f"{EXAMPLE} not applied: the database already has a catalog (11 entries, kept as "
+            f"they are); `billgate catalog apply {EXAMPLE}` applies it anyway")
+        shown = yaml.safe_load(billgate("catalog", "show").stdout)
+        names = {p["productId"]: p["displayName"] for p in shown["products"]}
+        assert names[document["products"][0]["productId"]] == "Free forever"
+
+    @pytest.mark.parametrize(("name", "text", "where"), [
+        ("quote.yaml", 'items:\n  - itemId: credits\n    displayName: "AI credits\n',
+         ':4:1: YAML syntax error: found unexpected end of stream (while scanning a quoted scalar at 3:18)'),
+        ("indent.yaml", "items:\n  - itemId: credits\n   displayName: x\n",
+         ":3:4: YAML syntax error: expected <block end>, but found '<block mapping start>' "
+         "(while parsing a block collection at 2:3)"),
+        ("comma.json", '{"items": [1,]}', ":1:14: Expecting value"),
+    ])
+    def test_a_syntax_error_names_file_line_and_column_in_one_line(
+        self, billgate, tmp_path: Path, name: str, text: str, where: str
+    ) -> None:
+        bad = tmp_path / name
+        bad.write_text(text)
+        result = billgate("catalog", "apply", bad)
+        assert result.exit_code == 1
+        assert result.stderr.strip().splitlines() == [f"Error: {bad}{where}"]
+
     def test_a_dry_run_shows_the_diff_and_changes_nothing(
         self, billgate, migrated, tmp_path: Path
     ) -> None:
@@ -284,14 +324,15 @@ class TestCatalogApply:
         bad.write_text("products: [unclosed\n")
         result = billgate("catalog", "apply", bad)
         assert result.exit_code != 0
-        assert f"{bad}: not valid UTF-8 YAML/JSON" in result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(f"Error: {bad}:2:1: YAML syntax error: ")
 
     def test_a_file_that_is_not_utf8(self, billgate, migrated, tmp_path: Path) -> None:
         bad = tmp_path / "latin1.yaml"
         bad.write_bytes("products:\n  - productId: café\n".encode("latin-1"))
         result = billgate("catalog", "apply", bad)
         assert result.exit_code == 1
-        assert f"{bad}: not valid UTF-8 YAML/JSON" in result.stderr
+        assert result.stderr.strip() == f"Error: {bad}: not UTF-8 (byte 28)"
 
     def test_before_migrating_it_says_to_migrate(self, billgate) -> None:
         for args in (("catalog", "apply", EXAMPLE), ("catalog", "show")):
@@ -420,3 +461,27 @@ class TestToken:
         )
         assert result.exit_code != 0
         assert "set BILLGATE_CUSTOMER_TOKEN_SECRET first" in result.stderr
+
+
+class TestGql:
+    def test_an_unreachable_server_is_one_line(self, billgate) -> None:
+        import socket
+
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            port = closed.getsockname()[1]
+        result = billgate("gql", "--url", f"http://127.0.0.1:{port}/graphql", "{ __typename }")
+        assert result.exit_code == 1
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(f"Error: cannot reach billgate at http://127.0.0.1:{port}/graphql: ")
+
+    def test_variables_are_json_or_strings(self) -> None:
+        from billgate.cli_gql import _variables
+
+        assert _variables(("n=25", "id=user-123", 'c={"type": "USER"}', "flag=true")) == {
+            "n": 25, "id": "user-123", "c": {"type": "USER"}, "flag": True}
+
+    def test_no_document_is_one_line(self, billgate) -> None:
+        result = CliRunner(env={}).invoke(main, ["gql"], input="")
+        assert result.exit_code == 1
+        assert "no GraphQL document" in result.stderr

@@ -84,3 +84,23 @@ def test_the_image_and_make_install_use_the_locks_with_hashes() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert "--require-hashes -r requirements-dev.lock" in makefile
     assert "--no-deps -e ." in makefile
+
+
+def test_compose_defaults_let_a_frontend_on_localhost_3000_check_out_and_call_in() -> None:
+    """The example app (http://localhost:3000) works against the compose file as it is."""
+    from billgate.billing.return_urls import is_allowed
+    from billgate.settings import Settings
+    from billgate.web.origins import OriginPolicy
+
+    environment = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["x-billgate"]["environment"]
+
+    def default(name: str) -> str:
+        match = re.fullmatch(r"\$\{" + name + r":-(.*)\}", environment[name])
+        assert match, environment[name]
+        return match.group(1)
+
+    settings = Settings.from_env({name: default(name) for name in
+                                  ("BILLGATE_ALLOWED_RETURN_URLS", "BILLGATE_ALLOWED_ORIGINS")})
+    assert is_allowed("http://localhost:3000/billing?checkout_status=complete", settings.allowed_return_urls)
+    assert not is_allowed("http://localhost:3001/", settings.allowed_return_urls)
+    assert OriginPolicy.parse(settings.allowed_origins).allows("http://localhost:3000")

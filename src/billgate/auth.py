@@ -25,6 +25,7 @@ import jwt
 
 from billgate.billing.errors import BillgateError, Forbidden
 from billgate.billing.operator_actions import key_fingerprint
+from billgate.text import bad_text
 from billgate.types import MAX_CUSTOMER_ID_LENGTH, CustomerRef, CustomerType
 from billgate.web.sessions import SCOPED_PREFIX, SessionKeys, TokenInvalid
 
@@ -171,15 +172,19 @@ def _client_from_token(token: str, secret: str) -> Principal:
     ):
         raise AuthError(
             "invalid customer token: sub must be a customer id (1-"
-            f"{MAX_CUSTOMER_ID_LENGTH} characters), teams {{id: admin|member}}"
+            f"{MAX_CUSTOMER_ID_LENGTH} characters of valid Unicode, no NUL), "
+            "teams {id: admin|member}"
         )
     return Principal(CallerKind.CLIENT, user_id=claims["sub"], teams=dict(teams),
                      expires_at=float(claims["exp"]))
 
 
 def _customer_id(value: Any) -> bool:
-    """A user or team id a customer can have (what ``customers.validate_ref`` accepts)."""
-    return isinstance(value, str) and bool(value.strip()) and len(value) <= MAX_CUSTOMER_ID_LENGTH
+    """A user or team id a customer can have (what ``customers.validate_ref`` accepts): no
+    NUL and no lone surrogate either (PostgreSQL cannot store them, and SQLite must not
+    create a customer that PostgreSQL could not hold)."""
+    return (isinstance(value, str) and bool(value.strip()) and len(value) <= MAX_CUSTOMER_ID_LENGTH
+            and bad_text(value) is None)
 
 
 def mint_customer_token(secret: str, user_id: str, *, teams: Mapping[str, str] | None = None,

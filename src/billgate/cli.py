@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,7 +68,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         os.environ["BILLGATE_HOST"], os.environ["BILLGATE_PORT"] = settings.host, str(settings.port)
     configure_logging(debug=settings.debug, json_logs=settings.json_logs)
     _check_email_settings(settings)
+    _check_port(settings.host, settings.port)
     _run_on_database(settings, _check_migrated(settings.database_url))
+    _check_bus(settings)
     _run_on_database(settings, _announce(settings))
     uvicorn.run(
         "billgate.app:create_app",
@@ -85,6 +87,64 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         # costs more CPU than it saves on the wire.
         ws_per_message_deflate=False,
     )
+
+
+class PortInUse(click.ClickException):
+    exit_code = 2
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind the address as uvicorn will, before anything is printed: a port in use is one
+    line and exit code 2, not a banner followed by a traceback."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise click.ClickException(f"BILLGATE_HOST: cannot listen on {host!r}: {exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise PortInUse(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (another billgate or "
+                "program is using it?): stop it, or choose another port with --port or "
+                "BILLGATE_PORT") from None
+
+
+def _check_bus(settings: Settings) -> None:
+    """Connect to the event bus once before serving: an unreachable Redis or PostgreSQL bus
+    is one line naming BILLGATE_EVENT_BUS_URL."""
+    from billgate.db.availability import summary
+    from billgate.events import create_bus
+
+    url = settings.event_bus_url
+    if url.startswith("memory:"):
+        return
+
+    async def connect() -> None:
+        bus = create_bus(url, channel=settings.event_bus_channel or None)
+        await bus.start()
+        await bus.close()
+
+    try:
+        asyncio.run(connect())
+    except Exception as exc:
+        shown = _without_password(url)
+        raise click.ClickException(f"BILLGATE_EVENT_BUS_URL: cannot reach the event bus at "
+                                   f"{shown}: {summary(exc)}") from None
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _check_workers(settings: Settings, workers: int) -> None:
@@ -196,6 +256,7 @@ def worker() -> None:
     configure_logging(debug=settings.debug, json_logs=settings.json_logs)
     _check_email_settings(settings)
     _run_on_database(settings, _check_migrated(settings.database_url))
+    _check_bus(settings)
     _run_on_database(settings, _work(settings))
 
 
@@ -277,11 +338,40 @@ def catalog() -> None:
     """Apply or show the product catalog."""
 
 
+class CatalogFileError(ValueError):
+    """A catalog file that cannot be read, in one line: ``FILE:LINE:COLUMN: what``."""
+
+
 def load_catalog_file(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        return json.loads(text)
-    return yaml.safe_load(text)
+    """The document in ``path`` (JSON for ``.json``, else YAML); ``CatalogFileError``
+    naming the file, line and column of a syntax error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogFileError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogFileError(f"{path}:{exc.lineno}:{exc.colno}: {exc.msg}") from None
+    except yaml.MarkedYAMLError as exc:
+        raise CatalogFileError(_yaml_error(path, exc)) from None
+    except yaml.YAMLError as exc:
+        raise CatalogFileError(f"{path}: YAML syntax error: {' '.join(str(exc).split())}") from None
+
+
+def _yaml_error(path: Path, exc: yaml.MarkedYAMLError) -> str:
+    """``FILE:LINE:COLUMN: YAML syntax error: <problem> (<context> at LINE:COLUMN)``."""
+    def at(mark: Any) -> str:
+        return f"{mark.line + 1}:{mark.column + 1}"
+
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{path}:{at(mark)}" if mark else str(path)
+    text = exc.problem or exc.context or "invalid YAML"
+    if exc.context and exc.problem:
+        text += f" ({exc.context}" + (f" at {at(exc.context_mark)})" if exc.context_mark else ")")
+    return f"{where}: YAML syntax error: {text}"
 
 
 @catalog.command("apply")
@@ -289,7 +379,9 @@ def load_catalog_file(path: Path) -> Any:
 @click.option("--prune", is_flag=True,
               help="Archive live entries that are not in FILE (never deleted; re-adding restores).")
 @click.option("--dry-run", is_flag=True, help="Show what would change, field by field; change nothing.")
-def catalog_apply(file: Path, prune: bool, dry_run: bool) -> None:
+@click.option("--if-new", is_flag=True,
+              help="Apply only to a database without a catalog yet (say so and skip otherwise).")
+def catalog_apply(file: Path, prune: bool, dry_run: bool, if_new: bool) -> None:
     """Create and update the catalog entries of FILE (YAML or JSON). Idempotent. Entries
     missing from FILE are kept (products made through the API survive) unless --prune."""
     from billgate.billing.catalog_spec import parse_catalog
@@ -297,8 +389,8 @@ def catalog_apply(file: Path, prune: bool, dry_run: bool) -> None:
 
     try:
         document = load_catalog_file(file)
-    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{file}: not valid UTF-8 YAML/JSON: {exc}") from None
+    except CatalogFileError as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         spec = parse_catalog(document)
     except CatalogErrors as exc:
@@ -309,6 +401,13 @@ def catalog_apply(file: Path, prune: bool, dry_run: bool) -> None:
         raise click.ClickException(f"{file}: {exc.message}") from None
     settings = _settings()
     _run_on_database(settings, _check_migrated(settings.database_url))
+    if if_new:
+        entries = _run_on_database(settings, _catalog_size())
+        if entries:
+            click.echo(f"{file} not applied: the database already has a catalog ({entries} "
+                       f"entries, kept as they are); `billgate catalog apply {file}` applies "
+                       "it anyway", err=True)
+            return
     report = _run_on_database(settings, _apply(spec, prune=prune, dry_run=dry_run))
     for label in report.created:
         click.echo(f"created  {label}")
@@ -349,6 +448,25 @@ async def _apply(spec: Any, *, prune: bool, dry_run: bool) -> Any:
         await db.dispose()
 
 
+async def _catalog_size() -> int:
+    from billgate.billing.catalog import catalog_size
+
+    return await _read(catalog_size)
+
+
+async def _read(query: Callable[[Any], Awaitable[T]]) -> T:
+    """``query(session)`` in a read session of the configured database."""
+    from billgate.db.engine import Database
+
+    settings = _settings()
+    db = Database(settings.database_url, **settings.database_options)
+    try:
+        async with db.read_session() as session:
+            return await query(session)
+    finally:
+        await db.dispose()
+
+
 @catalog.command("show")
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml")
 def catalog_show(fmt: str) -> None:
@@ -364,15 +482,8 @@ def catalog_show(fmt: str) -> None:
 
 async def _show() -> dict[str, Any]:
     from billgate.billing.catalog import export_catalog
-    from billgate.db.engine import Database
 
-    settings = _settings()
-    db = Database(settings.database_url, **settings.database_options)
-    try:
-        async with db.read_session() as session:
-            return await export_catalog(session)
-    finally:
-        await db.dispose()
+    return await _read(export_catalog)
 
 
 @main.command()
@@ -414,19 +525,34 @@ def export_schema() -> None:
 @click.option("--ttl", default=3600, show_default=True, help="Seconds until the token expires.")
 def token(user_id: str, teams: tuple[str, ...], ttl: int) -> None:
     """Mint a customer token for development (signed with BILLGATE_CUSTOMER_TOKEN_SECRET)."""
-    from billgate.auth import TEAM_ROLES, mint_customer_token
+    from billgate.auth import mint_customer_token
 
     secret = _settings().customer_token_secret
     if not secret:
         raise click.ClickException("set BILLGATE_CUSTOMER_TOKEN_SECRET first")
+    click.echo(mint_customer_token(secret, user_id, teams=team_roles(teams), ttl_seconds=ttl))
+
+
+def team_roles(teams: tuple[str, ...]) -> dict[str, str]:
+    """``--team ID:ROLE`` options as a customer token's ``teams``."""
+    from billgate.auth import TEAM_ROLES
+
     roles: dict[str, str] = {}
     for entry in teams:
         team_id, _, role = entry.rpartition(":")
         if not team_id or role not in TEAM_ROLES:
             raise click.ClickException(f"--team {entry!r}: expected ID:admin or ID:member")
         roles[team_id] = role
-    click.echo(mint_customer_token(secret, user_id, teams=roles, ttl_seconds=ttl))
+    return roles
 
+
+def _add_commands() -> None:
+    from billgate.cli_gql import gql
+
+    main.add_command(gql)
+
+
+_add_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -27,6 +27,20 @@ def parse_global_id(value: str, *, expected: str | None = None) -> tuple[str, st
     return type_name, node_id
 
 
+# The largest row id the database holds (a BIGINT primary key).
+MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(node_id: str) -> int | None:
+    """The row id a node id names, or None when it names no row that can exist: only ASCII
+    digits (``str.isdigit`` also takes "²" and other scripts' digits, which ``int`` refuses)
+    and at most ``MAX_ROW_ID`` (a larger number would overflow the database's integer)."""
+    if not node_id.isascii() or not node_id.isdigit() or len(node_id) > 19:
+        return None
+    number = int(node_id)
+    return number if number <= MAX_ROW_ID else None
+
+
 def compound_id(*parts: str) -> str:
     """A node id made of several strings (any characters allowed in each)."""
     return json.dumps(list(parts), separators=(",", ":"))

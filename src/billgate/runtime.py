@@ -44,7 +44,8 @@ class Runtime:
         settings = await self.payment_settings()
         rails, test_mode = (self.test_rails, True) if settings.test_mode else await self.rails()
         return Billing(db=self.db, rails=rails, test_mode=test_mode, settings=settings,
-                       base_url=self.settings.base_url, publish=self.publish, bus=self.bus)
+                       base_url=self.settings.base_url, publish=self.publish, bus=self.bus,
+                       grant_credits_during_grace=self.settings.grant_credits_during_grace)
 
     async def sync_test_clock(self) -> None:
         """Pick up the stored test-clock offset (another process may have advanced it)."""

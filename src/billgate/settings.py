@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from billgate.db.budget import BUS_CONNECTIONS, DEFAULT_MAX_CONNECTIONS, ConnectionBudget
-from billgate.db.urls import normalise_database_url
+from billgate.db.urls import DatabaseUrlError, normalise_database_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./billgate.db"
 
@@ -73,6 +73,26 @@ def _interval(value: str | None) -> float:
     return seconds
 
 
+def _return_urls(value: str | None) -> tuple[str, ...]:
+    """The entries, each checked now: a typo stops start-up instead of refusing checkouts."""
+    from billgate.billing.return_urls import EntryError, parse_entry
+
+    entries = _list(value)
+    for entry in entries:
+        try:
+            parse_entry(entry)
+        except EntryError as exc:
+            raise ConfigError(f"BILLGATE_ALLOWED_RETURN_URLS: {exc}") from None
+    return entries
+
+
+def _database_url(value: str) -> str:
+    try:
+        return normalise_database_url(value)
+    except DatabaseUrlError as exc:
+        raise ConfigError(f"BILLGATE_DATABASE_URL: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -104,7 +124,12 @@ class Settings:
     # https), and whether endpoints may resolve to private/loopback/link-local addresses.
     webhook_http_hosts: tuple[str, ...] = ()
     webhook_allow_private: bool = False
+    # A PAST_DUE subscription's repeating credits: granted at once (true) or when the
+    # renewal is paid (false, the default; billing/subscriptions/paid_credits.py).
+    grant_credits_during_grace: bool = False
     scheduler_interval: float = 1.0
+    # WebSockets one customer token may hold open in this process (0: no limit).
+    max_sockets_per_token: int = 10
     debug: bool = False
     max_body_bytes: int = 1_000_000
     # GraphQL documents: refused above this many bytes before parsing, and above this
@@ -154,14 +179,14 @@ class Settings:
 
         test_mode_raw = get("TEST_MODE")
         settings = cls(
-            database_url=normalise_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            database_url=_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
             host=get("HOST") or "127.0.0.1",
             port=int(_number(env, "PORT", 8000, whole=True, low=1, high=65535)),
             public_url=get("PUBLIC_URL") or "",
             secret_keys=_list(get("SECRET_KEYS")),
             customer_token_secret=get("CUSTOMER_TOKEN_SECRET") or "",
             test_mode=None if not test_mode_raw else _bool(test_mode_raw, True, "TEST_MODE"),
-            allowed_return_urls=_list(get("ALLOWED_RETURN_URLS")),
+            allowed_return_urls=_return_urls(get("ALLOWED_RETURN_URLS")),
             allowed_origins=_list(get("ALLOWED_ORIGINS")),
             event_bus_url=get("EVENT_BUS_URL") or "memory://",
             event_bus_channel=get("EVENT_BUS_CHANNEL") or "",
@@ -175,7 +200,11 @@ class Settings:
             scheduler=_bool(get("SCHEDULER"), True, "SCHEDULER"),
             webhook_http_hosts=tuple(h.lower() for h in _list(get("WEBHOOK_HTTP_HOSTS"))),
             webhook_allow_private=_bool(get("WEBHOOK_ALLOW_PRIVATE"), False, "WEBHOOK_ALLOW_PRIVATE"),
+            grant_credits_during_grace=_bool(get("GRANT_CREDITS_DURING_GRACE"), False,
+                                             "GRANT_CREDITS_DURING_GRACE"),
             scheduler_interval=_interval(get("SCHEDULER_INTERVAL")),
+            max_sockets_per_token=int(_number(env, "MAX_SOCKETS_PER_TOKEN", 10, whole=True,
+                                              low=0, high=100_000)),
             debug=_bool(get("DEBUG"), False, "DEBUG"),
             max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 1_000_000, whole=True,
                                        low=1024, high=2**31)),

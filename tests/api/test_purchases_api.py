@@ -39,6 +39,7 @@ from billgate.billing.catalog_spec import parse_catalog
 from billgate.billing.errors import BillgateError
 from billgate.billing.purchases import fulfil
 from billgate.cli import load_catalog_file
+from billgate.scheduler.runner import run_due
 
 pytestmark = [
     pytest.mark.usefixtures("example_catalog"),
@@ -437,8 +438,8 @@ class TestSubscriptionReplacement:
         await buy(api, runtime, "pro", priceId="pro-monthly")
         await buy(api, runtime, "enterprise")
         runtime.clock.advance(32 * DAY)
-        async with db.session() as session, session.begin():
-            await fulfil.run_due_repeats(session, now=runtime.clock.now())
+        # The scheduler's billing work: the trial's first charge, then the repeats it paid.
+        await run_due(await runtime.billing(), runtime.clock.now())
 
         # only enterprise repeats (its credits last until the purchase ends)
         assert await balance(api) == 2 * 10_000

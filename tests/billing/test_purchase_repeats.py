@@ -42,6 +42,26 @@ async def run_repeats(db: Database, now: datetime) -> list[items.ChangeEvent]:
         return await fulfil.run_due_repeats(session, now=now)
 
 
+async def run_billing(db: Database, now: datetime) -> list[items.ChangeEvent]:
+    """The scheduler's billing work up to ``now`` in time order (renewals, then repeats):
+    a subscription's repeats are granted only for periods its renewals paid
+    (``subscriptions/paid_credits.py``); these are granted subscriptions, renewed free."""
+    from billgate.billing.context import Billing
+    from billgate.billing.payment_settings import PaymentSettings
+    from billgate.payments.test_rails import TestRails
+    from billgate.scheduler.runner import run_due
+
+    published: list[items.ChangeEvent] = []
+
+    async def collect(events: list[items.ChangeEvent]) -> None:
+        published.extend(events)
+
+    billing = Billing(db=db, rails=TestRails(), test_mode=True, settings=PaymentSettings(),
+                      base_url="http://billgate.test", publish=collect)
+    await run_due(billing, now)
+    return published
+
+
 async def credits(db: Database, clock: FrozenClock, customer: CustomerRef = USER) -> int:
     return (await items.get_balance(db, customer, "credits", clock=clock)).quantity
 
@@ -164,7 +184,7 @@ class TestExpiryRules:
 
     async def test_when_purchase_expires_repeats_add_up_until_the_end(self, db, clock) -> None:
         await grant(db, clock, "enterprise")  # 10,000 monthly, WHEN_PURCHASE_EXPIRES
-        await run_repeats(db, MAR_31)
+        await run_billing(db, MAR_31)
         clock.at = MAR_31
         assert await credits(db, clock) == 3 * 10_000
 
@@ -201,7 +221,7 @@ class TestStopsAndSnapshots:
         clock.at = JAN_31 + timedelta(days=5)
         await grant(db, clock, "pro", price_id="pro-monthly")
 
-        events = await run_repeats(db, MAR_31)
+        events = await run_billing(db, MAR_31)
         # free stepped aside on Feb 5 (no Feb 28 repeat); pro repeats on Mar 5
         assert [e.delta for e in events if e.reason == "repeat"] == [1000]
         clock.at = MAR_31
@@ -219,7 +239,7 @@ class TestStopsAndSnapshots:
                                "repeat": {"unit": "MONTH", "count": 1},
                                "expires": "WHEN_REPEATED"}]})
 
-        events = await run_repeats(db, FEB_28)
+        events = await run_billing(db, FEB_28)
         assert [e.delta for e in events if e.reason == "repeat"] == [1000]
 
 

@@ -111,6 +111,35 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path) -> 
     pytest.fail(f"billgate serve not ready after 60 s (last: {last}):\n{log_path.read_text()}")
 
 
+@contextmanager
+def app_page(heading: str) -> Iterator[int]:
+    """An app's page on its own port (another origin than billgate): every GET answers a
+    page whose <h1> is ``heading``. Yields the port."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = f"<!doctype html><title>The app</title><h1>{heading}</h1>".encode()
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 async def block_non_local(context: Any) -> list[str]:
     """Abort every request of ``context`` that would leave this machine; returns the list
     the aborted URLs are appended to (a test asserts it stays empty)."""

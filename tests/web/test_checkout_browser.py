@@ -12,14 +12,19 @@ Skipped outside CI when Chromium or Playwright is missing; in CI (``CI`` set) it
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-from browser_testing import CHROMIUM, CHROMIUM_ARGS, billgate_serve, example_database, requires_browser
+from browser_testing import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    app_page,
+    billgate_serve,
+    example_database,
+    requires_browser,
+)
 
 from billgate.billing import items
 from billgate.billing.purchases import service
@@ -33,29 +38,11 @@ USER = CustomerRef(CustomerType.USER, "browser-user")
 pytestmark = requires_browser
 
 
-class ReturnPage(BaseHTTPRequestHandler):
-    """The app's page the customer comes back to."""
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        body = b"<!doctype html><title>Back in the app</title><h1>Thanks for buying</h1>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def return_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ReturnPage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/billing/done"
-    server.shutdown()
-    server.server_close()
+    """The app's page the customer comes back to."""
+    with app_page("Thanks for buying") as port:
+        yield f"http://127.0.0.1:{port}/billing/done"
 
 
 @pytest.fixture

@@ -82,3 +82,27 @@ class TestTestCards:
         assert retry.status_code == 303
         assert retry.headers["location"].startswith(f"{RETURN_URL}?checkout_status=complete&checkout_id=")
         assert "credit-pack" in await owned(runtime)
+
+
+class TestDeclineEmail:
+    async def test_a_declined_test_card_sends_the_payment_failed_email(
+            self, api, client, runtime, db) -> None:  # noqa: ANN001
+        """As a declined live checkout does (tests/stripe): one email per declined attempt."""
+        from sqlalchemy import select
+
+        from billgate.db.models import EmailOutbox
+
+        set_email = """mutation($c: CustomerRef!) { updateCustomer(input: {customer: $c,
+            email: "card-user@example.com"}) { userErrors { code } } }"""
+        await api.data(set_email, {"c": {"type": "USER", "customerId": USER.customer_id}})
+        path = (await create(api))["url"].removeprefix("http://127.0.0.1:8000")
+        for card in ("4000000000000002", "4000000000009995"):
+            response = await client.post(f"{path}/complete", data={"test_card": card})
+            assert response.status_code == 409
+        async with db.read_session() as session:
+            emails = (await session.scalars(select(EmailOutbox).order_by(EmailOutbox.id))).all()
+        assert [(e.to_address, e.template) for e in emails] == [
+            ("card-user@example.com", "checkout_payment_failed")] * 2
+        assert [e.context["reason"] for e in emails] == [
+            "Your card was declined.", "Your card has insufficient funds."]
+        assert emails[0].context["url"].endswith(path)

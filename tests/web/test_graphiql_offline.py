@@ -93,3 +93,43 @@ async def test_graphiql_follows_a_subscription_offline(browser: Any, server: str
     # The change, live: the grant created the customer, with the Free plan's 100 credits first.
     await result.filter(has_text='"quantity": 142').wait_for()
     assert blocked == []
+
+
+async def test_graphiql_sends_no_authorization_until_a_key_is_typed(
+        browser: Any, server: str) -> None:
+    """A first visit (no headers in the URL or the browser's storage): GraphiQL sends no
+    Authorization header at all, so its schema loads and the public catalog answers, and
+    in test mode with the development key the editor says where that key is."""
+    context = await browser.new_context()
+    context.set_default_timeout(15_000)
+    blocked = await block_non_local(context)
+    page = await context.new_page()
+    sent: list[tuple[str | None, int]] = []
+
+    async def on_response(response: Any) -> None:
+        if response.url.endswith("/graphql") and response.request.method == "POST":
+            sent.append((await response.request.header_value("authorization"), response.status))
+
+    page.on("response", on_response)
+    await page.goto(f"{server}/graphql")
+    await page.locator(".graphiql-container").wait_for()
+    await page.locator(".graphiql-execute-button").click()
+    await page.locator(".result-window").filter(has_text='"data"').wait_for()
+    assert sent and all(header is None and status == 200 for header, status in sent), sent
+    assert '"productId"' in await page.locator(".result-window").inner_text()
+    editor = page.locator(".graphiql-query-editor")
+    await editor.filter(has_text="development secret key").wait_for()
+    assert "paste it in the Headers tab" in await editor.inner_text()
+    assert blocked == []
+
+
+async def test_without_a_development_key_the_hint_names_no_key(
+        browser: Any, database: str, tmp_path: Path) -> None:
+    with billgate_serve(database, tmp_path, SECRET_KEYS="sk_test_configured") as base:
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(f"{base}/graphql")
+        editor = page.locator(".graphiql-query-editor")
+        await editor.filter(has_text="billgate GraphQL").wait_for(timeout=15_000)
+        text = await editor.inner_text()
+        assert "development" not in text and "<secret key or customer token>" in text

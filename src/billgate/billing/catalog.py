@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.catalog_spec import (
@@ -198,6 +198,14 @@ def _check_type_changes(spec: CatalogSpec, items: dict[str, ItemDefinition],
                     field=["customerType"],
                 ))
     raise_all(errors)
+
+
+async def catalog_size(session: AsyncSession) -> int:
+    """How many catalog entries exist, archived ones included (0: a new database)."""
+    total = 0
+    for model in (ItemDefinition, ProductLine, Product):
+        total += await session.scalar(select(func.count()).select_from(model)) or 0
+    return total
 
 
 async def catalog_view(session: AsyncSession) -> CatalogView:

@@ -23,6 +23,9 @@ class Billing:
     # Item events of committed units of work, announced by ``flush_events``.
     events: list[items.ChangeEvent] = field(default_factory=list)
     bus: Any = None  # where ``customerChanged`` is announced (None: not announced)
+    # BILLGATE_GRANT_CREDITS_DURING_GRACE: a PAST_DUE subscription's repeats are granted
+    # at their time rather than once paid (``subscriptions/paid_credits.py``).
+    grant_credits_during_grace: bool = False
 
 
 async def flush_events(billing: Billing) -> None:

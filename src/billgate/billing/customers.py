@@ -16,6 +16,7 @@ from billgate.db.direct import DirectDatabase, Statement, json_of, or_none
 from billgate.db.engine import Database
 from billgate.db.models import Customer
 from billgate.db.upsert import insert_ignore
+from billgate.text import bad_text
 from billgate.types import MAX_CUSTOMER_ID_LENGTH, CustomerRef, CustomerType
 
 
@@ -27,6 +28,9 @@ def validate_ref(ref: CustomerRef) -> CustomerRef:
             f"customerId must be at most {MAX_CUSTOMER_ID_LENGTH} characters",
             field=["customer", "customerId"],
         )
+    problem = bad_text(ref.customer_id)
+    if problem:
+        raise InvalidInput(f"customerId contains {problem}", field=["customer", "customerId"])
     return ref
 
 

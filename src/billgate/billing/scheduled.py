@@ -16,16 +16,25 @@ from billgate.billing.unit_of_work import UnitOfWork
 async def run_repeats(billing: Billing, at: datetime) -> int:
     """Grant every due repeat, each under its customer's lock."""
     async with billing.db.read_session() as session:
-        due = await fulfil.due_repeats(session, now=at)
+        due = await fulfil.due_repeats(session, now=at,
+                                       grant_during_grace=billing.grant_credits_during_grace)
     granted = 0
     for schedule_id, customer_pk in due:
-        granted += await unit_of_work.run(billing, customer_pk, partial(_repeat, schedule_id),
-                                          now=at)
+        granted += await unit_of_work.run(
+            billing, customer_pk,
+            partial(_repeat, schedule_id, billing.grant_credits_during_grace), now=at)
     return granted
 
 
-async def _repeat(schedule_id: int, uow: UnitOfWork) -> int:
-    events = await fulfil.run_due_repeat(uow.session, schedule_id, now=uow.now)
+async def repeats_due(billing: Billing, now: datetime) -> datetime | None:
+    async with billing.db.read_session() as session:
+        return await fulfil.next_repeat_due(session, now=now,
+                                            grant_during_grace=billing.grant_credits_during_grace)
+
+
+async def _repeat(schedule_id: int, grant_during_grace: bool, uow: UnitOfWork) -> int:
+    events = await fulfil.run_due_repeat(uow.session, schedule_id, now=uow.now,
+                                         grant_during_grace=grant_during_grace)
     uow.events += events
     return len(events)
 

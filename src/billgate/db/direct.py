@@ -48,6 +48,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 
+from billgate.db.urls import postgres_connect
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Row = Sequence[Any]
@@ -276,9 +278,12 @@ class PostgresDirect(DirectDatabase):
         # SQLAlchemy's asyncpg option for PgBouncer in transaction mode, in asyncpg's terms.
         cache_size = parsed.query.get("prepared_statement_cache_size")
         self._statement_cache_size = 100 if cache_size is None else int(str(cache_size))
-        self._dsn = parsed.set(drivername="postgresql").difference_update_query(
-            ["prepared_statement_cache_size"]).render_as_string(hide_password=False)
-        self._server_settings = {"statement_timeout": str(int(statement_timeout * 1000))}
+        # libpq parameters (``?sslmode=require``…) as the engine takes them (``db/urls.py``).
+        postgres = postgres_connect(parsed)
+        self._dsn = postgres.dsn
+        connect_timeout = postgres.timeout or connect_timeout
+        self._server_settings = {"statement_timeout": str(int(statement_timeout * 1000)),
+                                 **postgres.server_settings}
         if "application_name" not in parsed.query:
             self._server_settings["application_name"] = self.APPLICATION_NAME
         self._pool: Any = None

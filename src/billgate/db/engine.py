@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
 
 from billgate.db.budget import DEFAULT_MAX_CONNECTIONS, split
 from billgate.db.direct import DirectDatabase, open_direct
-from billgate.db.urls import normalise_database_url
+from billgate.db.urls import normalise_database_url, postgres_connect
 
 
 def is_sqlite(url: str) -> bool:
@@ -61,13 +61,18 @@ def create_engine(url: str, *, immediate: bool = True, connect_timeout: float = 
     kwargs.setdefault("max_overflow", 0)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_timeout", connect_timeout)
+    # libpq parameters (``?sslmode=require``…) in asyncpg's terms (``db/urls.py``).
+    postgres = postgres_connect(url)
     query = make_url(url).query
-    server_settings = {"statement_timeout": str(int(statement_timeout * 1000))}
+    server_settings = {"statement_timeout": str(int(statement_timeout * 1000)),
+                       **postgres.server_settings}
     if "application_name" not in query:
         server_settings["application_name"] = APPLICATION_NAME
-    connect_args: dict[str, Any] = {"timeout": connect_timeout,
+    connect_args: dict[str, Any] = {"timeout": postgres.timeout or connect_timeout,
                                     "command_timeout": statement_timeout,
                                     "server_settings": server_settings}
+    if postgres.dsn_parameters:
+        connect_args["dsn"] = f"postgresql://?{postgres.dsn_parameters}"
     if str(query.get("prepared_statement_cache_size")) == "0":
         # PgBouncer in transaction mode: a transaction may land on a server connection that
         # already holds another client's statement of the same sequential name, so no
@@ -75,7 +80,7 @@ def create_engine(url: str, *, immediate: bool = True, connect_timeout: float = 
         # introspection, included) and names are unique.
         connect_args["statement_cache_size"] = 0
         connect_args["prepared_statement_name_func"] = _unique_statement_name
-    return create_async_engine(url, connect_args=connect_args, **kwargs)
+    return create_async_engine(postgres.url, connect_args=connect_args, **kwargs)
 
 
 def _unique_statement_name() -> str:

@@ -17,7 +17,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url)
+    # ConfigParser interpolates "%": a URL's percent-escapes (a password, ``options``) are
+    # doubled so they reach the engine as written.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 

@@ -124,6 +124,16 @@ class Subscription:
             if item is not _WAKE:
                 return item  # type: ignore[no-any-return]
 
+    def newest(self, current: Payload) -> Payload:
+        """``current``, or the newest message queued since (the older ones are dropped):
+        for messages that each supersede the one before, such as "read the state again"."""
+        newest = current
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not _WAKE:
+                newest = item
+        return newest
+
     @property
     def overflowed(self) -> bool:
         """True once this subscription has missed messages (the iterator raises)."""

@@ -22,8 +22,10 @@ class Context:
     customer_pks: dict[Any, int] = field(default_factory=dict)
     # The graphql-transport-ws ``connection_init`` payload (WebSocket only).
     connection_params: dict[str, Any] | None = None
-    # This process's live balance feeds (graphql/live_items.py), shared by every connection.
+    # This process's live balance and customer feeds (graphql/live_items.py,
+    # live_customers.py), shared by every connection.
     item_feeds: Any = None
+    customer_feeds: Any = None
 
 
 Info = StrawberryInfo[Context, None]

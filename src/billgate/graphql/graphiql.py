@@ -24,8 +24,13 @@ POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inlin
           "base-uri 'none'; frame-ancestors 'none'; form-action 'none'")
 
 
-def page() -> HTMLResponse:
-    return HTMLResponse(PAGE, headers={"Content-Security-Policy": POLICY,
+def page(*, development_key: bool = False) -> HTMLResponse:
+    """The page. ``development_key``: this server runs in test mode with the key it
+    generated, so the editor says where that key was printed and where to paste it (the
+    key itself is never put in the page)."""
+    html = PAGE.replace('<div id="graphiql">',
+                        f'<div id="graphiql" data-development-key="{str(development_key).lower()}">')
+    return HTMLResponse(html, headers={"Content-Security-Policy": POLICY,
                                        "X-Frame-Options": "DENY",
                                        "Referrer-Policy": "no-referrer"})
 

@@ -12,25 +12,16 @@ Both HTTP and WebSocket operations pass through here (it is a schema extension).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError, StringValueNode, ValidationRule
 from strawberry.extensions import SchemaExtension
 
-# Control characters PostgreSQL refuses (NUL) and UTF-16 halves without their pair.
-_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+from billgate.text import bad_text
+
 # Variables nest as deep as their JSON did; past this, stop looking and refuse.
 _MAX_NESTING = 64
-
-
-def bad_text(value: str) -> str | None:
-    """What is wrong with ``value`` as stored text, or None."""
-    match = _BAD_TEXT.search(value)
-    if match is None:
-        return None
-    return "a NUL character" if match.group() == "\x00" else "a lone surrogate (invalid Unicode)"
 
 
 def input_error(message: str) -> GraphQLError:

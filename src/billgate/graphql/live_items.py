@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 from billgate.billing import items
 from billgate.billing.publishing import item_topic
 from billgate.events import SubscriberOverflow
 from billgate.events.fanout import LocalFanout, Subscription
+from billgate.graphql.live_feeds import Feeds
 from billgate.graphql.types.items import Item
 from billgate.runtime import Runtime
 from billgate.types import CustomerRef
@@ -117,35 +117,16 @@ class ItemFeed:
         self.watchers.deliver(self.topic, item)
 
 
-class ItemFeeds:
-    """The feeds of this process, by topic; a feed lives while someone watches it."""
+class ItemFeeds(Feeds[ItemFeed]):
+    """The balance feeds of this process; a feed lives while someone watches it."""
 
     def __init__(self) -> None:
-        self._feeds: dict[str, ItemFeed] = {}
+        super().__init__(MAX_QUEUED)
 
-    def __len__(self) -> int:
-        return len(self._feeds)
-
-    @contextlib.asynccontextmanager
-    async def watch(self, runtime: Runtime, ref: CustomerRef, item_id: str,
-                    name: str) -> AsyncIterator[Subscription]:
+    def watch(self, runtime: Runtime, ref: CustomerRef, item_id: str,
+              name: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
         """Iterate the balance's changes as shared ``Item`` objects, from the moment this
         returns (read the snapshot after entering). Raises ``SubscriberOverflow`` when this
         watcher fell behind or the feed failed: re-read the ledger and watch again."""
-        topic = item_topic(ref.type.value, ref.customer_id, item_id)
-        feed = self._feeds.get(topic)
-        if feed is None or feed.watchers.closed:
-            feed = self._feeds[topic] = ItemFeed(runtime, ref, item_id, name)
-            feed.start()
-        watcher = Subscription(feed.watchers, topic, MAX_QUEUED)
-        try:
-            async with watcher:
-                await feed.ready()
-                if feed.error is not None and watcher.overflowed:
-                    raise RuntimeError(f"live updates of {topic} are unavailable") from feed.error
-                yield watcher
-        finally:
-            if feed.watchers.subscriber_count() == 0 and self._feeds.get(topic) is feed:
-                del self._feeds[topic]
-                feed.stop()
-
+        return self.watch_topic(item_topic(ref.type.value, ref.customer_id, item_id),
+                                lambda: ItemFeed(runtime, ref, item_id, name))

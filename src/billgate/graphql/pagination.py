@@ -17,6 +17,8 @@ import orjson
 import strawberry
 
 from billgate.billing.errors import InvalidInput
+from billgate.graphql.ids import MAX_ROW_ID
+from billgate.text import bad_text
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -48,11 +50,18 @@ def decode_cursor(kind: str, cursor: str | None) -> Any:
         raise InvalidInput(f"{cursor!r} is not a valid cursor", field=["after"]) from None
     if tag != kind:
         raise InvalidInput(f"{cursor!r} is a cursor for another list", field=["after"])
+    if any(bad_text(text) for text in _texts(key)):
+        # PostgreSQL cannot compare with a NUL; no key of ours ever holds one.
+        raise InvalidInput(f"{cursor[:100]!r} is not a valid cursor for this list", field=["after"])
     return key
 
 
-# The largest row id a cursor may name (a BIGINT primary key).
-MAX_ROW_ID = 2**63 - 1
+def _texts(key: Any) -> list[str]:
+    if isinstance(key, str):
+        return [key]
+    if isinstance(key, list):
+        return [text for part in key for text in _texts(part)]
+    return []
 
 
 def decode_id_cursor(kind: str, cursor: str | None) -> int | None:

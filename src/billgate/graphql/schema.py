@@ -180,7 +180,9 @@ def build_schema(*, debug: bool = False, max_query_cost: int = DEFAULT_MAX_QUERY
         types=[Customer, Product, Item, ItemChange, CustomerSubscription, Invoice, Transaction,
                WebhookEndpoint, WebhookDelivery, OperatorAction, Payout],
         extensions=extensions,  # type: ignore[arg-type]
-        config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
+        # "Did you mean ...?" for a mistyped field, as graphql-core gives for enum values
+        # (the schema is public: schema.graphql).
+        config=StrawberryConfig(disable_field_suggestions=False, scalar_map=SCALAR_MAP),
         execution_context_class=SharedEventExecutionContext,
     )
 

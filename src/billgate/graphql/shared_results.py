@@ -27,6 +27,8 @@ import orjson
 from graphql import ExecutionResult
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from billgate.ops.metrics import LIVE_EXECUTIONS
+
 _UNKEYED = object()
 
 
@@ -51,13 +53,21 @@ class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def build_per_event_executor(self, payload: Any) -> Any:
         store = getattr(payload, "shared_results", None)
         if not isinstance(store, dict):
+            self._counted()
             return super().build_per_event_executor(payload)
         key = self._key()
         entry = store.get(key)
         if entry is None:
             # The entry holds the operation node, so no other node can take its id meanwhile.
+            self._counted()
             entry = store[key] = (self.operation, _SharedRun(super().build_per_event_executor(payload)))
         return entry[1]
+
+    def _counted(self) -> None:
+        """One execution of a live state (``billgate_live_executions_total``)."""
+        selection = self.operation.selection_set.selections[0]
+        name = getattr(getattr(selection, "name", None), "value", "other")
+        LIVE_EXECUTIONS.labels(name).inc()
 
     def _key(self) -> Any:
         if self._share_key is _UNKEYED:

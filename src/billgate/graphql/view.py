@@ -32,10 +32,11 @@ from billgate.graphql import graphiql
 from billgate.graphql.catalog_cache import CatalogCache
 from billgate.graphql.context import Context
 from billgate.graphql.errors import DATABASE_UNAVAILABLE_MESSAGE
-from billgate.graphql.input_guard import bad_text
+from billgate.graphql.live_customers import CustomerFeeds
 from billgate.graphql.live_items import ItemFeeds
-from billgate.graphql.ws_handler import BillgateWSHandler
+from billgate.graphql.ws_handler import BillgateWSHandler, TokenSockets
 from billgate.runtime import Runtime
+from billgate.text import bad_text
 from billgate.web.origins import OriginPolicy, refusal
 
 log = logging.getLogger("billgate.cors")
@@ -58,6 +59,9 @@ class BillgateGraphQL(GraphQL[Context, None]):
         # ``http://localhost:*``, so the check is ours (``is_websocket_origin_allowed``).
         self.origins = origins or OriginPolicy()
         self.item_feeds = ItemFeeds()
+        self.customer_feeds = CustomerFeeds()
+        # Open WebSockets per customer token (``ws_handler.TokenSockets``).
+        self.token_sockets = TokenSockets(runtime.settings.max_sockets_per_token)
         self.catalog_cache: CatalogCache | None = None
 
     def principal_for(self, authorization: str | None) -> Principal:
@@ -86,7 +90,12 @@ class BillgateGraphQL(GraphQL[Context, None]):
         await super().__call__(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return graphiql.page()  # packaged assets, no CDN (graphql/graphiql.py)
+        # Packaged assets, no CDN (graphql/graphiql.py); in test mode with the generated
+        # development key, the page says where to find it.
+        runtime = self.runtime
+        development_key = (not runtime.settings.secret_keys and bool(runtime.secret_keys)
+                           and (await runtime.payment_settings()).test_mode)
+        return graphiql.page(development_key=development_key)
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         """Cross-origin handshakes only (Strawberry passes same-origin and Origin-less ones)."""
@@ -154,7 +163,7 @@ class BillgateGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal = request.scope.get("state", {}).get("principal", ANONYMOUS)
         return Context(runtime=self.runtime, principal=principal, request=request,
-                       item_feeds=self.item_feeds)
+                       item_feeds=self.item_feeds, customer_feeds=self.customer_feeds)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         params = context.connection_params or {}

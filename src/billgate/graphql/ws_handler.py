@@ -11,12 +11,17 @@ Strawberry's handler, with four differences:
   clock, as when the token is checked.
 * An operation whose document is too long or whose variables hold text that cannot be
   stored (``input_guard.py``) is answered with an error; the connection stays open.
+* One customer token holds at most ``BILLGATE_MAX_SOCKETS_PER_TOKEN`` open connections in
+  a process (``TokenSockets``); one more is closed at ``connection_init`` with 4429 and a
+  reason naming the setting, instead of being acknowledged. Secret keys (the app's own
+  backend) are not limited.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from typing import Any
 
@@ -33,10 +38,41 @@ from billgate.graphql.input_guard import check_document_size, check_variables
 from billgate.graphql.shared_results import SharedData
 
 EXPIRED = (4403, "customer token expired")
+TOO_MANY_SOCKETS = 4429
+
+
+class TokenSockets:
+    """How many WebSockets each customer token holds open in this process."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+
+    def acquire(self, token: str) -> str | None:
+        """A slot for one more connection of ``token`` (its key, to release), or None when
+        the token already holds ``limit``."""
+        key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+        held = self._open.get(key, 0)
+        if self.limit and held >= self.limit:
+            return None
+        self._open[key] = held + 1
+        return key
+
+    def release(self, key: str) -> None:
+        held = self._open.get(key, 0) - 1
+        if held > 0:
+            self._open[key] = held
+        else:
+            self._open.pop(key, None)
+
+    def refusal(self) -> tuple[int, str]:
+        return (TOO_MANY_SOCKETS, f"too many connections for this customer token (the limit "
+                                  f"is {self.limit}: BILLGATE_MAX_SOCKETS_PER_TOKEN)")
 
 
 class BillgateWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     _expiry: asyncio.Task[None] | None = None
+    _slot: str | None = None
 
     async def handle(self) -> None:
         try:
@@ -44,6 +80,19 @@ class BillgateWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         finally:
             if self._expiry is not None:
                 self._expiry.cancel()
+            if self._slot is not None:
+                self.view.token_sockets.release(self._slot)
+                self._slot = None
+
+    def _admitted(self) -> bool:
+        """Called as the connection is acknowledged: take a slot of the customer token."""
+        principal = getattr(self.context, "principal", None)
+        if principal is None or not principal.is_client:
+            return True
+        params = self.context.connection_params or {}
+        token = str(params.get("Authorization") or params.get("authorization") or "")
+        self._slot = self.view.token_sockets.acquire(token)
+        return self._slot is not None
 
     async def run_operation(self, operation: Any) -> None:
         # The input guard's checks, before Strawberry streams: an error raised by a schema
@@ -70,6 +119,9 @@ class BillgateWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             await self.websocket.close(*EXPIRED)
 
     async def send_message(self, message: Any) -> None:
+        if message["type"] == "connection_ack" and not self._admitted():
+            await self.websocket.close(*self.view.token_sockets.refusal())
+            return
         payload = message.get("payload")
         if (message["type"] == "next" and len(payload) == 1
                 and isinstance(payload.get("data"), SharedData)):

@@ -37,6 +37,10 @@ SUBSCRIPTIONS = Gauge(
     "billgate_live_subscriptions", "Open GraphQL subscriptions (itemQuantityChanged)",
     registry=REGISTRY,
 )
+LIVE_EXECUTIONS = Counter(
+    "billgate_live_executions_total", "GraphQL executions of live subscription states (a state "
+    "shared by identical subscriptions counts once)", ["subscription"], registry=REGISTRY,
+)
 SCHEDULER_LAG = Gauge(
     "billgate_scheduler_lag_seconds", "How late the oldest due job was when last claimed",
     registry=REGISTRY,

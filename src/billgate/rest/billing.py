@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from billgate.billing import invoices, payment_methods
 from billgate.billing.errors import InvalidInput
-from billgate.ids import global_id
+from billgate.ids import global_id, row_id
 from billgate.rest.endpoint import Call
 from billgate.rest.models import BillingOut, InvoiceOut, InvoicesOut, InvoicesQuery, PaymentMethodOut
 
@@ -31,9 +31,10 @@ def _cursor(value: str | None) -> int | None:
     """The cursor is the last invoice's sequence number (opaque to callers)."""
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    number = row_id(value)  # ASCII digits within the database's range ("²" is a digit too)
+    if number is None:
         raise InvalidInput(f"cursor {value[:40]!r} is not one this endpoint gave", field=["cursor"])
-    return int(value)
+    return number
 
 
 async def get_billing(call: Call) -> BillingOut:

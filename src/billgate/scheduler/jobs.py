@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from billgate.billing import scheduled
 from billgate.billing.subscriptions import lifecycle
-from billgate.db.models import EmailOutbox, ItemBalance, ItemSchedule, Purchase
+from billgate.db.models import EmailOutbox, ItemBalance, Purchase
 from billgate.notifications.sender import parse_smtp_url, send_due
 from billgate.notifications.webhooks import delivery as webhook_delivery
 from billgate.notifications.webhooks.url_policy import UrlPolicy
@@ -46,17 +46,12 @@ async def _run_subscriptions(billing: lifecycle.Billing, at: datetime) -> int:
     return done
 
 
-async def _repeats_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:
-    return await _min(billing, ItemSchedule.next_at, ItemSchedule.active.is_(True),
-                      ItemSchedule.next_at <= now)
-
-
 async def _expiries_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:
     return await _min(billing, ItemBalance.next_expiry_at, ItemBalance.next_expiry_at <= now)
 
 
 SUBSCRIPTION_RENEW = Job("subscription.renew", _subscriptions_due, _run_subscriptions)
-ITEM_REPEAT = Job("item.repeat", _repeats_due, scheduled.run_repeats)
+ITEM_REPEAT = Job("item.repeat", scheduled.repeats_due, scheduled.run_repeats)
 ITEM_EXPIRE = Job("item.expire", _expiries_due, scheduled.run_expiries)
 CHARGE_RECOVER = Job("charge.recover", scheduled.abandoned_charges_due, scheduled.recover_charges)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from billgate.billing import catalog
@@ -119,7 +119,8 @@ async def _page(runtime: Runtime, request: Request, *, error: str | None = None,
         return pages.render(
             "checkout.html", status=status, form_targets=[pages.origin(checkout.return_url)],
             summary=summary, error=error, live_notice=LIVE_NOTICE, test_mode=test_mode,
-            test_cards=TEST_CARDS, cancel_url=checkout.cancel_url,
+            test_cards=TEST_CARDS,
+            cancel_url=pages.app_link(checkout.cancel_url, runtime.settings.allowed_return_urls),
             complete_path=request.url_for("checkout_complete", code=code).path, **extra)
 
     if not test_mode and checkout_stripe.stripe_of(runtime) is not None:
@@ -145,16 +146,15 @@ async def _complete(runtime: Runtime, request: Request) -> Response:
     try:
         done = await service.complete_checkout(
             runtime.db, request.path_params["code"], rails=rails, clock=runtime.clock,
-            test_mode=test_mode, publish=runtime.publish,
+            test_mode=test_mode, publish=runtime.publish, base_url=runtime.settings.base_url,
             payment_method=await _test_card(request) if test_mode else None)
     except CheckoutUnavailable:
         return _gone()
     except BillgateError as exc:
         return await _page(runtime, request, error=exc.message, status=409)
     await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
-    assert done.return_url is not None
-    return RedirectResponse(pages.completed_url(done.return_url, request.path_params["code"]),
-                            status_code=303, headers=pages.security_headers())
+    return pages.back_to_app(done.return_url, request.path_params["code"],
+                             runtime.settings.allowed_return_urls)
 
 
 async def _test_card(request: Request) -> str | None:

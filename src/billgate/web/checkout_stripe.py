@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
@@ -107,7 +107,7 @@ async def page(runtime: Runtime, request: Request, checkout: CheckoutSession, *,
         return render(error=PROCESSOR_DOWN, status=502)
     if isinstance(prepared, service.Completed):
         await publish_customer_changed(runtime.bus, prepared.customer.type, prepared.customer.customer_id)
-        return _back_to_app(prepared.return_url or checkout.return_url, code)
+        return _back_to_app(runtime, prepared.return_url or checkout.return_url, code)
     form = StripeForm(kind=prepared.kind, publishable_key=key, client_secret=prepared.client_secret,
                       return_url=f"{runtime.settings.base_url}/checkout/{code}/return",
                       due_today=pages.money(prepared.amount, prepared.currency))
@@ -135,9 +135,8 @@ async def complete_free(runtime: Runtime, request: Request) -> Response | None:
     return None
 
 
-def _back_to_app(url: str, code: str) -> Response:
-    return RedirectResponse(pages.completed_url(url, code), status_code=303,
-                            headers=pages.security_headers())
+def _back_to_app(runtime: Runtime, url: str, code: str) -> Response:
+    return pages.back_to_app(url, code, runtime.settings.allowed_return_urls)
 
 
 async def _return(runtime: Runtime, request: Request) -> Response:
@@ -148,7 +147,7 @@ async def _return(runtime: Runtime, request: Request) -> Response:
     if state is None:
         return pages.render("checkout_gone.html", status=410)
     if state.status == "COMPLETED":
-        return _back_to_app(state.return_url, code)
+        return _back_to_app(runtime, state.return_url, code)
     message = "The payment did not complete. You can try again."
     if stripe is not None and state.payment_reference:
         try:
@@ -166,7 +165,7 @@ async def _return(runtime: Runtime, request: Request) -> Response:
                 done, message = None, PROCESSOR_DOWN
             if done is not None:
                 await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
-                return _back_to_app(done.return_url or state.return_url, code)
+                return _back_to_app(runtime, done.return_url or state.return_url, code)
             if intent.status == "processing":
                 message = ("Your payment is processing. The purchase completes as soon as your "
                            "bank confirms it; you can close this page.")
@@ -211,8 +210,13 @@ async def _confirm(runtime: Runtime, request: Request) -> Response:
         return _json_error(502, "PAYMENT_FAILED", exc.message)
     await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
     return JSONResponse({"status": "COMPLETED",
-                         "returnUrl": done.return_url and pages.completed_url(done.return_url, code),
+                         "returnUrl": _completed_link(runtime, done.return_url, code),
                          "alreadyCompleted": done.already}, headers={"Cache-Control": "no-store"})
+
+
+def _completed_link(runtime: Runtime, return_url: str | None, code: str) -> str | None:
+    url = pages.app_link(return_url, runtime.settings.allowed_return_urls)
+    return url and pages.completed_url(url, code)
 
 
 def _payment_method(body: bytes) -> str | None:

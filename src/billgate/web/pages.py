@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from jinja2 import Environment, PackageLoader
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from billgate.billing import return_urls
 from billgate.money import from_minor
 
 templates = Environment(loader=PackageLoader("billgate.web", "templates"), autoescape=True,
@@ -62,6 +63,13 @@ def origin(url: str) -> str | None:
     return candidate if _ORIGIN.fullmatch(candidate) else None
 
 
+def app_link(url: str | None, allowed: Sequence[str]) -> str | None:
+    """A stored link back to the app, for a page to render or redirect to: checked again
+    (``billing/return_urls.py``) so a link stored before the rule, or before the allowed
+    list changed, is never followed; None then."""
+    return return_urls.link(url, allowed)
+
+
 def completed_url(return_url: str, code: str) -> str:
     """Where the browser goes after a completed checkout: ``return_url`` with
     ``checkout_status=complete`` and ``checkout_id=<code>`` added to its query string (any
@@ -74,6 +82,14 @@ def completed_url(return_url: str, code: str) -> str:
     query = [*parse_qsl(parts.query, keep_blank_values=True),
              ("checkout_status", "complete"), ("checkout_id", code)]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def back_to_app(return_url: str | None, code: str, allowed: Sequence[str]) -> Response:
+    """After a completed checkout: 303 to ``completed_url``; to billgate's own "Payment
+    complete" page when there is no return URL or the stored one is no longer allowed
+    (``app_link``)."""
+    url = app_link(return_url, allowed) or ""
+    return RedirectResponse(completed_url(url, code), status_code=303, headers=security_headers())
 
 
 def security_headers(form_targets: Iterable[str | None] = (), *, style: str = _STYLE,

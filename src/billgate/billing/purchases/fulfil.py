@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from billgate.billing import catalog, invoices, items
 from billgate.billing.calendar import add_interval
@@ -32,6 +33,7 @@ from billgate.billing.purchases.repository import (
     SUBSCRIPTION,
 )
 from billgate.billing.purchases.request import PurchaseRequest
+from billgate.billing.subscriptions.paid_credits import paid_repeat_condition, repeat_is_paid
 from billgate.billing.subscriptions.states import transition
 from billgate.db.models import Customer, Invoice, ItemDefinition, ItemSchedule, Product, Purchase
 from billgate.types import CustomerType, ItemExpiry
@@ -242,15 +244,31 @@ async def _include(session: AsyncSession, customer: Customer, product: ProductSp
     return await grant_included_items(session, customer, purchase, now=now)
 
 
-async def due_repeats(session: AsyncSession, *, now: datetime,
-                      limit: int = 200) -> list[tuple[int, int]]:
+def _due_repeats(now: datetime, grant_during_grace: bool) -> tuple[ColumnElement[bool], ...]:
+    """Active, due, and (for a subscription) paid for (``subscriptions/paid_credits.py``)."""
+    return (ItemSchedule.active.is_(True), ItemSchedule.next_at <= now,
+            paid_repeat_condition(grant_during_grace=grant_during_grace))
+
+
+async def due_repeats(session: AsyncSession, *, now: datetime, limit: int = 200,
+                      grant_during_grace: bool = False) -> list[tuple[int, int]]:
     """(schedule id, customer pk) of repeats that are due, in time order."""
     rows = await session.execute(
         select(ItemSchedule.id, Purchase.customer_pk)
         .join(Purchase, Purchase.id == ItemSchedule.purchase_id)
-        .where(ItemSchedule.active.is_(True), ItemSchedule.next_at <= now)
+        .where(*_due_repeats(now, grant_during_grace))
         .order_by(ItemSchedule.next_at, ItemSchedule.id).limit(limit))
     return [(row[0], row[1]) for row in rows]
+
+
+async def next_repeat_due(session: AsyncSession, *, now: datetime,
+                          grant_during_grace: bool = False) -> datetime | None:
+    """When the earliest due repeat was due (the scheduler's ``item.repeat``), or None."""
+    due: datetime | None = await session.scalar(
+        select(func.min(ItemSchedule.next_at))
+        .join(Purchase, Purchase.id == ItemSchedule.purchase_id)
+        .where(*_due_repeats(now, grant_during_grace)))
+    return due
 
 
 async def run_due_repeats(session: AsyncSession, *, now: datetime, limit: int = 200) -> Events:
@@ -262,20 +280,30 @@ async def run_due_repeats(session: AsyncSession, *, now: datetime, limit: int = 
     return events
 
 
-async def run_due_repeat(session: AsyncSession, schedule_id: int, *, now: datetime) -> Events:
+async def run_due_repeat(session: AsyncSession, schedule_id: int, *, now: datetime,
+                         not_before: datetime | None = None,
+                         grant_during_grace: bool = False) -> Events:
     """Grant what is due of one repeat schedule, in the customer's unit of work. Each
     repeat advances with a conditional UPDATE on ``repeat_count``, so it is granted once
-    even if the schedule was read before another run granted it."""
+    even if the schedule was read before another run granted it. A subscription's repeat
+    waits while its period is unpaid (``subscriptions/paid_credits.py``); one granted late
+    is dated ``not_before`` (when it was paid)."""
     schedule = await session.get(ItemSchedule, schedule_id, populate_existing=True)
     if schedule is None:
         return []
-    return await _repeat(session, schedule, now=now)
+    return await _repeat(session, schedule, now=now, not_before=not_before,
+                         grant_during_grace=grant_during_grace)
 
 
-async def _repeat(session: AsyncSession, schedule: ItemSchedule, *, now: datetime) -> Events:
+async def _repeat(session: AsyncSession, schedule: ItemSchedule, *, now: datetime,
+                  not_before: datetime | None, grant_during_grace: bool) -> Events:
     events: Events = []
     while schedule.active and schedule.next_at <= now:
         at = schedule.next_at
+        purchase = await session.get(Purchase, schedule.purchase_id)
+        assert purchase is not None
+        if not repeat_is_paid(purchase, at, grant_during_grace=grant_during_grace):
+            break  # held until its period is paid
         following = add_interval(schedule.anchor_at, schedule.interval, schedule.repeat_count + 1)
         claimed = await session.execute(
             update(ItemSchedule).where(ItemSchedule.id == schedule.id,
@@ -284,15 +312,17 @@ async def _repeat(session: AsyncSession, schedule: ItemSchedule, *, now: datetim
             .execution_options(synchronize_session=False))
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             break  # another process granted this repeat
-        purchase = await session.get(Purchase, schedule.purchase_id)
-        customer = await session.get(Customer, purchase.customer_pk) if purchase else None
+        customer = await session.get(Customer, purchase.customer_pk)
         item = await session.scalar(select(ItemDefinition).where(
             ItemDefinition.item_id == schedule.item_id))
-        assert purchase is not None and customer is not None and item is not None
-        events += await items.grant(
-            session, customer, item, quantity=schedule.quantity, now=at,
-            expires_at=following if schedule.expires == ItemExpiry.WHEN_REPEATED else None,
-            expire_with_source=schedule.expires != ItemExpiry.NEVER, reason="repeat",
-            source=source_of(purchase), description=purchase.product["displayName"])
+        assert customer is not None and item is not None
+        granted_at = max(at, not_before) if not_before is not None else at
+        expires_at = following if schedule.expires == ItemExpiry.WHEN_REPEATED else None
+        if expires_at is None or expires_at > granted_at:  # else over before it was paid
+            events += await items.grant(
+                session, customer, item, quantity=schedule.quantity, now=granted_at,
+                expires_at=expires_at, expire_with_source=schedule.expires != ItemExpiry.NEVER,
+                reason="repeat", source=source_of(purchase),
+                description=purchase.product["displayName"])
         await session.refresh(schedule)
     return events

@@ -125,10 +125,12 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
     Without ``return_url`` (REST callers may leave it out, as Stack Auth allows) the hosted
     page ends on billgate's own "Payment complete" page; one that is given must be allowed.
     """
+    # Stored as browsers will read them (``return_urls.check``), so the page renders and
+    # redirects to exactly what was checked.
     if return_url is not None:
-        check_return_url(return_url, allowed_return_urls)
+        return_url = check_return_url(return_url, allowed_return_urls)
     if cancel_url is not None:
-        check_return_url(cancel_url, allowed_return_urls, field="cancelUrl")
+        cancel_url = check_return_url(cancel_url, allowed_return_urls, field="cancelUrl")
     now = clock.now()
     async with db.session() as session, session.begin():
         await _check_not_blocked(session)
@@ -172,7 +174,8 @@ async def get_checkout(db: Database, code: str, *, clock: Clock) -> tuple[Checko
 
 async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clock: Clock,
                             test_mode: bool, payment_method: str | None = None,
-                            publish: items.Publish | None = NO_PUBLISH) -> Completed:
+                            publish: items.Publish | None = NO_PUBLISH,
+                            base_url: str = "") -> Completed:
     """Complete a checkout by charging through ``rails`` in three steps, so no database
     transaction waits on the processor and concurrent completions grant once:
 
@@ -180,10 +183,11 @@ async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clo
     2. charge (outside any transaction; the key ``checkout:<code>`` deduplicates it);
     3. record the purchase, its transaction and its paid invoice (PROCESSING -> COMPLETED).
 
-    A failed charge releases the code back to OPEN and records nothing; a rule that fails
-    at step 3 (the customer changed meanwhile) refunds the charge and releases the code.
-    Test mode charges nothing real: the test rails decide by the test card given, and
-    succeed without one.
+    A failed charge releases the code back to OPEN, records nothing and queues the
+    payment-failed email, as a declined live checkout does; a rule that fails at step 3
+    (the customer changed meanwhile) refunds the charge and releases the code. Test mode
+    charges nothing real: the test rails decide by the test card given, and succeed
+    without one.
     """
     claim = await claim_checkout(db, code, clock=clock)
     reference = None
@@ -194,7 +198,10 @@ async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clo
                 description=claim.description, idempotency_key=f"checkout:{code}",
                 payment_method=payment_method))
             if not result.succeeded:
-                raise PaymentFailed(result.failure_message or "the payment failed")
+                reason = result.failure_message or "the payment failed"
+                await _notify_failure(db, claim.checkout_id, reason, clock=clock,
+                                      base_url=base_url)
+                raise PaymentFailed(reason)
             reference = result.reference
     except Exception:
         await release_checkout(db, claim.checkout_id)
@@ -208,6 +215,15 @@ async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clo
                                idempotency_key=f"checkout:{code}:refund")
         await release_checkout(db, claim.checkout_id)
         raise
+
+
+async def _notify_failure(db: Database, checkout_id: int, reason: str, *, clock: Clock,
+                          base_url: str) -> None:
+    """The payment-failed email of one declined attempt (each attempt its own)."""
+    from billgate.billing.purchases.live_checkout import notify_failure
+
+    await notify_failure(db, checkout_id, attempt=f"charge:{secrets.token_hex(8)}",
+                         reason=reason, clock=clock, base_url=base_url)
 
 
 async def check_checkout(db: Database, code: str, *, clock: Clock) -> CheckoutClaim:

@@ -21,6 +21,7 @@ from billgate.billing import charges, invoices, unit_of_work, webhook_events
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing, flush_events
 from billgate.billing.purchases import fulfil
+from billgate.billing.subscriptions import paid_credits
 from billgate.billing.subscriptions.amounts import period_total
 from billgate.billing.subscriptions.states import (
     ACTIVE,
@@ -246,6 +247,8 @@ async def _paid(billing: Billing, uow: UnitOfWork, sub: Purchase, invoice: Invoi
     sub.retry_count = 0
     sub.open_invoice_id = None
     sub.next_action_at = end
+    uow.events += await paid_credits.grant_paid_repeats(
+        session, sub, now=now, grant_during_grace=billing.grant_credits_during_grace)
     if invoice.amount_total > 0:
         outbox.enqueue(session, customer, outbox.RECEIPT,
                        invoices.receipt_context(customer, invoice, billing.base_url), now=now)

@@ -11,7 +11,7 @@ from billgate.billing.errors import BillgateError, InvalidInput
 from billgate.billing.subscriptions import lifecycle
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
-from billgate.graphql.ids import parse_global_id
+from billgate.graphql.ids import parse_global_id, row_id
 from billgate.graphql.inputs.billing import (
     CreatePaymentMethodSetupIntentInput,
     RefundTransactionInput,
@@ -56,15 +56,16 @@ class RefundTransactionPayload:
 
 
 def _transaction_id(value: str) -> int:
-    if value.isdigit():
-        return int(value)
-    try:
-        _, node_id = parse_global_id(value, expected="Transaction")
-    except InvalidInput:
-        raise InvalidInput(f"{value!r} is not a Transaction id", field=["transactionId"]) from None
-    if not node_id.isdigit():
+    pk = row_id(value)  # a bare number is taken too
+    if pk is None:
+        try:
+            _, node_id = parse_global_id(value, expected="Transaction")
+        except InvalidInput:
+            raise InvalidInput(f"{value!r} is not a Transaction id", field=["transactionId"]) from None
+        pk = row_id(node_id)
+    if pk is None:
         raise InvalidInput(f"{value!r} is not a Transaction id", field=["transactionId"])
-    return int(node_id)
+    return pk
 
 
 async def _billing(runtime: Runtime) -> lifecycle.Billing:
@@ -72,7 +73,8 @@ async def _billing(runtime: Runtime) -> lifecycle.Billing:
     settings = await runtime.payment_settings()
     return lifecycle.Billing(db=runtime.db, rails=runtime.test_rails, test_mode=settings.test_mode,
                              settings=settings, base_url=runtime.settings.base_url,
-                             publish=runtime.publish, bus=runtime.bus)
+                             publish=runtime.publish, bus=runtime.bus,
+                             grant_credits_during_grace=runtime.settings.grant_credits_during_grace)
 
 
 async def _managed_live_customer(info: Info, customer: CustomerRef) -> tuple[DomainRef, Any]:

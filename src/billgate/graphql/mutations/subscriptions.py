@@ -14,7 +14,7 @@ from billgate.billing.subscriptions import operations
 from billgate.db.models import Purchase
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
-from billgate.graphql.ids import parse_global_id
+from billgate.graphql.ids import parse_global_id, row_id
 from billgate.graphql.inputs.subscriptions import (
     CancelSubscriptionInput,
     PauseSubscriptionInput,
@@ -69,7 +69,8 @@ def _subscription_id(value: strawberry.ID | None) -> int | None:
     if value is None:
         return None
     _, node_id = parse_global_id(value, expected="CustomerSubscription")
-    return int(node_id) if node_id.isdigit() else -1
+    pk = row_id(node_id)
+    return -1 if pk is None else pk
 
 
 async def _change(info: Info, input: Input, change: Change, payload: type[P]) -> P:

@@ -16,7 +16,7 @@ from billgate.graphql.inputs.webhooks import (
     SendTestWebhookInput,
     UpdateWebhookEndpointInput,
 )
-from billgate.graphql.resolvers.webhooks import row_id
+from billgate.graphql.resolvers.webhooks import global_row_id
 from billgate.graphql.types.webhooks import WebhookDelivery, WebhookEndpoint
 from billgate.notifications.webhooks import endpoints
 from billgate.notifications.webhooks.url_policy import UrlPolicy
@@ -92,7 +92,7 @@ class WebhookMutations:
         try:
             info.context.principal.require_server("updateWebhookEndpoint")
             row = await endpoints.update_endpoint(
-                info.context.runtime.db, row_id(input.id, "WebhookEndpoint", "id"),
+                info.context.runtime.db, global_row_id(input.id, "WebhookEndpoint", "id"),
                 url=input.url if _given(input.url) else None,
                 event_types=input.event_types if _given(input.event_types) else None,
                 set_event_types=_given(input.event_types),
@@ -109,7 +109,7 @@ class WebhookMutations:
                                       ) -> DeleteWebhookEndpointPayload:
         try:
             info.context.principal.require_server("deleteWebhookEndpoint")
-            await endpoints.delete(info.context.runtime.db, row_id(input.id, "WebhookEndpoint", "id"))
+            await endpoints.delete(info.context.runtime.db, global_row_id(input.id, "WebhookEndpoint", "id"))
         except BillgateError as exc:
             return DeleteWebhookEndpointPayload(user_errors=[user_error(exc)])
         return DeleteWebhookEndpointPayload(deleted_id=input.id)
@@ -120,7 +120,7 @@ class WebhookMutations:
         try:
             info.context.principal.require_server("rotateWebhookSigningSecret")
             rotated = await endpoints.rotate_secret(
-                info.context.runtime.db, row_id(input.id, "WebhookEndpoint", "id"),
+                info.context.runtime.db, global_row_id(input.id, "WebhookEndpoint", "id"),
                 now=info.context.runtime.clock.now())
         except BillgateError as exc:
             return RotateWebhookSigningSecretPayload(user_errors=[user_error(exc)])
@@ -132,7 +132,7 @@ class WebhookMutations:
         try:
             info.context.principal.require_server("redeliverWebhook")
             view = await endpoints.redeliver(
-                info.context.runtime.db, row_id(input.delivery_id, "WebhookDelivery", "deliveryId"),
+                info.context.runtime.db, global_row_id(input.delivery_id, "WebhookDelivery", "deliveryId"),
                 now=info.context.runtime.clock.now())
         except BillgateError as exc:
             return RedeliverWebhookPayload(user_errors=[user_error(exc)])
@@ -144,7 +144,7 @@ class WebhookMutations:
             info.context.principal.require_server("sendTestWebhook")
             runtime = info.context.runtime
             test_mode = (await runtime.payment_settings()).test_mode
-            view = await endpoints.send_test(runtime.db, row_id(input.id, "WebhookEndpoint", "id"),
+            view = await endpoints.send_test(runtime.db, global_row_id(input.id, "WebhookEndpoint", "id"),
                                              now=runtime.clock.now(), test_mode=test_mode)
         except BillgateError as exc:
             return SendTestWebhookPayload(user_errors=[user_error(exc)])

@@ -13,6 +13,7 @@ from billgate.db.models import Invoice as InvoiceRow
 from billgate.db.models import Transaction as TransactionRow
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
+from billgate.graphql.ids import row_id
 from billgate.graphql.pagination import (
     Connection,
     Page,
@@ -79,10 +80,11 @@ async def transaction_node(info: Info, node_id: str) -> Transaction | None:
 
 
 async def _row_of_readable_customer(info: Info, model: type[R], node_id: str) -> R | None:
-    if not node_id.isdigit():
+    pk = row_id(node_id)
+    if pk is None:
         return None
     async with info.context.runtime.db.read_session() as session:
-        row = await session.get(model, int(node_id))
+        row = await session.get(model, pk)
         owner = await session.get(CustomerRow, row.customer_pk) if row is not None else None
     if row is None or owner is None or readable(info, owner.type, owner.customer_id) is None:
         return None

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from billgate.billing.customers import validate_ref
 from billgate.billing.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
-from billgate.graphql.ids import parse_global_id, split_compound_id
+from billgate.graphql.ids import parse_global_id, row_id, split_compound_id
 from billgate.graphql.resolvers import catalog as catalog_resolvers
 from billgate.graphql.types.common import Node
 from billgate.graphql.types.customer import Customer
@@ -39,10 +40,11 @@ async def _subscription(info: Info, node_id: str) -> Node | None:
     from billgate.db.models import Purchase
     from billgate.graphql.types.purchases import CustomerSubscription
 
-    if not node_id.isdigit():
+    pk = row_id(node_id)
+    if pk is None:
         return None
     async with info.context.runtime.db.read_session() as session:
-        row = await session.get(Purchase, int(node_id))
+        row = await session.get(Purchase, pk)
         owner = await session.get(CustomerRow, row.customer_pk) if row else None
     if row is None or owner is None or row.kind != "SUBSCRIPTION":
         return None
@@ -73,8 +75,8 @@ async def _transaction(info: Info, node_id: str) -> Node | None:
 def readable(info: Info, type_name: str, customer_id: str) -> CustomerRef | None:
     """The customer, when the caller may read it (else None: ``node`` answers null)."""
     try:
-        ref = CustomerRef(CustomerType(type_name), customer_id)
-    except ValueError:
+        ref = validate_ref(CustomerRef(CustomerType(type_name), customer_id))
+    except (ValueError, BillgateError):  # no customer can have that id
         return None
     return ref if info.context.principal.can_read(ref) else None
 
@@ -84,10 +86,11 @@ async def _item_change(info: Info, node_id: str) -> Node | None:
     from billgate.db.models import ItemChange as ItemChangeRow
     from billgate.graphql.types.items import ItemChange
 
-    if not node_id.isdigit():
+    pk = row_id(node_id)
+    if pk is None:
         return None
     async with info.context.runtime.db.read_session() as session:
-        row = await session.get(ItemChangeRow, int(node_id))
+        row = await session.get(ItemChangeRow, pk)
         owner = await session.get(CustomerRow, row.customer_pk) if row else None
     if row is None or owner is None or readable(info, owner.type, owner.customer_id) is None:
         return None

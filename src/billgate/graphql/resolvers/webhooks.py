@@ -6,7 +6,7 @@ from __future__ import annotations
 from billgate.billing.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
-from billgate.graphql.ids import parse_global_id
+from billgate.graphql.ids import parse_global_id, row_id
 from billgate.graphql.pagination import (
     Connection,
     Page,
@@ -18,16 +18,17 @@ from billgate.graphql.types.webhooks import WebhookDelivery, WebhookDeliveryStat
 from billgate.notifications.webhooks import endpoints
 
 
-def row_id(value: str, expected: str, field: str) -> int:
+def global_row_id(value: str, expected: str, field: str) -> int:
     """The row id in a global id of type ``expected`` (INVALID_INPUT otherwise)."""
     try:
         _, node_id = parse_global_id(value, expected=expected)
     except BillgateError as exc:
         exc.field = [field]
         raise
-    if not node_id.isdigit():
+    pk = row_id(node_id)
+    if pk is None:
         raise endpoints.InvalidInput(f"{value!r} is not a {expected} id", field=[field])
-    return int(node_id)
+    return pk
 
 
 async def endpoints_page(info: Info, first: int | None, after: str | None) -> Connection[WebhookEndpoint]:
@@ -60,14 +61,16 @@ async def deliveries_page(info: Info, endpoint_pk: int, first: int | None, after
 
 
 async def endpoint_node(info: Info, node_id: str) -> WebhookEndpoint | None:
-    if not info.context.principal.is_server or not node_id.isdigit():
+    pk = row_id(node_id)
+    if not info.context.principal.is_server or pk is None:
         return None
-    row = await endpoints.get(info.context.runtime.db, int(node_id))
+    row = await endpoints.get(info.context.runtime.db, pk)
     return WebhookEndpoint.from_row(row) if row else None
 
 
 async def delivery_node(info: Info, node_id: str) -> WebhookDelivery | None:
-    if not info.context.principal.is_server or not node_id.isdigit():
+    pk = row_id(node_id)
+    if not info.context.principal.is_server or pk is None:
         return None
-    view = await endpoints.get_delivery(info.context.runtime.db, int(node_id))
+    view = await endpoints.get_delivery(info.context.runtime.db, pk)
     return WebhookDelivery.of(view) if view else None

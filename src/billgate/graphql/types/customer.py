@@ -3,7 +3,7 @@ caller's right to read it was checked, so its fields need no further check."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -32,6 +32,9 @@ TransactionT = Annotated["Transaction", strawberry.lazy("billgate.graphql.types.
 class Customer(Node):
     type: CustomerType
     customer_id: str
+    # Set on a Customer that a live feed hands, as one object, to many subscribers: their
+    # results for it are computed once (graphql/shared_results.py, live_customers.py).
+    shared_results: strawberry.Private[dict[Any, Any] | None] = None
 
     @property
     def ref(self) -> domain.CustomerRef:
@@ -105,9 +108,10 @@ class Customer(Node):
         return await current_subscription(info, self.ref, product_line_id)
 
     @classmethod
-    def of(cls, ref: domain.CustomerRef) -> Customer:
+    def of(cls, ref: domain.CustomerRef, *, shared: bool = False) -> Customer:
         return cls(
             id=strawberry.ID(global_id("Customer", compound_id(ref.type.value, ref.customer_id))),
             type=CustomerType(ref.type),
             customer_id=ref.customer_id,
+            shared_results={} if shared else None,
         )

@@ -1,22 +1,25 @@
 """Which endpoint URLs billgate may call (server-side request forgery guard).
 
 An endpoint URL is https, or http to a host the operator listed in
-``BILLGATE_WEBHOOK_HTTP_HOSTS``. Its host must not resolve to a private, loopback,
-link-local, multicast, reserved or unspecified address (an attacker with a secret key must
-not reach the metadata service or the database through us) unless
+``BILLGATE_WEBHOOK_HTTP_HOSTS``. Every address its host resolves to must be globally
+reachable per the IANA special-purpose registries (``special_addresses.py``: private,
+loopback, link-local, carrier-grade NAT, benchmarking, reserved, and the IPv6 forms that
+carry such an IPv4 address inside, 6to4, Teredo, NAT64, IPv4-mapped), so an attacker with
+a secret key cannot reach the metadata service or the database through us, unless
 ``BILLGATE_WEBHOOK_ALLOW_PRIVATE=true``. Checked when an endpoint is created or changed
-and again before every attempt, since DNS answers change.
+and again before every attempt, since DNS answers change; the attempt then connects to the
+address that was checked (``pinned``), never to a second lookup's answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from billgate.billing.errors import InvalidInput
+from billgate.notifications.webhooks.special_addresses import refusal
 from billgate.settings import Settings
 
 MAX_URL = 2000
@@ -61,14 +64,6 @@ def check_shape(url: str, policy: UrlPolicy) -> tuple[str, int]:
     return host, port
 
 
-def is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-                or ip.is_reserved or ip.is_unspecified)
-
-
 async def resolve(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return sorted({str(info[4][0]) for info in infos})
@@ -106,10 +101,13 @@ async def check_url(url: str, policy: UrlPolicy) -> Target:
         addresses = await resolve(host, port)
     except OSError as exc:
         raise UrlRefused(f"url host {host} does not resolve: {exc}", field=["url"]) from None
-    private = [a for a in addresses if not is_public(a)]
-    if private or not addresses:
-        raise UrlRefused(f"url host {host} resolves to a private, loopback or link-local address "
-                         f"({', '.join(private)}); set BILLGATE_WEBHOOK_ALLOW_PRIVATE=true to allow it",
+    if not addresses:
+        raise UrlRefused(f"url host {host} resolves to no address", field=["url"])
+    refused = [why for why in map(refusal, addresses) if why]
+    if refused:
+        raise UrlRefused(f"url host {host} resolves to an address that is not globally "
+                         f"reachable: {'; '.join(refused[:3])}; set "
+                         "BILLGATE_WEBHOOK_ALLOW_PRIVATE=true to allow private addresses",
                          field=["url"])
     if host == addresses[0].lower() or host.strip("[]") == addresses[0]:
         return Target(url)  # an IP literal: nothing to pin
