@@ -129,7 +129,7 @@ async def checkout_code(api: Any, product_id: str | None = None, **fields: Any) 
 async def complete(runtime: Any, code: str) -> service.Completed:
     return await service.complete_checkout(runtime.db, code, rails=runtime.test_rails,
                                            clock=runtime.clock, test_mode=True,
-                                           publish=runtime.publish)
+                                           bus=runtime.bus)
 
 
 async def buy(api: Any, runtime: Any, product_id: str, **fields: Any) -> service.Completed:

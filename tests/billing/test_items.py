@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from recording_bus import RecordingBus
 from sqlalchemy import func, select, update
 
 from billgate.billing import catalog, items
@@ -676,14 +677,11 @@ class TestGetBalance:
         assert (await items.get_balance(db, USER, credits, clock=clock)).quantity == 8
         assert len(await ledger_rows(db)) == 2  # a plain read wrote nothing
         clock.at = at
-        published: list[items.ChangeEvent] = []
-
-        async def publish(events: list[items.ChangeEvent]) -> None:
-            published.extend(events)
-
-        snapshot = await items.get_balance(db, USER, credits, clock=clock, publish=publish)
+        bus = RecordingBus()
+        snapshot = await items.get_balance(db, USER, credits, clock=clock, bus=bus)
         assert (snapshot.quantity, snapshot.version) == (3, 3)
-        assert published == [items.ChangeEvent("USER", "user-1", "credits", 3, 3, -5, "expire")]
+        assert bus.item_events == [
+            items.ChangeEvent("USER", "user-1", "credits", 3, 3, -5, "expire")]
         row = (await ledger_rows(db))[-1]
         assert (row.reason, row.delta, row.created_at) == ("expire", -5, at)
         balance = await stored_balance(db)
@@ -748,17 +746,13 @@ class TestListBalancesMany:
         await items.increase(db, OTHER, "seats", amount=2, clock=clock, expires_at=t0 + HOUR)
         await items.increase(db, OTHER, credits, amount=7, clock=clock, expires_at=t0 + 2 * HOUR)
         clock.at = t0 + HOUR
-        published: list[list[items.ChangeEvent]] = []
-
-        async def publish(events: list[items.ChangeEvent]) -> None:
-            published.append(events)
-
-        many = await items.list_balances_many(db, [USER, OTHER], clock=clock, publish=publish)
+        bus = RecordingBus()
+        many = await items.list_balances_many(db, [USER, OTHER], clock=clock, bus=bus)
         assert [[(d.item_id, b.quantity) for d, b in listed] for listed in many] == [
             [("credits", 1), ("seats", 0)], [("credits", 7), ("seats", 0)]]
-        assert published == [[  # one commit, one publish, in balance-id (lock) order
+        assert bus.item_events == [  # announced after the one commit, in balance-id (lock) order
             items.ChangeEvent("USER", "user-1", "credits", 1, 3, -5, "expire"),
-            items.ChangeEvent("USER", "user-2", "seats", 0, 2, -2, "expire")]]
+            items.ChangeEvent("USER", "user-2", "seats", 0, 2, -2, "expire")]
         assert (await ledger_rows(db, OTHER, "seats"))[-1].created_at == t0 + HOUR
 
     async def test_a_bad_ref_reads_nothing(self, db: Database, clock: FrozenClock,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from recording_bus import RecordingBus
 from sqlalchemy import select
 
 from billgate.billing import items
@@ -51,15 +52,11 @@ async def run_billing(db: Database, now: datetime) -> list[items.ChangeEvent]:
     from billgate.payments.test_rails import TestRails
     from billgate.scheduler.runner import run_due
 
-    published: list[items.ChangeEvent] = []
-
-    async def collect(events: list[items.ChangeEvent]) -> None:
-        published.extend(events)
-
+    bus = RecordingBus()
     billing = Billing(db=db, rails=TestRails(), test_mode=True, settings=PaymentSettings(),
-                      base_url="http://billgate.test", publish=collect)
+                      base_url="http://billgate.test", bus=bus)
     await run_due(billing, now)
-    return published
+    return bus.item_events
 
 
 async def credits(db: Database, clock: FrozenClock, customer: CustomerRef = USER) -> int:

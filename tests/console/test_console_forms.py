@@ -97,7 +97,7 @@ async def test_refunding_more_than_is_left_is_refused_next_to_the_amount(
         { url } }""")
     code = data["createCheckoutUrl"]["url"].rsplit("/", 1)[1]
     await service.complete_checkout(runtime.db, code, rails=runtime.test_rails,
-                                    clock=runtime.clock, test_mode=True, publish=runtime.publish)
+                                    clock=runtime.clock, test_mode=True, bus=runtime.bus)
     page = await operator.get(PAGE)
     tx_id = re.search(r'name="transaction_id" value="(\d+)"', page.text).group(1)
     too_much = await post_form(operator, PAGE, "/admin/customer/refund",

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.billing import writes
 from billgate.billing.errors import InvalidInput
 from billgate.db.engine import Database
 from billgate.db.models import AppSetting
@@ -217,8 +218,7 @@ async def update(session: AsyncSession, *, seller: Mapping[str, Any] | None = No
 async def save(db: Database, *, seller: Mapping[str, Any] | None = None,
                **changes: Any) -> PaymentSettings:
     """``update`` in its own transaction (``updatePaymentSettings``)."""
-    async with db.session() as session, session.begin():
-        return await update(session, seller=seller, **changes)
+    return await writes.apart(db, lambda session: update(session, seller=seller, **changes))
 
 
 async def payment_method_types(db: Database) -> list[str]:

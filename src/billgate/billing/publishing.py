@@ -18,7 +18,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from billgate.billing.items import ChangeEvent, Publish
+from billgate.billing.items.results import ChangeEvent, Publish
 from billgate.ops.metrics import ITEM_CHANGES
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ async def get_item(call: Call) -> ItemOut:
     include-by-default products (a new user's Free plan credits read here already)."""
     runtime, item_id = call.runtime, call.path["item_id"]
     await purchases.ensure_customer(runtime.db, call.customer, clock=runtime.clock,
-                                    publish=runtime.publish)
+                                    bus=runtime.bus)
     display_name, balance = await items.read_item(runtime.db, call.customer, item_id,
-                                                  clock=runtime.clock, publish=runtime.publish)
+                                                  clock=runtime.clock, bus=runtime.bus)
     return ItemOut(id=item_id, display_name=display_name, quantity=balance.quantity,
                    non_negative_quantity=balance.non_negative_quantity)
 

@@ -32,7 +32,6 @@ from starlette.routing import Route
 
 from billgate.billing import catalog
 from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
-from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import service
 from billgate.db.models import CheckoutSession
 from billgate.payments.rails import PaymentRails
@@ -146,13 +145,12 @@ async def _complete(runtime: Runtime, request: Request) -> Response:
     try:
         done = await service.complete_checkout(
             runtime.db, request.path_params["code"], rails=rails, clock=runtime.clock,
-            test_mode=test_mode, publish=runtime.publish, base_url=runtime.settings.base_url,
+            test_mode=test_mode, bus=runtime.bus, base_url=runtime.settings.base_url,
             payment_method=await _test_card(request) if test_mode else None)
     except CheckoutUnavailable:
         return _gone()
     except BillgateError as exc:
         return await _page(runtime, request, error=exc.message, status=409)
-    await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
     return pages.back_to_app(done.return_url, request.path_params["code"],
                              runtime.settings.allowed_return_urls)
 

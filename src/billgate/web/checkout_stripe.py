@@ -32,7 +32,6 @@ from starlette.routing import Route
 
 from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.billing.payment_methods import require_stripe
-from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import live_checkout, service
 from billgate.db.models import CheckoutSession
 from billgate.payments.stripe_rails import ProcessorError, StripeRails
@@ -98,7 +97,7 @@ async def page(runtime: Runtime, request: Request, checkout: CheckoutSession, *,
     code = checkout.code
     try:
         prepared = await live_checkout.prepare(runtime.db, stripe, code, clock=runtime.clock,
-                                               publish=runtime.publish)
+                                               bus=runtime.bus)
     except CheckoutUnavailable:
         return pages.render("checkout_gone.html", status=410)
     except BillgateError as exc:
@@ -106,7 +105,6 @@ async def page(runtime: Runtime, request: Request, checkout: CheckoutSession, *,
     except ProcessorError:
         return render(error=PROCESSOR_DOWN, status=502)
     if isinstance(prepared, service.Completed):
-        await publish_customer_changed(runtime.bus, prepared.customer.type, prepared.customer.customer_id)
         return _back_to_app(runtime, prepared.return_url or checkout.return_url, code)
     form = StripeForm(kind=prepared.kind, publishable_key=key, client_secret=prepared.client_secret,
                       return_url=f"{runtime.settings.base_url}/checkout/{code}/return",
@@ -157,14 +155,13 @@ async def _return(runtime: Runtime, request: Request) -> Response:
         if intent is not None:
             try:
                 done = await live_checkout.sync_intent(
-                    runtime.db, stripe, intent, clock=runtime.clock, publish=runtime.publish,
+                    runtime.db, stripe, intent, clock=runtime.clock, bus=runtime.bus,
                     base_url=runtime.settings.base_url)
             except BillgateError as exc:
                 done, message = None, exc.message
             except ProcessorError:
                 done, message = None, PROCESSOR_DOWN
             if done is not None:
-                await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
                 return _back_to_app(runtime, done.return_url or state.return_url, code)
             if intent.status == "processing":
                 message = ("Your payment is processing. The purchase completes as soon as your "
@@ -199,7 +196,7 @@ async def _confirm(runtime: Runtime, request: Request) -> Response:
                                 test_mode=(await runtime.payment_settings()).test_mode)
         done = await live_checkout.confirm(runtime.db, stripe, code, payment_method,
                                            clock=runtime.clock, base_url=runtime.settings.base_url,
-                                           publish=runtime.publish)
+                                           bus=runtime.bus)
     except CheckoutUnavailable as exc:
         return _json_error(410, "CHECKOUT_UNAVAILABLE", exc.message)
     except PaymentFailed as exc:
@@ -208,7 +205,6 @@ async def _confirm(runtime: Runtime, request: Request) -> Response:
         return _json_error(409, exc.code, exc.message)
     except ProcessorError as exc:
         return _json_error(502, "PAYMENT_FAILED", exc.message)
-    await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
     return JSONResponse({"status": "COMPLETED",
                          "returnUrl": _completed_link(runtime, done.return_url, code),
                          "alreadyCompleted": done.already}, headers={"Cache-Control": "no-store"})

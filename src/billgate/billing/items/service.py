@@ -176,12 +176,16 @@ class _NotEnsured(Exception):  # noqa: N818 - a signal, not an error
 async def _ensure_customer(db: Database, ref: CustomerRef, now: datetime) -> list[ChangeEvent]:
     """A customer exists from its first reference with its include-by-default products, so
     a new user's first ``tryDecrease`` can spend the Free plan's credits."""
-    # Imported here: purchases build on items, not the other way round.
-    from billgate.billing.purchases import fulfil
+    # Imported here: the unit of work builds on items, not the other way round.
+    from billgate.billing import unit_of_work
+    from billgate.billing.context import Scope
 
-    async with db.session() as session, session.begin():
-        customer = await customer_service.get_or_create(session, ref, now=now)
-        return await fulfil.ensure_included(session, customer, now=now)
+    async def work(uow: unit_of_work.UnitOfWork) -> list[ChangeEvent]:
+        uow.quiet()  # the caller announces what its change returns
+        events, uow.events = uow.events, []
+        return events
+
+    return await unit_of_work.run(Scope(db), ref, work, now=now)
 
 
 def _after(included: list[ChangeEvent], result: ChangeResult) -> ChangeResult:

@@ -29,7 +29,7 @@ async def ensure_customer(info: Info, ref: DomainRef) -> int:
         return known
     runtime = info.context.runtime
     pk = await purchases.ensure_customer(runtime.db, ref, clock=runtime.clock,
-                                         publish=runtime.publish)
+                                         bus=runtime.bus)
     info.context.customer_pks[ref] = pk
     return pk
 

@@ -14,7 +14,6 @@ from typing import Any
 from billgate.billing import catalog, catalog_archive, items, payment_settings, refunds
 from billgate.billing.catalog_spec import ItemSpec, ProductLineSpec, ProductSpec
 from billgate.billing.errors import InvalidInput
-from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import service
 from billgate.billing.subscriptions import lifecycle, operations
 from billgate.db.models import Purchase, Transaction
@@ -50,8 +49,7 @@ async def grant_product(runtime: Runtime, ref: CustomerRef, product_id: str,
                         price_id: str | None) -> Purchase:
     purchase = await service.grant_product(
         runtime.db, ref, product_id=product_id, inline=None, price_id=price_id, currency=None,
-        quantity=1, clock=runtime.clock, publish=runtime.publish)
-    await publish_customer_changed(runtime.bus, ref.type, ref.customer_id)
+        quantity=1, clock=runtime.clock, bus=runtime.bus)
     return purchase
 
 
@@ -80,15 +78,14 @@ async def refund(runtime: Runtime, transaction_id: int, *, amount: int | None,
     settings = await runtime.payment_settings()
     billing = lifecycle.Billing(db=runtime.db, rails=runtime.test_rails,
                                 test_mode=settings.test_mode, settings=settings,
-                                base_url=runtime.settings.base_url, publish=runtime.publish,
-                                bus=runtime.bus)
+                                base_url=runtime.settings.base_url, bus=runtime.bus,
+                                clock=runtime.clock)
 
     def rails_for(test_mode: bool) -> PaymentRails | None:
         return runtime.test_rails if test_mode else runtime.live_rails
 
     return await refunds.refund_transaction(billing, transaction_id, amount=amount,
-                                            revoke_grants=revoke_grants, rails_for=rails_for,
-                                            now=runtime.clock.now())
+                                            revoke_grants=revoke_grants, rails_for=rails_for)
 
 
 async def transaction_of(runtime: Runtime, transaction_id: int) -> Transaction | None:
