@@ -10,8 +10,6 @@ from typing import Any
 from billgate.billing import payment_settings, test_clock
 from billgate.billing.context import Billing, Scope
 from billgate.billing.errors import PaymentFailed
-from billgate.billing.items import Publish
-from billgate.billing.publishing import publisher
 from billgate.clock import Clock, TestClock
 from billgate.db.engine import Database
 from billgate.payments.rails import PaymentRails
@@ -29,11 +27,6 @@ class Runtime:
     test_rails: PaymentRails = field(default_factory=TestRails)
     live_rails: PaymentRails | None = None  # StripeRails when Stripe is configured
     extras: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def publish(self) -> Publish:
-        """Publishes committed item changes (and counts them) on this process's bus."""
-        return publisher(self.bus)
 
     def scope(self) -> Scope:
         """What a unit of work that moves no money runs with (no settings read)."""

@@ -11,7 +11,7 @@ import pytest
 from recording_bus import RecordingBus
 from sqlalchemy import select
 
-from billgate.billing import items
+from billgate.billing import balances, items
 from billgate.billing.catalog import upsert_product
 from billgate.billing.catalog_spec import parse_product
 from billgate.billing.purchases import fulfil, service
@@ -150,7 +150,7 @@ class TestExpiryRules:
 
     async def test_when_repeated_only_the_unused_remainder_expires(self, db, clock) -> None:
         await service.owned_purchases(db, USER, clock=clock)
-        assert (await items.try_decrease(db, USER, "credits", amount=30, clock=clock)).success
+        assert (await balances.try_decrease(db, USER, "credits", amount=30, clock=clock)).success
         await run_repeats(db, FEB_28)
 
         clock.at = FEB_28 + SECOND

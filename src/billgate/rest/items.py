@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billgate.billing import items
+from billgate.billing import balances, items
 from billgate.billing.errors import InsufficientQuantity, InvalidInput
 from billgate.billing.items.requests import Kind
 from billgate.billing.purchases import service as purchases
@@ -39,10 +39,11 @@ async def update_quantity(call: Call) -> Empty:
     query: UpdateQuantityQuery = call.query
     runtime, item_id = call.runtime, call.path["item_id"]
     kind = kind_of(body.delta, allow_negative=query.allow_negative == "true")
-    result = await items.change(runtime.db, call.customer, item_id, kind, amount=abs(body.delta),
-                                clock=runtime.clock, description=body.description,
-                                idempotency_key=body.idempotency_key, expires_at=body.expires_at)
-    await runtime.publish(list(result.changes))
+    result = await balances.change(runtime.db, call.customer, item_id, kind,
+                                   amount=abs(body.delta), clock=runtime.clock,
+                                   description=body.description,
+                                   idempotency_key=body.idempotency_key,
+                                   expires_at=body.expires_at, bus=runtime.bus)
     if not result.success:
         raise result.error or InsufficientQuantity(item_id, abs(body.delta),
                                                    result.balance.quantity)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from billgate.billing.errors import InsufficientQuantity
@@ -48,4 +47,3 @@ class ChangeResult:
     error: InsufficientQuantity | None = None
 
 
-Publish = Callable[[list[ChangeEvent]], Awaitable[None]]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from billgate.billing import catalog, catalog_archive, items, payment_settings, refunds
+from billgate.billing import balances, catalog, catalog_archive, items, payment_settings, refunds
 from billgate.billing.catalog_spec import ItemSpec, ProductLineSpec, ProductSpec
 from billgate.billing.errors import InvalidInput
 from billgate.billing.purchases import service
@@ -32,17 +32,14 @@ async def adjust_balance(runtime: Runtime, ref: CustomerRef, item_id: str, *, am
         raise InvalidInput("amount must not be 0: add with a positive number, remove with a "
                            "negative one", field=["amount"])
     common: dict[str, Any] = {"clock": runtime.clock, "description": reason or None,
-                              "idempotency_key": None}
+                              "idempotency_key": None, "bus": runtime.bus}
     if amount > 0:
-        result = await items.increase(runtime.db, ref, item_id, amount=amount,
-                                      expires_at=expires_at, **common)
-    else:
-        if expires_at is not None:
-            raise InvalidInput("expiresAt is only for increaseItemQuantity: only an amount "
-                               "added can expire", field=["expiresAt"])
-        result = await items.decrease(runtime.db, ref, item_id, amount=-amount, **common)
-    await runtime.publish(list(result.changes))
-    return result
+        return await balances.increase(runtime.db, ref, item_id, amount=amount,
+                                       expires_at=expires_at, **common)
+    if expires_at is not None:
+        raise InvalidInput("expiresAt is only for increaseItemQuantity: only an amount "
+                           "added can expire", field=["expiresAt"])
+    return await balances.decrease(runtime.db, ref, item_id, amount=-amount, **common)
 
 
 async def grant_product(runtime: Runtime, ref: CustomerRef, product_id: str,
