@@ -9,9 +9,9 @@ from typing import Any
 
 from billgate.billing import payment_settings, test_clock
 from billgate.billing.context import Billing, Scope
-from billgate.billing.errors import PaymentFailed
 from billgate.clock import Clock, TestClock
 from billgate.db.engine import Database
+from billgate.errors import PaymentFailed
 from billgate.payments.rails import PaymentRails
 from billgate.payments.test_rails import TestRails
 from billgate.settings import Settings

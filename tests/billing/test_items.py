@@ -14,17 +14,17 @@ from sqlalchemy import func, select, update
 from billgate.billing import balances, catalog, items
 from billgate.billing import customers as customer_service
 from billgate.billing.catalog_spec import ItemSpec
-from billgate.billing.errors import (
+from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN
+from billgate.clock import FrozenClock
+from billgate.db.engine import Database
+from billgate.db.models import Customer, ItemBalance, ItemChange, ItemDefinition, ItemGrant
+from billgate.errors import (
     CustomerTypeMismatch,
     IdempotencyKeyReused,
     InsufficientQuantity,
     InvalidInput,
     ItemNotFound,
 )
-from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN
-from billgate.clock import FrozenClock
-from billgate.db.engine import Database
-from billgate.db.models import Customer, ItemBalance, ItemChange, ItemDefinition, ItemGrant
 from billgate.types import CustomerRef, CustomerType
 
 USER = CustomerRef(CustomerType.USER, "user-1")

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from billgate.billing import balances, catalog
 from billgate.billing.catalog_spec import parse_item
-from billgate.billing.errors import CatalogError
 from billgate.clock import FrozenClock
 from billgate.db.engine import Database
 from billgate.db.models import WebhookEvent
+from billgate.errors import CatalogError
 from billgate.types import CustomerRef, CustomerType
 
 ALICE = CustomerRef(CustomerType.USER, "alice")

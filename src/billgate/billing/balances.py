@@ -16,7 +16,6 @@ from typing import Any
 
 from billgate.billing import unit_of_work
 from billgate.billing.context import Scope
-from billgate.billing.errors import InvalidInput
 from billgate.billing.items import service
 from billgate.billing.items.requests import Kind
 from billgate.billing.items.results import ChangeEvent, ChangeResult
@@ -24,6 +23,7 @@ from billgate.billing.publishing import publish_changes
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.clock import Clock
 from billgate.db.engine import Database
+from billgate.errors import InvalidInput
 from billgate.types import CustomerRef
 
 

@@ -28,10 +28,10 @@ from billgate.billing.catalog_spec import (
     ProductSpec,
     check_references,
 )
-from billgate.billing.errors import CatalogError, raise_all
 from billgate.db.engine import Database
 from billgate.db.models import AppSetting, ItemDefinition, Product, ProductLine
 from billgate.db.upsert import insert_ignore
+from billgate.errors import CatalogError, raise_all
 from billgate.types import CustomerType
 
 

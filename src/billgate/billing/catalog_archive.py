@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import writes
 from billgate.billing.catalog import bump_version
-from billgate.billing.errors import CatalogError, ItemNotFound, ProductNotFound
 from billgate.db.engine import Database
 from billgate.db.models import ItemDefinition, Product, ProductLine
+from billgate.errors import CatalogError, ItemNotFound, ProductNotFound
 
 KINDS = ("item", "productLine", "product")
 

@@ -33,10 +33,10 @@ from sqlalchemy import func, select, update
 
 from billgate.billing import unit_of_work
 from billgate.billing.context import Billing
-from billgate.billing.errors import InvalidInput, PaymentFailed
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.clock import utcnow
 from billgate.db.models import ChargeClaim, Customer, Purchase, Transaction
+from billgate.errors import InvalidInput, PaymentFailed
 from billgate.payments.rails import ChargeRequest, ChargeResult
 from billgate.types import CustomerRef, CustomerType
 

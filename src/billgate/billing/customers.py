@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import webhook_events
 from billgate.billing.catalog import VERSION_KEY, version_statement
-from billgate.billing.errors import InvalidInput
 from billgate.db.direct import DirectDatabase, Statement, json_of, or_none
 from billgate.db.models import Customer
 from billgate.db.upsert import insert_ignore
+from billgate.errors import InvalidInput
 from billgate.text import bad_text
 from billgate.types import MAX_CUSTOMER_ID_LENGTH, CustomerRef, CustomerType
 

@@ -29,12 +29,12 @@ from sqlalchemy import select
 
 from billgate.billing import customers, unit_of_work
 from billgate.billing.context import Scope
-from billgate.billing.errors import Forbidden, InvalidInput, LiveModeOnly, PaymentFailed
 from billgate.billing.subscriptions import lifecycle
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.clock import Clock, utcnow
 from billgate.db.engine import Database
 from billgate.db.models import Customer, Purchase
+from billgate.errors import Forbidden, InvalidInput, LiveModeOnly, PaymentFailed
 from billgate.payments.rails import PaymentRails
 from billgate.payments.stripe_rails import (
     Card,

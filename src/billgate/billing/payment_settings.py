@@ -20,10 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import writes
-from billgate.billing.errors import InvalidInput
 from billgate.db.engine import Database
 from billgate.db.models import AppSetting
 from billgate.db.upsert import insert_ignore
+from billgate.errors import InvalidInput
 
 KEY = "payment_settings"
 MAX_GRACE_DAYS = 365

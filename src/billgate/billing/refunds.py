@@ -32,12 +32,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import charges, items, locks, unit_of_work, webhook_events
-from billgate.billing.errors import InvalidInput, PaymentFailed
 from billgate.billing.purchases import fulfil
 from billgate.billing.purchases.repository import LIVE_SUBSCRIPTION, SUBSCRIPTION
 from billgate.billing.subscriptions import lifecycle
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.db.models import ChargeClaim, ItemBalance, ItemChange, ItemDefinition, Transaction
+from billgate.errors import InvalidInput, PaymentFailed
 from billgate.payments.rails import PaymentRails, RefundResult
 from billgate.payments.stripe_rails import REFUND_METADATA_KEY, ChargeInfo, DisputeInfo
 from billgate.types import ItemExpiry

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import Date, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing.errors import InvalidInput
 from billgate.db.models import (
     Customer,
     Invoice,
@@ -26,6 +25,7 @@ from billgate.db.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from billgate.errors import InvalidInput
 from billgate.types import CustomerRef, CustomerType
 
 CHARGE_KINDS = ("purchase", "renewal", "proration")

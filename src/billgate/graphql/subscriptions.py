@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from billgate.billing import catalog, items
-from billgate.billing.errors import BillgateError
+from billgate.errors import BillgateError
 from billgate.events import SubscriberOverflow
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error

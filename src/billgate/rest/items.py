@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from billgate.billing import balances, items
-from billgate.billing.errors import InsufficientQuantity, InvalidInput
 from billgate.billing.items.requests import Kind
 from billgate.billing.purchases import service as purchases
+from billgate.errors import InsufficientQuantity, InvalidInput
 from billgate.rest.endpoint import Call
 from billgate.rest.models import Empty, ItemOut, UpdateQuantityBody, UpdateQuantityQuery
 

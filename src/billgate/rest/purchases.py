@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from billgate.billing import catalog
-from billgate.billing.errors import InvalidInput
 from billgate.billing.purchases import owned, service
 from billgate.billing.subscriptions import operations
 from billgate.billing.subscriptions.states import has_access
 from billgate.db.models import Product, Purchase
+from billgate.errors import InvalidInput
 from billgate.ids import global_id
 from billgate.money import from_minor
 from billgate.rest.endpoint import Call

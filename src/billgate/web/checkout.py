@@ -31,9 +31,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from billgate.billing import catalog
-from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.billing.purchases import service
 from billgate.db.models import CheckoutSession
+from billgate.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.payments.rails import PaymentRails
 from billgate.runtime import Runtime
 from billgate.web import checkout_stripe, pages
@@ -101,7 +101,7 @@ def checkout_routes(get_runtime: Callable[[], Runtime]) -> list[Route]:
             Route("/checkout/{code}/done", done, methods=["GET"], name="checkout_done"),
             Route("/checkout/{code}/complete", complete, methods=["POST"],
                   name="checkout_complete"),
-            *checkout_stripe.routes(get_runtime)]
+            *checkout_stripe.routes(get_runtime, _page)]
 
 
 async def _page(runtime: Runtime, request: Request, *, error: str | None = None,
@@ -128,14 +128,11 @@ async def _page(runtime: Runtime, request: Request, *, error: str | None = None,
     return render(error=error, status=status)
 
 
-show_page = _page
-
-
 async def _complete(runtime: Runtime, request: Request) -> Response:
     rails = await _test_rails(runtime)
     if rails is None and checkout_stripe.stripe_of(runtime) is not None:
         # Live mode with Stripe: only a free checkout completes here (cards go to Stripe).
-        refused = await checkout_stripe.complete_free(runtime, request)
+        refused = await checkout_stripe.complete_free(runtime, request, _page)
         if refused is not None:
             return refused
         rails = checkout_stripe.stripe_of(runtime)

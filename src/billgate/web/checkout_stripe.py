@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +30,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.billing.payment_methods import require_stripe
 from billgate.billing.purchases import live_checkout, service
 from billgate.db.models import CheckoutSession
+from billgate.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.payments.stripe_rails import ProcessorError, StripeRails
 from billgate.runtime import Runtime
 from billgate.web import pages
@@ -75,12 +75,17 @@ def headers(form_targets: list[str | None]) -> dict[str, str]:
     return result
 
 
-def routes(get_runtime: Callable[[], Runtime]) -> list[Route]:
+# The checkout page drawn again with a message (``web/checkout.py`` hands it in, so this
+# module, below the page, never imports it): (runtime, request, *, error, status).
+ShowPage = Callable[..., Awaitable[Response]]
+
+
+def routes(get_runtime: Callable[[], Runtime], show: ShowPage) -> list[Route]:
     async def confirm(request: Request) -> Response:
         return await _confirm(get_runtime(), request)
 
     async def back(request: Request) -> Response:
-        return await _return(get_runtime(), request)
+        return await _return(get_runtime(), request, show)
 
     return [Route("/checkout/{code}/confirm", confirm, methods=["POST"], name="checkout_confirm"),
             Route("/checkout/{code}/return", back, methods=["GET"], name="checkout_return")]
@@ -115,21 +120,19 @@ async def page(runtime: Runtime, request: Request, checkout: CheckoutSession, *,
     return response
 
 
-async def complete_free(runtime: Runtime, request: Request) -> Response | None:
+async def complete_free(runtime: Runtime, request: Request, show: ShowPage) -> Response | None:
     """``POST /checkout/{code}/complete`` in live mode: None (go ahead) for a checkout that
     costs nothing, ever; otherwise the page again with 409 (cards are paid through Stripe)."""
-    from billgate.web.checkout import show_page
-
     try:
         claim = await service.check_checkout(runtime.db, request.path_params["code"],
                                              clock=runtime.clock)
     except CheckoutUnavailable:
         return pages.render("checkout_gone.html", status=410)
     except BillgateError as exc:
-        return await show_page(runtime, request, error=exc.message, status=409)
+        return await show(runtime, request, error=exc.message, status=409)
     if claim.total > 0:
-        return await show_page(runtime, request, error="Pay with a card in the form below.",
-                               status=409)
+        return await show(runtime, request, error="Pay with a card in the form below.",
+                          status=409)
     return None
 
 
@@ -137,7 +140,7 @@ def _back_to_app(runtime: Runtime, url: str, code: str) -> Response:
     return pages.back_to_app(url, code, runtime.settings.allowed_return_urls)
 
 
-async def _return(runtime: Runtime, request: Request) -> Response:
+async def _return(runtime: Runtime, request: Request, show: ShowPage) -> Response:
     """Where Stripe.js sends the browser after paying: complete from Stripe's answer."""
     code = request.path_params["code"]
     stripe = stripe_of(runtime)
@@ -168,13 +171,7 @@ async def _return(runtime: Runtime, request: Request) -> Response:
                            "bank confirms it; you can close this page.")
             elif intent.failure_message:
                 message = intent.failure_message
-    return await _reshow(runtime, request, message)
-
-
-async def _reshow(runtime: Runtime, request: Request, message: str) -> Response:
-    from billgate.web.checkout import show_page
-
-    return await show_page(runtime, request, error=message, status=200)
+    return await show(runtime, request, error=message, status=200)
 
 
 def _json_error(status: int, code: str, message: str) -> JSONResponse:

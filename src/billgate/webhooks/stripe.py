@@ -30,9 +30,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from billgate.billing import payment_methods, refunds, stripe_events
-from billgate.billing.errors import BillgateError
 from billgate.billing.purchases import live_checkout
 from billgate.clock import utcnow
+from billgate.errors import BillgateError
 from billgate.payments.stripe_rails import (
     CHECKOUT_METADATA_KEY,
     Intent,

@@ -13,7 +13,6 @@ from typing import Any
 
 from billgate.billing import catalog
 from billgate.billing import customers as customer_service
-from billgate.billing.errors import ItemNotFound
 from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
 from billgate.billing.items.requests import MAX_PAGE, check_customer_type, check_limit, live_item
@@ -23,6 +22,7 @@ from billgate.billing.publishing import publish_changes
 from billgate.clock import Clock
 from billgate.db.engine import Database
 from billgate.db.models import ItemChange, ItemDefinition
+from billgate.errors import ItemNotFound
 from billgate.types import CustomerRef
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from billgate.billing.errors import InsufficientQuantity
+from billgate.errors import InsufficientQuantity
 
 
 @dataclass(frozen=True)

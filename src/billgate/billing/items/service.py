@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import customers as customer_service
-from billgate.billing.errors import IdempotencyKeyReused, InsufficientQuantity, InvalidInput
 from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
 from billgate.billing.items.alerts import record_low_balances
@@ -40,6 +39,7 @@ from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeR
 from billgate.clock import Clock
 from billgate.db.engine import Database
 from billgate.db.models import Customer, ItemChange, ItemDefinition
+from billgate.errors import IdempotencyKeyReused, InsufficientQuantity, InvalidInput
 from billgate.types import CustomerRef, CustomerType
 
 # A unique-key race is retried (or replayed); more than this means something else is wrong.

@@ -24,7 +24,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from billgate.billing import catalog, invoices, items, locks
 from billgate.billing.calendar import add_interval
 from billgate.billing.catalog_spec import ProductSpec
-from billgate.billing.errors import BillgateError
 from billgate.billing.purchases.repository import (
     INCLUDED,
     LIVE_SUBSCRIPTION,
@@ -35,6 +34,7 @@ from billgate.billing.purchases.request import PurchaseRequest
 from billgate.billing.subscriptions.paid_credits import paid_repeat_condition, repeat_is_paid
 from billgate.billing.subscriptions.states import transition
 from billgate.db.models import Customer, Invoice, ItemDefinition, ItemSchedule, Product, Purchase
+from billgate.errors import BillgateError
 from billgate.types import CustomerType, ItemExpiry
 
 Events = list[items.ChangeEvent]

@@ -27,13 +27,13 @@ from typing import Any, Literal
 from sqlalchemy import select, update
 
 from billgate.billing import payment_methods
-from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.billing.purchases import service
 from billgate.billing.purchases.service import Failure
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.clock import Clock
 from billgate.db.engine import Database
 from billgate.db.models import CheckoutSession, Customer
+from billgate.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.payments.stripe_rails import (
     CHECKOUT_METADATA_KEY,
     Card,

@@ -30,15 +30,6 @@ async def list_owned(session: AsyncSession, customer_pk: int) -> Sequence[Purcha
     return (await session.scalars(owned_statement(customer_pk))).all()
 
 
-async def list_owned_for_update(session: AsyncSession, customer_pk: int) -> Sequence[Purchase]:
-    """The owned purchases, read under the customer's lock and locked themselves
-    (``billing/locks.py``), so the rules are checked against what the customer owns now."""
-    from billgate.billing import locks  # locks builds on this module's statements
-
-    await locks.customer(session, customer_pk)
-    return await locks.owned_purchases(session, customer_pk)
-
-
 async def list_included(session: AsyncSession, customer_pk: int) -> Sequence[Purchase]:
     return (await session.scalars(select(Purchase).where(
         Purchase.customer_pk == customer_pk, Purchase.kind == INCLUDED))).all()

@@ -26,14 +26,6 @@ from billgate.billing import (
     webhook_events,
 )
 from billgate.billing.context import Scope
-from billgate.billing.errors import (
-    BillgateError,
-    CheckoutUnavailable,
-    NewPurchasesBlocked,
-    PaymentFailed,
-    PriceNotFound,
-    ProductNotFound,
-)
 from billgate.billing.purchases import checkout_switch, fulfil, repository, request, rules
 from billgate.billing.purchases.request import PurchaseRequest
 from billgate.billing.return_urls import check as check_return_url
@@ -47,6 +39,14 @@ from billgate.db.models import (
     Invoice,
     Purchase,
     Transaction,
+)
+from billgate.errors import (
+    BillgateError,
+    CheckoutUnavailable,
+    NewPurchasesBlocked,
+    PaymentFailed,
+    PriceNotFound,
+    ProductNotFound,
 )
 from billgate.money import from_minor
 from billgate.notifications import outbox

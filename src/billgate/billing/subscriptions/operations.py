@@ -17,18 +17,9 @@ from functools import partial
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import catalog, charges, invoices, items, unit_of_work, webhook_events
+from billgate.billing import catalog, charges, invoices, items, locks, unit_of_work, webhook_events
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing
-from billgate.billing.errors import (
-    BillgateError,
-    DefaultPaymentMethodRequired,
-    InvalidInput,
-    NotASubscription,
-    NotInSameProductLine,
-    ProductNotSwitchable,
-    SubscriptionNotFound,
-)
 from billgate.billing.purchases import fulfil, repository, request
 from billgate.billing.subscriptions import lifecycle
 from billgate.billing.subscriptions.amounts import period_total
@@ -37,6 +28,15 @@ from billgate.billing.subscriptions.states import ACTIVE, PAST_DUE, PAUSED, TRIA
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.db.models import ChargeClaim, Customer, ItemSchedule, Purchase, Transaction
 from billgate.db.models import Product as ProductRow
+from billgate.errors import (
+    BillgateError,
+    DefaultPaymentMethodRequired,
+    InvalidInput,
+    NotASubscription,
+    NotInSameProductLine,
+    ProductNotSwitchable,
+    SubscriptionNotFound,
+)
 from billgate.notifications import outbox
 from billgate.types import CustomerRef
 
@@ -323,7 +323,7 @@ async def apply_switch(uow: UnitOfWork, old: Purchase, target: request.PurchaseR
     session, customer, now = uow.session, uow.customer, uow.now
     was_trialing = old.status == TRIALING  # before ``fulfil.start`` ends it
     previous_status = old.status
-    owned = await repository.list_owned_for_update(session, customer.id)
+    owned = await locks.owned_purchases(session, customer.id)
     new, events = await fulfil.start(session, customer, target, now=now, origin="switch",
                                      owned=owned)
     uow.events += events

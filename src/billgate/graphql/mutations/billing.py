@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from billgate.billing import payment_methods, refunds
-from billgate.billing.errors import BillgateError, InvalidInput
 from billgate.billing.subscriptions import lifecycle
+from billgate.errors import BillgateError, InvalidInput
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.ids import parse_global_id, row_id

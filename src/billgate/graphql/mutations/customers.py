@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from billgate.billing import payment_methods, test_clock
-from billgate.billing.errors import BillgateError, InvalidInput, TestModeOnly
+from billgate.errors import BillgateError, InvalidInput, TestModeOnly
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.subscriptions import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from billgate.billing import balances, items
-from billgate.billing.errors import BillgateError, InsufficientQuantity
 from billgate.billing.items.requests import Kind
+from billgate.errors import BillgateError, InsufficientQuantity
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.items import ChangeItemQuantityInput

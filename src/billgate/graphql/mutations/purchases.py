@@ -7,9 +7,9 @@ from typing import Any
 
 import strawberry
 
-from billgate.billing.errors import BillgateError
 from billgate.billing.purchases import service
 from billgate.billing.purchases.owned import ProductGroup
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.catalog import ProductInput

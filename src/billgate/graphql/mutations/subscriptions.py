@@ -9,9 +9,9 @@ from typing import TypeVar
 import strawberry
 
 from billgate.billing.context import Billing
-from billgate.billing.errors import BillgateError
 from billgate.billing.subscriptions import operations
 from billgate.db.models import Purchase
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.ids import parse_global_id, row_id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from billgate.billing import items
-from billgate.billing.errors import BillgateError
+from billgate.errors import BillgateError
 from billgate.graphql import loaders
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from billgate.billing import customers
-from billgate.billing.errors import BillgateError
 from billgate.billing.purchases import access, owned, repository
 from billgate.billing.purchases.owned import ProductGroup
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
 from billgate.graphql.pagination import (

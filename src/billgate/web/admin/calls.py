@@ -13,10 +13,10 @@ from typing import Any
 
 from billgate.billing import balances, catalog, catalog_archive, items, payment_settings, refunds
 from billgate.billing.catalog_spec import ItemSpec, ProductLineSpec, ProductSpec
-from billgate.billing.errors import InvalidInput
 from billgate.billing.purchases import service
 from billgate.billing.subscriptions import lifecycle, operations
 from billgate.db.models import Purchase, Transaction
+from billgate.errors import InvalidInput
 from billgate.notifications.webhooks import endpoints
 from billgate.notifications.webhooks.url_policy import UrlPolicy
 from billgate.payments.rails import PaymentRails

@@ -18,8 +18,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from billgate.billing import customer_view
-from billgate.billing.errors import BillgateError, InvalidInput
 from billgate.billing.operator_actions import customer_target
+from billgate.errors import BillgateError, InvalidInput
 from billgate.types import CustomerRef, CustomerType
 from billgate.web.admin import calls, forms
 from billgate.web.admin.actions import perform
