@@ -37,6 +37,7 @@ from billgate.billing.unit_of_work import UnitOfWork
 from billgate.clock import utcnow
 from billgate.db.models import ChargeClaim, Customer, Purchase, Transaction
 from billgate.errors import InvalidInput, PaymentFailed
+from billgate.ops.crash_points import crash_point
 from billgate.payments.rails import ChargeRequest, ChargeResult
 from billgate.types import CustomerRef, CustomerType
 
@@ -133,10 +134,13 @@ async def claim_refund(uow: UnitOfWork, transaction: Transaction, *, amount: int
 
 async def charge(billing: Billing, row: ChargeClaim) -> ChargeResult:
     """Step 2: the processor call, with the claim's key, off-session."""
+    crash_point("charge.claimed")
     customer = await _customer_ref(billing, row.customer_pk)
-    return await billing.rails.charge(ChargeRequest(
+    result = await billing.rails.charge(ChargeRequest(
         customer=customer, amount=row.amount, currency=row.currency, description=row.description,
         idempotency_key=row.idempotency_key, payment_method=row.payment_method, off_session=True))
+    crash_point("charge.charged")
+    return result
 
 
 Apply = Callable[[UnitOfWork, Purchase, ChargeClaim], Awaitable[T]]
