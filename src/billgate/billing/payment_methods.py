@@ -288,6 +288,7 @@ async def set_email(db: Database, ref: CustomerRef, email: str | None, *,
                     clock: Clock | None = None, bus: Any = None) -> None:
     """Where receipts and payment-failure emails go (``updateCustomer``)."""
     async def work(uow: UnitOfWork) -> None:
+        uow.quiet()  # not part of what ``customerChanged`` subscribers read
         uow.customer.email = email
 
     await unit_of_work.run(Scope(db, clock, bus), ref, work)

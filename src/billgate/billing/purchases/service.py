@@ -141,6 +141,7 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
         cancel_url = check_return_url(cancel_url, allowed_return_urls, field="cancelUrl")
     async def work(uow: UnitOfWork) -> CheckoutSession:
         session, customer, now = uow.session, uow.customer, uow.now
+        uow.quiet()  # an open link changes nothing the customer owns
         await _check_not_blocked(session)
         req = await request.resolve(session, customer=ref, product_id=product_id, inline=inline,
                                     price_id=price_id, currency=currency, quantity=quantity,
@@ -494,6 +495,7 @@ async def ensure_customer(db: Database, ref: CustomerRef, *, clock: Clock,
     if row is not None and row.included_version == row.catalog_version:
         return int(row.id)
     async def work(uow: UnitOfWork) -> int:  # the unit of work creates and includes
+        uow.quiet()  # a first reference is no change to announce (its grants' events are)
         return uow.customer.id
 
     return await unit_of_work.run(Scope(db, clock, bus), ref, work)
