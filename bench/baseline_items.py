@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from billgate.billing import items
+from billgate.billing import balances
 from billgate.clock import SystemClock
 from billgate.db.engine import Database
 from billgate.types import CustomerRef, CustomerType
@@ -25,7 +25,7 @@ async def try_decrease(request: Request) -> Response:
     body = orjson.loads(await request.body())
     variables = body["variables"]
     ref = CustomerRef(CustomerType.USER, variables["customerId"])
-    result = await items.try_decrease(db, ref, "credits", amount=int(variables["amount"]), clock=clock)
+    result = await balances.try_decrease(db, ref, "credits", amount=int(variables["amount"]), clock=clock)
     data = {"tryDecreaseItemQuantity": {"success": result.success,
                                         "item": {"quantity": result.balance.quantity,
                                                  "version": result.balance.version}}}

@@ -23,8 +23,8 @@ from typing import Any
 
 import jwt
 
-from billgate.billing.errors import BillgateError, Forbidden
 from billgate.billing.operator_actions import key_fingerprint
+from billgate.errors import BillgateError, Forbidden
 from billgate.text import bad_text
 from billgate.types import MAX_CUSTOMER_ID_LENGTH, CustomerRef, CustomerType
 from billgate.web.sessions import SCOPED_PREFIX, SessionKeys, TokenInvalid

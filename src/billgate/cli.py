@@ -385,7 +385,7 @@ def catalog_apply(file: Path, prune: bool, dry_run: bool, if_new: bool) -> None:
     """Create and update the catalog entries of FILE (YAML or JSON). Idempotent. Entries
     missing from FILE are kept (products made through the API survive) unless --prune."""
     from billgate.billing.catalog_spec import parse_catalog
-    from billgate.billing.errors import CatalogError, CatalogErrors
+    from billgate.errors import CatalogError, CatalogErrors
 
     try:
         document = load_catalog_file(file)
@@ -427,9 +427,9 @@ def catalog_apply(file: Path, prune: bool, dry_run: bool, if_new: bool) -> None:
 
 async def _apply(spec: Any, *, prune: bool, dry_run: bool) -> Any:
     from billgate.billing.catalog import apply_catalog
-    from billgate.billing.errors import CatalogError, CatalogErrors
     from billgate.clock import SystemClock
     from billgate.db.engine import Database
+    from billgate.errors import CatalogError, CatalogErrors
 
     settings = _settings()
     db = Database(settings.database_url, **settings.database_options)

@@ -7,7 +7,7 @@ import base64
 import binascii
 import json
 
-from billgate.billing.errors import InvalidInput
+from billgate.errors import InvalidInput
 
 
 def global_id(type_name: str, node_id: str) -> str:

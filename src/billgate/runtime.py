@@ -8,12 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from billgate.billing import payment_settings, test_clock
-from billgate.billing.errors import PaymentFailed
-from billgate.billing.items import Publish
-from billgate.billing.publishing import publisher
-from billgate.billing.subscriptions.lifecycle import Billing
+from billgate.billing.context import Billing, Scope
 from billgate.clock import Clock, TestClock
 from billgate.db.engine import Database
+from billgate.errors import PaymentFailed
 from billgate.payments.rails import PaymentRails
 from billgate.payments.test_rails import TestRails
 from billgate.settings import Settings
@@ -30,10 +28,9 @@ class Runtime:
     live_rails: PaymentRails | None = None  # StripeRails when Stripe is configured
     extras: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def publish(self) -> Publish:
-        """Publishes committed item changes (and counts them) on this process's bus."""
-        return publisher(self.bus)
+    def scope(self) -> Scope:
+        """What a unit of work that moves no money runs with (no settings read)."""
+        return Scope(db=self.db, clock=self.clock, bus=self.bus)
 
     async def payment_settings(self) -> payment_settings.PaymentSettings:
         async with self.db.read_session() as session:
@@ -44,7 +41,7 @@ class Runtime:
         settings = await self.payment_settings()
         rails, test_mode = (self.test_rails, True) if settings.test_mode else await self.rails()
         return Billing(db=self.db, rails=rails, test_mode=test_mode, settings=settings,
-                       base_url=self.settings.base_url, publish=self.publish, bus=self.bus,
+                       base_url=self.settings.base_url, bus=self.bus, clock=self.clock,
                        grant_credits_during_grace=self.settings.grant_credits_during_grace)
 
     async def sync_test_clock(self) -> None:

@@ -129,7 +129,7 @@ async def checkout_code(api: Any, product_id: str | None = None, **fields: Any) 
 async def complete(runtime: Any, code: str) -> service.Completed:
     return await service.complete_checkout(runtime.db, code, rails=runtime.test_rails,
                                            clock=runtime.clock, test_mode=True,
-                                           publish=runtime.publish)
+                                           bus=runtime.bus)
 
 
 async def buy(api: Any, runtime: Any, product_id: str, **fields: Any) -> service.Completed:
@@ -192,15 +192,19 @@ async def upsert_product(api: Any, product_id: str, **product: Any) -> None:
 async def end_plan(runtime: Any, product_id: str, status: str = "CANCELED") -> None:
     """End the customer's live purchase of ``product_id`` now, as a cancellation or refund
     would (``fulfil.end``), and publish what it changed."""
-    async with runtime.db.session() as session, session.begin():
+    from billgate.billing import unit_of_work
+
+    async with runtime.db.read_session() as session:
         purchase = await session.scalar(select(Purchase).where(
             Purchase.product_id == product_id, Purchase.ended_at.is_(None)))
-        assert purchase is not None, product_id
-        customer = await session.get(Customer, purchase.customer_pk)
-        assert customer is not None
-        events = await fulfil.end(session, customer, purchase, now=runtime.clock.now(),
-                                  status=status)
-    await runtime.publish(events)
+    assert purchase is not None, product_id
+
+    async def work(uow: Any) -> None:
+        fresh = await uow.session.get(Purchase, purchase.id, populate_existing=True)
+        uow.events += await fulfil.end(uow.session, uow.customer, fresh, now=uow.now,
+                                       status=status)
+
+    await unit_of_work.run(runtime.scope(), purchase.customer_pk, work)
 
 
 def codes(payload: dict[str, Any]) -> list[str]:

@@ -70,7 +70,7 @@ async def buy(api: Any, runtime: Any, product_id: str, **extra: Any) -> Transact
     code = data["createCheckoutUrl"]["url"].rsplit("/", 1)[1]
     done = await service.complete_checkout(runtime.db, code, rails=runtime.test_rails,
                                            clock=runtime.clock, test_mode=True,
-                                           publish=runtime.publish)
+                                           bus=runtime.bus)
     async with runtime.db.read_session() as session:
         return (await session.scalars(select(Transaction).where(
             Transaction.purchase_id == done.purchase.id, Transaction.kind == "purchase"))).one()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from billgate.billing import items
+from billgate.billing import balances
 from billgate.db.engine import Database
 from billgate.db.models import Customer, ItemBalance, ItemChange, ItemGrant, Purchase
 from billgate.graphql.pagination import encode_cursor
@@ -72,9 +72,9 @@ async def customers(api: Any, runtime: Any, example_catalog: None) -> list[Custo
     assert (await api.data(GEMS))["upsertItemDefinition"]["userErrors"] == []
     refs = [user(n) for n in range(N_USERS)] + [team(n) for n in range(N_TEAMS)]
     for n, ref in enumerate(refs[:N_USERS]):
-        await items.increase(runtime.db, ref, "credits", amount=n + 1, clock=runtime.clock)
+        await balances.increase(runtime.db, ref, "credits", amount=n + 1, clock=runtime.clock)
     for n, ref in enumerate(refs[N_USERS:]):
-        await items.increase(runtime.db, ref, "seats", amount=n + 2, clock=runtime.clock)
+        await balances.increase(runtime.db, ref, "seats", amount=n + 2, clock=runtime.clock)
     return refs
 
 
@@ -238,9 +238,9 @@ class TestItems:
                                                    customers: list[CustomerRef]) -> None:
         expires_at = runtime.clock.now() + timedelta(hours=1)
         for ref in (user(1), user(3)):
-            await items.increase(runtime.db, ref, "credits", amount=10, clock=runtime.clock,
+            await balances.increase(runtime.db, ref, "credits", amount=10, clock=runtime.clock,
                                  expires_at=expires_at)
-        await items.increase(runtime.db, team(0), "seats", amount=4, clock=runtime.clock,
+        await balances.increase(runtime.db, team(0), "seats", amount=4, clock=runtime.clock,
                              expires_at=expires_at)
         before = [e["node"]["items"][0]["quantity"] for e in (await page(api, first=100))["edges"]]
         assert (before[1], before[3], before[N_USERS]) == (112, 114, 6)

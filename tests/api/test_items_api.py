@@ -268,12 +268,12 @@ class TestReads:
         assert [e["node"]["version"] for e in default["edges"]] == [6, 5, 4, 3, 2, 1]
 
     async def test_first_is_capped_at_100(self, api, runtime) -> None:
-        from billgate.billing import items
+        from billgate.billing import balances
         from billgate.types import CustomerRef, CustomerType
 
         ref = CustomerRef(CustomerType.USER, "u1")
         for _ in range(101):  # through the service: 101 HTTP round trips would be slow here
-            await items.increase(runtime.db, ref, "credits", amount=1, clock=runtime.clock)
+            await balances.increase(runtime.db, ref, "credits", amount=1, clock=runtime.clock)
 
         page = (await read_item(api, first=1000))["changes"]
         assert len(page["edges"]) == 100 and page["pageInfo"]["hasNextPage"] is True

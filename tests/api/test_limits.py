@@ -13,7 +13,7 @@ from graphql import Lexer, Source, TokenKind, get_introspection_query
 
 from billgate.app import create_app
 from billgate.billing import catalog
-from billgate.billing.errors import ProductNotFound
+from billgate.errors import ProductNotFound
 from billgate.graphql.schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from billgate.billing import items
+from billgate.billing import balances
 from billgate.billing.publishing import item_topic
 from billgate.events import SubscriberOverflow
 from billgate.graphql import live_items
@@ -31,9 +31,8 @@ async def alice_exists(runtime: Any, example_catalog: None) -> None:
 
 
 async def change(runtime: Any, amount: int, *, announce: bool = True) -> None:
-    result = await items.increase(runtime.db, ALICE, "credits", amount=amount, clock=runtime.clock)
-    if announce:
-        await runtime.publish(list(result.changes))
+    await balances.increase(runtime.db, ALICE, "credits", amount=amount, clock=runtime.clock,
+                            bus=runtime.bus if announce else None)
 
 
 async def next_change(watcher: Any) -> Any:

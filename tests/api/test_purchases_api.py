@@ -36,9 +36,9 @@ from purchases_testing import (
 
 from billgate.billing.catalog import apply_catalog
 from billgate.billing.catalog_spec import parse_catalog
-from billgate.billing.errors import BillgateError
 from billgate.billing.purchases import fulfil
 from billgate.cli import load_catalog_file
+from billgate.errors import BillgateError
 from billgate.scheduler.runner import run_due
 
 pytestmark = [

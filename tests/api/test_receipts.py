@@ -25,7 +25,7 @@ async def test_a_checkout_purchase_and_an_upgrade_each_queue_a_receipt(api, runt
     await api.data(EMAIL, {"c": USER})
     url = (await api.data(CHECKOUT, {"c": USER}))["createCheckoutUrl"]["url"]
     await service.complete_checkout(runtime.db, url.rsplit("/", 1)[1], rails=runtime.test_rails,
-                                    clock=runtime.clock, test_mode=True, publish=runtime.publish)
+                                    clock=runtime.clock, test_mode=True, bus=runtime.bus)
 
     [receipt] = await _emails(db)
     assert (receipt.template, receipt.to_address) == ("payment_receipt", "ada@example.com")

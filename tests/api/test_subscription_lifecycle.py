@@ -160,7 +160,7 @@ async def buy(api: Any, runtime: Any, product_id: str, *, customer: dict[str, st
     assert payload["userErrors"] == [], payload
     await service.complete_checkout(runtime.db, payload["url"].rsplit("/", 1)[-1],
                                     rails=runtime.test_rails, clock=runtime.clock,
-                                    test_mode=True, publish=runtime.publish)
+                                    test_mode=True, bus=runtime.bus)
 
 
 async def advance_to(api: Any, clock: SteppedClock, when: datetime) -> None:

@@ -19,10 +19,10 @@ from billgate.billing.catalog_spec import (
     parse_product,
     parse_product_line,
 )
-from billgate.billing.errors import CatalogError
 from billgate.cli import load_catalog_file
 from billgate.db.engine import Database
 from billgate.db.models import ItemDefinition, Product, ProductLine
+from billgate.errors import CatalogError
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "catalog.yaml"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

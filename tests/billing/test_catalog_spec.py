@@ -15,7 +15,7 @@ from billgate.billing.catalog_spec import (
     parse_product,
     parse_product_line,
 )
-from billgate.billing.errors import CatalogError
+from billgate.errors import CatalogError
 
 ITEMS = [
     {"itemId": "credits", "displayName": "Credits", "customerType": "USER"},

@@ -8,22 +8,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from recording_bus import RecordingBus
 from sqlalchemy import func, select, update
 
-from billgate.billing import catalog, items
+from billgate.billing import balances, catalog, items
 from billgate.billing import customers as customer_service
 from billgate.billing.catalog_spec import ItemSpec
-from billgate.billing.errors import (
+from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN
+from billgate.clock import FrozenClock
+from billgate.db.engine import Database
+from billgate.db.models import Customer, ItemBalance, ItemChange, ItemDefinition, ItemGrant
+from billgate.errors import (
     CustomerTypeMismatch,
     IdempotencyKeyReused,
     InsufficientQuantity,
     InvalidInput,
     ItemNotFound,
 )
-from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN
-from billgate.clock import FrozenClock
-from billgate.db.engine import Database
-from billgate.db.models import Customer, ItemBalance, ItemChange, ItemDefinition, ItemGrant
 from billgate.types import CustomerRef, CustomerType
 
 USER = CustomerRef(CustomerType.USER, "user-1")
@@ -107,8 +108,8 @@ async def set_quantity(db: Database, value: int) -> None:
 
 class TestTryDecrease:
     async def test_consumes_when_enough(self, db: Database, clock: FrozenClock, credits: str) -> None:
-        await items.increase(db, USER, credits, amount=10, clock=clock)
-        result = await items.try_decrease(db, USER, credits, amount=3, clock=clock,
+        await balances.increase(db, USER, credits, amount=10, clock=clock)
+        result = await balances.try_decrease(db, USER, credits, amount=3, clock=clock,
                                           description="chat request")
         assert result.success and not result.replayed and result.error is None
         assert (result.balance.quantity, result.balance.version) == (7, 2)
@@ -121,15 +122,15 @@ class TestTryDecrease:
 
     async def test_consumes_down_to_exactly_zero(self, db: Database, clock: FrozenClock,
                                                  credits: str) -> None:
-        await items.increase(db, USER, credits, amount=4, clock=clock)
-        assert (await items.try_decrease(db, USER, credits, amount=4, clock=clock)).success
+        await balances.increase(db, USER, credits, amount=4, clock=clock)
+        assert (await balances.try_decrease(db, USER, credits, amount=4, clock=clock)).success
         assert await quantity(db, clock) == 0
 
     async def test_insufficient_writes_nothing(self, db: Database, clock: FrozenClock,
                                                credits: str) -> None:
-        await items.increase(db, USER, credits, amount=2, clock=clock)
+        await balances.increase(db, USER, credits, amount=2, clock=clock)
         before = await db_state(db)
-        result = await items.try_decrease(db, USER, credits, amount=3, clock=clock)
+        result = await balances.try_decrease(db, USER, credits, amount=3, clock=clock)
         assert not result.success and result.change_id is None and result.changes == []
         assert isinstance(result.error, InsufficientQuantity)
         assert (result.error.requested, result.error.available, result.error.code) == (
@@ -142,20 +143,20 @@ class TestTryDecrease:
         # A customer exists from its first reference (with its include-by-default products:
         # none in this catalog); the refused consumption itself writes nothing.
         before = await db_state(db)
-        result = await items.try_decrease(db, USER, credits, amount=1, clock=clock)
+        result = await balances.try_decrease(db, USER, credits, amount=1, clock=clock)
         assert not result.success and result.error is not None
         assert result.error.available == 0
         assert result.balance.customer_pk is not None
         assert (result.balance.quantity, result.balance.version) == (0, 0)
         after = await db_state(db)
         assert after[:3] == before[:3] and after[3] == before[3] + 1
-        again = await items.try_decrease(db, USER, credits, amount=1, clock=clock)
+        again = await balances.try_decrease(db, USER, credits, amount=1, clock=clock)
         assert again.balance == result.balance and await db_state(db) == after
 
     async def test_in_debt_fails(self, db: Database, clock: FrozenClock, credits: str) -> None:
-        await items.decrease(db, USER, credits, amount=5, clock=clock)
+        await balances.decrease(db, USER, credits, amount=5, clock=clock)
         before = await db_state(db)
-        result = await items.try_decrease(db, USER, credits, amount=1, clock=clock)
+        result = await balances.try_decrease(db, USER, credits, amount=1, clock=clock)
         assert not result.success and result.balance.quantity == -5
         assert result.balance.non_negative_quantity == 0
         assert await db_state(db) == before
@@ -163,14 +164,14 @@ class TestTryDecrease:
     async def test_soonest_expiring_consumed_first(self, db: Database, clock: FrozenClock,
                                                    credits: str) -> None:
         t0 = clock.now()
-        await items.increase(db, USER, credits, amount=5, clock=clock)  # never expires
-        await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=t0 + 2 * HOUR)
-        await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=t0 + HOUR)
+        await balances.increase(db, USER, credits, amount=5, clock=clock)  # never expires
+        await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=t0 + 2 * HOUR)
+        await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=t0 + HOUR)
         await grant_with_source(db, clock, 5, "sub-1")
-        assert (await items.try_decrease(db, USER, credits, amount=7, clock=clock)).success
+        assert (await balances.try_decrease(db, USER, credits, amount=7, clock=clock)).success
         assert await active_grants(db) == [(5, 3, t0 + 2 * HOUR), (5, 0, t0 + HOUR),
                                            (5, 5, None)]
-        assert (await items.try_decrease(db, USER, credits, amount=4, clock=clock)).success
+        assert (await balances.try_decrease(db, USER, credits, amount=4, clock=clock)).success
         assert await active_grants(db) == [(5, 0, t0 + 2 * HOUR), (5, 0, t0 + HOUR),
                                            (5, 4, None)]
         balance = await stored_balance(db)
@@ -179,18 +180,18 @@ class TestTryDecrease:
     async def test_pool_used_only_after_buckets(self, db: Database, clock: FrozenClock,
                                                 credits: str) -> None:
         t0 = clock.now()
-        await items.increase(db, USER, credits, amount=5, clock=clock)
-        await items.increase(db, USER, credits, amount=3, clock=clock, expires_at=t0 + HOUR)
-        assert (await items.try_decrease(db, USER, credits, amount=6, clock=clock)).success
+        await balances.increase(db, USER, credits, amount=5, clock=clock)
+        await balances.increase(db, USER, credits, amount=3, clock=clock, expires_at=t0 + HOUR)
+        assert (await balances.try_decrease(db, USER, credits, amount=6, clock=clock)).success
         clock.at = t0 + HOUR
         assert await quantity(db, clock) == 2  # the bucket was used up: nothing expires
 
     async def test_due_expiry_counts_before_check_and_is_not_committed_on_failure(
             self, db: Database, clock: FrozenClock, credits: str) -> None:
-        await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=clock.now() + HOUR)
+        await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=clock.now() + HOUR)
         clock.advance(3600)
         before = await db_state(db)
-        result = await items.try_decrease(db, USER, credits, amount=1, clock=clock)
+        result = await balances.try_decrease(db, USER, credits, amount=1, clock=clock)
         assert not result.success and result.error is not None and result.error.available == 0
         assert (result.balance.quantity, result.balance.version) == (0, 2)  # as a read would see
         assert await db_state(db) == before
@@ -200,10 +201,10 @@ class TestTryDecrease:
     async def test_slow_path_success_settles_then_consumes(self, db: Database, clock: FrozenClock,
                                                            credits: str) -> None:
         t0 = clock.now()
-        await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=t0 + HOUR)
-        await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=t0 + 2 * HOUR)
+        await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=t0 + HOUR)
+        await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=t0 + 2 * HOUR)
         clock.at = t0 + HOUR
-        result = await items.try_decrease(db, USER, credits, amount=2, clock=clock)
+        result = await balances.try_decrease(db, USER, credits, amount=2, clock=clock)
         assert [(e.delta, e.quantity, e.version, e.reason) for e in result.changes] == [
             (-5, 5, 3, "expire"), (-2, 3, 4, "consume")]
         rows = await ledger_rows(db)
@@ -216,19 +217,19 @@ class TestTryDecrease:
     async def test_bad_item_writes_nothing(self, db: Database, clock: FrozenClock, credits: str,
                                            ref: CustomerRef, item_id: str,
                                            error: type[Exception]) -> None:
-        await items.increase(db, USER, credits, amount=5, clock=clock)
+        await balances.increase(db, USER, credits, amount=5, clock=clock)
         before = await db_state(db)
         with pytest.raises(error):
-            await items.try_decrease(db, ref, item_id, amount=1, clock=clock)
+            await balances.try_decrease(db, ref, item_id, amount=1, clock=clock)
         assert await db_state(db) == before
 
     @pytest.mark.parametrize("amount", [0, -1, items.MAX_AMOUNT + 1, True, 1.0])
     async def test_bad_amount_writes_nothing(self, db: Database, clock: FrozenClock, credits: str,
                                              amount: Any) -> None:
-        await items.increase(db, USER, credits, amount=5, clock=clock)
+        await balances.increase(db, USER, credits, amount=5, clock=clock)
         before = await db_state(db)
         with pytest.raises(InvalidInput) as raised:
-            await items.try_decrease(db, USER, credits, amount=amount, clock=clock)
+            await balances.try_decrease(db, USER, credits, amount=amount, clock=clock)
         assert raised.value.field == ["amount"]
         assert await db_state(db) == before
 
@@ -236,79 +237,79 @@ class TestTryDecrease:
                                                       credits: str) -> None:
         before = await db_state(db)
         with pytest.raises(InvalidInput):
-            await items.try_decrease(db, CustomerRef(CustomerType.USER, " "), credits, amount=1,
+            await balances.try_decrease(db, CustomerRef(CustomerType.USER, " "), credits, amount=1,
                                      clock=clock)
         with pytest.raises(InvalidInput) as raised:
-            await items.try_decrease(db, USER, credits, amount=1, clock=clock,
+            await balances.try_decrease(db, USER, credits, amount=1, clock=clock,
                                      idempotency_key="k" * 201)
         assert raised.value.field == ["idempotencyKey"]
         assert await db_state(db) == before
 
     async def test_idempotent_replay_returns_first_result(self, db: Database, clock: FrozenClock,
                                                           credits: str) -> None:
-        await items.increase(db, USER, credits, amount=10, clock=clock)
-        first = await items.try_decrease(db, USER, credits, amount=3, clock=clock,
+        await balances.increase(db, USER, credits, amount=10, clock=clock)
+        first = await balances.try_decrease(db, USER, credits, amount=3, clock=clock,
                                          idempotency_key="req-1")
-        await items.try_decrease(db, USER, credits, amount=2, clock=clock)
+        await balances.try_decrease(db, USER, credits, amount=2, clock=clock)
         before = await db_state(db)
-        again = await items.try_decrease(db, USER, credits, amount=3, clock=clock,
+        again = await balances.try_decrease(db, USER, credits, amount=3, clock=clock,
                                          idempotency_key="req-1")
         assert again.replayed and again.success and again.changes == []
         assert (again.change_id, again.balance) == (first.change_id, first.balance)
         assert await db_state(db) == before
         # the key is per customer: another customer may use it
-        await items.increase(db, OTHER, credits, amount=3, clock=clock)
-        other = await items.try_decrease(db, OTHER, credits, amount=3, clock=clock,
+        await balances.increase(db, OTHER, credits, amount=3, clock=clock)
+        other = await balances.try_decrease(db, OTHER, credits, amount=3, clock=clock,
                                          idempotency_key="req-1")
         assert other.success and not other.replayed
 
     async def test_replay_succeeds_even_when_balance_is_now_short(
             self, db: Database, clock: FrozenClock, credits: str) -> None:
-        await items.increase(db, USER, credits, amount=3, clock=clock, expires_at=clock.now() + HOUR)
-        first = await items.try_decrease(db, USER, credits, amount=3, clock=clock,
+        await balances.increase(db, USER, credits, amount=3, clock=clock, expires_at=clock.now() + HOUR)
+        first = await balances.try_decrease(db, USER, credits, amount=3, clock=clock,
                                          idempotency_key="req-1")
-        again = await items.try_decrease(db, USER, credits, amount=3, clock=clock,
+        again = await balances.try_decrease(db, USER, credits, amount=3, clock=clock,
                                          idempotency_key="req-1")
         assert again.replayed and again.change_id == first.change_id
 
     @pytest.mark.parametrize("call", ["try_decrease:4", "try_decrease:3:seats", "decrease:3"])
     async def test_key_reused_for_another_request_writes_nothing(
             self, db: Database, clock: FrozenClock, credits: str, call: str) -> None:
-        await items.increase(db, USER, credits, amount=10, clock=clock)
-        await items.increase(db, USER, "seats", amount=10, clock=clock)
-        await items.try_decrease(db, USER, credits, amount=3, clock=clock, idempotency_key="req-1")
+        await balances.increase(db, USER, credits, amount=10, clock=clock)
+        await balances.increase(db, USER, "seats", amount=10, clock=clock)
+        await balances.try_decrease(db, USER, credits, amount=3, clock=clock, idempotency_key="req-1")
         before = await db_state(db)
         kind, amount, *item = call.split(":")
         with pytest.raises(IdempotencyKeyReused) as raised:
-            await getattr(items, kind)(db, USER, item[0] if item else credits, amount=int(amount),
+            await getattr(balances, kind)(db, USER, item[0] if item else credits, amount=int(amount),
                                        clock=clock, idempotency_key="req-1")
         assert raised.value.code == "IDEMPOTENCY_KEY_REUSED"
         assert await db_state(db) == before
 
     async def test_key_reused_on_a_balance_never_granted(self, db: Database, clock: FrozenClock,
                                                           credits: str) -> None:
-        await items.increase(db, USER, credits, amount=1, clock=clock, idempotency_key="req-1")
+        await balances.increase(db, USER, credits, amount=1, clock=clock, idempotency_key="req-1")
         before = await db_state(db)
         with pytest.raises(IdempotencyKeyReused):
-            await items.try_decrease(db, USER, "seats", amount=1, clock=clock,
+            await balances.try_decrease(db, USER, "seats", amount=1, clock=clock,
                                      idempotency_key="req-1")
         assert await db_state(db) == before
 
     async def test_failure_does_not_record_the_key(self, db: Database, clock: FrozenClock,
                                                    credits: str) -> None:
-        failed = await items.try_decrease(db, USER, credits, amount=2, clock=clock,
+        failed = await balances.try_decrease(db, USER, credits, amount=2, clock=clock,
                                           idempotency_key="req-1")
         assert not failed.success
-        await items.increase(db, USER, credits, amount=2, clock=clock)
-        retried = await items.try_decrease(db, USER, credits, amount=2, clock=clock,
+        await balances.increase(db, USER, credits, amount=2, clock=clock)
+        retried = await balances.try_decrease(db, USER, credits, amount=2, clock=clock,
                                            idempotency_key="req-1")
         assert retried.success and not retried.replayed and retried.balance.quantity == 0
 
     async def test_concurrent_never_oversells(self, db: Database, clock: FrozenClock,
                                               credits: str) -> None:
-        await items.increase(db, USER, credits, amount=30, clock=clock)
+        await balances.increase(db, USER, credits, amount=30, clock=clock)
         results = await asyncio.gather(*(
-            items.try_decrease(db, USER, credits, amount=1, clock=clock) for _ in range(100)))
+            balances.try_decrease(db, USER, credits, amount=1, clock=clock) for _ in range(100)))
         assert sum(r.success for r in results) == 30
         assert await quantity(db, clock) == 0
         rows = await ledger_rows(db)
@@ -318,12 +319,12 @@ class TestTryDecrease:
 
     async def test_concurrent_never_oversells_buckets(self, db: Database, clock: FrozenClock,
                                                       credits: str) -> None:
-        await items.increase(db, USER, credits, amount=10, clock=clock)
-        await items.increase(db, USER, credits, amount=10, clock=clock,
+        await balances.increase(db, USER, credits, amount=10, clock=clock)
+        await balances.increase(db, USER, credits, amount=10, clock=clock,
                              expires_at=clock.now() + HOUR)
         await grant_with_source(db, clock, 10, "sub-1")
         results = await asyncio.gather(*(
-            items.try_decrease(db, USER, credits, amount=2, clock=clock) for _ in range(40)))
+            balances.try_decrease(db, USER, credits, amount=2, clock=clock) for _ in range(40)))
         assert sum(r.success for r in results) == 15
         balance = await stored_balance(db)
         assert (balance.quantity, balance.tracked_remaining, balance.version) == (0, 0, 18)
@@ -331,9 +332,9 @@ class TestTryDecrease:
 
     async def test_concurrent_same_key_applies_once(self, db: Database, clock: FrozenClock,
                                                     credits: str) -> None:
-        await items.increase(db, USER, credits, amount=30, clock=clock)
+        await balances.increase(db, USER, credits, amount=30, clock=clock)
         results = await asyncio.gather(*(
-            items.try_decrease(db, USER, credits, amount=1, clock=clock, idempotency_key="k")
+            balances.try_decrease(db, USER, credits, amount=1, clock=clock, idempotency_key="k")
             for _ in range(20)))
         assert {r.change_id for r in results} == {results[0].change_id}
         assert sum(not r.replayed for r in results) == 1
@@ -343,7 +344,7 @@ class TestTryDecrease:
 class TestIncrease:
     async def test_grant_that_never_expires(self, db: Database, clock: FrozenClock,
                                             credits: str) -> None:
-        result = await items.increase(db, USER, credits, amount=5, clock=clock, description="gift")
+        result = await balances.increase(db, USER, credits, amount=5, clock=clock, description="gift")
         assert result.success and (result.balance.quantity, result.balance.version) == (5, 1)
         assert result.changes == [items.ChangeEvent("USER", "user-1", "credits", 5, 1, 5, "manual")]
         [row] = await ledger_rows(db)
@@ -353,7 +354,7 @@ class TestIncrease:
     async def test_grant_with_expiry_is_a_bucket(self, db: Database, clock: FrozenClock,
                                                  credits: str) -> None:
         at = clock.now() + HOUR
-        await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
+        await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
                              reason="refund")
         assert await active_grants(db) == [(5, 5, at)]
         balance = await stored_balance(db)
@@ -363,20 +364,20 @@ class TestIncrease:
 
     async def test_debt_is_paid_first(self, db: Database, clock: FrozenClock, credits: str) -> None:
         t0 = clock.now()
-        await items.decrease(db, USER, credits, amount=5, clock=clock)
-        await items.increase(db, USER, credits, amount=3, clock=clock, expires_at=t0 + HOUR)
+        await balances.decrease(db, USER, credits, amount=5, clock=clock)
+        await balances.increase(db, USER, credits, amount=3, clock=clock, expires_at=t0 + HOUR)
         assert await quantity(db, clock) == -2
         assert await active_grants(db) == []  # all of it paid debt: nothing can expire
-        await items.increase(db, USER, credits, amount=4, clock=clock, expires_at=t0 + HOUR)
+        await balances.increase(db, USER, credits, amount=4, clock=clock, expires_at=t0 + HOUR)
         assert await active_grants(db) == [(4, 2, t0 + HOUR)]
-        await items.increase(db, USER, credits, amount=1, clock=clock)
+        await balances.increase(db, USER, credits, amount=1, clock=clock)
         clock.at = t0 + HOUR
         assert await quantity(db, clock) == 1  # only the 2 left of the bucket expired
 
     async def test_never_expiring_grant_pays_debt(self, db: Database, clock: FrozenClock,
                                                   credits: str) -> None:
-        await items.decrease(db, USER, credits, amount=5, clock=clock)
-        await items.increase(db, USER, credits, amount=8, clock=clock)
+        await balances.decrease(db, USER, credits, amount=5, clock=clock)
+        await balances.increase(db, USER, credits, amount=8, clock=clock)
         assert await quantity(db, clock) == 3
 
     @pytest.mark.parametrize("offset", [timedelta(0), -US, -HOUR])
@@ -384,26 +385,26 @@ class TestIncrease:
                                                        credits: str, offset: timedelta) -> None:
         before = await db_state(db)
         with pytest.raises(InvalidInput) as raised:
-            await items.increase(db, USER, credits, amount=1, clock=clock,
+            await balances.increase(db, USER, credits, amount=1, clock=clock,
                                  expires_at=clock.now() + offset)
         assert raised.value.field == ["expiresAt"]
         with pytest.raises(InvalidInput):
-            await items.increase(db, USER, credits, amount=1, clock=clock,
+            await balances.increase(db, USER, credits, amount=1, clock=clock,
                                  expires_at=(clock.now() + HOUR).replace(tzinfo=None))
         assert await db_state(db) == before
 
     @pytest.mark.parametrize("expires", [False, True])
     async def test_overflow_writes_nothing(self, db: Database, clock: FrozenClock, credits: str,
                                            expires: bool) -> None:
-        await items.increase(db, USER, credits, amount=1, clock=clock)
+        await balances.increase(db, USER, credits, amount=1, clock=clock)
         await set_quantity(db, BALANCE_MAX - 1)
         before = await db_state(db)
         with pytest.raises(InvalidInput) as raised:
-            await items.increase(db, USER, credits, amount=2, clock=clock,
+            await balances.increase(db, USER, credits, amount=2, clock=clock,
                                  expires_at=clock.now() + HOUR if expires else None)
         assert raised.value.field == ["amount"]
         assert await db_state(db) == before
-        assert (await items.increase(db, USER, credits, amount=1, clock=clock)).balance.quantity \
+        assert (await balances.increase(db, USER, credits, amount=1, clock=clock)).balance.quantity \
             == BALANCE_MAX
 
     async def test_bad_reason_and_text_write_nothing(self, db: Database, clock: FrozenClock,
@@ -412,63 +413,63 @@ class TestIncrease:
         for kwargs in ({"reason": "expire"}, {"reason": "gift"}, {"description": "x" * 1001},
                        {"idempotency_key": ""}):
             with pytest.raises(InvalidInput):
-                await items.increase(db, USER, credits, amount=1, clock=clock, **kwargs)
+                await balances.increase(db, USER, credits, amount=1, clock=clock, **kwargs)
         assert await db_state(db) == before
 
     async def test_idempotent_replay_includes_expiry_in_fingerprint(
             self, db: Database, clock: FrozenClock, credits: str) -> None:
         at = clock.now() + HOUR
-        first = await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
+        first = await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
                                      idempotency_key="grant-1")
-        again = await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
+        again = await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
                                      idempotency_key="grant-1")
         assert again.replayed and again.change_id == first.change_id
         with pytest.raises(IdempotencyKeyReused):
-            await items.increase(db, USER, credits, amount=5, clock=clock, idempotency_key="grant-1")
+            await balances.increase(db, USER, credits, amount=5, clock=clock, idempotency_key="grant-1")
         assert await quantity(db, clock) == 5
 
     async def test_replay_after_the_grants_expiry_returns_the_first_result(
             self, db: Database, clock: FrozenClock, credits: str) -> None:
         at = clock.now() + HOUR
-        first = await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
+        first = await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
                                      idempotency_key="timed")
         clock.at = at + HOUR
         assert await quantity(db, clock) == 0
         before = await db_state(db)
-        again = await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
+        again = await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
                                      idempotency_key="timed")
         assert again.replayed and (again.change_id, again.balance) == (first.change_id,
                                                                        first.balance)
         assert await db_state(db) == before
         with pytest.raises(InvalidInput):  # a new key with a past expiry is still refused
-            await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
+            await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=at,
                                  idempotency_key="other")
         assert await db_state(db) == before
 
     async def test_concurrent_first_use_creates_one_balance(self, db: Database,
                                                             clock: FrozenClock,
                                                             credits: str) -> None:
-        await asyncio.gather(*(items.increase(db, USER, credits, amount=1, clock=clock)
+        await asyncio.gather(*(balances.increase(db, USER, credits, amount=1, clock=clock)
                                for _ in range(30)))
         snapshot = await items.get_balance(db, USER, credits, clock=clock)
         assert (snapshot.quantity, snapshot.version) == (30, 30)
-        balances, _, n_changes, n_customers = await db_state(db)
-        assert (len(balances), n_changes, n_customers) == (1, 30, 1)
+        rows, _, n_changes, n_customers = await db_state(db)
+        assert (len(rows), n_changes, n_customers) == (1, 30, 1)
 
 
 class TestDecrease:
     async def test_goes_into_debt(self, db: Database, clock: FrozenClock, credits: str) -> None:
-        await items.increase(db, USER, credits, amount=2, clock=clock)
-        result = await items.decrease(db, USER, credits, amount=5, clock=clock, reason="refund")
+        await balances.increase(db, USER, credits, amount=2, clock=clock)
+        result = await balances.decrease(db, USER, credits, amount=5, clock=clock, reason="refund")
         assert (result.balance.quantity, result.balance.non_negative_quantity) == (-3, 0)
         assert (await ledger_rows(db))[-1].reason == "refund"
 
     async def test_buckets_then_pool_then_debt(self, db: Database, clock: FrozenClock,
                                                credits: str) -> None:
         t0 = clock.now()
-        await items.increase(db, USER, credits, amount=2, clock=clock)
-        await items.increase(db, USER, credits, amount=3, clock=clock, expires_at=t0 + HOUR)
-        await items.decrease(db, USER, credits, amount=10, clock=clock)
+        await balances.increase(db, USER, credits, amount=2, clock=clock)
+        await balances.increase(db, USER, credits, amount=3, clock=clock, expires_at=t0 + HOUR)
+        await balances.decrease(db, USER, credits, amount=10, clock=clock)
         balance = await stored_balance(db)
         assert (balance.quantity, balance.tracked_remaining, balance.next_expiry_at) == (-5, 0, None)
         assert await active_grants(db) == [(3, 0, t0 + HOUR)]
@@ -477,20 +478,20 @@ class TestDecrease:
 
     async def test_underflow_writes_nothing(self, db: Database, clock: FrozenClock,
                                             credits: str) -> None:
-        await items.decrease(db, USER, credits, amount=1, clock=clock)
+        await balances.decrease(db, USER, credits, amount=1, clock=clock)
         await set_quantity(db, BALANCE_MIN + 1)
         before = await db_state(db)
         with pytest.raises(InvalidInput):
-            await items.decrease(db, USER, credits, amount=2, clock=clock)
+            await balances.decrease(db, USER, credits, amount=2, clock=clock)
         assert await db_state(db) == before
 
     async def test_bad_item_writes_nothing(self, db: Database, clock: FrozenClock,
                                            credits: str) -> None:
         before = await db_state(db)
         with pytest.raises(CustomerTypeMismatch):
-            await items.decrease(db, TEAM, credits, amount=1, clock=clock)
+            await balances.decrease(db, TEAM, credits, amount=1, clock=clock)
         with pytest.raises(ItemNotFound):
-            await items.decrease(db, USER, "old", amount=1, clock=clock)
+            await balances.decrease(db, USER, "old", amount=1, clock=clock)
         assert await db_state(db) == before
 
 
@@ -578,9 +579,9 @@ class TestRevoke:
 class TestExpireSource:
     async def test_only_unused_remainder_expires(self, db: Database, clock: FrozenClock,
                                                  credits: str) -> None:
-        await items.increase(db, USER, credits, amount=5, clock=clock)
+        await balances.increase(db, USER, credits, amount=5, clock=clock)
         await grant_with_source(db, clock, 10, "sub-1")
-        await items.try_decrease(db, USER, credits, amount=4, clock=clock)
+        await balances.try_decrease(db, USER, credits, amount=4, clock=clock)
         clock.advance(60)
         async with db.session() as session, session.begin():
             events = await items.expire_source(session, "sub-1", now=clock.now())
@@ -609,7 +610,7 @@ class TestExpireSource:
                                                             clock: FrozenClock,
                                                             credits: str) -> None:
         await grant_with_source(db, clock, 3, "sub-1")
-        await items.try_decrease(db, USER, credits, amount=3, clock=clock)
+        await balances.try_decrease(db, USER, credits, amount=3, clock=clock)
         before_rows = len(await ledger_rows(db))
         async with db.session() as session, session.begin():
             assert await items.expire_source(session, "sub-1", now=clock.now()) == []
@@ -619,7 +620,7 @@ class TestExpireSource:
     async def test_due_dated_expiries_come_first(self, db: Database, clock: FrozenClock,
                                                  credits: str) -> None:
         t0 = clock.now()
-        await items.increase(db, USER, credits, amount=2, clock=clock, expires_at=t0 + HOUR)
+        await balances.increase(db, USER, credits, amount=2, clock=clock, expires_at=t0 + HOUR)
         await grant_with_source(db, clock, 3, "sub-1", expires_at=t0 + 3 * HOUR)
         clock.at = t0 + 2 * HOUR
         async with db.session() as session, session.begin():
@@ -633,10 +634,10 @@ class TestSettleDue:
     async def test_settles_due_balances(self, db: Database, clock: FrozenClock,
                                         credits: str) -> None:
         t0 = clock.now()
-        await items.increase(db, USER, credits, amount=2, clock=clock, expires_at=t0 + HOUR)
-        await items.increase(db, USER, credits, amount=3, clock=clock, expires_at=t0 + 3 * HOUR)
-        await items.increase(db, OTHER, credits, amount=4, clock=clock, expires_at=t0 + HOUR)
-        await items.increase(db, OTHER, "seats", amount=5, clock=clock, expires_at=t0 + 2 * HOUR)
+        await balances.increase(db, USER, credits, amount=2, clock=clock, expires_at=t0 + HOUR)
+        await balances.increase(db, USER, credits, amount=3, clock=clock, expires_at=t0 + 3 * HOUR)
+        await balances.increase(db, OTHER, credits, amount=4, clock=clock, expires_at=t0 + HOUR)
+        await balances.increase(db, OTHER, "seats", amount=5, clock=clock, expires_at=t0 + 2 * HOUR)
         async with db.session() as session, session.begin():
             assert await items.settle_due(session, now=t0 + HOUR - US) == []
             events = await items.settle_due(session, now=t0 + HOUR)
@@ -649,7 +650,7 @@ class TestSettleDue:
     async def test_limit(self, db: Database, clock: FrozenClock, credits: str) -> None:
         t0 = clock.now()
         for ref in (USER, OTHER):
-            await items.increase(db, ref, credits, amount=1, clock=clock, expires_at=t0 + HOUR)
+            await balances.increase(db, ref, credits, amount=1, clock=clock, expires_at=t0 + HOUR)
         async with db.session() as session, session.begin():
             assert len(await items.settle_due(session, now=t0 + HOUR, limit=1)) == 1
             assert len(await items.settle_due(session, now=t0 + HOUR, limit=1)) == 1
@@ -662,7 +663,7 @@ class TestGetBalance:
         before = await db_state(db)
         snapshot = await items.get_balance(db, USER, credits, clock=clock)
         assert snapshot == items.BalanceSnapshot(None, "credits", 0, 0)
-        await items.increase(db, USER, "seats", amount=1, clock=clock)
+        await balances.increase(db, USER, "seats", amount=1, clock=clock)
         snapshot = await items.get_balance(db, USER, credits, clock=clock)
         assert (snapshot.customer_pk is not None, snapshot.quantity, snapshot.version) == (
             True, 0, 0)
@@ -670,20 +671,17 @@ class TestGetBalance:
 
     async def test_expiry_is_exact(self, db: Database, clock: FrozenClock, credits: str) -> None:
         at = clock.now() + HOUR
-        await items.increase(db, USER, credits, amount=3, clock=clock)
-        await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=at)
+        await balances.increase(db, USER, credits, amount=3, clock=clock)
+        await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=at)
         clock.at = at - US
         assert (await items.get_balance(db, USER, credits, clock=clock)).quantity == 8
         assert len(await ledger_rows(db)) == 2  # a plain read wrote nothing
         clock.at = at
-        published: list[items.ChangeEvent] = []
-
-        async def publish(events: list[items.ChangeEvent]) -> None:
-            published.extend(events)
-
-        snapshot = await items.get_balance(db, USER, credits, clock=clock, publish=publish)
+        bus = RecordingBus()
+        snapshot = await items.get_balance(db, USER, credits, clock=clock, bus=bus)
         assert (snapshot.quantity, snapshot.version) == (3, 3)
-        assert published == [items.ChangeEvent("USER", "user-1", "credits", 3, 3, -5, "expire")]
+        assert bus.item_events == [
+            items.ChangeEvent("USER", "user-1", "credits", 3, 3, -5, "expire")]
         row = (await ledger_rows(db))[-1]
         assert (row.reason, row.delta, row.created_at) == ("expire", -5, at)
         balance = await stored_balance(db)
@@ -693,7 +691,7 @@ class TestGetBalance:
             self, db: Database, clock: FrozenClock, credits: str) -> None:
         t0 = clock.now()
         for hours, amount in ((3, 1), (1, 2), (2, 4)):
-            await items.increase(db, USER, credits, amount=amount, clock=clock,
+            await balances.increase(db, USER, credits, amount=amount, clock=clock,
                                  expires_at=t0 + hours * HOUR)
         clock.at = t0 + 5 * HOUR
         assert await quantity(db, clock) == 0
@@ -714,9 +712,9 @@ class TestListBalances:
         t0 = clock.now()
         assert [(d.item_id, b.quantity) for d, b in
                 await items.list_balances(db, USER, clock=clock)] == [("credits", 0), ("seats", 0)]
-        await items.increase(db, USER, credits, amount=3, clock=clock)
-        await items.increase(db, USER, "seats", amount=2, clock=clock, expires_at=t0 + HOUR)
-        await items.increase(db, OTHER, "seats", amount=9, clock=clock)
+        await balances.increase(db, USER, credits, amount=3, clock=clock)
+        await balances.increase(db, USER, "seats", amount=2, clock=clock, expires_at=t0 + HOUR)
+        await balances.increase(db, OTHER, "seats", amount=9, clock=clock)
         clock.at = t0 + HOUR
         listed = await items.list_balances(db, USER, clock=clock)
         assert [(d.item_id, b.quantity, b.version) for d, b in listed] == [
@@ -728,9 +726,9 @@ class TestListBalances:
 class TestListBalancesMany:
     async def test_every_live_item_of_each_customers_type(
             self, db: Database, clock: FrozenClock, credits: str) -> None:
-        await items.increase(db, USER, credits, amount=3, clock=clock)
-        await items.increase(db, OTHER, "seats", amount=9, clock=clock)
-        await items.increase(db, TEAM, "team-seats", amount=4, clock=clock)
+        await balances.increase(db, USER, credits, amount=3, clock=clock)
+        await balances.increase(db, OTHER, "seats", amount=9, clock=clock)
+        await balances.increase(db, TEAM, "team-seats", amount=4, clock=clock)
         never_seen = CustomerRef(CustomerType.USER, "user-never")
         refs = [TEAM, USER, never_seen, OTHER, USER]  # any order, repeats allowed
         many = await items.list_balances_many(db, refs, clock=clock)
@@ -743,22 +741,18 @@ class TestListBalancesMany:
     async def test_settles_every_due_expiry_in_one_transaction(
             self, db: Database, clock: FrozenClock, credits: str) -> None:
         t0 = clock.now()
-        await items.increase(db, USER, credits, amount=5, clock=clock, expires_at=t0 + HOUR)
-        await items.increase(db, USER, credits, amount=1, clock=clock)
-        await items.increase(db, OTHER, "seats", amount=2, clock=clock, expires_at=t0 + HOUR)
-        await items.increase(db, OTHER, credits, amount=7, clock=clock, expires_at=t0 + 2 * HOUR)
+        await balances.increase(db, USER, credits, amount=5, clock=clock, expires_at=t0 + HOUR)
+        await balances.increase(db, USER, credits, amount=1, clock=clock)
+        await balances.increase(db, OTHER, "seats", amount=2, clock=clock, expires_at=t0 + HOUR)
+        await balances.increase(db, OTHER, credits, amount=7, clock=clock, expires_at=t0 + 2 * HOUR)
         clock.at = t0 + HOUR
-        published: list[list[items.ChangeEvent]] = []
-
-        async def publish(events: list[items.ChangeEvent]) -> None:
-            published.append(events)
-
-        many = await items.list_balances_many(db, [USER, OTHER], clock=clock, publish=publish)
+        bus = RecordingBus()
+        many = await items.list_balances_many(db, [USER, OTHER], clock=clock, bus=bus)
         assert [[(d.item_id, b.quantity) for d, b in listed] for listed in many] == [
             [("credits", 1), ("seats", 0)], [("credits", 7), ("seats", 0)]]
-        assert published == [[  # one commit, one publish, in balance-id (lock) order
+        assert bus.item_events == [  # announced after the one commit, in balance-id (lock) order
             items.ChangeEvent("USER", "user-1", "credits", 1, 3, -5, "expire"),
-            items.ChangeEvent("USER", "user-2", "seats", 0, 2, -2, "expire")]]
+            items.ChangeEvent("USER", "user-2", "seats", 0, 2, -2, "expire")]
         assert (await ledger_rows(db, OTHER, "seats"))[-1].created_at == t0 + HOUR
 
     async def test_a_bad_ref_reads_nothing(self, db: Database, clock: FrozenClock,
@@ -772,7 +766,7 @@ class TestListChanges:
     async def test_newest_first_with_keyset(self, db: Database, clock: FrozenClock,
                                             credits: str) -> None:
         for amount in range(1, 6):
-            await items.increase(db, USER, credits, amount=amount, clock=clock)
+            await balances.increase(db, USER, credits, amount=amount, clock=clock)
         page = await items.list_changes(db, USER, credits, limit=2)
         assert [r.version for r in page] == [5, 4]
         page = await items.list_changes(db, USER, credits, before_version=4, limit=10)
@@ -783,7 +777,7 @@ class TestListChanges:
 
     async def test_with_clock_shows_due_expiries(self, db: Database, clock: FrozenClock,
                                                  credits: str) -> None:
-        await items.increase(db, USER, credits, amount=2, clock=clock, expires_at=clock.now() + HOUR)
+        await balances.increase(db, USER, credits, amount=2, clock=clock, expires_at=clock.now() + HOUR)
         clock.advance(3600)
         assert [r.version for r in await items.list_changes(db, USER, credits, limit=5)] == [1]
         rows = await items.list_changes(db, USER, credits, limit=5, clock=clock)
@@ -794,7 +788,7 @@ class TestChangesSince:
     async def test_ascending_after_version(self, db: Database, clock: FrozenClock,
                                            credits: str) -> None:
         for amount in range(1, 5):
-            await items.increase(db, USER, credits, amount=amount, clock=clock)
+            await balances.increase(db, USER, credits, amount=amount, clock=clock)
         rows = await items.changes_since(db, USER, credits, after_version=2)
         assert [(r.version, r.quantity_after) for r in rows] == [(3, 6), (4, 10)]
         assert await items.changes_since(db, USER, credits, after_version=4) == []

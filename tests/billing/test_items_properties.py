@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from billgate.billing import catalog, items
+from billgate.billing import balances, catalog, items
 from billgate.billing import customers as customer_service
 from billgate.billing.catalog_spec import ItemSpec
 from billgate.clock import FrozenClock
@@ -125,7 +125,7 @@ async def run_step(db: Database, clock: FrozenClock, ref: CustomerRef, model: Mo
     match step:
         case ("grant", int(n), None | int() as seconds, None):
             expires_at = None if seconds is None else now + timedelta(seconds=seconds)
-            result = await items.increase(db, ref, ITEM, amount=n, clock=clock,
+            result = await balances.increase(db, ref, ITEM, amount=n, clock=clock,
                                           expires_at=expires_at)
             model.grant(n, expires_at, None, now)
             assert result.balance.version == model.version
@@ -140,10 +140,10 @@ async def run_step(db: Database, clock: FrozenClock, ref: CustomerRef, model: Mo
                                   reason="repeat", source=source)
             model.grant(n, expires_at, source, now)
         case ("try_decrease", int(n)):
-            result = await items.try_decrease(db, ref, ITEM, amount=n, clock=clock)
+            result = await balances.try_decrease(db, ref, ITEM, amount=n, clock=clock)
             assert result.success == model.remove(n, now, must_cover=True)
         case ("decrease", int(n)):
-            await items.decrease(db, ref, ITEM, amount=n, clock=clock)
+            await balances.decrease(db, ref, ITEM, amount=n, clock=clock)
             model.remove(n, now, must_cover=False)
         case ("expire_source", str(source)):
             async with db.session() as session, session.begin():

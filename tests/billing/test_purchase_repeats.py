@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from recording_bus import RecordingBus
 from sqlalchemy import select
 
-from billgate.billing import items
+from billgate.billing import balances, items
 from billgate.billing.catalog import upsert_product
 from billgate.billing.catalog_spec import parse_product
 from billgate.billing.purchases import fulfil, service
@@ -51,15 +52,11 @@ async def run_billing(db: Database, now: datetime) -> list[items.ChangeEvent]:
     from billgate.payments.test_rails import TestRails
     from billgate.scheduler.runner import run_due
 
-    published: list[items.ChangeEvent] = []
-
-    async def collect(events: list[items.ChangeEvent]) -> None:
-        published.extend(events)
-
+    bus = RecordingBus()
     billing = Billing(db=db, rails=TestRails(), test_mode=True, settings=PaymentSettings(),
-                      base_url="http://billgate.test", publish=collect)
+                      base_url="http://billgate.test", bus=bus)
     await run_due(billing, now)
-    return published
+    return bus.item_events
 
 
 async def credits(db: Database, clock: FrozenClock, customer: CustomerRef = USER) -> int:
@@ -153,7 +150,7 @@ class TestExpiryRules:
 
     async def test_when_repeated_only_the_unused_remainder_expires(self, db, clock) -> None:
         await service.owned_purchases(db, USER, clock=clock)
-        assert (await items.try_decrease(db, USER, "credits", amount=30, clock=clock)).success
+        assert (await balances.try_decrease(db, USER, "credits", amount=30, clock=clock)).success
         await run_repeats(db, FEB_28)
 
         clock.at = FEB_28 + SECOND

@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from billgate.billing import items, payment_settings
 from billgate.billing.catalog import upsert_product
 from billgate.billing.catalog_spec import parse_product
-from billgate.billing.errors import BillgateError
 from billgate.billing.purchases import fulfil, service
 from billgate.clock import FrozenClock
 from billgate.db.engine import Database
@@ -26,6 +25,7 @@ from billgate.db.models import (
     Purchase,
     Transaction,
 )
+from billgate.errors import BillgateError
 from billgate.payments.test_rails import TestRails
 from billgate.types import CustomerRef, CustomerType
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from billgate.billing.errors import ReturnUrlNotAllowed
 from billgate.billing.return_urls import EntryError, check, is_allowed, parse_entry
+from billgate.errors import ReturnUrlNotAllowed
 
 MAKE_RUN = ("localhost", "127.0.0.1")  # what `make run` sets
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from console_testing import post_form
 
-from billgate.billing import items
+from billgate.billing import balances, items
 from billgate.billing.purchases import service
 from billgate.types import CustomerRef, CustomerType
 
@@ -41,7 +41,7 @@ async def credits(runtime: Any) -> int:
 
 async def test_adjusting_a_balance_with_bad_input_keeps_what_was_typed(
         operator: httpx.AsyncClient, runtime: Any, api: Any) -> None:
-    await items.increase(runtime.db, USER, "credits", amount=1, clock=runtime.clock)
+    await balances.increase(runtime.db, USER, "credits", amount=1, clock=runtime.clock)
     before = await credits(runtime)
     bad = await post_form(operator, PAGE, "/admin/customer/adjust-balance", {
         **WHO, "item": "credits", "amount": "ten", "reason": "goodwill"})
@@ -76,7 +76,7 @@ async def test_adjusting_a_balance_with_bad_input_keeps_what_was_typed(
 
 async def test_granting_shows_the_rule_that_refused(operator: httpx.AsyncClient,
                                                     runtime: Any) -> None:
-    await items.increase(runtime.db, USER, "credits", amount=1, clock=runtime.clock)
+    await balances.increase(runtime.db, USER, "credits", amount=1, clock=runtime.clock)
     none = await post_form(operator, PAGE, "/admin/customer/grant-product", {**WHO, "product": ""})
     assert "choose a product" in error_next_to(none.text, "grant", "product")
     team_only = await post_form(operator, PAGE, "/admin/customer/grant-product",
@@ -97,7 +97,7 @@ async def test_refunding_more_than_is_left_is_refused_next_to_the_amount(
         { url } }""")
     code = data["createCheckoutUrl"]["url"].rsplit("/", 1)[1]
     await service.complete_checkout(runtime.db, code, rails=runtime.test_rails,
-                                    clock=runtime.clock, test_mode=True, publish=runtime.publish)
+                                    clock=runtime.clock, test_mode=True, bus=runtime.bus)
     page = await operator.get(PAGE)
     tx_id = re.search(r'name="transaction_id" value="(\d+)"', page.text).group(1)
     too_much = await post_form(operator, PAGE, "/admin/customer/refund",

@@ -40,13 +40,13 @@ async def test_a_customer_page(operator: httpx.AsyncClient, api: Any) -> None:
 
 async def test_a_balance_ledger_is_paged_from_the_customer_page(operator: httpx.AsyncClient,
                                                                 runtime: Any) -> None:
-    from billgate.billing import items
+    from billgate.billing import balances
     from billgate.types import CustomerRef, CustomerType
 
     ref = CustomerRef(CustomerType.USER, "u-ledger")
     for n in range(60):
-        await items.increase(runtime.db, ref, "credits", amount=1, clock=runtime.clock,
-                             description=f"grant {n}")
+        await balances.increase(runtime.db, ref, "credits", amount=1, clock=runtime.clock,
+                                description=f"grant {n}")
     page = await operator.get("/admin/customers/USER/u-ledger")
     assert "grant 59" in page.text and "grant 40" not in page.text  # the latest few
     assert "Full history" in page.text

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from console_testing import PAGES, SERVER_KEY, csrf_of, post_form, sign_in
 
-from billgate.billing import items
+from billgate.billing import balances, items
 from billgate.types import CustomerRef, CustomerType
 from billgate.web.admin.console import COOKIE, KIND
 from billgate.web.sessions import SessionKeys
@@ -106,7 +106,7 @@ async def test_a_customer_token_is_not_a_secret_key(browser: httpx.AsyncClient, 
 
 async def test_a_post_without_the_csrf_token_is_403_and_changes_nothing(
         operator: httpx.AsyncClient, runtime: Any) -> None:
-    await items.increase(runtime.db, USER, "credits", amount=5, clock=runtime.clock)
+    await balances.increase(runtime.db, USER, "credits", amount=5, clock=runtime.clock)
     fields = {"type": "USER", "customer_id": USER.customer_id, "item": "credits", "amount": "100"}
     for token in ({}, {"csrf_token": "forged"}):
         response = await operator.post(ADJUST, data={**fields, **token})
@@ -138,7 +138,7 @@ def stale_cookie(runtime: Any, *, seconds_left: float) -> str:
 
 async def test_an_expired_session_returns_to_sign_in_and_then_to_the_page(
         browser: httpx.AsyncClient, runtime: Any) -> None:
-    await items.increase(runtime.db, USER, "credits", amount=1, clock=runtime.clock)
+    await balances.increase(runtime.db, USER, "credits", amount=1, clock=runtime.clock)
     browser.cookies.set(COOKIE, stale_cookie(runtime, seconds_left=-5), path="/admin")
     page = "/admin/customers/USER/u-sec"
     assert sign_in_target(await browser.get(page)) == page
@@ -176,7 +176,7 @@ READ = """query ($c: CustomerRef!) { customer(customer: $c) { item(itemId: "cred
 
 async def test_a_live_token_reads_its_customer_and_nothing_else(
         operator: httpx.AsyncClient, api: Any, runtime: Any) -> None:
-    await items.increase(runtime.db, USER, "credits", amount=3, clock=runtime.clock)
+    await balances.increase(runtime.db, USER, "credits", amount=3, clock=runtime.clock)
     response = await operator.get("/admin/live-token?type=USER&id=u-sec")
     assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
     token = response.json()["token"]

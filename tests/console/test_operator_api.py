@@ -42,7 +42,7 @@ async def buy(api: Any, runtime: Any, customer_id: str, product_id: str, **extra
                                                "returnUrl": RETURN_URL, **extra}})
     code = data["createCheckoutUrl"]["url"].rsplit("/", 1)[1]
     await service.complete_checkout(runtime.db, code, rails=runtime.test_rails,
-                                    clock=runtime.clock, test_mode=True, publish=runtime.publish)
+                                    clock=runtime.clock, test_mode=True, bus=runtime.bus)
 
 
 async def test_transactions_of_every_customer_newest_first_with_filters_and_paging(

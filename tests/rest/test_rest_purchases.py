@@ -30,7 +30,7 @@ async def buy(rest: Rest, runtime: Any, product_id: str, **body: Any) -> str:
     assert response.status_code == 200, response.text
     code = response.json()["url"].rsplit("/", 1)[-1]
     await service.complete_checkout(runtime.db, code, rails=runtime.test_rails,
-                                    clock=runtime.clock, test_mode=True, publish=runtime.publish)
+                                    clock=runtime.clock, test_mode=True, bus=runtime.bus)
     return code
 
 
@@ -92,7 +92,7 @@ async def test_inline_products_in_the_stack_auth_shape(rest: Rest, runtime, db) 
     assert response.status_code == 200, response.text
     code = response.json()["url"].rsplit("/", 1)[-1]
     await service.complete_checkout(runtime.db, code, rails=runtime.test_rails,
-                                    clock=runtime.clock, test_mode=True, publish=runtime.publish)
+                                    clock=runtime.clock, test_mode=True, bus=runtime.bus)
     assert await rest.quantity() == 200
     before = await counts(db)
     bad = {**INLINE, "prices": {"once": {"USD": "5.001"}}}
@@ -185,7 +185,7 @@ async def test_custom_customers_get_invoices_and_billing_a_superset_of_the_guide
     assert response.status_code == 200, response.text
     await service.complete_checkout(runtime.db, response.json()["url"].rsplit("/", 1)[-1],
                                     rails=runtime.test_rails, clock=runtime.clock,
-                                    test_mode=True, publish=runtime.publish)
+                                    test_mode=True, bus=runtime.bus)
     invoices = (await rest.get("/invoices/custom/c1")).json()["items"]
     assert [(i["status"], i["amount_total"]) for i in invoices] == [("paid", 500)]
     assert (await rest.get("/billing/custom/c1")).status_code == 200

@@ -91,7 +91,7 @@ async def subscribe(db: Database, count: int, *, prefix: str = "team") -> list[i
             customer = await customers.get_or_create(session, ref)
             customer.email = f"{prefix}-{n}@example.com"
         purchase = await service.grant_product(db, ref, product_id=PLAN, inline=None, price_id=None,
-                                               currency=None, quantity=1, clock=clock, publish=None)
+                                               currency=None, quantity=1, clock=clock)
         ids.append(purchase.id)
     await as_paid(db, ids)
     return ids

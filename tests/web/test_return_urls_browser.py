@@ -27,8 +27,8 @@ from browser_testing import (
     requires_browser,
 )
 
-from billgate.billing.errors import ReturnUrlNotAllowed
 from billgate.billing.return_urls import check
+from billgate.errors import ReturnUrlNotAllowed
 
 pytestmark = requires_browser
 

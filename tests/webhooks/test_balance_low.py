@@ -8,12 +8,12 @@ from helpers import deliver, endpoint
 from receiver import Receiver
 from sqlalchemy import select
 
-from billgate.billing import catalog, items
+from billgate.billing import balances, catalog
 from billgate.billing.catalog_spec import parse_item
-from billgate.billing.errors import CatalogError
 from billgate.clock import FrozenClock
 from billgate.db.engine import Database
 from billgate.db.models import WebhookEvent
+from billgate.errors import CatalogError
 from billgate.types import CustomerRef, CustomerType
 
 ALICE = CustomerRef(CustomerType.USER, "alice")
@@ -39,9 +39,9 @@ async def credits(db: Database) -> None:
 async def test_each_downward_crossing_fires_once(db: Database, clock: FrozenClock, credits: None) -> None:
     async def change(amount: int) -> None:
         if amount > 0:
-            await items.increase(db, ALICE, "credits", amount=amount, clock=clock)
+            await balances.increase(db, ALICE, "credits", amount=amount, clock=clock)
         else:
-            await items.decrease(db, ALICE, "credits", amount=-amount, clock=clock)
+            await balances.decrease(db, ALICE, "credits", amount=-amount, clock=clock)
 
     await change(20)
     await change(-12)  # 20 -> 8: below 10
@@ -54,11 +54,11 @@ async def test_each_downward_crossing_fires_once(db: Database, clock: FrozenCloc
 
 async def test_a_refused_or_replayed_change_fires_nothing(db: Database, clock: FrozenClock,
                                                           credits: None) -> None:
-    await items.increase(db, ALICE, "credits", amount=12, clock=clock)
-    refused = await items.try_decrease(db, ALICE, "credits", amount=50, clock=clock)
+    await balances.increase(db, ALICE, "credits", amount=12, clock=clock)
+    refused = await balances.try_decrease(db, ALICE, "credits", amount=50, clock=clock)
     assert not refused.success
-    await items.try_decrease(db, ALICE, "credits", amount=3, clock=clock, idempotency_key="k")
-    await items.try_decrease(db, ALICE, "credits", amount=3, clock=clock, idempotency_key="k")
+    await balances.try_decrease(db, ALICE, "credits", amount=3, clock=clock, idempotency_key="k")
+    await balances.try_decrease(db, ALICE, "credits", amount=3, clock=clock, idempotency_key="k")
     assert await alerts(db) == [(9, 10)]
 
 
@@ -66,8 +66,8 @@ async def test_the_alert_reaches_the_app(db: Database, clock: FrozenClock, credi
                                          receiver: Receiver) -> None:
     created = await endpoint(db, receiver.url("/hook"), clock.now())
     receiver.secrets["/hook"] = [created.signing_secret]
-    await items.increase(db, ALICE, "credits", amount=11, clock=clock)
-    await items.try_decrease(db, ALICE, "credits", amount=2, clock=clock)
+    await balances.increase(db, ALICE, "credits", amount=11, clock=clock)
+    await balances.try_decrease(db, ALICE, "credits", amount=2, clock=clock)
     while await deliver(db, clock.now()):
         pass
     first, got = receiver.at("/hook")  # the customer's first reference created it

@@ -28,8 +28,8 @@ from test_subscription_lifecycle import (  # noqa: E402
     utc,
 )
 
-from billgate.billing.errors import PaymentFailed  # noqa: E402
 from billgate.billing.purchases import service  # noqa: E402
+from billgate.errors import PaymentFailed  # noqa: E402
 from billgate.notifications.webhooks import delivery  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("example_catalog")

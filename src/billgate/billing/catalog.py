@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.billing import writes
 from billgate.billing.catalog_spec import (
     CatalogSpec,
     CatalogView,
@@ -27,10 +28,10 @@ from billgate.billing.catalog_spec import (
     ProductSpec,
     check_references,
 )
-from billgate.billing.errors import CatalogError, raise_all
 from billgate.db.engine import Database
 from billgate.db.models import AppSetting, ItemDefinition, Product, ProductLine
 from billgate.db.upsert import insert_ignore
+from billgate.errors import CatalogError, raise_all
 from billgate.types import CustomerType
 
 
@@ -408,8 +409,7 @@ R = TypeVar("R")
 async def save(db: Database, upsert: Callable[[AsyncSession, S], Awaitable[R]], spec: S) -> R:
     """One catalog write (``upsert_item``, ``upsert_product_line``, ``upsert_product``) in
     its own transaction: what the GraphQL catalog mutations call."""
-    async with db.session() as session, session.begin():
-        return await upsert(session, spec)
+    return await writes.apart(db, lambda session: upsert(session, spec))
 
 
 def upsert_for(spec: ItemSpec | ProductLineSpec | ProductSpec) -> Callable[[AsyncSession, Any],
@@ -425,9 +425,4 @@ def upsert_for(spec: ItemSpec | ProductLineSpec | ProductSpec) -> Callable[[Asyn
 async def preview(db: Database, upsert: Callable[[AsyncSession, S], Awaitable[R]], spec: S) -> None:
     """Run the upsert with every check it makes, then roll it back: what saving would
     refuse, refused the same way, and nothing written (the console's preview)."""
-    async with db.session() as session:
-        transaction = await session.begin()
-        try:
-            await upsert(session, spec)
-        finally:
-            await transaction.rollback()
+    await writes.rolled_back(db, lambda session: upsert(session, spec))

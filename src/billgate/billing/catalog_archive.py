@@ -20,10 +20,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.billing import writes
 from billgate.billing.catalog import bump_version
-from billgate.billing.errors import CatalogError, ItemNotFound, ProductNotFound
 from billgate.db.engine import Database
 from billgate.db.models import ItemDefinition, Product, ProductLine
+from billgate.errors import CatalogError, ItemNotFound, ProductNotFound
 
 KINDS = ("item", "productLine", "product")
 
@@ -76,7 +77,7 @@ async def _product(session: AsyncSession, product_id: str) -> Product:
 async def archive(db: Database, kind: str, entry_id: str, *, now: datetime) -> None:
     """Archive the live entry ``entry_id`` of ``kind`` ("item", "productLine", "product"),
     checked against the live catalog in the same transaction (rules above)."""
-    async with db.session() as session, session.begin():
+    async def work(session: AsyncSession) -> None:
         if kind == "item":
             row: ItemDefinition | ProductLine | Product = await _item(session, entry_id)
         elif kind == "productLine":
@@ -87,3 +88,5 @@ async def archive(db: Database, kind: str, entry_id: str, *, now: datetime) -> N
             raise CatalogError(f"unknown catalog entry kind {kind[:30]!r}")
         row.archived_at = now
         await bump_version(session)
+
+    await writes.apart(db, work)

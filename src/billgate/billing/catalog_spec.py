@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from billgate.billing.errors import CatalogError, raise_all
+from billgate.errors import CatalogError, raise_all
 from billgate.money import CURRENCY_EXPONENTS, MoneyError, to_minor
 from billgate.types import CustomerType, IntervalUnit, ItemExpiry
 

@@ -13,7 +13,12 @@
    COMPENSATING, the charge is refunded after commit and the claim becomes COMPENSATED.
 
 A claim whose run died (its lease ran out while PENDING) is finished by the scheduler
-(``subscriptions/lifecycle.recover_abandoned_claims``).
+(``scheduled.recover_charges``): a renewal is charged again with its key and recorded, a
+switch or a user's resume refunded, a refund made again with its key and recorded.
+
+Refunds (``billing/refunds.py``) are claimed the same way (``claim_refund``): the amount is
+reserved on the transaction under the lock, the processor refunds with the claim's key,
+and the refund is recorded under the lock.
 """
 
 from __future__ import annotations
@@ -28,16 +33,17 @@ from sqlalchemy import func, select, update
 
 from billgate.billing import unit_of_work
 from billgate.billing.context import Billing
-from billgate.billing.errors import InvalidInput, PaymentFailed
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.clock import utcnow
-from billgate.db.models import ChargeClaim, Customer, Purchase
+from billgate.db.models import ChargeClaim, Customer, Purchase, Transaction
+from billgate.errors import InvalidInput, PaymentFailed
+from billgate.ops.crash_points import crash_point
 from billgate.payments.rails import ChargeRequest, ChargeResult
 from billgate.types import CustomerRef, CustomerType
 
 PENDING, RECORDED, FAILED = "PENDING", "RECORDED", "FAILED"
 COMPENSATING, COMPENSATED = "COMPENSATING", "COMPENSATED"
-SWITCH, RESUME, RENEWAL = "switch", "resume", "renewal"
+SWITCH, RESUME, RENEWAL, REFUND = "switch", "resume", "renewal", "refund"
 # Real time: how long a run may take between claim and record before the scheduler
 # assumes it died and finishes the claim itself.
 LEASE = timedelta(minutes=5)
@@ -110,12 +116,31 @@ async def claim(uow: UnitOfWork, billing: Billing, *, operation: str, purchase: 
     return row
 
 
+async def claim_refund(uow: UnitOfWork, transaction: Transaction, *, amount: int,
+                       key: str) -> ChargeClaim:
+    """Claim a refund of ``amount`` of ``transaction`` (reserved on it by the caller, under
+    the customer's lock). ``invoice_id`` names the transaction refunded (no column of its
+    own yet) and ``payment_reference`` the charge it goes back to."""
+    row = ChargeClaim(
+        customer_pk=uow.customer.id, operation=REFUND, purchase_id=None, subject_version=None,
+        idempotency_key=key, amount=amount, currency=transaction.currency or "USD",
+        description=f"Refund of transaction {transaction.id}", invoice_id=transaction.id,
+        payment_reference=transaction.payment_reference, test_mode=transaction.test_mode,
+        status=PENDING, lease_until=utcnow() + LEASE, created_at=uow.now, updated_at=uow.now)
+    uow.session.add(row)
+    await uow.session.flush()
+    return row
+
+
 async def charge(billing: Billing, row: ChargeClaim) -> ChargeResult:
     """Step 2: the processor call, with the claim's key, off-session."""
+    crash_point("charge.claimed")
     customer = await _customer_ref(billing, row.customer_pk)
-    return await billing.rails.charge(ChargeRequest(
+    result = await billing.rails.charge(ChargeRequest(
         customer=customer, amount=row.amount, currency=row.currency, description=row.description,
         idempotency_key=row.idempotency_key, payment_method=row.payment_method, off_session=True))
+    crash_point("charge.charged")
+    return result
 
 
 Apply = Callable[[UnitOfWork, Purchase, ChargeClaim], Awaitable[T]]
@@ -124,7 +149,7 @@ Undo = Callable[[UnitOfWork, Purchase, ChargeClaim], Awaitable[object]]
 
 async def record(billing: Billing, row: ChargeClaim, result: ChargeResult, *,
                  paid: Apply[T], failed: Apply[None], stale: Undo | None = None,
-                 now: datetime) -> Recorded[T]:
+                 now: datetime | None = None) -> Recorded[T]:
     """Step 3 (see the module doc). ``paid`` applies the operation, ``failed`` records a
     declined charge; ``stale`` undoes what the claim wrote when the state moved."""
 
@@ -157,7 +182,7 @@ async def record(billing: Billing, row: ChargeClaim, result: ChargeResult, *,
 
 
 async def abandon(billing: Billing, row: ChargeClaim, result: ChargeResult, *,
-                  now: datetime) -> None:
+                  now: datetime | None = None) -> None:
     """Finish a claim without applying it: FAILED, or refunded when the charge went through."""
 
     async def work(uow: UnitOfWork) -> bool:
@@ -185,10 +210,14 @@ async def compensate(billing: Billing, claim_id: int) -> None:
                                         idempotency_key=f"{row.idempotency_key}:refund")
     if not refund.succeeded:  # left COMPENSATING: the scheduler tries again
         return
-    async with billing.db.session() as session, session.begin():
-        await session.execute(update(ChargeClaim).where(
+
+    async def work(uow: UnitOfWork) -> None:
+        uow.quiet()  # the state the customer sees was never changed by this charge
+        await uow.session.execute(update(ChargeClaim).where(
             ChargeClaim.id == claim_id, ChargeClaim.status == COMPENSATING)
-            .values(status=COMPENSATED, updated_at=utcnow()))
+            .values(status=COMPENSATED, updated_at=uow.now))
+
+    await unit_of_work.run(billing, row.customer_pk, work)
 
 
 async def pending_for(uow: UnitOfWork, purchase_id: int) -> ChargeClaim | None:

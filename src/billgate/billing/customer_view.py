@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from billgate.billing import catalog, customers, invoices, items, transactions
 from billgate.billing.payment_methods import public_card
@@ -84,7 +85,7 @@ def refundable(transaction: Transaction) -> int:
 
 
 async def read(db: Database, ref: CustomerRef, *, clock: Clock, grace_period_days: int,
-               publish: items.Publish | None = None, ledger_item: str | None = None,
+               bus: Any = None, ledger_item: str | None = None,
                before_version: int | None = None) -> CustomerDetail | None:
     """The customer's page, or None when no such customer exists. Each balance comes with
     its latest ledger rows; ``ledger_item`` with a page of ``LEDGER_PAGE`` rows (those below
@@ -104,7 +105,7 @@ async def read(db: Database, ref: CustomerRef, *, clock: Clock, grace_period_day
         credit = {currency: await invoices.credit_balance(session, customer.id, currency)
                   for currency in sorted({i.currency for i in bills})}
     balances = []
-    for definition, snapshot in await items.list_balances(db, ref, clock=clock, publish=publish):
+    for definition, snapshot in await items.list_balances(db, ref, clock=clock, bus=bus):
         paged = definition.item_id == ledger_item
         changes = await items.list_changes(
             db, ref, definition.item_id, limit=LEDGER_PAGE + 1 if paged else RECENT_CHANGES,

@@ -11,11 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import webhook_events
 from billgate.billing.catalog import VERSION_KEY, version_statement
-from billgate.billing.errors import InvalidInput
 from billgate.db.direct import DirectDatabase, Statement, json_of, or_none
-from billgate.db.engine import Database
 from billgate.db.models import Customer
 from billgate.db.upsert import insert_ignore
+from billgate.errors import InvalidInput
 from billgate.text import bad_text
 from billgate.types import MAX_CUSTOMER_ID_LENGTH, CustomerRef, CustomerType
 
@@ -103,10 +102,3 @@ async def get_or_create(session: AsyncSession, ref: CustomerRef, *,
     if inserted:  # only the transaction that created it announces it (a racing twin did not)
         await webhook_events.customer_created(session, customer, now=now or customer.created_at)
     return customer
-
-
-async def set_email(db: Database, ref: CustomerRef, email: str | None) -> None:
-    """Where receipts and payment-failure emails go (``updateCustomer``)."""
-    async with db.session() as session, session.begin():
-        row = await get_or_create(session, ref)
-        row.email = email

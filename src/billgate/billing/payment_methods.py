@@ -25,15 +25,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from billgate.billing import customers, unit_of_work
-from billgate.billing.errors import Forbidden, InvalidInput, LiveModeOnly, PaymentFailed
+from billgate.billing.context import Scope
 from billgate.billing.subscriptions import lifecycle
 from billgate.billing.unit_of_work import UnitOfWork
-from billgate.clock import utcnow
+from billgate.clock import Clock, utcnow
 from billgate.db.engine import Database
 from billgate.db.models import Customer, Purchase
+from billgate.errors import Forbidden, InvalidInput, LiveModeOnly, PaymentFailed
 from billgate.payments.rails import PaymentRails
 from billgate.payments.stripe_rails import (
     Card,
@@ -106,21 +107,31 @@ def _customer_key(row: Customer) -> str:
     return "billgate:customer:" + hashlib.sha256(seed.encode()).hexdigest()[:40]
 
 
-async def ensure_stripe_customer(db: Database, stripe: StripeRails, ref: CustomerRef) -> str:
+async def ensure_stripe_customer(db: Database, stripe: StripeRails, ref: CustomerRef, *,
+                                 clock: Clock | None = None, bus: Any = None) -> str:
     """The customer's Stripe customer id, creating (and remembering) it on first use."""
-    async with db.session() as session, session.begin():
-        row = await customers.get_or_create(session, ref)
-        pk, existing, email, key = row.id, row.stripe_customer_id, row.email, _customer_key(row)
+    scope = Scope(db, clock, bus)
+
+    async def known(uow: UnitOfWork) -> tuple[int, str | None, str | None, str]:
+        uow.quiet()  # the customer is created if new; nothing it owns changes
+        row = uow.customer
+        return row.id, row.stripe_customer_id, row.email, _customer_key(row)
+
+    pk, existing, email, key = await unit_of_work.run(scope, ref, known)
     if existing:
         return existing
     try:
         created = await stripe.create_customer(ref, email=email, idempotency_key=key)
     except ProcessorError as exc:
         raise processor_failure(exc) from exc
-    async with db.session() as session, session.begin():
-        await session.execute(update(Customer).where(
-            Customer.id == pk, Customer.stripe_customer_id.is_(None)).values(stripe_customer_id=created))
-        current = await session.scalar(select(Customer.stripe_customer_id).where(Customer.id == pk))
+    async def remember(uow: UnitOfWork) -> str | None:
+        if uow.customer.stripe_customer_id is None:
+            uow.customer.stripe_customer_id = created
+        else:  # a racing first use remembered its own: nothing changed here
+            uow.quiet()
+        return uow.customer.stripe_customer_id
+
+    current = await unit_of_work.run(scope, pk, remember)
     assert current is not None
     if current != created:
         log.warning("two Stripe customers were created for %s; keeping %s, %s is unused",
@@ -128,9 +139,10 @@ async def ensure_stripe_customer(db: Database, stripe: StripeRails, ref: Custome
     return current
 
 
-async def create_setup_intent(db: Database, stripe: StripeRails, ref: CustomerRef) -> Intent:
+async def create_setup_intent(db: Database, stripe: StripeRails, ref: CustomerRef, *,
+                              clock: Clock | None = None, bus: Any = None) -> Intent:
     """A SetupIntent that saves a card of this customer for off-session charges."""
-    customer = await ensure_stripe_customer(db, stripe, ref)
+    customer = await ensure_stripe_customer(db, stripe, ref, clock=clock, bus=bus)
     try:
         return await stripe.create_setup_intent(
             customer, metadata={SETUP_METADATA_KEY: f"{ref.type.value}:{ref.customer_id}"})
@@ -147,7 +159,8 @@ async def stripe_account_id(stripe: StripeRails) -> str:
 
 
 async def set_default_from_setup_intent(db: Database, stripe: StripeRails, ref: CustomerRef,
-                                        setup_intent_id: str) -> dict[str, Any]:
+                                        setup_intent_id: str, *, clock: Clock | None = None,
+                                        bus: Any = None) -> dict[str, Any]:
     """Make the card of a succeeded SetupIntent of this customer its default payment
     method (at Stripe and in billgate) and return it. The intent is read from Stripe, never
     taken from the caller: it must have succeeded and belong to this customer."""
@@ -165,7 +178,7 @@ async def set_default_from_setup_intent(db: Database, stripe: StripeRails, ref: 
         raise Forbidden(f"setup intent {setup_intent_id!r} does not belong to {ref}",
                         field=["setupIntentId"])
     card = await _card_of(stripe, intent, stripe_customer)
-    await _store_default(db, row.id, card, intent, only_if_newer=False)
+    await _store_default(Scope(db, clock, bus), row.id, card, intent, only_if_newer=False)
     return public_card(card.as_json()) or {}
 
 
@@ -184,7 +197,7 @@ async def _card_of(stripe: StripeRails, intent: Intent, stripe_customer: str) ->
     return card
 
 
-async def _store_default(db: Database, customer_pk: int, card: Card, intent: Intent | None, *,
+async def _store_default(scope: Scope, customer_pk: int, card: Card, intent: Intent | None, *,
                          only_if_newer: bool) -> bool:
     """Save ``card`` as the default; with ``only_if_newer``, only when the current default
     did not come from a newer intent (a late webhook never regresses the card). Without an
@@ -193,30 +206,35 @@ async def _store_default(db: Database, customer_pk: int, card: Card, intent: Int
     source: dict[str, Any] = {"type": intent.object if intent else "payment_method",
                               "id": intent.id if intent else card.id, "created": created}
     stored = {**card.as_json(), "source": source}
-    async with db.session() as session, session.begin():
-        row = await session.get(Customer, customer_pk, with_for_update=True)
-        assert row is not None
+
+    async def work(uow: UnitOfWork) -> bool:
+        row = uow.customer  # locked by the unit of work
         current = row.default_payment_method or {}
         if only_if_newer and current:
             previous = current.get("source") or {}
             if current.get("id") == card.id or int(previous.get("created") or 0) >= created:
+                uow.quiet()
                 return False
         row.default_payment_method = stored
-    return True
+        return True
+
+    return await unit_of_work.run(scope, customer_pk, work)
 
 
 async def remember_card(db: Database, customer_pk: int, card: Card, intent: Intent | None, *,
-                        replace: bool) -> bool:
+                        replace: bool, clock: Clock | None = None, bus: Any = None) -> bool:
     """After a paid checkout: keep the card as the default when the customer has none, or
     (``replace``, a subscription) when it is newer than the current one."""
     async with db.read_session() as session:
         row = await session.get(Customer, customer_pk)
     if row is None or (row.default_payment_method and not replace):
         return False
-    return await _store_default(db, customer_pk, card, intent, only_if_newer=True)
+    return await _store_default(Scope(db, clock, bus), customer_pk, card, intent,
+                                only_if_newer=True)
 
 
-async def default_from_webhook(db: Database, stripe: StripeRails, intent: Intent) -> int | None:
+async def default_from_webhook(db: Database, stripe: StripeRails, intent: Intent, *,
+                               clock: Clock | None = None, bus: Any = None) -> int | None:
     """``setup_intent.succeeded``: the customer whose Stripe customer owns the intent gets
     its card as default, unless a newer card is already there. Returns the customer's pk
     when the default changed."""
@@ -233,7 +251,8 @@ async def default_from_webhook(db: Database, stripe: StripeRails, intent: Intent
                     intent.metadata.get(SETUP_METADATA_KEY), expected)
         return None
     card = await _card_of(stripe, intent, intent.customer)
-    return row.id if await _store_default(db, row.id, card, intent, only_if_newer=True) else None
+    changed = await _store_default(Scope(db, clock, bus), row.id, card, intent, only_if_newer=True)
+    return row.id if changed else None
 
 
 async def set_test_card(billing: lifecycle.Billing, ref: CustomerRef, number: str, *,
@@ -263,6 +282,16 @@ async def retry_past_due(billing: lifecycle.Billing, customer_pk: int, *, now: d
     for purchase_id in ids:
         await lifecycle.process_due(billing, purchase_id, now=now)
     return len(ids)
+
+
+async def set_email(db: Database, ref: CustomerRef, email: str | None, *,
+                    clock: Clock | None = None, bus: Any = None) -> None:
+    """Where receipts and payment-failure emails go (``updateCustomer``)."""
+    async def work(uow: UnitOfWork) -> None:
+        uow.quiet()  # not part of what ``customerChanged`` subscribers read
+        uow.customer.email = email
+
+    await unit_of_work.run(Scope(db, clock, bus), ref, work)
 
 
 async def customer_pk(db: Database, ref: CustomerRef) -> int | None:

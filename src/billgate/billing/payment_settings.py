@@ -19,10 +19,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing.errors import InvalidInput
+from billgate.billing import writes
 from billgate.db.engine import Database
 from billgate.db.models import AppSetting
 from billgate.db.upsert import insert_ignore
+from billgate.errors import InvalidInput
 
 KEY = "payment_settings"
 MAX_GRACE_DAYS = 365
@@ -217,8 +218,7 @@ async def update(session: AsyncSession, *, seller: Mapping[str, Any] | None = No
 async def save(db: Database, *, seller: Mapping[str, Any] | None = None,
                **changes: Any) -> PaymentSettings:
     """``update`` in its own transaction (``updatePaymentSettings``)."""
-    async with db.session() as session, session.begin():
-        return await update(session, seller=seller, **changes)
+    return await writes.apart(db, lambda session: update(session, seller=seller, **changes))
 
 
 async def payment_method_types(db: Database) -> list[str]:

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from billgate.billing.items import ChangeEvent, Publish
+from billgate.billing.items.results import ChangeEvent
 from billgate.ops.metrics import ITEM_CHANGES
 
 log = logging.getLogger(__name__)
@@ -43,15 +43,6 @@ async def publish_customer_changed(bus: Any, customer_type: str, customer_id: st
         await bus.publish(customer_topic(customer_type, customer_id), {})
     except Exception:
         log.exception("could not publish the change of customer %s:%s", customer_type, customer_id)
-
-
-def publisher(bus: Any) -> Publish:
-    """A ``Publish`` callback for the items service, bound to ``bus``."""
-
-    async def publish(events: Sequence[ChangeEvent]) -> None:
-        await publish_changes(bus, events)
-
-    return publish
 
 
 async def publish_changes(bus: Any, events: Sequence[ChangeEvent]) -> None:

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import Date, Text, and_, case, cast, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing.errors import InvalidInput
 from billgate.db.models import (
     Customer,
     Invoice,
@@ -27,6 +26,7 @@ from billgate.db.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from billgate.errors import InvalidInput
 from billgate.money import CURRENCY_EXPONENTS
 from billgate.types import CustomerRef, CustomerType
 

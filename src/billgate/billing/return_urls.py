@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from ada_url import URL
 
-from billgate.billing.errors import ReturnUrlNotAllowed
+from billgate.errors import ReturnUrlNotAllowed
 
 MAX_LENGTH = 2000
 ANY_PORT = -1

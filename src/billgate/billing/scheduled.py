@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 
-from billgate.billing import charges, items, unit_of_work
-from billgate.billing.context import Billing, flush_events
+from billgate.billing import charges, items, refunds, unit_of_work
+from billgate.billing.context import Billing
+from billgate.billing.publishing import publish_changes
 from billgate.billing.purchases import fulfil
 from billgate.billing.subscriptions import lifecycle
 from billgate.billing.unit_of_work import UnitOfWork
+from billgate.payments.rails import PaymentRails
 
 
 async def run_repeats(billing: Billing, at: datetime) -> int:
@@ -41,11 +43,11 @@ async def _repeat(schedule_id: int, grant_during_grace: bool, uow: UnitOfWork) -
 
 async def run_expiries(billing: Billing, at: datetime) -> int:
     """Settle balances whose dated expiry is due. Balances only: the item ledger's own
-    conditional updates keep it right, no customer lock is needed."""
+    conditional updates keep it right, no customer lock is needed (one of the ledger's
+    own writers named in ``unit_of_work``'s docstring)."""
     async with billing.db.session() as session, session.begin():
         events = await items.settle_due(session, now=at)
-    billing.events += events
-    await flush_events(billing)
+    await publish_changes(billing.bus, events)
     return len(events)
 
 
@@ -55,4 +57,17 @@ async def abandoned_charges_due(billing: Billing, now: datetime) -> datetime | N
 
 
 async def recover_charges(billing: Billing, at: datetime) -> int:
-    return await lifecycle.recover_abandoned_claims(billing, now=at)
+    """Finish the claims whose run died (``charges`` module doc): refunds here, charges by
+    ``lifecycle.recover_abandoned_claims``."""
+    done = 0
+    for claim in await charges.abandoned(billing):
+        if claim.operation == charges.REFUND:
+            await refunds.recover(billing, claim, partial(_rails_of, billing))
+            done += 1
+    return done + await lifecycle.recover_abandoned_claims(billing, now=at)
+
+
+def _rails_of(billing: Billing, test_mode: bool) -> PaymentRails | None:
+    """A refund claim is made again on the rails of its mode, when those are the ones the
+    scheduler holds now."""
+    return billing.rails if billing.test_mode == test_mode else None

@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.billing import writes
 from billgate.db.engine import Database
 from billgate.db.models import AppSetting
 
@@ -37,5 +38,4 @@ async def advance(session: AsyncSession, seconds: int) -> timedelta:
 
 async def advance_stored(db: Database, seconds: int) -> timedelta:
     """``advance`` in its own transaction (``advanceTestClock``)."""
-    async with db.session() as session, session.begin():
-        return await advance(session, seconds)
+    return await writes.apart(db, lambda session: advance(session, seconds))

@@ -14,8 +14,8 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from billgate.billing.errors import BillgateError, clip_echo
 from billgate.db.availability import is_unavailable, summary
+from billgate.errors import BillgateError, clip_echo
 from billgate.ops.logging import request_id
 
 log = logging.getLogger("billgate.graphql")

@@ -15,8 +15,8 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from billgate.billing.errors import BillgateError, clip_echo
 from billgate.db.availability import is_unavailable
+from billgate.errors import BillgateError, clip_echo
 
 
 @strawberry.enum

@@ -30,8 +30,8 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator
 
-from billgate.billing.errors import BillgateError
 from billgate.billing.publishing import customer_topic
+from billgate.errors import BillgateError
 from billgate.events import SubscriberOverflow
 from billgate.events.fanout import LocalFanout, Subscription
 from billgate.graphql.context import Info

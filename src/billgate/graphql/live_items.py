@@ -94,7 +94,7 @@ class ItemFeed:
     async def _balance(self) -> items.BalanceSnapshot:
         rt = self.runtime
         return await items.get_balance(rt.db, self.ref, self.item_id, clock=rt.clock,
-                                       publish=rt.publish)
+                                       bus=rt.bus)
 
     async def _on_event(self, version: int, quantity: int) -> None:
         assert self.last is not None

@@ -74,6 +74,6 @@ def customer_items(ctx: Context) -> DataLoader[CustomerRef, items.Balances]:
     async def batch(refs: list[CustomerRef]) -> list[items.Balances]:
         runtime = ctx.runtime
         return await items.list_balances_many(runtime.db, refs, clock=runtime.clock,
-                                              publish=runtime.publish)
+                                              bus=runtime.bus)
 
     return _per_request(ctx, "customer_items", batch, cache=False)

@@ -16,7 +16,7 @@ from strawberry import UNSET
 from strawberry.extensions.field_extension import AsyncExtensionResolver, FieldExtension
 
 from billgate.billing import operator_actions
-from billgate.billing.errors import BillgateError
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 
 # Input fields that name what a mutation acts on, in order of preference.

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 import strawberry
 
-from billgate.billing.errors import InvalidInput
+from billgate.errors import InvalidInput
 from billgate.graphql.ids import MAX_ROW_ID
 from billgate.text import bad_text
 

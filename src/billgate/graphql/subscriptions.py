@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from billgate.billing import catalog, items
-from billgate.billing.errors import BillgateError
+from billgate.errors import BillgateError
 from billgate.events import SubscriberOverflow
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
@@ -51,7 +51,7 @@ class Subscription:
             info.context.principal.require_read(ref)
             # Unknown item or wrong customer type: an error before anything is streamed.
             await items.get_balance(runtime.db, ref, item_id, clock=runtime.clock,
-                                    publish=runtime.publish)
+                                    bus=runtime.bus)
         except BillgateError as exc:
             raise_query_error(exc)
         name = await _display_name(info, item_id)
@@ -65,7 +65,7 @@ class Subscription:
                     if last is None:
                         snapshot = await items.get_balance(runtime.db, ref, item_id,
                                                            clock=runtime.clock,
-                                                           publish=runtime.publish)
+                                                           bus=runtime.bus)
                         last = snapshot.version
                         yield Item.from_snapshot(ref, name, snapshot)
                     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from billgate.billing import invoices, payment_methods
-from billgate.billing.errors import InvalidInput
+from billgate.errors import InvalidInput
 from billgate.ids import global_id, row_id
 from billgate.rest.endpoint import Call
 from billgate.rest.models import BillingOut, InvoiceOut, InvoicesOut, InvoicesQuery, PaymentMethodOut

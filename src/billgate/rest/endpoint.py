@@ -16,8 +16,8 @@ from starlette.responses import Response
 
 from billgate.auth import AuthError, Principal, authenticate
 from billgate.billing import customers, operator_actions
-from billgate.billing.errors import BillgateError, InvalidInput
 from billgate.db.availability import is_unavailable
+from billgate.errors import BillgateError, InvalidInput
 from billgate.rest import errors
 from billgate.runtime import Runtime
 from billgate.types import CustomerRef, CustomerType

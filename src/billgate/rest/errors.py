@@ -15,8 +15,8 @@ import orjson
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from billgate.billing.errors import BillgateError, InvalidInput, clip_echo
 from billgate.db.availability import summary
+from billgate.errors import BillgateError, InvalidInput, clip_echo
 from billgate.ops.logging import request_id
 
 log = logging.getLogger("billgate.rest")

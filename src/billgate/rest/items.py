@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from billgate.billing import items
-from billgate.billing.errors import InsufficientQuantity, InvalidInput
+from billgate.billing import balances, items
 from billgate.billing.items.requests import Kind
 from billgate.billing.purchases import service as purchases
+from billgate.errors import InsufficientQuantity, InvalidInput
 from billgate.rest.endpoint import Call
 from billgate.rest.models import Empty, ItemOut, UpdateQuantityBody, UpdateQuantityQuery
 
@@ -15,9 +15,9 @@ async def get_item(call: Call) -> ItemOut:
     include-by-default products (a new user's Free plan credits read here already)."""
     runtime, item_id = call.runtime, call.path["item_id"]
     await purchases.ensure_customer(runtime.db, call.customer, clock=runtime.clock,
-                                    publish=runtime.publish)
+                                    bus=runtime.bus)
     display_name, balance = await items.read_item(runtime.db, call.customer, item_id,
-                                                  clock=runtime.clock, publish=runtime.publish)
+                                                  clock=runtime.clock, bus=runtime.bus)
     return ItemOut(id=item_id, display_name=display_name, quantity=balance.quantity,
                    non_negative_quantity=balance.non_negative_quantity)
 
@@ -39,10 +39,11 @@ async def update_quantity(call: Call) -> Empty:
     query: UpdateQuantityQuery = call.query
     runtime, item_id = call.runtime, call.path["item_id"]
     kind = kind_of(body.delta, allow_negative=query.allow_negative == "true")
-    result = await items.change(runtime.db, call.customer, item_id, kind, amount=abs(body.delta),
-                                clock=runtime.clock, description=body.description,
-                                idempotency_key=body.idempotency_key, expires_at=body.expires_at)
-    await runtime.publish(list(result.changes))
+    result = await balances.change(runtime.db, call.customer, item_id, kind,
+                                   amount=abs(body.delta), clock=runtime.clock,
+                                   description=body.description,
+                                   idempotency_key=body.idempotency_key,
+                                   expires_at=body.expires_at, bus=runtime.bus)
     if not result.success:
         raise result.error or InsufficientQuantity(item_id, abs(body.delta),
                                                    result.balance.quantity)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from billgate.billing import catalog
-from billgate.billing.errors import InvalidInput
 from billgate.billing.purchases import owned, service
 from billgate.billing.subscriptions import operations
 from billgate.billing.subscriptions.states import has_access
 from billgate.db.models import Product, Purchase
+from billgate.errors import InvalidInput
 from billgate.ids import global_id
 from billgate.money import from_minor
 from billgate.rest.endpoint import Call
@@ -40,7 +40,7 @@ async def create_purchase_url(call: Call) -> PurchaseUrlOut:
         price_id=body.price_id, currency=None, quantity=body.quantity,
         return_url=body.return_url, cancel_url=body.cancel_url,
         allowed_return_urls=runtime.settings.allowed_return_urls,
-        by_server=call.principal.is_server, clock=runtime.clock, publish=runtime.publish)
+        by_server=call.principal.is_server, clock=runtime.clock, bus=runtime.bus)
     return PurchaseUrlOut(url=service.checkout_url(runtime.settings.base_url, checkout))
 
 
@@ -48,7 +48,7 @@ async def list_products(call: Call) -> ProductsOut:
     """``customer.products``: one entry per owned product, as this caller may see it."""
     runtime, server = call.runtime, call.principal.is_server
     groups = await owned.owned_products(runtime.db, call.customer, by_server=server,
-                                        clock=runtime.clock, publish=runtime.publish)
+                                        clock=runtime.clock, bus=runtime.bus)
     now = runtime.clock.now()
     options = await owned.switch_options(runtime.db, call.customer, groups, by_server=server,
                                          now=now)

@@ -31,10 +31,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from billgate.billing import catalog
-from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
-from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import service
 from billgate.db.models import CheckoutSession
+from billgate.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.payments.rails import PaymentRails
 from billgate.runtime import Runtime
 from billgate.web import checkout_stripe, pages
@@ -102,7 +101,7 @@ def checkout_routes(get_runtime: Callable[[], Runtime]) -> list[Route]:
             Route("/checkout/{code}/done", done, methods=["GET"], name="checkout_done"),
             Route("/checkout/{code}/complete", complete, methods=["POST"],
                   name="checkout_complete"),
-            *checkout_stripe.routes(get_runtime)]
+            *checkout_stripe.routes(get_runtime, _page)]
 
 
 async def _page(runtime: Runtime, request: Request, *, error: str | None = None,
@@ -129,14 +128,11 @@ async def _page(runtime: Runtime, request: Request, *, error: str | None = None,
     return render(error=error, status=status)
 
 
-show_page = _page
-
-
 async def _complete(runtime: Runtime, request: Request) -> Response:
     rails = await _test_rails(runtime)
     if rails is None and checkout_stripe.stripe_of(runtime) is not None:
         # Live mode with Stripe: only a free checkout completes here (cards go to Stripe).
-        refused = await checkout_stripe.complete_free(runtime, request)
+        refused = await checkout_stripe.complete_free(runtime, request, _page)
         if refused is not None:
             return refused
         rails = checkout_stripe.stripe_of(runtime)
@@ -146,13 +142,12 @@ async def _complete(runtime: Runtime, request: Request) -> Response:
     try:
         done = await service.complete_checkout(
             runtime.db, request.path_params["code"], rails=rails, clock=runtime.clock,
-            test_mode=test_mode, publish=runtime.publish, base_url=runtime.settings.base_url,
+            test_mode=test_mode, bus=runtime.bus, base_url=runtime.settings.base_url,
             payment_method=await _test_card(request) if test_mode else None)
     except CheckoutUnavailable:
         return _gone()
     except BillgateError as exc:
         return await _page(runtime, request, error=exc.message, status=409)
-    await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
     return pages.back_to_app(done.return_url, request.path_params["code"],
                              runtime.settings.allowed_return_urls)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +30,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.billing.payment_methods import require_stripe
-from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import live_checkout, service
 from billgate.db.models import CheckoutSession
+from billgate.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.payments.stripe_rails import ProcessorError, StripeRails
 from billgate.runtime import Runtime
 from billgate.web import pages
@@ -76,12 +75,17 @@ def headers(form_targets: list[str | None]) -> dict[str, str]:
     return result
 
 
-def routes(get_runtime: Callable[[], Runtime]) -> list[Route]:
+# The checkout page drawn again with a message (``web/checkout.py`` hands it in, so this
+# module, below the page, never imports it): (runtime, request, *, error, status).
+ShowPage = Callable[..., Awaitable[Response]]
+
+
+def routes(get_runtime: Callable[[], Runtime], show: ShowPage) -> list[Route]:
     async def confirm(request: Request) -> Response:
         return await _confirm(get_runtime(), request)
 
     async def back(request: Request) -> Response:
-        return await _return(get_runtime(), request)
+        return await _return(get_runtime(), request, show)
 
     return [Route("/checkout/{code}/confirm", confirm, methods=["POST"], name="checkout_confirm"),
             Route("/checkout/{code}/return", back, methods=["GET"], name="checkout_return")]
@@ -98,7 +102,7 @@ async def page(runtime: Runtime, request: Request, checkout: CheckoutSession, *,
     code = checkout.code
     try:
         prepared = await live_checkout.prepare(runtime.db, stripe, code, clock=runtime.clock,
-                                               publish=runtime.publish)
+                                               bus=runtime.bus)
     except CheckoutUnavailable:
         return pages.render("checkout_gone.html", status=410)
     except BillgateError as exc:
@@ -106,7 +110,6 @@ async def page(runtime: Runtime, request: Request, checkout: CheckoutSession, *,
     except ProcessorError:
         return render(error=PROCESSOR_DOWN, status=502)
     if isinstance(prepared, service.Completed):
-        await publish_customer_changed(runtime.bus, prepared.customer.type, prepared.customer.customer_id)
         return _back_to_app(runtime, prepared.return_url or checkout.return_url, code)
     form = StripeForm(kind=prepared.kind, publishable_key=key, client_secret=prepared.client_secret,
                       return_url=f"{runtime.settings.base_url}/checkout/{code}/return",
@@ -117,21 +120,19 @@ async def page(runtime: Runtime, request: Request, checkout: CheckoutSession, *,
     return response
 
 
-async def complete_free(runtime: Runtime, request: Request) -> Response | None:
+async def complete_free(runtime: Runtime, request: Request, show: ShowPage) -> Response | None:
     """``POST /checkout/{code}/complete`` in live mode: None (go ahead) for a checkout that
     costs nothing, ever; otherwise the page again with 409 (cards are paid through Stripe)."""
-    from billgate.web.checkout import show_page
-
     try:
         claim = await service.check_checkout(runtime.db, request.path_params["code"],
                                              clock=runtime.clock)
     except CheckoutUnavailable:
         return pages.render("checkout_gone.html", status=410)
     except BillgateError as exc:
-        return await show_page(runtime, request, error=exc.message, status=409)
+        return await show(runtime, request, error=exc.message, status=409)
     if claim.total > 0:
-        return await show_page(runtime, request, error="Pay with a card in the form below.",
-                               status=409)
+        return await show(runtime, request, error="Pay with a card in the form below.",
+                          status=409)
     return None
 
 
@@ -139,7 +140,7 @@ def _back_to_app(runtime: Runtime, url: str, code: str) -> Response:
     return pages.back_to_app(url, code, runtime.settings.allowed_return_urls)
 
 
-async def _return(runtime: Runtime, request: Request) -> Response:
+async def _return(runtime: Runtime, request: Request, show: ShowPage) -> Response:
     """Where Stripe.js sends the browser after paying: complete from Stripe's answer."""
     code = request.path_params["code"]
     stripe = stripe_of(runtime)
@@ -157,27 +158,20 @@ async def _return(runtime: Runtime, request: Request) -> Response:
         if intent is not None:
             try:
                 done = await live_checkout.sync_intent(
-                    runtime.db, stripe, intent, clock=runtime.clock, publish=runtime.publish,
+                    runtime.db, stripe, intent, clock=runtime.clock, bus=runtime.bus,
                     base_url=runtime.settings.base_url)
             except BillgateError as exc:
                 done, message = None, exc.message
             except ProcessorError:
                 done, message = None, PROCESSOR_DOWN
             if done is not None:
-                await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
                 return _back_to_app(runtime, done.return_url or state.return_url, code)
             if intent.status == "processing":
                 message = ("Your payment is processing. The purchase completes as soon as your "
                            "bank confirms it; you can close this page.")
             elif intent.failure_message:
                 message = intent.failure_message
-    return await _reshow(runtime, request, message)
-
-
-async def _reshow(runtime: Runtime, request: Request, message: str) -> Response:
-    from billgate.web.checkout import show_page
-
-    return await show_page(runtime, request, error=message, status=200)
+    return await show(runtime, request, error=message, status=200)
 
 
 def _json_error(status: int, code: str, message: str) -> JSONResponse:
@@ -199,7 +193,7 @@ async def _confirm(runtime: Runtime, request: Request) -> Response:
                                 test_mode=(await runtime.payment_settings()).test_mode)
         done = await live_checkout.confirm(runtime.db, stripe, code, payment_method,
                                            clock=runtime.clock, base_url=runtime.settings.base_url,
-                                           publish=runtime.publish)
+                                           bus=runtime.bus)
     except CheckoutUnavailable as exc:
         return _json_error(410, "CHECKOUT_UNAVAILABLE", exc.message)
     except PaymentFailed as exc:
@@ -208,7 +202,6 @@ async def _confirm(runtime: Runtime, request: Request) -> Response:
         return _json_error(409, exc.code, exc.message)
     except ProcessorError as exc:
         return _json_error(502, "PAYMENT_FAILED", exc.message)
-    await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
     return JSONResponse({"status": "COMPLETED",
                          "returnUrl": _completed_link(runtime, done.return_url, code),
                          "alreadyCompleted": done.already}, headers={"Cache-Control": "no-store"})

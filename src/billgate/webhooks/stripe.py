@@ -30,10 +30,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from billgate.billing import payment_methods, refunds, stripe_events
-from billgate.billing.errors import BillgateError
-from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import live_checkout
 from billgate.clock import utcnow
+from billgate.errors import BillgateError
 from billgate.payments.stripe_rails import (
     CHECKOUT_METADATA_KEY,
     Intent,
@@ -98,11 +97,8 @@ async def receive(runtime: Runtime, request: Request) -> Response:
 
 async def _sync_checkout(runtime: Runtime, stripe: StripeRails, intent: Intent) -> None:
     try:
-        done = await live_checkout.sync_intent(runtime.db, stripe, intent, clock=runtime.clock,
-                                               publish=runtime.publish,
-                                               base_url=runtime.settings.base_url)
-        if done is not None:
-            await publish_customer_changed(runtime.bus, done.customer.type, done.customer.customer_id)
+        await live_checkout.sync_intent(runtime.db, stripe, intent, clock=runtime.clock,
+                                        bus=runtime.bus, base_url=runtime.settings.base_url)
     except BillgateError as exc:  # handled: e.g. paid but no longer recordable, so refunded
         log.warning("Stripe %s %s of a checkout: %s", intent.object, intent.id, exc.message)
 
@@ -116,7 +112,8 @@ async def _setup_intent(runtime: Runtime, stripe: StripeRails, object_id: str) -
     if intent.metadata.get(CHECKOUT_METADATA_KEY):
         await _sync_checkout(runtime, stripe, intent)
         return
-    changed = await payment_methods.default_from_webhook(runtime.db, stripe, intent)
+    changed = await payment_methods.default_from_webhook(runtime.db, stripe, intent,
+                                                         clock=runtime.clock, bus=runtime.bus)
     if changed is not None:
         await payment_methods.retry_past_due(await runtime.billing(), changed,
                                              now=runtime.clock.now())
@@ -124,7 +121,7 @@ async def _setup_intent(runtime: Runtime, stripe: StripeRails, object_id: str) -
 
 async def _charge_refunded(runtime: Runtime, stripe: StripeRails, object_id: str) -> None:
     charge = await stripe.retrieve_charge(object_id)
-    await refunds.record_external_refunds(await runtime.billing(), charge, now=runtime.clock.now())
+    await refunds.record_external_refunds(await runtime.billing(), charge)
 
 
 async def _dispute_created(runtime: Runtime, stripe: StripeRails, object_id: str) -> None:

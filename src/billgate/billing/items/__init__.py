@@ -1,12 +1,14 @@
 """Item balances (credits, seats, API calls) and their ledger.
 
 Call it through this package: ``from billgate.billing import items`` then
-``items.try_decrease(...)``. Inside, by role: ``ledger`` (the credit rules, pure Python),
-``repository`` (the SQL), ``requests`` (checked inputs), ``service`` (changes), ``reads``
-(balances and history), ``results`` (what they return).
+``items.grant(session, ...)`` inside a unit of work. The changes apps ask for by name, each
+in its own transaction (``tryDecrease``, ``increase``, ``decrease``), are in
+``billing/balances.py``: a customer's first reference needs its include-by-default
+products, a purchases concern the ledger does not import. Inside, by role: ``ledger``
+(the credit rules, pure Python), ``repository`` (the SQL), ``requests`` (checked inputs),
+``service`` (changes), ``reads`` (balances and history), ``results`` (what they return).
 """
 
-from billgate.billing.items.by_kind import change
 from billgate.billing.items.reads import (
     Balances,
     changes_since,
@@ -17,16 +19,8 @@ from billgate.billing.items.reads import (
     read_item,
 )
 from billgate.billing.items.requests import MAX_AMOUNT, REASONS
-from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult, Publish
-from billgate.billing.items.service import (
-    decrease,
-    expire_source,
-    grant,
-    increase,
-    revoke,
-    settle_due,
-    try_decrease,
-)
+from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult
+from billgate.billing.items.service import expire_source, grant, revoke, settle_due
 
 __all__ = [
     "Balances",
@@ -35,19 +29,14 @@ __all__ = [
     "BalanceSnapshot",
     "ChangeEvent",
     "ChangeResult",
-    "Publish",
-    "change",
     "changes_since",
-    "decrease",
     "expire_source",
     "get_balance",
     "read_item",
     "grant",
-    "increase",
     "list_balances",
     "list_balances_many",
     "list_changes",
     "revoke",
     "settle_due",
-    "try_decrease",
 ]

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from billgate.billing.errors import InvalidInput
+from billgate.errors import InvalidInput
 
 # Balances are read through the GraphQL contract's ``Int`` (32-bit signed), so they are kept
 # in its range: a change that would leave it is refused and rolled back, never committed and

@@ -9,33 +9,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from billgate.billing import catalog
 from billgate.billing import customers as customer_service
-from billgate.billing.errors import ItemNotFound
 from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
 from billgate.billing.items.requests import MAX_PAGE, check_customer_type, check_limit, live_item
-from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, Publish
+from billgate.billing.items.results import BalanceSnapshot, ChangeEvent
 from billgate.billing.items.service import settle_one
+from billgate.billing.publishing import publish_changes
 from billgate.clock import Clock
 from billgate.db.engine import Database
 from billgate.db.models import ItemChange, ItemDefinition
+from billgate.errors import ItemNotFound
 from billgate.types import CustomerRef
 
 
 async def get_balance(db: Database, customer: CustomerRef, item_id: str, *, clock: Clock,
-                      publish: Publish | None = None) -> BalanceSnapshot:
+                      bus: Any = None) -> BalanceSnapshot:
     """The balance now (``read_item``)."""
-    _, snapshot = await read_item(db, customer, item_id, clock=clock, publish=publish)
+    _, snapshot = await read_item(db, customer, item_id, clock=clock, bus=bus)
     return snapshot
 
 
 async def read_item(db: Database, customer: CustomerRef, item_id: str, *, clock: Clock,
-                    publish: Publish | None = None) -> tuple[str, BalanceSnapshot]:
+                    bus: Any = None) -> tuple[str, BalanceSnapshot]:
     """The live item's display name and the customer's balance of it now. One direct
     statement when nothing is due (``direct.read_item``); otherwise read here, and when an
-    expiry is due it is settled and committed first (its events go to ``publish`` after
+    expiry is due it is settled and committed first (its events go to ``bus`` after
     commit). A balance never written reads as quantity 0, version 0, and reading creates
     nothing."""
     customer_service.validate_ref(customer)
@@ -53,7 +55,7 @@ async def read_item(db: Database, customer: CustomerRef, item_id: str, *, clock:
     if stored is None:
         return item.display_name, BalanceSnapshot(customer_pk, item_id, 0, 0)
     settled = await _settle_stored(db, [stored], {stored.id: _names(customer, item_id)}, now,
-                                   publish)
+                                   bus)
     return item.display_name, settled[stored.id]
 
 
@@ -61,15 +63,15 @@ Balances = list[tuple[ItemDefinition, BalanceSnapshot]]
 
 
 async def list_balances(db: Database, customer: CustomerRef, *, clock: Clock,
-                        publish: Publish | None = None) -> Balances:
+                        bus: Any = None) -> Balances:
     """Every live item of the customer's type with its balance now (0 where nothing was
     granted), in ``item_id`` order: ``list_balances_many`` for one customer."""
-    [balances] = await list_balances_many(db, [customer], clock=clock, publish=publish)
+    [balances] = await list_balances_many(db, [customer], clock=clock, bus=bus)
     return balances
 
 
 async def list_balances_many(db: Database, customers: Sequence[CustomerRef], *, clock: Clock,
-                             publish: Publish | None = None) -> list[Balances]:
+                             bus: Any = None) -> list[Balances]:
     """For each of ``customers`` (in their order, repeats allowed), every live item of its
     type with its balance now (0 where nothing was granted, or for a customer never seen),
     in ``item_id`` order. Two reads whatever the number of customers, plus one write
@@ -89,7 +91,7 @@ async def list_balances_many(db: Database, customers: Sequence[CustomerRef], *, 
     stored = [s for s in stored if s.item_pk in live
               and live[s.item_pk].customer_type == ref_of[s.customer_pk].type]
     names = {s.id: _names(ref_of[s.customer_pk], live[s.item_pk].item_id) for s in stored}
-    settled = await _settle_stored(db, stored, names, now, publish)
+    settled = await _settle_stored(db, stored, names, now, bus)
     by_pair: dict[tuple[int | None, int], BalanceSnapshot] = {
         (s.customer_pk, s.item_pk): settled[s.id] for s in stored}
     result: list[Balances] = []
@@ -106,7 +108,7 @@ def _names(customer: CustomerRef, item_id: str) -> repo.Names:
 
 async def _settle_stored(db: Database, stored: list[repo.StoredBalance],
                          names: dict[int, repo.Names], now: datetime,
-                         publish: Publish | None) -> dict[int, BalanceSnapshot]:
+                         bus: Any) -> dict[int, BalanceSnapshot]:
     """Snapshots of ``stored`` balances by id (``names`` by balance id), first settling (in
     one transaction) those with an expiry due at ``now``."""
     snapshots = {s.id: BalanceSnapshot(s.customer_pk, names[s.id].item_id, s.quantity,
@@ -121,20 +123,19 @@ async def _settle_stored(db: Database, stored: list[repo.StoredBalance],
             events += settled
             snapshots[s.id] = BalanceSnapshot(s.customer_pk, names[s.id].item_id,
                                               ledger.quantity, ledger.version)
-    if events and publish is not None:
-        await publish(events)
+    await publish_changes(bus, events)
     return snapshots
 
 
 async def list_changes(db: Database, customer: CustomerRef, item_id: str, *,
                        before_version: int | None = None, limit: int = 20,
                        clock: Clock | None = None,
-                       publish: Publish | None = None) -> list[ItemChange]:
+                       bus: Any = None) -> list[ItemChange]:
     """Ledger rows newest first, keyset on ``version`` (those below ``before_version``).
     With ``clock``, due expiries are settled first so they show in the history."""
     check_limit(limit)
     if clock is not None:
-        await get_balance(db, customer, item_id, clock=clock, publish=publish)
+        await get_balance(db, customer, item_id, clock=clock, bus=bus)
     return await _changes(db, customer, item_id, before_version=before_version,
                           after_version=None, limit=limit, newest_first=True)
 

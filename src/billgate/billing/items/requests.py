@@ -9,10 +9,10 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import catalog
-from billgate.billing.errors import CustomerTypeMismatch, InvalidInput, ItemNotFound
 from billgate.billing.items import repository as repo
 from billgate.billing.items.ledger import BALANCE_MAX, Entry, Ledger, Meta
 from billgate.db.models import ItemDefinition
+from billgate.errors import CustomerTypeMismatch, InvalidInput, ItemNotFound
 from billgate.types import CustomerType
 
 # One limit for every amount: what a balance can hold (see ledger.BALANCE_MAX).

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from billgate.billing.errors import InsufficientQuantity
+from billgate.errors import InsufficientQuantity
 
 
 @dataclass(frozen=True)
@@ -48,4 +47,3 @@ class ChangeResult:
     error: InsufficientQuantity | None = None
 
 
-Publish = Callable[[list[ChangeEvent]], Awaitable[None]]

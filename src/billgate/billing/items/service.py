@@ -17,14 +17,13 @@ Rules every function here keeps (the arithmetic itself is in ``ledger.py``):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import customers as customer_service
-from billgate.billing.errors import IdempotencyKeyReused, InsufficientQuantity, InvalidInput
 from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
 from billgate.billing.items.alerts import record_low_balances
@@ -40,6 +39,7 @@ from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeR
 from billgate.clock import Clock
 from billgate.db.engine import Database
 from billgate.db.models import Customer, ItemChange, ItemDefinition
+from billgate.errors import IdempotencyKeyReused, InsufficientQuantity, InvalidInput
 from billgate.types import CustomerRef, CustomerType
 
 # A unique-key race is retried (or replayed); more than this means something else is wrong.
@@ -53,11 +53,15 @@ class _Refused(Exception):
         self.result = result
 
 
-# Own-transaction operations (server API) --------------------------------------------------
+# Own-transaction operations (server API, through ``billing/balances.py``) ------------------
+
+# Gives a customer seen for the first time its include-by-default products (their events).
+Ensure = Callable[[Database, CustomerRef, datetime], Awaitable[list[ChangeEvent]]]
+
 
 
 async def try_decrease(db: Database, customer: CustomerRef, item_id: str, *, amount: int,
-                       clock: Clock, description: str | None = None,
+                       clock: Clock, ensure: Ensure, description: str | None = None,
                        idempotency_key: str | None = None) -> ChangeResult:
     """Consume ``amount`` only if the balance (after due expiries) is at least ``amount``.
 
@@ -73,11 +77,11 @@ async def try_decrease(db: Database, customer: CustomerRef, item_id: str, *, amo
     """
     request = build_request("try_decrease", item_id, amount, reason="consume",
                             description=description, idempotency_key=idempotency_key)
-    return await _run(db, customer, item_id, request, clock)
+    return await _run(db, customer, item_id, request, clock, ensure)
 
 
 async def increase(db: Database, customer: CustomerRef, item_id: str, *, amount: int,
-                   clock: Clock, expires_at: datetime | None = None,
+                   clock: Clock, ensure: Ensure, expires_at: datetime | None = None,
                    description: str | None = None, idempotency_key: str | None = None,
                    reason: str = "manual") -> ChangeResult:
     """Grant ``amount``. Debt is paid first. With ``expires_at`` (which must be in the
@@ -86,22 +90,24 @@ async def increase(db: Database, customer: CustomerRef, item_id: str, *, amount:
     request = build_request("increase", item_id, amount, reason=reason,
                             description=description, idempotency_key=idempotency_key,
                             expires_at=expires_at)
-    return await _run(db, customer, item_id, request, clock)
+    return await _run(db, customer, item_id, request, clock, ensure)
 
 
 async def decrease(db: Database, customer: CustomerRef, item_id: str, *, amount: int,
-                   clock: Clock, description: str | None = None,
+                   clock: Clock, ensure: Ensure, description: str | None = None,
                    idempotency_key: str | None = None, reason: str = "manual") -> ChangeResult:
     """Remove ``amount`` even past zero: soonest-expiring buckets first, then grants that
     never expire, then debt (``quantity < 0``), which the next grant pays first."""
     request = build_request("decrease", item_id, amount, reason=reason,
                             description=description, idempotency_key=idempotency_key)
-    return await _run(db, customer, item_id, request, clock)
+    return await _run(db, customer, item_id, request, clock, ensure)
 
 
 async def _run(db: Database, ref: CustomerRef, item_id: str, request: Request,
-               clock: Clock) -> ChangeResult:
-    """One write transaction; on a unique-key race, the winner's result or a retry."""
+               clock: Clock, ensure: Ensure) -> ChangeResult:
+    """One write transaction; on a unique-key race, the winner's result or a retry. A
+    customer seen for the first time is given its include-by-default products first by
+    ``ensure`` (a purchases concern: ``billing/balances.py`` passes the unit of work)."""
     customer_service.validate_ref(ref)
     if db.direct is not None:
         done = await direct.change(db.direct, ref, item_id, request, clock.now())
@@ -116,7 +122,7 @@ async def _run(db: Database, ref: CustomerRef, item_id: str, request: Request,
         except _Refused as refused:
             return _after(included, refused.result)
         except _NotEnsured:
-            included += await _ensure_customer(db, ref, clock.now())
+            included += await ensure(db, ref, clock.now())
         except IntegrityError:
             # Only the idempotency key can collide (rows are created with ON CONFLICT DO
             # NOTHING, versions under the row lock): a concurrent request with our key won.
@@ -171,17 +177,6 @@ async def _first_use(session: AsyncSession, ref: CustomerRef, request: Request,
 class _NotEnsured(Exception):  # noqa: N818 - a signal, not an error
     """The customer is new (or its include-by-default products predate the catalog): they
     are given first, in their own transaction, then the change runs again."""
-
-
-async def _ensure_customer(db: Database, ref: CustomerRef, now: datetime) -> list[ChangeEvent]:
-    """A customer exists from its first reference with its include-by-default products, so
-    a new user's first ``tryDecrease`` can spend the Free plan's credits."""
-    # Imported here: purchases build on items, not the other way round.
-    from billgate.billing.purchases import fulfil
-
-    async with db.session() as session, session.begin():
-        customer = await customer_service.get_or_create(session, ref, now=now)
-        return await fulfil.ensure_included(session, customer, now=now)
 
 
 def _after(included: list[ChangeEvent], result: ChangeResult) -> ChangeResult:

@@ -17,12 +17,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing.errors import InvalidInput
 from billgate.billing.purchases.repository import LIVE_SUBSCRIPTION, SUBSCRIPTION
 from billgate.billing.purchases.request import PurchaseRequest
 from billgate.billing.subscriptions import operations
 from billgate.billing.subscriptions.proration import SwitchAmounts
 from billgate.db.models import Purchase
+from billgate.errors import InvalidInput
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from billgate.billing import catalog, invoices, items
+from billgate.billing import catalog, invoices, items, locks
 from billgate.billing.calendar import add_interval
 from billgate.billing.catalog_spec import ProductSpec
-from billgate.billing.errors import BillgateError
-from billgate.billing.purchases import repository
 from billgate.billing.purchases.repository import (
     INCLUDED,
     LIVE_SUBSCRIPTION,
@@ -36,6 +34,7 @@ from billgate.billing.purchases.request import PurchaseRequest
 from billgate.billing.subscriptions.paid_credits import paid_repeat_condition, repeat_is_paid
 from billgate.billing.subscriptions.states import transition
 from billgate.db.models import Customer, Invoice, ItemDefinition, ItemSchedule, Product, Purchase
+from billgate.errors import BillgateError
 from billgate.types import CustomerType, ItemExpiry
 
 Events = list[items.ChangeEvent]
@@ -193,7 +192,7 @@ async def ensure_included(session: AsyncSession, customer: Customer, *, now: dat
     """Give the customer every include-by-default product of its type it does not have yet
     (suspended at once where it already owns a paid product of that line). Takes the
     customer's lock first, so concurrent first reads include each product once."""
-    await repository.lock_customer(session, customer.id)
+    await locks.customer(session, customer.id)
     # Read before the defaults: a catalog change committed in between leaves the customer
     # one version behind, so it is checked once more, never skipped.
     version = await catalog.catalog_version(session)

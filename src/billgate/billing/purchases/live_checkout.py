@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
-from billgate.billing import items, payment_methods
-from billgate.billing.errors import BillgateError, CheckoutUnavailable, PaymentFailed
+from billgate.billing import payment_methods
 from billgate.billing.purchases import service
+from billgate.billing.purchases.service import Failure
+from billgate.billing.unit_of_work import UnitOfWork
 from billgate.clock import Clock
 from billgate.db.engine import Database
 from billgate.db.models import CheckoutSession, Customer
-from billgate.money import from_minor
-from billgate.notifications import outbox
+from billgate.errors import BillgateError, CheckoutUnavailable, PaymentFailed
 from billgate.payments.stripe_rails import (
     CHECKOUT_METADATA_KEY,
     Card,
@@ -44,8 +44,6 @@ from billgate.payments.stripe_rails import (
 
 log = logging.getLogger(__name__)
 
-# The email a customer gets when a checkout payment is declined (nothing was bought).
-CHECKOUT_PAYMENT_FAILED = "checkout_payment_failed"
 PAYABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 
 
@@ -62,25 +60,26 @@ class PaymentForm:
 
 
 async def prepare(db: Database, stripe: StripeRails, code: str, *, clock: Clock,
-                  publish: items.Publish | None = None) -> PaymentForm | service.Completed:
+                  bus: Any = None) -> PaymentForm | service.Completed:
     """The intent the page's Payment Element confirms, made once per checkout and amount
     and reused on reload. When Stripe already reports it paid (a lost webhook), the
     checkout is completed now and its ``Completed`` returned instead."""
     claim = await service.check_checkout(db, code, clock=clock)
     if claim.total == 0:
         return PaymentForm("none", 0, claim.currency)
-    stripe_customer = await payment_methods.ensure_stripe_customer(db, stripe, claim.customer)
+    stripe_customer = await payment_methods.ensure_stripe_customer(db, stripe, claim.customer,
+                                                                   clock=clock)
     kind: Literal["payment", "setup"] = "payment" if claim.amount > 0 else "setup"
     previous = await stored_intent(stripe, claim.payment_reference)
     if previous is not None and previous.succeeded:
-        done = await sync_intent(db, stripe, previous, clock=clock, publish=publish)
+        done = await sync_intent(db, stripe, previous, clock=clock, bus=bus)
         if done is not None:
             return done
     if previous is not None and _reusable(previous, kind, claim):
         return PaymentForm(kind, claim.amount, claim.currency, previous.id, previous.client_secret)
     intent = await _new_intent(stripe, claim, stripe_customer, kind, replacing=previous)
     stored = await _store_reference(db, claim.checkout_id, intent.id,
-                                    previous.id if previous else None)
+                                    previous.id if previous else None, clock=clock)
     if stored != intent.id:  # another page view made one first: use theirs
         await _cancel(stripe, intent)
         theirs = await stored_intent(stripe, stored)
@@ -157,23 +156,26 @@ async def _cancel(stripe: StripeRails, intent: Intent) -> None:
         await stripe.cancel_payment_intent(intent.id)
 
 
-async def _store_reference(db: Database, checkout_id: int, new: str, old: str | None) -> str | None:
+async def _store_reference(db: Database, checkout_id: int, new: str, old: str | None, *,
+                           clock: Clock) -> str | None:
     """Remember the checkout's intent unless another one was stored meanwhile; returns the
     one that is stored now."""
-    async with db.session() as session, session.begin():
-        await session.execute(
+    async def work(uow: UnitOfWork) -> str | None:
+        uow.quiet()
+        await uow.session.execute(
             update(CheckoutSession)
             .where(CheckoutSession.id == checkout_id, CheckoutSession.status == service.OPEN,
                    CheckoutSession.payment_reference.is_(None) if old is None
                    else CheckoutSession.payment_reference == old)
             .values(payment_reference=new))
-        return await session.scalar(select(CheckoutSession.payment_reference).where(
+        return await uow.session.scalar(select(CheckoutSession.payment_reference).where(
             CheckoutSession.id == checkout_id))
+
+    return await service.on_checkout(db, checkout_id, work, clock=clock)
 
 
 async def confirm(db: Database, stripe: StripeRails, code: str, payment_method: str, *,
-                  clock: Clock, base_url: str,
-                  publish: items.Publish | None = None) -> service.Completed:
+                  clock: Clock, base_url: str, bus: Any = None) -> service.Completed:
     """Pay the checkout server-side with ``payment_method`` (a Stripe PaymentMethod id the
     caller collected). Claim the code, attach the card to the customer, confirm the intent,
     and record from what Stripe reports. A decline: ``PaymentFailed``, nothing granted, the
@@ -183,7 +185,8 @@ async def confirm(db: Database, stripe: StripeRails, code: str, payment_method: 
     try:
         card = None
         if claim.total > 0:  # a card is needed now, or for the first charge after a trial
-            stripe_customer = await payment_methods.ensure_stripe_customer(db, stripe, claim.customer)
+            stripe_customer = await payment_methods.ensure_stripe_customer(
+                db, stripe, claim.customer, clock=clock)
             card = await stripe.attach_payment_method(payment_method, stripe_customer)
         if claim.amount > 0:
             assert card is not None
@@ -191,29 +194,26 @@ async def confirm(db: Database, stripe: StripeRails, code: str, payment_method: 
             intent = previous if previous is not None and _reusable(previous, "payment", claim) \
                 else await _new_intent(stripe, claim, stripe_customer, "payment", replacing=previous)
             if intent.id != claim.payment_reference:
-                await _set_reference(db, claim.checkout_id, intent.id)
+                await _set_reference(db, claim.checkout_id, intent.id, clock=clock)
             intent = await stripe.confirm_payment_intent(
                 intent.id, card.id, idempotency_key=f"billgate:checkout:{code}:confirm:{card.id}")
             if not intent.succeeded:
                 raise _declined(intent)
     except ProcessorError as exc:
-        await service.release_checkout(db, claim.checkout_id)
-        if exc.declined:
-            await notify_failure(db, claim.checkout_id, attempt=f"attach:{payment_method}",
-                                 reason=exc.message, clock=clock, base_url=base_url)
+        await service.release_checkout(db, claim.checkout_id, clock=clock, failure=Failure(
+            f"attach:{payment_method}", exc.message, base_url) if exc.declined else None)
         raise payment_methods.processor_failure(exc) from exc
     except _Declined as exc:
-        await service.release_checkout(db, claim.checkout_id)
-        if exc.intent.status == "requires_payment_method":
-            await notify_failure(db, claim.checkout_id, attempt=_attempt(exc.intent),
-                                 reason=exc.message, clock=clock, base_url=base_url)
+        await service.release_checkout(db, claim.checkout_id, clock=clock, failure=Failure(
+            _attempt(exc.intent), exc.message, base_url)
+            if exc.intent.status == "requires_payment_method" else None)
         raise PaymentFailed(exc.message) from None
     except Exception:
-        await service.release_checkout(db, claim.checkout_id)
+        await service.release_checkout(db, claim.checkout_id, clock=clock)
         raise
     return await _record(db, stripe, claim.checkout_id, payment=intent, source=intent,
                          paid=_paid(intent, claim.currency), card=card, clock=clock,
-                         publish=publish, replace_default=claim.is_subscription)
+                         bus=bus, replace_default=claim.is_subscription)
 
 
 class _Declined(Exception):
@@ -234,15 +234,18 @@ def _attempt(intent: Intent) -> str:
     return intent.latest_charge or f"{intent.id}:{intent.payment_method}"
 
 
-async def _set_reference(db: Database, checkout_id: int, reference: str) -> None:
-    async with db.session() as session, session.begin():
-        await session.execute(update(CheckoutSession).where(CheckoutSession.id == checkout_id)
-                              .values(payment_reference=reference))
+async def _set_reference(db: Database, checkout_id: int, reference: str, *,
+                         clock: Clock) -> None:
+    async def work(uow: UnitOfWork) -> None:
+        uow.quiet()
+        await uow.session.execute(update(CheckoutSession).where(CheckoutSession.id == checkout_id)
+                                  .values(payment_reference=reference))
+
+    await service.on_checkout(db, checkout_id, work, clock=clock)
 
 
 async def sync_intent(db: Database, stripe: StripeRails, intent: Intent, *, clock: Clock,
-                      publish: items.Publish | None = None,
-                      base_url: str = "") -> service.Completed | None:
+                      bus: Any = None, base_url: str = "") -> service.Completed | None:
     """Act on a checkout intent as Stripe reports it now (``intent`` must be a fresh read):
     a succeeded one completes its checkout (once), a declined one emails the customer
     (once per attempt). Anything else changes nothing. None when the intent is not a
@@ -262,9 +265,10 @@ async def sync_intent(db: Database, stripe: StripeRails, intent: Intent, *, cloc
         return None
     if intent.object == "payment_intent" and intent.status == "requires_payment_method" \
             and intent.failure_code:
-        await notify_failure(db, checkout.id, attempt=_attempt(intent),
-                             reason=intent.failure_message or "the payment was declined",
-                             clock=clock, base_url=base_url)
+        failure = Failure(_attempt(intent), intent.failure_message or "the payment was declined",
+                          base_url)
+        await service.on_checkout(db, checkout.id, lambda uow: _notify(uow, checkout.id, failure),
+                                  clock=clock)
         return None
     if not intent.succeeded or checkout.status not in (service.OPEN, service.PROCESSING):
         return None
@@ -281,7 +285,7 @@ async def sync_intent(db: Database, stripe: StripeRails, intent: Intent, *, cloc
     payment = intent if intent.object == "payment_intent" else None
     return await _record(db, stripe, checkout.id, payment=payment, source=intent,
                          paid=_paid(payment, checkout.currency), card=card, clock=clock,
-                         publish=publish, replace_default=_is_subscription(checkout))
+                         bus=bus, replace_default=_is_subscription(checkout))
 
 
 def _paid(payment: Intent | None, currency: str) -> tuple[int, str]:
@@ -299,13 +303,13 @@ def _is_subscription(checkout: CheckoutSession) -> bool:
 
 async def _record(db: Database, stripe: StripeRails, checkout_id: int, *, payment: Intent | None,
                   source: Intent | None, paid: tuple[int, str], card: Card | None, clock: Clock,
-                  publish: items.Publish | None, replace_default: bool) -> service.Completed:
+                  bus: Any, replace_default: bool) -> service.Completed:
     """Record the completion from Stripe's result (``paid`` must still be what the checkout
     costs); a payment that cannot be recorded is refunded and the link reopens."""
     try:
         done = await service.record_checkout(
             db, checkout_id, reference=payment.id if payment else None, paid=paid,
-            test_mode=False, clock=clock, publish=publish)
+            test_mode=False, clock=clock, bus=bus)
     except BillgateError as exc:
         if payment is not None and payment.succeeded and not await _refunded(stripe, payment):
             result = await stripe.refund(reference=payment.id, amount=payment.amount or 0,
@@ -313,13 +317,13 @@ async def _record(db: Database, stripe: StripeRails, checkout_id: int, *, paymen
                                          idempotency_key=f"billgate:checkout-refund:{payment.id}")
             log.warning("checkout %s paid by %s could not be recorded (%s); refunded: %s",
                         checkout_id, payment.id, exc.message, result)
-        await service.release_checkout(db, checkout_id)
+        await service.release_checkout(db, checkout_id, clock=clock)
         if payment is not None:
-            await _forget_reference(db, checkout_id, payment.id)
+            await _forget_reference(db, checkout_id, payment.id, clock=clock)
         raise
     if card is not None and not done.already:
         await payment_methods.remember_card(db, done.purchase.customer_pk, card, source,
-                                            replace=replace_default)
+                                            replace=replace_default, clock=clock, bus=bus)
     return done
 
 
@@ -332,42 +336,20 @@ async def _refunded(stripe: StripeRails, payment: Intent) -> bool:
     return charge.amount_refunded >= charge.amount > 0
 
 
-async def _forget_reference(db: Database, checkout_id: int, reference: str) -> None:
+async def _forget_reference(db: Database, checkout_id: int, reference: str, *,
+                            clock: Clock) -> None:
     """A refunded payment is no longer the checkout's: the page makes a new one."""
-    async with db.session() as session, session.begin():
-        await session.execute(
+    async def work(uow: UnitOfWork) -> None:
+        uow.quiet()
+        await uow.session.execute(
             update(CheckoutSession)
             .where(CheckoutSession.id == checkout_id, CheckoutSession.status == service.OPEN,
                    CheckoutSession.payment_reference == reference)
             .values(payment_reference=None))
 
+    await service.on_checkout(db, checkout_id, work, clock=clock)
 
-async def notify_failure(db: Database, checkout_id: int, *, attempt: str, reason: str,
-                         clock: Clock, base_url: str) -> bool:
-    """Queue the payment-failed email for one failed attempt, once (the server-side
-    confirmation and Stripe's webhook may both report it)."""
-    now = clock.now()
-    async with db.session() as session, session.begin():
-        changed = await session.execute(
-            update(CheckoutSession)
-            .where(CheckoutSession.id == checkout_id,
-                   or_(CheckoutSession.failure_notified_ref.is_(None),
-                       CheckoutSession.failure_notified_ref != attempt))
-            .values(failure_notified_ref=attempt)
-            .execution_options(synchronize_session=False))
-        if changed.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        checkout = await session.get(CheckoutSession, checkout_id)
-        assert checkout is not None
-        customer = await session.get(Customer, checkout.customer_pk)
-        assert customer is not None
-        price = next((p for p in checkout.product.get("prices") or []
-                      if p.get("priceId") == checkout.price_id), None)
-        amount = int(price["amounts"].get(checkout.currency, 0)) * checkout.quantity if price else 0
-        outbox.enqueue(session, customer, CHECKOUT_PAYMENT_FAILED, {
-            "customer": customer.customer_id, "product": checkout.product.get("displayName"),
-            "amount": from_minor(amount, checkout.currency), "currency": checkout.currency,
-            "reason": reason, "url": f"{base_url}/checkout/{checkout.code}",
-            "lines": [{"description": checkout.product.get("displayName"), "amount": amount}],
-        }, now=now)
-    return True
+
+async def _notify(uow: UnitOfWork, checkout_id: int, failure: Failure) -> bool:
+    uow.quiet()  # an email is queued; nothing the customer owns changed
+    return await service.notify_failure(uow, checkout_id, failure)

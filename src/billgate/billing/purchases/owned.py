@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from billgate.billing import catalog
-from billgate.billing.items import Publish
 from billgate.billing.purchases import repository, service
 from billgate.billing.subscriptions import operations
 from billgate.clock import Clock
@@ -55,10 +55,10 @@ def group_purchases(owned: Sequence[Purchase]) -> list[ProductGroup]:
 
 
 async def owned_products(db: Database, ref: CustomerRef, *, by_server: bool, clock: Clock,
-                         publish: Publish | None = None) -> list[ProductGroup]:
+                         bus: Any = None) -> list[ProductGroup]:
     """What the customer owns now (include-by-default products included; the customer is
     created on this first reference), grouped per product, as this caller may see it."""
-    owned = await service.owned_purchases(db, ref, clock=clock, publish=publish)
+    owned = await service.owned_purchases(db, ref, clock=clock, bus=bus)
     return group_purchases([p for p in owned if shown_to(p, by_server=by_server)])
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.db.models import Customer, Purchase
+from billgate.db.models import Purchase
 
 ONE_TIME = "ONE_TIME"
 SUBSCRIPTION = "SUBSCRIPTION"
@@ -28,21 +28,6 @@ def owned_statement(customer_pk: int) -> Select[Purchase]:
 
 async def list_owned(session: AsyncSession, customer_pk: int) -> Sequence[Purchase]:
     return (await session.scalars(owned_statement(customer_pk))).all()
-
-
-async def lock_customer(session: AsyncSession, customer_pk: int) -> None:
-    """Hold the customer's row lock until commit (PostgreSQL; SQLite write transactions are
-    serialized already), so purchases of one customer run one after the other and each
-    reads what the one before it committed. Locking the owned rows alone is not enough: a
-    customer may own nothing yet, and a row lock does not show rows committed meanwhile."""
-    await session.execute(select(Customer.id).where(Customer.id == customer_pk).with_for_update())
-
-
-async def list_owned_for_update(session: AsyncSession, customer_pk: int) -> Sequence[Purchase]:
-    """The owned purchases, read under the customer's lock (``lock_customer``) and locked
-    themselves, so the rules are checked against what the customer owns now."""
-    await lock_customer(session, customer_pk)
-    return (await session.scalars(owned_statement(customer_pk).with_for_update())).all()
 
 
 async def list_included(session: AsyncSession, customer_pk: int) -> Sequence[Purchase]:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import catalog
 from billgate.billing.catalog_spec import ProductSpec, check_references, parse_product
-from billgate.billing.errors import (
+from billgate.errors import (
     CustomerTypeMismatch,
     Forbidden,
     InvalidInput,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from billgate.billing.errors import AddOnBaseNotOwned, ProductAlreadyOwned
 from billgate.billing.purchases.repository import INCLUDED
 from billgate.billing.purchases.request import PurchaseRequest
 from billgate.db.models import Purchase
+from billgate.errors import AddOnBaseNotOwned, ProductAlreadyOwned
 
 
 def check(request: PurchaseRequest, owned: Sequence[Purchase]) -> None:

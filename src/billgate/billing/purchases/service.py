@@ -1,7 +1,9 @@
 """Purchase operations: server grants, hosted checkout, and what a customer owns.
 
-Each operation runs in one transaction and returns the item events to publish after it
-commits (``publish`` callback), so a rolled-back purchase is never announced.
+Each write is a unit of work on the customer (``billing/unit_of_work.py``): the customer's
+lock first, the rules checked again under it, and what changed announced once after the
+commit (``bus``: where; None announces nothing), so a rolled-back purchase is never
+announced.
 """
 
 from __future__ import annotations
@@ -10,20 +12,20 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import customers, invoices, items, payment_settings, webhook_events
-from billgate.billing.errors import (
-    BillgateError,
-    CheckoutUnavailable,
-    NewPurchasesBlocked,
-    PaymentFailed,
-    PriceNotFound,
-    ProductNotFound,
+from billgate.billing import (
+    customers,
+    invoices,
+    locks,
+    payment_settings,
+    unit_of_work,
+    webhook_events,
 )
+from billgate.billing.context import Scope
 from billgate.billing.purchases import checkout_switch, fulfil, repository, request, rules
 from billgate.billing.purchases.request import PurchaseRequest
 from billgate.billing.return_urls import check as check_return_url
@@ -38,15 +40,26 @@ from billgate.db.models import (
     Purchase,
     Transaction,
 )
+from billgate.errors import (
+    BillgateError,
+    CheckoutUnavailable,
+    NewPurchasesBlocked,
+    PaymentFailed,
+    PriceNotFound,
+    ProductNotFound,
+)
+from billgate.money import from_minor
 from billgate.notifications import outbox
 from billgate.payments.rails import ChargeRequest, PaymentRails
 from billgate.types import CustomerRef, CustomerType
 
+T = TypeVar("T")
 CHECKOUT_TTL = timedelta(hours=24)
 # A completion holds its checkout this long (real time) while it charges.
 CHECKOUT_LEASE = timedelta(minutes=5)
 OPEN, PROCESSING = "OPEN", "PROCESSING"
-NO_PUBLISH: items.Publish | None = None
+# The email a customer gets when a checkout payment is declined (nothing was bought).
+CHECKOUT_PAYMENT_FAILED = "checkout_payment_failed"
 
 
 @dataclass(frozen=True)
@@ -79,36 +92,31 @@ class CheckoutClaim:
     credit: int = 0
 
 
-async def _publish(publish: items.Publish | None, events: list[items.ChangeEvent]) -> None:
-    if publish is not None and events:
-        await publish(events)
-
-
 async def grant_product(db: Database, ref: CustomerRef, *, product_id: str | None,
                         inline: dict[str, Any] | None, price_id: str | None,
                         currency: str | None, quantity: int, clock: Clock,
-                        publish: items.Publish | None = NO_PUBLISH) -> Purchase:
+                        bus: Any = None) -> Purchase:
     """Give a product without checkout (server callers: promotions, support, admin).
 
     The same ownership rules as a purchase apply; nothing is charged. A grant of a product
     with a recurring price starts a subscription that renews through the normal schedule.
     """
-    now = clock.now()
-    async with db.session() as session, session.begin():
-        customer = await customers.get_or_create(session, ref, now=now)
-        events = await fulfil.ensure_included(session, customer, now=now)
+    async def work(uow: UnitOfWork) -> Purchase:
+        session, customer, now = uow.session, uow.customer, uow.now
         req = await request.resolve(session, customer=ref, product_id=product_id, inline=inline,
                                     price_id=price_id, currency=currency, quantity=quantity,
                                     by_server=True, needs_price=False)
-        owned = await repository.list_owned_for_update(session, customer.id)
+        owned = await locks.owned_purchases(session, customer.id)
         rules.check(req, owned)
         purchase, started = await fulfil.start(session, customer, req, now=now,
                                                origin=amounts.GRANT, owned=owned)
+        uow.events += started
         session.add(_transaction(customer, purchase, req, kind="grant", amount=0, test_mode=True,
                                  now=now))
         await webhook_events.product_granted(session, customer, purchase, now=now)
-    await _publish(publish, events + started)
-    return purchase
+        return purchase
+
+    return await unit_of_work.run(Scope(db, clock, bus), ref, work)
 
 
 async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | None,
@@ -116,7 +124,7 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
                           currency: str | None, quantity: int, return_url: str | None,
                           allowed_return_urls: Sequence[str], by_server: bool,
                           clock: Clock, cancel_url: str | None = None,
-                          publish: items.Publish | None = NO_PUBLISH) -> CheckoutSession:
+                          bus: Any = None) -> CheckoutSession:
     """Open a single-use hosted checkout for the product, valid for 24 hours.
 
     Every rule is checked now and again on completion (the catalog or the customer may
@@ -131,11 +139,10 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
         return_url = check_return_url(return_url, allowed_return_urls)
     if cancel_url is not None:
         cancel_url = check_return_url(cancel_url, allowed_return_urls, field="cancelUrl")
-    now = clock.now()
-    async with db.session() as session, session.begin():
+    async def work(uow: UnitOfWork) -> CheckoutSession:
+        session, customer, now = uow.session, uow.customer, uow.now
+        uow.quiet()  # an open link changes nothing the customer owns
         await _check_not_blocked(session)
-        customer = await customers.get_or_create(session, ref, now=now)
-        events = await fulfil.ensure_included(session, customer, now=now)
         req = await request.resolve(session, customer=ref, product_id=product_id, inline=inline,
                                     price_id=price_id, currency=currency, quantity=quantity,
                                     by_server=by_server, needs_price=True)
@@ -147,8 +154,9 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
             cancel_url=cancel_url, by_server=by_server, status="OPEN", expires_at=now + CHECKOUT_TTL,
             created_at=now)
         session.add(checkout)
-    await _publish(publish, events)
-    return checkout
+        return checkout
+
+    return await unit_of_work.run(Scope(db, clock, bus), ref, work)
 
 
 def checkout_url(base_url: str, checkout: CheckoutSession) -> str:
@@ -174,8 +182,7 @@ async def get_checkout(db: Database, code: str, *, clock: Clock) -> tuple[Checko
 
 async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clock: Clock,
                             test_mode: bool, payment_method: str | None = None,
-                            publish: items.Publish | None = NO_PUBLISH,
-                            base_url: str = "") -> Completed:
+                            bus: Any = None, base_url: str = "") -> Completed:
     """Complete a checkout by charging through ``rails`` in three steps, so no database
     transaction waits on the processor and concurrent completions grant once:
 
@@ -191,6 +198,7 @@ async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clo
     """
     claim = await claim_checkout(db, code, clock=clock)
     reference = None
+    failure: str | None = None
     try:
         if claim.amount > 0:
             result = await rails.charge(ChargeRequest(
@@ -198,32 +206,74 @@ async def complete_checkout(db: Database, code: str, *, rails: PaymentRails, clo
                 description=claim.description, idempotency_key=f"checkout:{code}",
                 payment_method=payment_method))
             if not result.succeeded:
-                reason = result.failure_message or "the payment failed"
-                await _notify_failure(db, claim.checkout_id, reason, clock=clock,
-                                      base_url=base_url)
-                raise PaymentFailed(reason)
+                failure = result.failure_message or "the payment failed"
+                raise PaymentFailed(failure)
             reference = result.reference
     except Exception:
-        await release_checkout(db, claim.checkout_id)
+        # The code is given back and, for a decline, the payment-failed email of this
+        # attempt queued, in one unit of work.
+        declined = None if failure is None else Failure(
+            attempt=f"charge:{secrets.token_hex(8)}", reason=failure, base_url=base_url)
+        await release_checkout(db, claim.checkout_id, clock=clock, failure=declined)
         raise
     try:
         return await record_checkout(db, claim.checkout_id, reference=reference, paid=None,
-                                     test_mode=test_mode, clock=clock, publish=publish)
+                                     test_mode=test_mode, clock=clock, bus=bus)
     except BillgateError:
         if claim.amount > 0:
             await rails.refund(reference=reference, amount=claim.amount, currency=claim.currency,
                                idempotency_key=f"checkout:{code}:refund")
-        await release_checkout(db, claim.checkout_id)
+        await release_checkout(db, claim.checkout_id, clock=clock)
         raise
 
 
-async def _notify_failure(db: Database, checkout_id: int, reason: str, *, clock: Clock,
-                          base_url: str) -> None:
-    """The payment-failed email of one declined attempt (each attempt its own)."""
-    from billgate.billing.purchases.live_checkout import notify_failure
+@dataclass(frozen=True)
+class Failure:
+    """A declined attempt to pay a checkout: its payment-failed email is queued once per
+    ``attempt`` (the server-side confirmation and Stripe's webhook may both report it)."""
 
-    await notify_failure(db, checkout_id, attempt=f"charge:{secrets.token_hex(8)}",
-                         reason=reason, clock=clock, base_url=base_url)
+    attempt: str
+    reason: str
+    base_url: str
+
+
+async def on_checkout(db: Database, checkout_id: int, work: unit_of_work.Work[T], *,
+                      clock: Clock | None, bus: Any = None) -> T:
+    """Run ``work`` as a unit of work on the checkout's customer (every write to a checkout
+    takes its customer's lock first, like every other billing change)."""
+    async with db.read_session() as session:
+        customer_pk = await session.scalar(select(CheckoutSession.customer_pk)
+                                           .where(CheckoutSession.id == checkout_id))
+    if customer_pk is None:
+        raise CheckoutUnavailable("this checkout link is unknown, already used or expired")
+    return await unit_of_work.run(Scope(db, clock, bus), customer_pk, work)
+
+
+async def notify_failure(uow: UnitOfWork, checkout_id: int, failure: Failure) -> bool:
+    """Queue the payment-failed email of one failed attempt, once (in ``uow``)."""
+    session = uow.session
+    changed = await session.execute(
+        update(CheckoutSession)
+        .where(CheckoutSession.id == checkout_id,
+               or_(CheckoutSession.failure_notified_ref.is_(None),
+                   CheckoutSession.failure_notified_ref != failure.attempt))
+        .values(failure_notified_ref=failure.attempt)
+        .execution_options(synchronize_session=False))
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    checkout = await session.get(CheckoutSession, checkout_id, populate_existing=True)
+    assert checkout is not None
+    customer = uow.customer
+    price = next((p for p in checkout.product.get("prices") or []
+                  if p.get("priceId") == checkout.price_id), None)
+    amount = int(price["amounts"].get(checkout.currency, 0)) * checkout.quantity if price else 0
+    outbox.enqueue(session, customer, CHECKOUT_PAYMENT_FAILED, {
+        "customer": customer.customer_id, "product": checkout.product.get("displayName"),
+        "amount": from_minor(amount, checkout.currency), "currency": checkout.currency,
+        "reason": failure.reason, "url": f"{failure.base_url}/checkout/{checkout.code}",
+        "lines": [{"description": checkout.product.get("displayName"), "amount": amount}],
+    }, now=uow.now)
+    return True
 
 
 async def check_checkout(db: Database, code: str, *, clock: Clock) -> CheckoutClaim:
@@ -244,9 +294,15 @@ async def claim_checkout(db: Database, code: str, *, clock: Clock) -> CheckoutCl
     """Take the code for one completion: one conditional UPDATE (OPEN -> PROCESSING with a
     lease, or a PROCESSING one whose lease ran out), then every rule again in the same
     transaction, so a rule that fails leaves the link as it was."""
-    now = clock.now()
-    real = utcnow()
-    async with db.session() as session, session.begin():
+    async with db.read_session() as session:
+        customer_pk = await session.scalar(select(CheckoutSession.customer_pk)
+                                           .where(CheckoutSession.code == code))
+    if customer_pk is None:
+        raise CheckoutUnavailable("this checkout link is unknown, already used or expired")
+
+    async def work(uow: UnitOfWork) -> CheckoutClaim:
+        session, now, real = uow.session, uow.now, utcnow()
+        uow.quiet()  # a claim changes nothing the customer sees
         claimed = (await session.execute(
             update(CheckoutSession)
             .where(CheckoutSession.code == code, CheckoutSession.expires_at > now,
@@ -261,19 +317,28 @@ async def claim_checkout(db: Database, code: str, *, clock: Clock) -> CheckoutCl
         await _check_not_blocked(session)
         return await _evaluate(session, checkout, now=now, lock=True)
 
+    return await unit_of_work.run(Scope(db, clock), customer_pk, work)
 
-async def release_checkout(db: Database, checkout_id: int) -> None:
-    """Give a claimed (PROCESSING) checkout back: OPEN again, usable again."""
-    async with db.session() as session, session.begin():
-        await session.execute(
+
+async def release_checkout(db: Database, checkout_id: int, *, clock: Clock | None,
+                           failure: Failure | None = None) -> None:
+    """Give a claimed (PROCESSING) checkout back: OPEN again, usable again; with
+    ``failure``, queue that attempt's payment-failed email in the same unit of work."""
+    async def work(uow: UnitOfWork) -> None:
+        uow.quiet()
+        await uow.session.execute(
             update(CheckoutSession)
             .where(CheckoutSession.id == checkout_id, CheckoutSession.status == PROCESSING)
             .values(status=OPEN, lease_until=None))
+        if failure is not None:
+            await notify_failure(uow, checkout_id, failure)
+
+    await on_checkout(db, checkout_id, work, clock=clock)
 
 
 async def record_checkout(db: Database, checkout_id: int, *, reference: str | None,
                           paid: tuple[int, str] | None, test_mode: bool, clock: Clock,
-                          publish: items.Publish | None = NO_PUBLISH) -> Completed:
+                          bus: Any = None) -> Completed:
     """Record a paid (or free) completion: the checkout becomes COMPLETED by one
     conditional UPDATE (from OPEN or PROCESSING), in the transaction that starts the
     purchase and writes its transaction and PAID invoice. Whoever records first wins; a
@@ -284,8 +349,9 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
     what the checkout costs now, nothing is recorded (``PaymentFailed``; the caller refunds).
     Expiry is not checked: money that was taken is honoured.
     """
-    now = clock.now()
-    async with db.session() as session, session.begin():
+    async def work(uow: UnitOfWork) -> Completed:
+        session, customer, now = uow.session, uow.customer, uow.now
+        uow.test_mode = test_mode
         taken = (await session.execute(
             update(CheckoutSession)
             .where(CheckoutSession.id == checkout_id,
@@ -294,16 +360,15 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
             .returning(CheckoutSession.id))).scalar_one_or_none()
         checkout = await session.get(CheckoutSession, checkout_id, populate_existing=True)
         if taken is None:
+            uow.quiet()
             if checkout is not None and checkout.status == "COMPLETED" and checkout.purchase_id:
                 done = await session.get(Purchase, checkout.purchase_id)
                 assert done is not None
                 return Completed(purchase=done, return_url=checkout.return_url, already=True,
-                                 customer=await _ref_of(session, checkout.customer_pk))
+                                 customer=unit_of_work.ref_of(customer))
             raise CheckoutUnavailable("this checkout link is unknown, already used or expired")
         assert checkout is not None
-        customer = await session.get(Customer, checkout.customer_pk)
-        assert customer is not None
-        events = await fulfil.ensure_included(session, customer, now=now)
+        uow.events += await fulfil.ensure_included(session, customer, now=now)
         req, owned = await _request_for(session, checkout, customer, lock=True)
         rules.check(req, owned)
         switch = await checkout_switch.plan(session, req, owned, by_server=checkout.by_server,
@@ -315,13 +380,12 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
                 f"the payment ({paid[0]} {paid[1].upper()}) does not match the checkout's total "
                 f"({amount} {req.currency}) any more")
         if switch is not None:  # recorded as switchSubscription records it
-            uow = UnitOfWork(session=session, customer=customer, now=now, test_mode=test_mode)
             purchase = await operations.apply_switch(uow, switch.old, req, switch.amounts,
                                                      reference=reference, test_mode=test_mode)
-            started = uow.events
         else:
             purchase, started = await fulfil.start(session, customer, req, now=now,
                                                    origin="checkout", owned=owned)
+            uow.events += started
         checkout.purchase_id = purchase.id
         checkout.payment_reference = reference or checkout.payment_reference
         if switch is not None:  # the switch recorded its own events (``plan_switched``)
@@ -333,15 +397,10 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
                 reference=reference, now=now)
             await webhook_events.checkout_recorded(session, customer, checkout, purchase,
                                                    invoice, now=now, test_mode=test_mode)
-    await _publish(publish, events + started)
-    return Completed(purchase=purchase, return_url=checkout.return_url,
-                     customer=CustomerRef(CustomerType(customer.type), customer.customer_id))
+        return Completed(purchase=purchase, return_url=checkout.return_url,
+                         customer=unit_of_work.ref_of(customer))
 
-
-async def _ref_of(session: AsyncSession, customer_pk: int) -> CustomerRef:
-    row = await session.get(Customer, customer_pk)
-    assert row is not None  # checkouts reference their customer (foreign key)
-    return CustomerRef(CustomerType(row.type), row.customer_id)
+    return await on_checkout(db, checkout_id, work, clock=clock, bus=bus)
 
 
 def _trialing(req: PurchaseRequest) -> bool:
@@ -363,7 +422,7 @@ async def _request_for(session: AsyncSession, checkout: CheckoutSession, custome
             "price this page showed; nothing was charged", field=exc.field) from None
     # The page's snapshot is the deal: what it showed is charged and granted.
     req = request.from_snapshot(current, checkout.product)
-    owned = await (repository.list_owned_for_update(session, customer.id) if lock
+    owned = await (locks.owned_purchases(session, customer.id) if lock
                    else repository.list_owned(session, customer.id))
     return req, owned
 
@@ -421,7 +480,7 @@ async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purc
 
 
 async def ensure_customer(db: Database, ref: CustomerRef, *, clock: Clock,
-                          publish: items.Publish | None = NO_PUBLISH) -> int:
+                          bus: Any = None) -> int:
     """The customer's primary key. A customer exists from its first reference with its
     include-by-default products; after a catalog change they are checked once more. One
     statement when nothing is missing (the customer's ``included_version`` matches the
@@ -435,20 +494,18 @@ async def ensure_customer(db: Database, ref: CustomerRef, *, clock: Clock,
         row = (await session.execute(customers.ensured_statement(ref))).one_or_none()
     if row is not None and row.included_version == row.catalog_version:
         return int(row.id)
-    now = clock.now()
-    async with db.session() as session, session.begin():
-        customer = await customers.get_or_create(session, ref, now=now)
-        events = await fulfil.ensure_included(session, customer, now=now)
-    await _publish(publish, events)
-    return customer.id
+    async def work(uow: UnitOfWork) -> int:  # the unit of work creates and includes
+        uow.quiet()  # a first reference is no change to announce (its grants' events are)
+        return uow.customer.id
+
+    return await unit_of_work.run(Scope(db, clock, bus), ref, work)
 
 
-async def owned_purchases(db: Database, ref: CustomerRef, *, clock: Clock,
-                          publish: items.Publish | None = NO_PUBLISH,
+async def owned_purchases(db: Database, ref: CustomerRef, *, clock: Clock, bus: Any = None,
                           customer_pk: int | None = None) -> list[Purchase]:
     """What the customer owns now, oldest first (include-by-default products included).
     ``customer_pk``: the customer was ensured already (``ensure_customer``) in this request."""
     if customer_pk is None:
-        customer_pk = await ensure_customer(db, ref, clock=clock, publish=publish)
+        customer_pk = await ensure_customer(db, ref, clock=clock, bus=bus)
     async with db.read_session() as session:
         return list(await repository.list_owned(session, customer_pk))

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import charges, invoices, unit_of_work, webhook_events
 from billgate.billing.calendar import add_interval
-from billgate.billing.context import Billing, flush_events
+from billgate.billing.context import Billing
 from billgate.billing.purchases import fulfil
 from billgate.billing.subscriptions import paid_credits
 from billgate.billing.subscriptions.amounts import period_total
@@ -36,7 +36,7 @@ from billgate.db.models import ChargeClaim, Invoice, Purchase, Transaction
 from billgate.notifications import outbox
 from billgate.payments.rails import ChargeResult
 
-__all__ = ["Billing", "flush_events", "process_due", "end_subscription", "begin_resume"]
+__all__ = ["Billing", "process_due", "end_subscription", "begin_resume"]
 
 
 async def due_subscriptions(session: AsyncSession, *, now: datetime,
@@ -305,6 +305,8 @@ async def recover_abandoned_claims(billing: Billing, *, now: datetime) -> int:
     it failed) but refunded. COMPENSATING claims are refunded again."""
     done = 0
     for claim in await charges.abandoned(billing):
+        if claim.operation == charges.REFUND:  # ``scheduled.recover_charges`` finishes those
+            continue
         if claim.status == charges.COMPENSATING:
             await charges.compensate(billing, claim.id)
         else:

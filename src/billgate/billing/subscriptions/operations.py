@@ -17,18 +17,9 @@ from functools import partial
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import catalog, charges, invoices, items, unit_of_work, webhook_events
+from billgate.billing import catalog, charges, invoices, items, locks, unit_of_work, webhook_events
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing
-from billgate.billing.errors import (
-    BillgateError,
-    DefaultPaymentMethodRequired,
-    InvalidInput,
-    NotASubscription,
-    NotInSameProductLine,
-    ProductNotSwitchable,
-    SubscriptionNotFound,
-)
 from billgate.billing.purchases import fulfil, repository, request
 from billgate.billing.subscriptions import lifecycle
 from billgate.billing.subscriptions.amounts import period_total
@@ -37,6 +28,15 @@ from billgate.billing.subscriptions.states import ACTIVE, PAST_DUE, PAUSED, TRIA
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.db.models import ChargeClaim, Customer, ItemSchedule, Purchase, Transaction
 from billgate.db.models import Product as ProductRow
+from billgate.errors import (
+    BillgateError,
+    DefaultPaymentMethodRequired,
+    InvalidInput,
+    NotASubscription,
+    NotInSameProductLine,
+    ProductNotSwitchable,
+    SubscriptionNotFound,
+)
 from billgate.notifications import outbox
 from billgate.types import CustomerRef
 
@@ -79,7 +79,8 @@ def _require_live(sub: Purchase) -> None:
         raise SubscriptionNotFound("the subscription has already ended", field=["subscriptionId"])
 
 
-async def _on_subscription(billing: Billing, ref: CustomerRef, which: Selector, *, now: datetime,
+async def _on_subscription(billing: Billing, ref: CustomerRef, which: Selector, *,
+                           now: datetime | None,
                            change: Callable[[UnitOfWork, Purchase], Awaitable[None]]) -> Purchase:
     """Run ``change(uow, sub)`` as one unit of work on the selected subscription."""
     async def work(uow: UnitOfWork) -> Purchase:
@@ -91,7 +92,7 @@ async def _on_subscription(billing: Billing, ref: CustomerRef, which: Selector, 
 
 
 async def cancel(billing: Billing, ref: CustomerRef, which: Selector, *, immediately: bool,
-                 now: datetime) -> Purchase:
+                 now: datetime | None = None) -> Purchase:
     """At period end by default (access until then, ``cancelAtPeriodEnd``), or now. A
     PAST_DUE or PAUSED subscription ends now."""
     async def change(uow: UnitOfWork, sub: Purchase) -> None:
@@ -112,7 +113,7 @@ async def cancel(billing: Billing, ref: CustomerRef, which: Selector, *, immedia
 
 
 async def uncancel(billing: Billing, ref: CustomerRef, which: Selector, *,
-                   now: datetime) -> Purchase:
+                   now: datetime | None = None) -> Purchase:
     """Undo a pending period-end cancel; the subscription renews as before."""
     async def change(uow: UnitOfWork, sub: Purchase) -> None:
         _require_live(sub)
@@ -127,12 +128,12 @@ async def uncancel(billing: Billing, ref: CustomerRef, which: Selector, *,
 
 
 async def pause(billing: Billing, ref: CustomerRef, which: Selector, *,
-                resumes_at: datetime | None, now: datetime) -> Purchase:
+                resumes_at: datetime | None, now: datetime | None = None) -> Purchase:
     """Billing stops and access ends until resumed (by hand, or at ``resumes_at``). The rest
     of the period is forfeit, so the plan's expiring grants (``WHEN_REPEATED``,
     ``WHEN_PURCHASE_EXPIRES``) end now and its repeats stop; a resume grants them anew once
     its first period is paid."""
-    if resumes_at is not None and resumes_at <= now:
+    if resumes_at is not None and resumes_at <= (now or _clock_now(billing)):
         raise InvalidInput("resumesAt must be in the future", field=["resumesAt"])
 
     async def change(uow: UnitOfWork, sub: Purchase) -> None:
@@ -153,7 +154,7 @@ async def pause(billing: Billing, ref: CustomerRef, which: Selector, *,
 
 
 async def resume(billing: Billing, ref: CustomerRef, which: Selector, *,
-                 now: datetime) -> Purchase:
+                 now: datetime | None = None) -> Purchase:
     """Billing restarts with a new period from now, charged first: a declined card answers
     ``PAYMENT_FAILED`` and the subscription stays PAUSED with nothing granted."""
     async def begin(uow: UnitOfWork) -> tuple[Purchase, ChargeClaim | None]:
@@ -173,6 +174,11 @@ async def resume(billing: Billing, ref: CustomerRef, which: Selector, *,
         failed=partial(lifecycle.resume_failed, billing, automatic=False),
         stale=lifecycle.void_claimed_invoice, now=now)
     return recorded.value_or_raise()
+
+
+def _clock_now(billing: Billing) -> datetime:
+    assert billing.clock is not None, "a billing without a clock needs ``now``"
+    return billing.clock.now()
 
 
 async def _changed(uow: UnitOfWork, sub: Purchase, previous_status: str) -> None:
@@ -258,7 +264,7 @@ async def _check_switchable(session: AsyncSession, product_id: str, *, by_server
 
 async def switch(billing: Billing, ref: CustomerRef, *, from_product_id: str,
                  to_product_id: str, price_id: str | None, by_server: bool,
-                 now: datetime) -> Purchase:
+                 now: datetime | None = None) -> Purchase:
     """Move a subscription to another plan of its line with time-based proration: the old
     plan's unused time is credited, the new plan's remaining time charged now (upgrade) or
     the difference kept as customer credit for the next invoices (downgrade). The old
@@ -317,7 +323,7 @@ async def apply_switch(uow: UnitOfWork, old: Purchase, target: request.PurchaseR
     session, customer, now = uow.session, uow.customer, uow.now
     was_trialing = old.status == TRIALING  # before ``fulfil.start`` ends it
     previous_status = old.status
-    owned = await repository.list_owned_for_update(session, customer.id)
+    owned = await locks.owned_purchases(session, customer.id)
     new, events = await fulfil.start(session, customer, target, now=now, origin="switch",
                                      owned=owned)
     uow.events += events

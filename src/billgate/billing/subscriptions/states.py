@@ -17,8 +17,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from billgate.billing.errors import InvalidInput
 from billgate.db.models import Purchase
+from billgate.errors import InvalidInput
 
 TRIALING, ACTIVE, PAST_DUE, PAUSED, CANCELED = "TRIALING", "ACTIVE", "PAST_DUE", "PAUSED", "CANCELED"
 

@@ -7,8 +7,8 @@ from datetime import datetime
 import strawberry
 
 from billgate.billing import reports
-from billgate.billing.errors import InvalidInput
 from billgate.billing.transactions import KINDS
+from billgate.errors import InvalidInput
 from billgate.graphql.types.common import CustomerRef, InvoiceStatus
 
 

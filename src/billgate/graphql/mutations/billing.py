@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from billgate.billing import payment_methods, refunds
-from billgate.billing.errors import BillgateError, InvalidInput
 from billgate.billing.subscriptions import lifecycle
+from billgate.errors import BillgateError, InvalidInput
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.ids import parse_global_id, row_id
@@ -73,7 +73,7 @@ async def _billing(runtime: Runtime) -> lifecycle.Billing:
     settings = await runtime.payment_settings()
     return lifecycle.Billing(db=runtime.db, rails=runtime.test_rails, test_mode=settings.test_mode,
                              settings=settings, base_url=runtime.settings.base_url,
-                             publish=runtime.publish, bus=runtime.bus,
+                             bus=runtime.bus, clock=runtime.clock,
                              grant_credits_during_grace=runtime.settings.grant_credits_during_grace)
 
 
@@ -99,7 +99,8 @@ class BillingMutations:
         runtime = info.context.runtime
         try:
             ref, stripe = await _managed_live_customer(info, input.customer)
-            intent = await payment_methods.create_setup_intent(runtime.db, stripe, ref)
+            intent = await payment_methods.create_setup_intent(runtime.db, stripe, ref,
+                                                               clock=runtime.clock, bus=runtime.bus)
             account = await payment_methods.stripe_account_id(stripe)
         except BillgateError as exc:
             return CreatePaymentMethodSetupIntentPayload(user_errors=[user_error(exc)])
@@ -117,7 +118,8 @@ class BillingMutations:
         try:
             ref, stripe = await _managed_live_customer(info, input.customer)
             card = await payment_methods.set_default_from_setup_intent(
-                runtime.db, stripe, ref, input.setup_intent_id.strip())
+                runtime.db, stripe, ref, input.setup_intent_id.strip(), clock=runtime.clock,
+                bus=runtime.bus)
             pk = await payment_methods.customer_pk(runtime.db, ref)
             if pk is not None:
                 await payment_methods.retry_past_due(await runtime.billing(), pk,
@@ -144,7 +146,7 @@ class BillingMutations:
 
             outcome = await refunds.refund_transaction(
                 await _billing(runtime), transaction_id, amount=input.amount,
-                revoke_grants=input.revoke_grants, rails_for=rails_for, now=runtime.clock.now())
+                revoke_grants=input.revoke_grants, rails_for=rails_for)
         except BillgateError as exc:
             return RefundTransactionPayload(user_errors=[user_error(exc)])
         return RefundTransactionPayload(transaction=Transaction.from_row(outcome.original),

@@ -6,7 +6,7 @@ import strawberry
 
 from billgate.billing import catalog, catalog_archive, payment_settings
 from billgate.billing.catalog_spec import parse_item, parse_product, parse_product_line
-from billgate.billing.errors import BillgateError
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.catalog import (

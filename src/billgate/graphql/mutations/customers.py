@@ -6,8 +6,8 @@ from datetime import datetime
 
 import strawberry
 
-from billgate.billing import customers, payment_methods, test_clock
-from billgate.billing.errors import BillgateError, InvalidInput, TestModeOnly
+from billgate.billing import payment_methods, test_clock
+from billgate.errors import BillgateError, InvalidInput, TestModeOnly
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.subscriptions import (
@@ -45,7 +45,9 @@ class CustomerMutations:
             email = (input.email or "").strip()
             if email and ("@" not in email or len(email) > EMAIL_MAX or any(c.isspace() for c in email)):
                 raise InvalidInput(f"{email[:50]!r} is not an email address", field=["email"])
-            await customers.set_email(info.context.runtime.db, ref, email or None)
+            runtime = info.context.runtime
+            await payment_methods.set_email(runtime.db, ref, email or None, clock=runtime.clock,
+                                            bus=runtime.bus)
         except BillgateError as exc:
             return CustomerPayload(user_errors=[user_error(exc)])
         return CustomerPayload(customer=Customer.of(ref))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from billgate.billing import items
-from billgate.billing.errors import BillgateError, InsufficientQuantity
+from billgate.billing import balances, items
 from billgate.billing.items.requests import Kind
+from billgate.errors import BillgateError, InsufficientQuantity
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.items import ChangeItemQuantityInput
@@ -38,12 +38,10 @@ _KINDS: dict[str, Kind] = {
 async def _change(info: Info, input: ChangeItemQuantityInput, kind: str) -> items.ChangeResult:
     info.context.principal.require_server(f"{kind}ItemQuantity")
     runtime = info.context.runtime
-    result = await items.change(
+    return await balances.change(
         runtime.db, input.customer.to_domain(), input.item_id, _KINDS[kind], amount=input.amount,
         clock=runtime.clock, description=input.description,
-        idempotency_key=input.idempotency_key, expires_at=input.expires_at)
-    await runtime.publish(list(result.changes))
-    return result
+        idempotency_key=input.idempotency_key, expires_at=input.expires_at, bus=runtime.bus)
 
 
 @strawberry.type

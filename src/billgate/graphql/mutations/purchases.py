@@ -7,10 +7,9 @@ from typing import Any
 
 import strawberry
 
-from billgate.billing.errors import BillgateError
-from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import service
 from billgate.billing.purchases.owned import ProductGroup
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.catalog import ProductInput
@@ -57,7 +56,7 @@ class PurchaseMutations:
                 currency=input.currency.value if input.currency else None,
                 quantity=input.quantity, return_url=input.return_url, cancel_url=input.cancel_url,
                 allowed_return_urls=runtime.settings.allowed_return_urls,
-                by_server=principal.is_server, clock=runtime.clock, publish=runtime.publish)
+                by_server=principal.is_server, clock=runtime.clock, bus=runtime.bus)
         except BillgateError as exc:
             return CreateCheckoutUrlPayload(user_errors=[user_error(exc)])
         return CreateCheckoutUrlPayload(url=service.checkout_url(runtime.settings.base_url,
@@ -73,8 +72,7 @@ class PurchaseMutations:
                 runtime.db, ref, product_id=input.product_id, inline=_inline(input.product),
                 price_id=input.price_id,
                 currency=input.currency.value if input.currency else None,
-                quantity=input.quantity, clock=runtime.clock, publish=runtime.publish)
-            await publish_customer_changed(runtime.bus, ref.type, ref.customer_id)
+                quantity=input.quantity, clock=runtime.clock, bus=runtime.bus)
         except BillgateError as exc:
             return GrantProductPayload(user_errors=[user_error(exc)])
         owned = [p for p in await service.owned_purchases(runtime.db, ref, clock=runtime.clock)

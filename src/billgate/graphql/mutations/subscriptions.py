@@ -9,9 +9,9 @@ from typing import TypeVar
 import strawberry
 
 from billgate.billing.context import Billing
-from billgate.billing.errors import BillgateError
 from billgate.billing.subscriptions import operations
 from billgate.db.models import Purchase
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.ids import parse_global_id, row_id
@@ -29,8 +29,9 @@ from billgate.types import CustomerRef as DomainRef
 P = TypeVar("P", bound="SubscriptionPayload")
 Input = CancelSubscriptionInput | UncancelSubscriptionInput | PauseSubscriptionInput | \
     ResumeSubscriptionInput
-# One billing function per mutation: (billing, customer, which subscription, now) -> the row.
-Change = Callable[[Billing, DomainRef, operations.Selector, datetime], Awaitable[Purchase]]
+# One billing function per mutation: (billing, customer, which subscription, now) -> the row
+# (now None: the change is dated by the clock after the customer lock).
+Change = Callable[[Billing, DomainRef, operations.Selector, datetime | None], Awaitable[Purchase]]
 
 
 @strawberry.type
@@ -81,7 +82,7 @@ async def _change(info: Info, input: Input, change: Change, payload: type[P]) ->
         info.context.principal.require_manage(ref)
         which = operations.Selector(product_id=input.product_id,
                                     subscription_id=_subscription_id(input.subscription_id))
-        sub = await change(await runtime.billing(), ref, which, runtime.clock.now())
+        sub = await change(await runtime.billing(), ref, which, None)  # dated after the lock
     except BillgateError as exc:
         return payload(user_errors=[user_error(exc)])
     return payload(subscription=CustomerSubscription.from_row(sub, await access_rules(info)))
@@ -125,7 +126,7 @@ class SubscriptionMutations:
             new = await operations.switch(
                 billing, ref, from_product_id=input.from_product_id,
                 to_product_id=input.to_product_id, price_id=input.price_id,
-                by_server=info.context.principal.is_server, now=runtime.clock.now())
+                by_server=info.context.principal.is_server)
         except BillgateError as exc:
             return SwitchSubscriptionPayload(user_errors=[user_error(exc)])
         return SwitchSubscriptionPayload(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from billgate.billing.errors import BillgateError
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.inputs.webhooks import (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from billgate.billing import payment_methods
-from billgate.billing.errors import BillgateError
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
 from billgate.graphql.types.billing import Billing, PaymentMethod

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from billgate.billing import catalog
-from billgate.billing.errors import BillgateError
 from billgate.db.models import Product as ProductRow
+from billgate.errors import BillgateError
 from billgate.graphql import loaders
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from billgate.billing import customers
-from billgate.billing.errors import BillgateError
 from billgate.billing.purchases import service as purchases
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
 from billgate.graphql.pagination import (
@@ -29,7 +29,7 @@ async def ensure_customer(info: Info, ref: DomainRef) -> int:
         return known
     runtime = info.context.runtime
     pk = await purchases.ensure_customer(runtime.db, ref, clock=runtime.clock,
-                                         publish=runtime.publish)
+                                         bus=runtime.bus)
     info.context.customer_pks[ref] = pk
     return pk
 

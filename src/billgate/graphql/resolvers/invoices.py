@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from billgate.billing import customers, invoices, transactions
-from billgate.billing.errors import BillgateError
 from billgate.db.models import Customer as CustomerRow
 from billgate.db.models import Invoice as InvoiceRow
 from billgate.db.models import Transaction as TransactionRow
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
 from billgate.graphql.ids import row_id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from billgate.billing import items
-from billgate.billing.errors import BillgateError
+from billgate.errors import BillgateError
 from billgate.graphql import loaders
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
@@ -23,7 +23,7 @@ async def item(info: Info, customer: CustomerRef, item_id: str) -> Item:
     try:
         display_name, snapshot = await items.read_item(runtime.db, customer, item_id,
                                                        clock=runtime.clock,
-                                                       publish=runtime.publish)
+                                                       bus=runtime.bus)
     except BillgateError as exc:
         raise_query_error(exc)
     return Item.from_snapshot(customer, display_name, snapshot)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from billgate.billing.customers import validate_ref
-from billgate.billing.errors import BillgateError
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
 from billgate.graphql.ids import parse_global_id, row_id, split_compound_id

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from billgate.billing import customers
-from billgate.billing.errors import BillgateError
 from billgate.billing.purchases import access, owned, repository
 from billgate.billing.purchases.owned import ProductGroup
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
 from billgate.graphql.pagination import (
@@ -34,7 +34,7 @@ async def owned_products(info: Info, ref: CustomerRef, first: int | None,
         size = page_size(first)
         after_key = decode_text_cursor("owned-products", after)
         groups = await owned.owned_products(runtime.db, ref, by_server=by_server,
-                                            clock=runtime.clock, publish=runtime.publish)
+                                            clock=runtime.clock, bus=runtime.bus)
     except BillgateError as exc:
         raise_query_error(exc)
     groups = [g for g in groups if after_key is None or g.key > after_key]

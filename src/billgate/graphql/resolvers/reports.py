@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from billgate.billing import operator_actions, reports
-from billgate.billing.errors import BillgateError, PaymentFailed
+from billgate.errors import BillgateError, PaymentFailed
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
 from billgate.graphql.inputs.reports import InvoiceFilter, TransactionFilter

@@ -3,7 +3,7 @@ secret key only."""
 
 from __future__ import annotations
 
-from billgate.billing.errors import BillgateError
+from billgate.errors import BillgateError
 from billgate.graphql.context import Info
 from billgate.graphql.errors import raise_query_error
 from billgate.graphql.ids import parse_global_id, row_id

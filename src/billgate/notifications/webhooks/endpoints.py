@@ -11,9 +11,9 @@ from sqlalchemy import Select, select, update
 from sqlalchemy import delete as delete_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing.errors import BillgateError, InvalidInput
 from billgate.db.engine import Database
 from billgate.db.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from billgate.errors import BillgateError, InvalidInput
 from billgate.notifications.webhooks import events, signing
 from billgate.notifications.webhooks.delivery import ROTATION_OVERLAP
 from billgate.notifications.webhooks.url_policy import UrlPolicy, check_url

@@ -18,7 +18,7 @@ import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from billgate.billing.errors import InvalidInput
+from billgate.errors import InvalidInput
 from billgate.notifications.webhooks.special_addresses import refusal
 from billgate.settings import Settings
 

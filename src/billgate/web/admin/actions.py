@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from billgate.billing import operator_actions
-from billgate.billing.errors import BillgateError
+from billgate.errors import BillgateError
 from billgate.web.admin.console import Ctx
 
 T = TypeVar("T")

@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from billgate.billing import catalog, catalog_archive, items, payment_settings, refunds
+from billgate.billing import balances, catalog, catalog_archive, items, payment_settings, refunds
 from billgate.billing.catalog_spec import ItemSpec, ProductLineSpec, ProductSpec
-from billgate.billing.errors import InvalidInput
-from billgate.billing.publishing import publish_customer_changed
 from billgate.billing.purchases import service
 from billgate.billing.subscriptions import lifecycle, operations
 from billgate.db.models import Purchase, Transaction
+from billgate.errors import InvalidInput
 from billgate.notifications.webhooks import endpoints
 from billgate.notifications.webhooks.url_policy import UrlPolicy
 from billgate.payments.rails import PaymentRails
@@ -33,25 +32,21 @@ async def adjust_balance(runtime: Runtime, ref: CustomerRef, item_id: str, *, am
         raise InvalidInput("amount must not be 0: add with a positive number, remove with a "
                            "negative one", field=["amount"])
     common: dict[str, Any] = {"clock": runtime.clock, "description": reason or None,
-                              "idempotency_key": None}
+                              "idempotency_key": None, "bus": runtime.bus}
     if amount > 0:
-        result = await items.increase(runtime.db, ref, item_id, amount=amount,
-                                      expires_at=expires_at, **common)
-    else:
-        if expires_at is not None:
-            raise InvalidInput("expiresAt is only for increaseItemQuantity: only an amount "
-                               "added can expire", field=["expiresAt"])
-        result = await items.decrease(runtime.db, ref, item_id, amount=-amount, **common)
-    await runtime.publish(list(result.changes))
-    return result
+        return await balances.increase(runtime.db, ref, item_id, amount=amount,
+                                       expires_at=expires_at, **common)
+    if expires_at is not None:
+        raise InvalidInput("expiresAt is only for increaseItemQuantity: only an amount "
+                           "added can expire", field=["expiresAt"])
+    return await balances.decrease(runtime.db, ref, item_id, amount=-amount, **common)
 
 
 async def grant_product(runtime: Runtime, ref: CustomerRef, product_id: str,
                         price_id: str | None) -> Purchase:
     purchase = await service.grant_product(
         runtime.db, ref, product_id=product_id, inline=None, price_id=price_id, currency=None,
-        quantity=1, clock=runtime.clock, publish=runtime.publish)
-    await publish_customer_changed(runtime.bus, ref.type, ref.customer_id)
+        quantity=1, clock=runtime.clock, bus=runtime.bus)
     return purchase
 
 
@@ -80,15 +75,14 @@ async def refund(runtime: Runtime, transaction_id: int, *, amount: int | None,
     settings = await runtime.payment_settings()
     billing = lifecycle.Billing(db=runtime.db, rails=runtime.test_rails,
                                 test_mode=settings.test_mode, settings=settings,
-                                base_url=runtime.settings.base_url, publish=runtime.publish,
-                                bus=runtime.bus)
+                                base_url=runtime.settings.base_url, bus=runtime.bus,
+                                clock=runtime.clock)
 
     def rails_for(test_mode: bool) -> PaymentRails | None:
         return runtime.test_rails if test_mode else runtime.live_rails
 
     return await refunds.refund_transaction(billing, transaction_id, amount=amount,
-                                            revoke_grants=revoke_grants, rails_for=rails_for,
-                                            now=runtime.clock.now())
+                                            revoke_grants=revoke_grants, rails_for=rails_for)
 
 
 async def transaction_of(runtime: Runtime, transaction_id: int) -> Transaction | None:

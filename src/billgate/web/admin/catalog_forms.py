@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from billgate.billing.errors import CatalogError
+from billgate.errors import CatalogError
 from billgate.money import from_minor
 
 _INTERVAL = re.compile(r"(?:(\d{1,4})\s*)?(day|week|month|year)s?", re.IGNORECASE)

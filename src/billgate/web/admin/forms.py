@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from starlette.datastructures import FormData
 
-from billgate.billing.errors import BillgateError, InvalidInput
+from billgate.errors import BillgateError, InvalidInput
 from billgate.money import MoneyError, to_minor
 
 

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from billgate.billing import catalog
 from billgate.billing.catalog_spec import parse_item, parse_product, parse_product_line
-from billgate.billing.errors import BillgateError, CatalogErrors, InvalidInput
+from billgate.errors import BillgateError, CatalogErrors, InvalidInput
 from billgate.web.admin import calls, catalog_forms, forms
 from billgate.web.admin.actions import perform
 from billgate.web.admin.console import Ctx

@@ -18,8 +18,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from billgate.billing import customer_view
-from billgate.billing.errors import BillgateError, InvalidInput
 from billgate.billing.operator_actions import customer_target
+from billgate.errors import BillgateError, InvalidInput
 from billgate.types import CustomerRef, CustomerType
 from billgate.web.admin import calls, forms
 from billgate.web.admin.actions import perform
@@ -109,7 +109,7 @@ async def render(ctx: Ctx, ref: CustomerRef, *, forms_: dict[str, FormState] | N
     ledger_item, before = _ledger_params(ctx)
     detail = await customer_view.read(runtime.db, ref, clock=runtime.clock,
                                       grace_period_days=settings.grace_period_days,
-                                      publish=runtime.publish, ledger_item=ledger_item,
+                                      bus=runtime.bus, ledger_item=ledger_item,
                                       before_version=before)
     if detail is None:
         return ctx.render("admin/customer_missing.html", status=404, test_mode=settings.test_mode,

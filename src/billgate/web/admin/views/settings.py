@@ -13,8 +13,8 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 from starlette.routing import Route
 
-from billgate.billing.errors import BillgateError, InvalidInput
 from billgate.billing.payment_settings import PaymentSettings
+from billgate.errors import BillgateError, InvalidInput
 from billgate.web.admin import calls, forms
 from billgate.web.admin.actions import perform
 from billgate.web.admin.console import Ctx

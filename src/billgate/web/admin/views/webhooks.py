@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 from starlette.routing import Route
 
-from billgate.billing.errors import BillgateError, InvalidInput
+from billgate.errors import BillgateError, InvalidInput
 from billgate.graphql.ids import global_id
 from billgate.notifications.webhooks import endpoints
 from billgate.notifications.webhooks.events import EVENT_TYPES

@@ -1,5 +1,8 @@
 """Domain errors. Each carries the public ``ErrorCode`` value apps branch on.
 
+On the ground floor (no billgate imports), so every layer that refuses input (billing,
+notifications, the edges) raises the same tree without importing the billing engine.
+
 The API layer maps every ``BillgateError`` to a ``UserError`` (mutations) or a GraphQL
 error with ``extensions.code`` (queries) in one place: ``graphql/errors.py``.
 """
