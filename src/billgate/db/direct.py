@@ -91,9 +91,13 @@ async def or_none(work: Awaitable[T | None]) -> T | None:
 
 
 class Statement:
-    """SQL text with ``:name`` parameters, and its PostgreSQL form (``$1``...)."""
+    """SQL text with ``:name`` parameters, and its PostgreSQL form (``$1``...).
 
-    def __init__(self, sql: str) -> None:
+    ``Statement.of`` compiles a SQLAlchemy Core statement for each dialect (the ledger's
+    rules live as Core expressions in one place, ``billing/items/rules.py``); ``Statement``
+    of plain text is for SQL that states no billing rule."""
+
+    def __init__(self, sql: str, *, postgres: str | None = None) -> None:
         self.sqlite = " ".join(sql.split())
         self.names: list[str] = []
 
@@ -103,10 +107,55 @@ class Statement:
                 self.names.append(name)
             return f"${self.names.index(name) + 1}"
 
-        self.postgres = _PARAM.sub(number, self.sqlite)
+        self.postgres = _PARAM.sub(number, " ".join((postgres or sql).split()))
+
+    @classmethod
+    def of(cls, clause: Any) -> Statement:
+        """``clause`` compiled for SQLite and for PostgreSQL: explicit ``bindparam(name)``s
+        stay parameters (``:name``, ``$n``), every constant the expressions carry is written
+        into the text (as the hand-written SQL had them)."""
+        from sqlalchemy.dialects import postgresql
+        from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+        clause, names = _inline_constants(clause)
+        texts = []
+        for dialect in (sqlite_dialect.dialect(paramstyle="named"),
+                        postgresql.dialect(paramstyle="named")):
+            compiled = clause.compile(dialect=dialect,
+                                      compile_kwargs={"render_postcompile": True})
+            text = str(compiled)
+            # A constant the dialect adds itself (SQLite's ``LIMIT n OFFSET 0``).
+            for name, value in compiled.params.items():
+                if name not in names:
+                    if not isinstance(value, int):
+                        raise ValueError(f"cannot write {name}={value!r} into the SQL")
+                    text = re.sub(rf"(?<![:\w]):{name}\b", str(value), text)
+            texts.append(text)
+        return cls(texts[0], postgres=texts[1])
 
     def __repr__(self) -> str:
         return f"Statement({self.sqlite!r})"
+
+
+def _inline_constants(clause: Any) -> tuple[Any, set[str]]:
+    """``clause`` with each bound value that is not a named parameter (a literal such as a
+    status name, ``0``, a LIMIT) rendered into the SQL text; named parameters get a
+    placeholder value, as compiling with the literals rendered asks for one."""
+    from sqlalchemy import literal
+    from sqlalchemy.sql.elements import BindParameter
+    from sqlalchemy.sql.visitors import replacement_traverse
+
+    names: set[str] = set()
+
+    def replace(element: Any, **_: Any) -> Any:
+        if not isinstance(element, BindParameter):
+            return None
+        if element.required:
+            names.add(element.key)
+            return element._with_value(None, maintain_key=True, required=False)
+        return literal(element.value, element.type, literal_execute=True)
+
+    return replacement_traverse(clause, {}, replace), names
 
 
 def time_of(value: object) -> datetime | None:

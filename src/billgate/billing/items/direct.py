@@ -13,11 +13,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, insert, select, update
+
 from billgate.billing.items import repository as repo
+from billgate.billing.items import rules
 from billgate.billing.items.alerts import crossed
-from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN
+from billgate.billing.items.ledger import due
 from billgate.billing.items.requests import Request
 from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult
+from billgate.billing.items.rules import balances, customers, grants, items
 from billgate.db.direct import (
     Declined,
     DirectDatabase,
@@ -29,65 +33,46 @@ from billgate.db.direct import (
 )
 from billgate.types import CustomerRef
 
-READ_ITEM = Statement("""
-    SELECT i.display_name, i.customer_type, c.id, b.quantity, b.version, b.next_expiry_at
-    FROM item_definitions i
-    LEFT JOIN customers c ON c.type = :type AND c.customer_id = :customer_id
-    LEFT JOIN item_balances b ON b.customer_pk = c.id AND b.item_pk = i.id
-    WHERE i.item_id = :item_id AND i.archived_at IS NULL""")
+P = bindparam  # a parameter of the compiled statement, passed by name when it runs
+_BALANCE_OF_REF = rules.balance_of(P("type"), P("customer_id"), P("item_id"))
 
-# The bucket a removal takes from first (``ledger.Bucket.consume_order``): dated buckets by
-# expiry, then those that expire only with their source, ties by id.
-_FIRST_BUCKET = """
-    SELECT {column} FROM item_grants g
-    WHERE g.balance_id = {balance} AND g.expired_at IS NULL AND g.remaining > 0
-    ORDER BY g.expires_at IS NULL, g.expires_at, g.id LIMIT 1"""
-_NOTHING_DUE = "(next_expiry_at IS NULL OR next_expiry_at > :now)"
-# When one UPDATE is the whole change (``ledger.py`` has the rules it shortcuts):
-# - a removal from the pool (nothing tracked: then nothing is due either), or, for
-#   try_decrease, from the first bucket when it keeps more than it gives and nothing is
-#   due (so neither the next expiry nor the first bucket changes). ``tracked_remaining >
-#   :amount`` is a column of the row itself: on PostgreSQL a statement that waited for the
-#   row lock re-checks the row's columns as committed but the subquery against its older
-#   snapshot, and ``take_from_first_bucket`` re-checks the bucket under the lock;
-# - a grant that never expires, when nothing is due.
-# The bounds keep the balance inside the API's 32-bit range without the database ever
-# evaluating an overflowing expression.
-_GUARDS = {
-    "try_decrease": f"""quantity >= :amount AND (tracked_remaining = 0 OR (
-        tracked_remaining > :amount AND {_NOTHING_DUE}
-        AND ({_FIRST_BUCKET.format(column="g.remaining", balance="item_balances.id")})
-            > :amount))""",
-    "decrease": "quantity >= :lowest AND tracked_remaining = 0",
-    "increase": f"quantity <= :highest AND {_NOTHING_DUE}",
-}
-_UPDATE = """
-    UPDATE item_balances SET quantity = quantity + :delta, version = version + 1,
-        updated_at = :now {tracked}
-    WHERE customer_pk = (SELECT id FROM customers WHERE type = :type AND customer_id = :customer_id)
-      AND item_pk = (SELECT id FROM item_definitions WHERE item_id = :item_id
-                     AND archived_at IS NULL AND customer_type = :type)
-      AND {guard}
-    RETURNING id, customer_pk, quantity, tracked_remaining, version,
-        (SELECT low_balance_thresholds FROM item_definitions WHERE id = item_balances.item_pk)"""
-_TAKE_TRACKED = (", tracked_remaining = CASE WHEN tracked_remaining = 0 THEN 0 "
-                 "ELSE tracked_remaining + :delta END")
-CHANGE = {kind: Statement(_UPDATE.format(
-    guard=guard, tracked="" if kind == "increase" else _TAKE_TRACKED))
-    for kind, guard in _GUARDS.items()}
-TAKE_FROM_FIRST_BUCKET = Statement(f"""
-    UPDATE item_grants SET remaining = remaining - :amount
-    WHERE id = ({_FIRST_BUCKET.format(column="g.id", balance=":balance_id")})
-      AND remaining > :amount
-    RETURNING id""")
-INSERT_CHANGE = Statement("""
-    INSERT INTO item_changes (balance_id, customer_pk, version, delta, quantity_after, reason,
-        description, expires_at, source, idempotency_key, request_fingerprint, created_at)
-    VALUES (:balance_id, :customer_pk, :version, :delta, :quantity_after, :reason,
-        :description, :expires_at, :source, :idempotency_key, :request_fingerprint, :now)
-    RETURNING id""")
+# The live item and the customer's balance of it (``rules.item_with_balance``); the item's
+# type is checked against the customer's in Python (a mismatch is the normal path's error).
+READ_ITEM = Statement.of(
+    select(items.c.display_name, items.c.customer_type, customers.c.id, balances.c.quantity,
+           balances.c.version, balances.c.next_expiry_at)
+    .select_from(rules.item_with_balance(P("type"), P("customer_id")))
+    .where(rules.live_item(P("item_id"))))
 
 
+def _change_statement(kind: rules.Kind) -> Statement:
+    """One UPDATE that is the whole change when ``rules.guard`` holds (a removal also keeps
+    ``tracked_remaining`` by ``rules.tracked_after``)."""
+    values: dict[str, Any] = {"quantity": balances.c.quantity + P("delta"),
+                              "version": balances.c.version + 1, "updated_at": P("now")}
+    if kind != "increase":
+        values["tracked_remaining"] = rules.tracked_after(P("delta"))
+    return Statement.of(
+        update(balances).where(_BALANCE_OF_REF, rules.guard(
+            kind, amount=P("amount"), now=P("now"), lowest=P("lowest"), highest=P("highest")))
+        .values(values)
+        .returning(balances.c.id, balances.c.customer_pk, balances.c.quantity,
+                   balances.c.tracked_remaining, balances.c.version, repo.THRESHOLDS))
+
+
+CHANGE = {kind: _change_statement(kind) for kind in ("try_decrease", "decrease", "increase")}
+# The first bucket gives ``amount`` and keeps something (the guard saw that before the lock;
+# this re-checks it under the lock).
+TAKE_FROM_FIRST_BUCKET = Statement.of(
+    update(grants).where(grants.c.id == rules.first_bucket(P("balance_id"), "id"),
+                         grants.c.remaining > P("amount"))
+    .values(remaining=grants.c.remaining - P("amount")).returning(grants.c.id))
+_ENTRY_COLUMNS = ("balance_id", "customer_pk", "version", "delta", "quantity_after", "reason",
+                  "description", "expires_at", "source", "idempotency_key",
+                  "request_fingerprint")
+INSERT_CHANGE = Statement.of(
+    insert(repo.changes).values({**{name: P(name) for name in _ENTRY_COLUMNS},
+                            "created_at": P("now")}).returning(repo.changes.c.id))
 
 
 async def read_item(direct: DirectDatabase, ref: CustomerRef, item_id: str,
@@ -108,15 +93,14 @@ async def _read_item(direct: DirectDatabase, ref: CustomerRef, item_id: str,
     display_name, _, customer_pk, quantity, version, next_expiry_at = row
     if quantity is None:
         return display_name, BalanceSnapshot(customer_pk, item_id, 0, 0)
-    expiry = time_of(next_expiry_at)
-    if expiry is not None and expiry <= now:
+    if due(time_of(next_expiry_at), now):
         return None
     return display_name, BalanceSnapshot(customer_pk, item_id, quantity, version)
 
 
 async def change(direct: DirectDatabase, ref: CustomerRef, item_id: str, request: Request,
                  now: datetime) -> ChangeResult | None:
-    """The change committed, when it needs no bucket work (see ``_GUARDS``), crosses no
+    """The change committed, when it needs no bucket work (``rules.guard``), crosses no
     low-balance threshold and its idempotency key (if any) is new. None otherwise, with
     nothing written."""
     if request.bucket:
@@ -133,7 +117,7 @@ async def _change(direct: DirectDatabase, ref: CustomerRef, item_id: str, reques
             row = await conn.fetchone(
                 CHANGE[request.kind], delta=request.delta, now=now, type=ref.type.value,
                 customer_id=ref.customer_id, item_id=item_id,
-                **_bounds(request.kind, amount))
+                **rules.bounds(request.kind, amount))
             if row is None:
                 return None
             balance = repo.BalanceRow(row[0], row[1], row[2], row[3], row[4], None,
@@ -155,14 +139,6 @@ async def _change(direct: DirectDatabase, ref: CustomerRef, item_id: str, reques
     event = ChangeEvent(names.customer_type, names.customer_id, item_id, entry.quantity_after,
                         entry.version, entry.delta, entry.reason)
     return ChangeResult(success=True, balance=snapshot, change_id=inserted[0], changes=[event])
-
-
-def _bounds(kind: str, amount: int) -> dict[str, int]:
-    if kind == "try_decrease":
-        return {"amount": amount}
-    if kind == "decrease":
-        return {"lowest": BALANCE_MIN + amount}
-    return {"highest": BALANCE_MAX - amount}
 
 
 def _entry_params(balance: repo.BalanceRow, entry: Any) -> dict[str, Any]:
