@@ -141,7 +141,6 @@ def _inline_constants(clause: Any) -> tuple[Any, set[str]]:
     """``clause`` with each bound value that is not a named parameter (a literal such as a
     status name, ``0``, a LIMIT) rendered into the SQL text; named parameters get a
     placeholder value, as compiling with the literals rendered asks for one."""
-    from sqlalchemy import literal
     from sqlalchemy.sql.elements import BindParameter
     from sqlalchemy.sql.visitors import replacement_traverse
 
@@ -153,7 +152,9 @@ def _inline_constants(clause: Any) -> tuple[Any, set[str]]:
         if element.required:
             names.add(element.key)
             return element._with_value(None, maintain_key=True, required=False)
-        return literal(element.value, element.type, literal_execute=True)
+        constant = element._clone()
+        constant.literal_execute = True  # ``IN (...)`` lists stay lists
+        return constant
 
     return replacement_traverse(clause, {}, replace), names
 

@@ -29,7 +29,7 @@ from billgate.billing.errors import (
     ProductNotSwitchable,
     SubscriptionNotFound,
 )
-from billgate.billing.purchases import fulfil, repository, request
+from billgate.billing.purchases import fulfil, ownership, repository, request
 from billgate.billing.subscriptions import lifecycle
 from billgate.billing.subscriptions.amounts import period_total
 from billgate.billing.subscriptions.proration import SwitchAmounts, switch_amounts
@@ -39,8 +39,6 @@ from billgate.db.models import ChargeClaim, Customer, ItemSchedule, Purchase, Tr
 from billgate.db.models import Product as ProductRow
 from billgate.notifications import outbox
 from billgate.types import CustomerRef
-
-LIVE = (TRIALING, ACTIVE, PAST_DUE, PAUSED)
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ async def find(session: AsyncSession, customer: Customer, which: Selector) -> Pu
 
 
 def _require_live(sub: Purchase) -> None:
-    if sub.status not in LIVE:
+    if not ownership.is_live(sub.status):
         raise SubscriptionNotFound("the subscription has already ended", field=["subscriptionId"])
 
 
