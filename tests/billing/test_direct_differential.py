@@ -319,7 +319,7 @@ async def _open(urls: list[str]) -> Twins:
     return Twins(on, off)
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(600)  # 200 examples take 1-2 minutes per database
 def test_direct_path_answers_as_the_normal_path_does(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     tally = Tally()
