@@ -110,17 +110,21 @@ class Statement:
         self.postgres = _PARAM.sub(number, " ".join((postgres or sql).split()))
 
     @classmethod
-    def of(cls, clause: Any) -> Statement:
+    def of(cls, clause: Any, *, postgres_only: bool = False) -> Statement:
         """``clause`` compiled for SQLite and for PostgreSQL: explicit ``bindparam(name)``s
         stay parameters (``:name``, ``$n``), every constant the expressions carry is written
-        into the text (as the hand-written SQL had them)."""
+        into the text (as the hand-written SQL had them). ``postgres_only``: SQL SQLite
+        cannot run (data-modifying CTEs); ``sqlite`` then holds PostgreSQL's text too, for
+        listeners."""
         from sqlalchemy.dialects import postgresql
         from sqlalchemy.dialects import sqlite as sqlite_dialect
 
         clause, names = _inline_constants(clause)
         texts = []
-        for dialect in (sqlite_dialect.dialect(paramstyle="named"),
-                        postgresql.dialect(paramstyle="named")):
+        dialects = [postgresql.dialect(paramstyle="named")]
+        if not postgres_only:
+            dialects.insert(0, sqlite_dialect.dialect(paramstyle="named"))
+        for dialect in dialects:
             compiled = clause.compile(dialect=dialect,
                                       compile_kwargs={"render_postcompile": True})
             text = str(compiled)
@@ -131,7 +135,7 @@ class Statement:
                         raise ValueError(f"cannot write {name}={value!r} into the SQL")
                     text = re.sub(rf"(?<![:\w]):{name}\b", str(value), text)
             texts.append(text)
-        return cls(texts[0], postgres=texts[1])
+        return cls(texts[0], postgres=texts[-1])
 
     def __repr__(self) -> str:
         return f"Statement({self.sqlite!r})"
@@ -198,6 +202,8 @@ class Connection:
 class DirectDatabase:
     """``read()`` for one consistent statement at a time, ``write()`` for one transaction."""
 
+    dialect = ""  # "sqlite" or "postgresql"
+
     def __init__(self) -> None:
         self.listeners: list[Listener] = []
 
@@ -218,6 +224,8 @@ class DirectDatabase:
 
 class SQLiteDirect(DirectDatabase):
     """``sqlite3`` on the loop's thread: autocommit reads, ``BEGIN IMMEDIATE`` writes."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: str, *, keep_idle: int = 2) -> None:
         super().__init__()
@@ -316,6 +324,7 @@ class PostgresDirect(DirectDatabase):
     for one up to ``connect_timeout`` (waiting and connecting together)."""
 
     APPLICATION_NAME = "billgate-direct"
+    dialect = "postgresql"
 
     # After the pool could not be opened, requests take the normal path for this long
     # before the next attempt (a connection attempt per request would cost more).
