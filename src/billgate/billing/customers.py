@@ -48,7 +48,7 @@ def is_ensured(included_version: str | None, catalog_version: Any) -> bool:
     """The customer has the include-by-default products of the catalog as it is now (it
     was checked after the last catalog change). ``catalog_version`` as decoded from its
     JSON column (the direct path reads the JSON text: ``json_of``)."""
-    return included_version == catalog_version
+    return bool(included_version == catalog_version)
 
 
 async def ensured_pk(direct: DirectDatabase, ref: CustomerRef) -> int | None:

@@ -86,7 +86,7 @@ def _typed(name: str) -> Any:
     return P(name, type_=repo.changes.c[column].type)
 
 
-def _change_in_one(kind: rules.Kind) -> Statement:
+def _one_statement_change(kind: rules.Kind) -> Statement:
     """PostgreSQL: the balance UPDATE, the bucket (``try_decrease``) and the ledger row in
     one statement of data-modifying CTEs (one round trip instead of three; still inside
     ``write()``, so a declined result rolls it all back). The bucket's and ledger row's
@@ -108,7 +108,7 @@ def _change_in_one(kind: rules.Kind) -> Statement:
 
 
 CHANGE = {kind: Statement.of(_update_balance(kind)) for kind in KINDS}
-CHANGE_IN_ONE = {kind: _change_in_one(kind) for kind in KINDS}
+CHANGE_IN_ONE = {kind: _one_statement_change(kind) for kind in KINDS}
 TAKE_FROM_FIRST_BUCKET = Statement.of(_take_from_first_bucket(P("balance_id")))
 INSERT_CHANGE = Statement.of(
     insert(repo.changes).values({name: _typed("now" if name == "created_at" else name)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy import and_, bindparam, select
 
 from billgate.billing.purchases import ownership
 from billgate.billing.purchases.ownership import SUBSCRIPTION
@@ -42,7 +42,7 @@ _STATE = (Purchase.kind, Purchase.status, Purchase.current_period_end,
           Purchase.cancel_at_period_end, Purchase.past_due_since)
 
 
-def owned_states(customer_pk: Any, product_id: Any | None) -> Select[Any]:
+def owned_states(customer_pk: Any, product_id: Any | None) -> Any:
     """What access depends on, of the customer's owned purchases of the product
     (``ownership.owned``), or (``product_id`` None) of its live subscriptions
     (``ownership.live_subscription``): one definition for both paths."""

@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing.purchases.ownership import (  # noqa: F401 - the names callers use
-    INCLUDED,
-    LIVE_SUBSCRIPTION,
-    ONE_TIME,
-    OWNED_CONDITION,
-    SUBSCRIPTION,
-    live_subscription,
-)
+# Kinds, "live" and "owned" are defined in ``ownership.py``; re-exported for callers here.
+from billgate.billing.purchases.ownership import INCLUDED as INCLUDED
+from billgate.billing.purchases.ownership import LIVE_SUBSCRIPTION as LIVE_SUBSCRIPTION
+from billgate.billing.purchases.ownership import ONE_TIME as ONE_TIME
+from billgate.billing.purchases.ownership import OWNED_CONDITION as OWNED_CONDITION
+from billgate.billing.purchases.ownership import SUBSCRIPTION as SUBSCRIPTION
+from billgate.billing.purchases.ownership import live_subscription
 from billgate.db.models import Customer, Purchase
 
 
