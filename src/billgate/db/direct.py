@@ -4,7 +4,10 @@ An entitlement check is one indexed read. Through an ``AsyncSession`` on aiosqli
 about 2 ms of CPU: statement building, ORM result handling, and a hand-off to the driver's
 thread (and back) for every cursor call, BEGIN and ROLLBACK (STACK-NOTES.md). The hot path
 (balance reads, ``hasAccess``, ``tryDecrease``'s common case, the catalog version) instead
-runs fixed SQL text, written once in ``Statement``, straight on the driver:
+runs fixed SQL text straight on the driver. Statements that state a billing rule are not
+written as text: they are SQLAlchemy Core expressions shared with the normal path
+(``billing/items/rules.py``, ``billing/purchases/ownership.py``), compiled per dialect once
+at import (``Statement.of``); the driver only ever sees the compiled text:
 
 - SQLite: plain ``sqlite3`` connections on the event loop's own thread. An indexed read or a
   one-row write takes tens of microseconds, less than one hand-off. They never block the
