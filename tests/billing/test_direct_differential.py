@@ -251,9 +251,13 @@ async def state(db: Database, ref: CustomerRef) -> Any:
             .join(ItemDefinition, ItemDefinition.id == ItemBalance.item_pk)
             .join(Customer, Customer.id == ItemBalance.customer_pk).where(of_customer)
             .order_by(ItemDefinition.item_id))).all()
+        # Not ``expired_at``: a bucket is closed (remaining 0) by whichever write loads it
+        # next; a used-up bucket that comes due is closed by the normal path's next write and
+        # not by a direct one (nothing is left to take: ``rules.nothing_due`` looks only at
+        # expiries that take something away). Its expiry's effect is in the ledger rows.
         buckets = (await session.execute(
             select(ItemDefinition.item_id, ItemGrant.quantity, ItemGrant.remaining,
-                   ItemGrant.expires_at, ItemGrant.source, ItemGrant.expired_at)
+                   ItemGrant.expires_at, ItemGrant.source)
             .join(ItemBalance, ItemBalance.id == ItemGrant.balance_id)
             .join(ItemDefinition, ItemDefinition.id == ItemBalance.item_pk)
             .join(Customer, Customer.id == ItemBalance.customer_pk).where(of_customer)
@@ -264,7 +268,7 @@ async def state(db: Database, ref: CustomerRef) -> Any:
             .order_by(Purchase.id))).all()
     # A bucket's source names its purchase by id, which differs between the databases.
     ledger = [(*row[:7], _kind_of(row[7]), *row[8:]) for row in ledger]
-    buckets = [(*row[:4], _kind_of(row[4]), row[5]) for row in buckets]
+    buckets = [(*row[:4], _kind_of(row[4])) for row in buckets]
     return ledger, [tuple(r) for r in balances], buckets, [tuple(r) for r in owned]
 
 
