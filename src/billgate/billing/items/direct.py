@@ -74,8 +74,9 @@ def _take_from_first_bucket(balance_id: Any) -> Any:
 _ENTRY_COLUMNS = ("balance_id", "customer_pk", "version", "delta", "quantity_after", "reason",
                   "description", "expires_at", "source", "idempotency_key",
                   "request_fingerprint", "created_at")
-# What a ledger row takes from the request (the rest comes from the balance row).
-_FROM_REQUEST = ("delta", "reason", "description", "expires_at", "source", "idempotency_key",
+# What a ledger row takes from the request besides ``delta`` and ``now`` (the rest comes
+# from the balance row).
+_FROM_REQUEST = ("reason", "description", "expires_at", "source", "idempotency_key",
                  "request_fingerprint")
 
 
@@ -97,8 +98,9 @@ def _one_statement_change(kind: rules.Kind) -> Statement:
         g = _take_from_first_bucket(select(b.c.id).scalar_subquery()).where(
             select(b.c.tracked_remaining).scalar_subquery() > 0).cte("bucket")
         taken = select(g.c.id).scalar_subquery()
-    entry = select(b.c.id, b.c.customer_pk, b.c.version, *(_typed(n) for n in _FROM_REQUEST[:1]),
-                   b.c.quantity, *(_typed(n) for n in _FROM_REQUEST[1:]), _typed("now"))
+    # In ``_ENTRY_COLUMNS`` order.
+    entry = select(b.c.id, b.c.customer_pk, b.c.version, _typed("delta"), b.c.quantity,
+                   *(_typed(name) for name in _FROM_REQUEST), _typed("now"))
     c = insert(repo.changes).from_select(list(_ENTRY_COLUMNS), entry).returning(
         repo.changes.c.id).cte("entry")
     return Statement.of(select(b.c.id, b.c.customer_pk, b.c.quantity, b.c.tracked_remaining,
