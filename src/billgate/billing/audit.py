@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing.purchases.repository import LIVE_SUBSCRIPTION, SUBSCRIPTION
+from billgate.billing.purchases import ownership
 from billgate.db.models import (
     Customer,
     CustomerCredit,
@@ -104,7 +104,7 @@ async def _money(session: AsyncSession) -> Found:
 async def _live_subscriptions(session: AsyncSession) -> Found:
     rows = await session.execute(
         select(Purchase.customer_pk, Purchase.product_line_id, func.count(Purchase.id))
-        .where(Purchase.kind == SUBSCRIPTION, Purchase.status.in_(LIVE_SUBSCRIPTION),
+        .where(ownership.live_subscription(),
                Purchase.product_line_id.is_not(None))
         .group_by(Purchase.customer_pk, Purchase.product_line_id)
         .having(func.count(Purchase.id) > 1))

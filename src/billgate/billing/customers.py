@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import webhook_events
-from billgate.billing.catalog import VERSION_KEY, version_statement
+from billgate.billing.catalog import version_statement
 from billgate.db.direct import DirectDatabase, Statement, json_of, or_none
 from billgate.db.models import Customer
 from billgate.db.upsert import insert_ignore
@@ -33,21 +33,31 @@ def validate_ref(ref: CustomerRef) -> CustomerRef:
     return ref
 
 
-ENSURED = Statement("""
-    SELECT c.id, c.included_version, (SELECT value FROM app_settings WHERE key = :version_key)
-    FROM customers c WHERE c.type = :type AND c.customer_id = :customer_id""")
+def _ensured_select(customer_type: Any, customer_id: Any) -> Any:
+    return select(Customer.id, Customer.included_version,
+                  version_statement().label("catalog_version")).where(
+        Customer.type == customer_type, Customer.customer_id == customer_id)
+
+
+# ``ensured_statement`` compiled for the direct path.
+ENSURED = Statement.of(_ensured_select(bindparam("type"), bindparam("customer_id")))
+
+
+def is_ensured(included_version: str | None, catalog_version: Any) -> bool:
+    """The customer has the include-by-default products of the catalog as it is now (it
+    was checked after the last catalog change). ``catalog_version`` as decoded from its
+    JSON column (the direct path reads the JSON text: ``json_of``)."""
+    return bool(included_version == catalog_version)
 
 
 async def ensured_pk(direct: DirectDatabase, ref: CustomerRef) -> int | None:
-    """The customer's pk when it exists with the current catalog's include-by-default
-    products (``ensured_statement`` in one direct statement); None when the normal path
-    must look."""
+    """The customer's pk when it exists and ``is_ensured`` (``ensured_statement`` in one
+    direct statement); None when the normal path must look."""
     async def read() -> int | None:
         async with direct.read() as conn:
-            row = await conn.fetchone(ENSURED, version_key=VERSION_KEY, type=ref.type.value,
+            row = await conn.fetchone(ENSURED, type=ref.type.value,
                                       customer_id=ref.customer_id)
-        # ``app_settings.value`` is a JSON column: the version is a JSON string there.
-        return int(row[0]) if row is not None and row[1] == json_of(row[2]) else None
+        return int(row[0]) if row is not None and is_ensured(row[1], json_of(row[2])) else None
 
     return await or_none(read())
 
@@ -61,10 +71,8 @@ async def find(session: AsyncSession, ref: CustomerRef) -> Customer | None:
 
 def ensured_statement(ref: CustomerRef) -> Any:
     """The customer's pk and ``included_version`` beside the catalog's version, in one
-    statement (``purchases/service.ensure_customer``)."""
-    return select(Customer.id, Customer.included_version,
-                  version_statement().label("catalog_version")).where(
-        Customer.type == ref.type.value, Customer.customer_id == ref.customer_id)
+    statement (``purchases/service.ensure_customer``; ``is_ensured`` reads it)."""
+    return _ensured_select(ref.type.value, ref.customer_id)
 
 
 async def list_page(session: AsyncSession, *, customer_type: CustomerType | None,

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import charges, items, locks, unit_of_work, webhook_events
 from billgate.billing.purchases import fulfil
-from billgate.billing.purchases.repository import LIVE_SUBSCRIPTION, SUBSCRIPTION
+from billgate.billing.purchases.ownership import LIVE_SUBSCRIPTION, SUBSCRIPTION
 from billgate.billing.subscriptions import lifecycle
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.db.models import ChargeClaim, ItemBalance, ItemChange, ItemDefinition, Transaction

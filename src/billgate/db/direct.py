@@ -4,7 +4,10 @@ An entitlement check is one indexed read. Through an ``AsyncSession`` on aiosqli
 about 2 ms of CPU: statement building, ORM result handling, and a hand-off to the driver's
 thread (and back) for every cursor call, BEGIN and ROLLBACK (STACK-NOTES.md). The hot path
 (balance reads, ``hasAccess``, ``tryDecrease``'s common case, the catalog version) instead
-runs fixed SQL text, written once in ``Statement``, straight on the driver:
+runs fixed SQL text straight on the driver. Statements that state a billing rule are not
+written as text: they are SQLAlchemy Core expressions shared with the normal path
+(``billing/items/rules.py``, ``billing/purchases/ownership.py``), compiled per dialect once
+at import (``Statement.of``); the driver only ever sees the compiled text:
 
 - SQLite: plain ``sqlite3`` connections on the event loop's own thread. An indexed read or a
   one-row write takes tens of microseconds, less than one hand-off. They never block the
@@ -91,9 +94,13 @@ async def or_none(work: Awaitable[T | None]) -> T | None:
 
 
 class Statement:
-    """SQL text with ``:name`` parameters, and its PostgreSQL form (``$1``...)."""
+    """SQL text with ``:name`` parameters, and its PostgreSQL form (``$1``...).
 
-    def __init__(self, sql: str) -> None:
+    ``Statement.of`` compiles a SQLAlchemy Core statement for each dialect (the ledger's
+    rules live as Core expressions in one place, ``billing/items/rules.py``); ``Statement``
+    of plain text is for SQL that states no billing rule."""
+
+    def __init__(self, sql: str, *, postgres: str | None = None) -> None:
         self.sqlite = " ".join(sql.split())
         self.names: list[str] = []
 
@@ -103,10 +110,60 @@ class Statement:
                 self.names.append(name)
             return f"${self.names.index(name) + 1}"
 
-        self.postgres = _PARAM.sub(number, self.sqlite)
+        self.postgres = _PARAM.sub(number, " ".join((postgres or sql).split()))
+
+    @classmethod
+    def of(cls, clause: Any, *, postgres_only: bool = False) -> Statement:
+        """``clause`` compiled for SQLite and for PostgreSQL: explicit ``bindparam(name)``s
+        stay parameters (``:name``, ``$n``), every constant the expressions carry is written
+        into the text (as the hand-written SQL had them). ``postgres_only``: SQL SQLite
+        cannot run (data-modifying CTEs); ``sqlite`` then holds PostgreSQL's text too, for
+        listeners."""
+        from sqlalchemy.dialects import postgresql
+        from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+        clause, names = _inline_constants(clause)
+        texts = []
+        dialects = [postgresql.dialect(paramstyle="named")]
+        if not postgres_only:
+            dialects.insert(0, sqlite_dialect.dialect(paramstyle="named"))
+        for dialect in dialects:
+            compiled = clause.compile(dialect=dialect,
+                                      compile_kwargs={"render_postcompile": True})
+            text = str(compiled)
+            # A constant the dialect adds itself (SQLite's ``LIMIT n OFFSET 0``).
+            for name, value in compiled.params.items():
+                if name not in names:
+                    if not isinstance(value, int):
+                        raise ValueError(f"cannot write {name}={value!r} into the SQL")
+                    text = re.sub(rf"(?<![:\w]):{name}\b", str(value), text)
+            texts.append(text)
+        return cls(texts[0], postgres=texts[-1])
 
     def __repr__(self) -> str:
         return f"Statement({self.sqlite!r})"
+
+
+def _inline_constants(clause: Any) -> tuple[Any, set[str]]:
+    """``clause`` with each bound value that is not a named parameter (a literal such as a
+    status name, ``0``, a LIMIT) rendered into the SQL text; named parameters get a
+    placeholder value, as compiling with the literals rendered asks for one."""
+    from sqlalchemy.sql.elements import BindParameter
+    from sqlalchemy.sql.visitors import replacement_traverse
+
+    names: set[str] = set()
+
+    def replace(element: Any, **_: Any) -> Any:
+        if not isinstance(element, BindParameter):
+            return None
+        if element.required:
+            names.add(element.key)
+            return element._with_value(None, maintain_key=True, required=False)
+        constant = element._clone()
+        constant.literal_execute = True  # ``IN (...)`` lists stay lists
+        return constant
+
+    return replacement_traverse(clause, {}, replace), names
 
 
 def time_of(value: object) -> datetime | None:
@@ -148,6 +205,8 @@ class Connection:
 class DirectDatabase:
     """``read()`` for one consistent statement at a time, ``write()`` for one transaction."""
 
+    dialect = ""  # "sqlite" or "postgresql"
+
     def __init__(self) -> None:
         self.listeners: list[Listener] = []
 
@@ -168,6 +227,8 @@ class DirectDatabase:
 
 class SQLiteDirect(DirectDatabase):
     """``sqlite3`` on the loop's thread: autocommit reads, ``BEGIN IMMEDIATE`` writes."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: str, *, keep_idle: int = 2) -> None:
         super().__init__()
@@ -266,6 +327,7 @@ class PostgresDirect(DirectDatabase):
     for one up to ``connect_timeout`` (waiting and connecting together)."""
 
     APPLICATION_NAME = "billgate-direct"
+    dialect = "postgresql"
 
     # After the pool could not be opened, requests take the normal path for this long
     # before the next attempt (a connection attempt per request would cost more).

@@ -13,11 +13,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, insert, null, select, update
+
 from billgate.billing.items import repository as repo
+from billgate.billing.items import rules
 from billgate.billing.items.alerts import crossed
-from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN
+from billgate.billing.items.ledger import due
 from billgate.billing.items.requests import Request
 from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult
+from billgate.billing.items.rules import balances, customers, grants, items
 from billgate.db.direct import (
     Declined,
     DirectDatabase,
@@ -29,65 +33,88 @@ from billgate.db.direct import (
 )
 from billgate.types import CustomerRef
 
-READ_ITEM = Statement("""
-    SELECT i.display_name, i.customer_type, c.id, b.quantity, b.version, b.next_expiry_at
-    FROM item_definitions i
-    LEFT JOIN customers c ON c.type = :type AND c.customer_id = :customer_id
-    LEFT JOIN item_balances b ON b.customer_pk = c.id AND b.item_pk = i.id
-    WHERE i.item_id = :item_id AND i.archived_at IS NULL""")
+P = bindparam  # a parameter of the compiled statement, passed by name when it runs
+_BALANCE_OF_REF = rules.balance_of(P("type"), P("customer_id"), P("item_id"))
 
-# The bucket a removal takes from first (``ledger.Bucket.consume_order``): dated buckets by
-# expiry, then those that expire only with their source, ties by id.
-_FIRST_BUCKET = """
-    SELECT {column} FROM item_grants g
-    WHERE g.balance_id = {balance} AND g.expired_at IS NULL AND g.remaining > 0
-    ORDER BY g.expires_at IS NULL, g.expires_at, g.id LIMIT 1"""
-_NOTHING_DUE = "(next_expiry_at IS NULL OR next_expiry_at > :now)"
-# When one UPDATE is the whole change (``ledger.py`` has the rules it shortcuts):
-# - a removal from the pool (nothing tracked: then nothing is due either), or, for
-#   try_decrease, from the first bucket when it keeps more than it gives and nothing is
-#   due (so neither the next expiry nor the first bucket changes). ``tracked_remaining >
-#   :amount`` is a column of the row itself: on PostgreSQL a statement that waited for the
-#   row lock re-checks the row's columns as committed but the subquery against its older
-#   snapshot, and ``take_from_first_bucket`` re-checks the bucket under the lock;
-# - a grant that never expires, when nothing is due.
-# The bounds keep the balance inside the API's 32-bit range without the database ever
-# evaluating an overflowing expression.
-_GUARDS = {
-    "try_decrease": f"""quantity >= :amount AND (tracked_remaining = 0 OR (
-        tracked_remaining > :amount AND {_NOTHING_DUE}
-        AND ({_FIRST_BUCKET.format(column="g.remaining", balance="item_balances.id")})
-            > :amount))""",
-    "decrease": "quantity >= :lowest AND tracked_remaining = 0",
-    "increase": f"quantity <= :highest AND {_NOTHING_DUE}",
-}
-_UPDATE = """
-    UPDATE item_balances SET quantity = quantity + :delta, version = version + 1,
-        updated_at = :now {tracked}
-    WHERE customer_pk = (SELECT id FROM customers WHERE type = :type AND customer_id = :customer_id)
-      AND item_pk = (SELECT id FROM item_definitions WHERE item_id = :item_id
-                     AND archived_at IS NULL AND customer_type = :type)
-      AND {guard}
-    RETURNING id, customer_pk, quantity, tracked_remaining, version,
-        (SELECT low_balance_thresholds FROM item_definitions WHERE id = item_balances.item_pk)"""
-_TAKE_TRACKED = (", tracked_remaining = CASE WHEN tracked_remaining = 0 THEN 0 "
-                 "ELSE tracked_remaining + :delta END")
-CHANGE = {kind: Statement(_UPDATE.format(
-    guard=guard, tracked="" if kind == "increase" else _TAKE_TRACKED))
-    for kind, guard in _GUARDS.items()}
-TAKE_FROM_FIRST_BUCKET = Statement(f"""
-    UPDATE item_grants SET remaining = remaining - :amount
-    WHERE id = ({_FIRST_BUCKET.format(column="g.id", balance=":balance_id")})
-      AND remaining > :amount
-    RETURNING id""")
-INSERT_CHANGE = Statement("""
-    INSERT INTO item_changes (balance_id, customer_pk, version, delta, quantity_after, reason,
-        description, expires_at, source, idempotency_key, request_fingerprint, created_at)
-    VALUES (:balance_id, :customer_pk, :version, :delta, :quantity_after, :reason,
-        :description, :expires_at, :source, :idempotency_key, :request_fingerprint, :now)
-    RETURNING id""")
+# The live item and the customer's balance of it (``rules.item_with_balance``); the item's
+# type is checked against the customer's in Python (a mismatch is the normal path's error).
+READ_ITEM = Statement.of(
+    select(items.c.display_name, items.c.customer_type, customers.c.id, balances.c.quantity,
+           balances.c.version, balances.c.next_expiry_at)
+    .select_from(rules.item_with_balance(P("type"), P("customer_id")))
+    .where(rules.live_item(P("item_id"))))
 
 
+KINDS: tuple[rules.Kind, ...] = ("try_decrease", "decrease", "increase")
+
+
+def _update_balance(kind: rules.Kind) -> Any:
+    """One UPDATE that is the whole balance change when ``rules.guard`` holds (a removal
+    also keeps ``tracked_remaining`` by ``rules.tracked_after``)."""
+    values: dict[str, Any] = {"quantity": balances.c.quantity + P("delta"),
+                              "version": balances.c.version + 1, "updated_at": P("now")}
+    if kind != "increase":
+        values["tracked_remaining"] = rules.tracked_after(P("delta"))
+    return (update(balances).where(_BALANCE_OF_REF, rules.guard(
+        kind, amount=P("amount"), now=P("now"), lowest=P("lowest"), highest=P("highest")))
+        .values(values)
+        .returning(balances.c.id, balances.c.customer_pk, balances.c.quantity,
+                   balances.c.tracked_remaining, balances.c.version,
+                   repo.THRESHOLDS.label("thresholds")))
+
+
+def _take_from_first_bucket(balance_id: Any) -> Any:
+    """The first bucket gives ``amount`` and keeps something (the guard saw that before the
+    lock; this re-checks it under the lock)."""
+    return (update(grants).where(grants.c.id == rules.first_bucket(balance_id, "id"),
+                                 grants.c.remaining > P("amount"))
+            .values(remaining=grants.c.remaining - P("amount")).returning(grants.c.id))
+
+
+_ENTRY_COLUMNS = ("balance_id", "customer_pk", "version", "delta", "quantity_after", "reason",
+                  "description", "expires_at", "source", "idempotency_key",
+                  "request_fingerprint", "created_at")
+# What a ledger row takes from the request besides ``delta`` and ``now`` (the rest comes
+# from the balance row).
+_FROM_REQUEST = ("reason", "description", "expires_at", "source", "idempotency_key",
+                 "request_fingerprint")
+
+
+def _typed(name: str) -> Any:
+    """A parameter typed as its ``item_changes`` column (PostgreSQL needs the type of a
+    parameter in a SELECT list)."""
+    column = "created_at" if name == "now" else name
+    return P(name, type_=repo.changes.c[column].type)
+
+
+def _one_statement_change(kind: rules.Kind) -> Statement:
+    """PostgreSQL: the balance UPDATE, the bucket (``try_decrease``) and the ledger row in
+    one statement of data-modifying CTEs (one round trip instead of three; still inside
+    ``write()``, so a declined result rolls it all back). The bucket's and ledger row's
+    statements read the balance UPDATE's RETURNING, so the row lock comes first."""
+    b = _update_balance(kind).cte("balance")
+    taken: Any = null()
+    if kind == "try_decrease":
+        g = _take_from_first_bucket(select(b.c.id).scalar_subquery()).where(
+            select(b.c.tracked_remaining).scalar_subquery() > 0).cte("bucket")
+        taken = select(g.c.id).scalar_subquery()
+    # In ``_ENTRY_COLUMNS`` order.
+    entry = select(b.c.id, b.c.customer_pk, b.c.version, _typed("delta"), b.c.quantity,
+                   *(_typed(name) for name in _FROM_REQUEST), _typed("now"))
+    c = insert(repo.changes).from_select(list(_ENTRY_COLUMNS), entry).returning(
+        repo.changes.c.id).cte("entry")
+    return Statement.of(select(b.c.id, b.c.customer_pk, b.c.quantity, b.c.tracked_remaining,
+                               b.c.version, b.c.thresholds, taken.label("taken"),
+                               select(c.c.id).scalar_subquery().label("change_id")),
+                        postgres_only=True)
+
+
+CHANGE = {kind: Statement.of(_update_balance(kind)) for kind in KINDS}
+CHANGE_IN_ONE = {kind: _one_statement_change(kind) for kind in KINDS}
+TAKE_FROM_FIRST_BUCKET = Statement.of(_take_from_first_bucket(P("balance_id")))
+INSERT_CHANGE = Statement.of(
+    insert(repo.changes).values({name: _typed("now" if name == "created_at" else name)
+                                 for name in _ENTRY_COLUMNS}).returning(repo.changes.c.id))
 
 
 async def read_item(direct: DirectDatabase, ref: CustomerRef, item_id: str,
@@ -108,15 +135,14 @@ async def _read_item(direct: DirectDatabase, ref: CustomerRef, item_id: str,
     display_name, _, customer_pk, quantity, version, next_expiry_at = row
     if quantity is None:
         return display_name, BalanceSnapshot(customer_pk, item_id, 0, 0)
-    expiry = time_of(next_expiry_at)
-    if expiry is not None and expiry <= now:
+    if due(time_of(next_expiry_at), now):
         return None
     return display_name, BalanceSnapshot(customer_pk, item_id, quantity, version)
 
 
 async def change(direct: DirectDatabase, ref: CustomerRef, item_id: str, request: Request,
                  now: datetime) -> ChangeResult | None:
-    """The change committed, when it needs no bucket work (see ``_GUARDS``), crosses no
+    """The change committed, when it needs no bucket work (``rules.guard``), crosses no
     low-balance threshold and its idempotency key (if any) is new. None otherwise, with
     nothing written."""
     if request.bucket:
@@ -126,6 +152,8 @@ async def change(direct: DirectDatabase, ref: CustomerRef, item_id: str, request
 
 async def _change(direct: DirectDatabase, ref: CustomerRef, item_id: str, request: Request,
                   now: datetime) -> ChangeResult | None:
+    if direct.dialect == "postgresql":
+        return await _change_in_one(direct, ref, item_id, request, now)
     names = repo.Names(ref.type.value, ref.customer_id, item_id)
     amount = request.amount
     try:
@@ -133,7 +161,7 @@ async def _change(direct: DirectDatabase, ref: CustomerRef, item_id: str, reques
             row = await conn.fetchone(
                 CHANGE[request.kind], delta=request.delta, now=now, type=ref.type.value,
                 customer_id=ref.customer_id, item_id=item_id,
-                **_bounds(request.kind, amount))
+                **rules.bounds(request.kind, amount))
             if row is None:
                 return None
             balance = repo.BalanceRow(row[0], row[1], row[2], row[3], row[4], None,
@@ -157,12 +185,35 @@ async def _change(direct: DirectDatabase, ref: CustomerRef, item_id: str, reques
     return ChangeResult(success=True, balance=snapshot, change_id=inserted[0], changes=[event])
 
 
-def _bounds(kind: str, amount: int) -> dict[str, int]:
-    if kind == "try_decrease":
-        return {"amount": amount}
-    if kind == "decrease":
-        return {"lowest": BALANCE_MIN + amount}
-    return {"highest": BALANCE_MAX - amount}
+async def _change_in_one(direct: DirectDatabase, ref: CustomerRef, item_id: str,
+                         request: Request, now: datetime) -> ChangeResult | None:
+    """``_change`` as one statement (``CHANGE_IN_ONE``): what it wrote is checked here and
+    rolled back (declined) when the bucket moved or a threshold is crossed."""
+    meta = request.meta
+    try:
+        async with direct.write() as conn:
+            row = await conn.fetchone(
+                CHANGE_IN_ONE[request.kind], delta=request.delta, now=now,
+                type=ref.type.value, customer_id=ref.customer_id, item_id=item_id,
+                reason=meta.reason, description=meta.description, expires_at=meta.expires_at,
+                source=meta.source, idempotency_key=meta.idempotency_key,
+                request_fingerprint=meta.request_fingerprint,
+                **rules.bounds(request.kind, request.amount))
+            if row is None:
+                return None
+            balance_id, customer_pk, quantity, tracked, version, thresholds, taken, change_id = row
+            if request.kind == "try_decrease" and tracked > 0 and taken is None:
+                raise Declined("the buckets moved since the guard read them")
+            if crossed(tuple(json_of(thresholds) or ()), quantity - request.delta, quantity):
+                raise Declined("a low-balance threshold is crossed: the normal path alerts")
+    except Exception as exc:
+        if is_unique_violation(exc):  # the key was used: the normal path replays it
+            raise Declined("idempotency key seen before") from exc
+        raise
+    snapshot = BalanceSnapshot(customer_pk, item_id, quantity, version)
+    event = ChangeEvent(ref.type.value, ref.customer_id, item_id, quantity, version,
+                        request.delta, meta.reason)
+    return ChangeResult(success=True, balance=snapshot, change_id=change_id, changes=[event])
 
 
 def _entry_params(balance: repo.BalanceRow, entry: Any) -> dict[str, Any]:

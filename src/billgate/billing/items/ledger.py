@@ -35,6 +35,12 @@ BALANCE_MAX = 2**31 - 1
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
+def due(expires_at: datetime | None, now: datetime) -> bool:
+    """An expiry at ``T`` is due at ``now >= T``; None (never) is never due. SQL twin:
+    ``rules.due`` (``tests/billing/test_ledger_rules.py`` holds them together)."""
+    return expires_at is not None and expires_at <= now
+
+
 @dataclass
 class Bucket:
     """An ``item_grants`` row; ``id`` is None until inserted."""
@@ -53,10 +59,11 @@ class Bucket:
         return self.expired_at is None
 
     def due(self, now: datetime) -> bool:
-        return self.active and self.expires_at is not None and self.expires_at <= now
+        return self.active and due(self.expires_at, now)
 
     def consume_order(self) -> tuple[bool, datetime, bool, int]:
         # Dated buckets first by expiry, then source-only ones; ties by id, unsaved last.
+        # SQL twin: ``rules.consume_order``.
         return (self.expires_at is None, self.expires_at or _NEVER,
                 self.id is None, self.id or 0)
 
@@ -111,8 +118,8 @@ class Ledger:
     def settle(self, now: datetime) -> None:
         """Expire every bucket due at ``now``, in expiry order, each its own version,
         dated at its own ``expires_at`` (it expired then, whenever we noticed)."""
-        due = sorted((b for b in self.buckets if b.due(now)), key=Bucket.consume_order)
-        for bucket in due:
+        expiring = sorted((b for b in self.buckets if b.due(now)), key=Bucket.consume_order)
+        for bucket in expiring:
             assert bucket.expires_at is not None
             self._expire(bucket, at=bucket.expires_at)
 

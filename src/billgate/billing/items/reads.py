@@ -15,6 +15,7 @@ from billgate.billing import catalog
 from billgate.billing import customers as customer_service
 from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
+from billgate.billing.items.ledger import due as is_due
 from billgate.billing.items.requests import MAX_PAGE, check_customer_type, check_limit, live_item
 from billgate.billing.items.results import BalanceSnapshot, ChangeEvent
 from billgate.billing.items.service import settle_one
@@ -113,7 +114,7 @@ async def _settle_stored(db: Database, stored: list[repo.StoredBalance],
     one transaction) those with an expiry due at ``now``."""
     snapshots = {s.id: BalanceSnapshot(s.customer_pk, names[s.id].item_id, s.quantity,
                                        s.version) for s in stored}
-    due = [s for s in stored if s.next_expiry_at is not None and s.next_expiry_at <= now]
+    due = [s for s in stored if is_due(s.next_expiry_at, now)]
     if not due:
         return snapshots
     events: list[ChangeEvent] = []

@@ -4,7 +4,8 @@ Every mutation starts by UPDATE-ing the balance row: on PostgreSQL that takes th
 on SQLite every write transaction already holds the write lock (``BEGIN IMMEDIATE``). Nothing
 is read and then written back without that lock. The common case (no bucket work) does not
 come here: ``direct.py`` does it in one conditional ``UPDATE ... RETURNING`` plus one
-``INSERT`` on the driver itself.
+``INSERT`` on the driver itself. Conditions that state a ledger rule (which balance, what is
+due, the consume order) come from ``rules.py``, shared with the direct path.
 """
 
 from __future__ import annotations
@@ -27,16 +28,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.billing.items import rules
 from billgate.billing.items.ledger import Bucket, Entry, Ledger
-from billgate.db.models import Customer, ItemBalance, ItemChange, ItemDefinition, ItemGrant
+from billgate.billing.items.rules import balances, customers, grants, items
+from billgate.db.models import Customer, ItemChange, ItemDefinition
 from billgate.db.upsert import insert_ignore
 from billgate.types import CustomerRef, CustomerType
 
-balances = cast(Table, ItemBalance.__table__)
-grants = cast(Table, ItemGrant.__table__)
 changes = cast(Table, ItemChange.__table__)
-customers = cast(Table, Customer.__table__)
-items = cast(Table, ItemDefinition.__table__)
 
 
 @dataclass(frozen=True)
@@ -60,11 +59,11 @@ class Names:
     item_id: str
 
 
-_THRESHOLDS = (select(items.c.low_balance_thresholds).where(items.c.id == balances.c.item_pk)
+THRESHOLDS = (select(items.c.low_balance_thresholds).where(items.c.id == balances.c.item_pk)
                .scalar_subquery())
 _BALANCE = (balances.c.id, balances.c.customer_pk, balances.c.quantity,
             balances.c.tracked_remaining, balances.c.version, balances.c.next_expiry_at,
-            _THRESHOLDS)
+            THRESHOLDS)
 
 
 def _balance_row(row: Sequence[Any]) -> BalanceRow:
@@ -75,16 +74,8 @@ def _balance_row(row: Sequence[Any]) -> BalanceRow:
 
 
 def where_ref(ref: CustomerRef, item_id: str) -> ColumnElement[bool]:
-    """The balance of ``ref`` for a live item of its type, found inside the statement itself
-    (an unknown customer, unknown, archived or mismatched item simply matches nothing)."""
-    customer_pk = select(customers.c.id).where(
-        customers.c.type == ref.type.value, customers.c.customer_id == ref.customer_id
-    ).scalar_subquery()
-    item_pk = select(items.c.id).where(
-        items.c.item_id == item_id, items.c.archived_at.is_(None),
-        items.c.customer_type == ref.type.value,
-    ).scalar_subquery()
-    return and_(balances.c.customer_pk == customer_pk, balances.c.item_pk == item_pk)
+    """The balance of ``ref`` for a live item of its type (``rules.balance_of``)."""
+    return rules.balance_of(ref.type.value, ref.customer_id, item_id)
 
 
 def where_pks(customer_pk: int, item_pk: int) -> ColumnElement[bool]:
@@ -128,7 +119,7 @@ async def load_ledger(session: AsyncSession, balance: BalanceRow, now: datetime)
         stmt = select(grants.c.id, grants.c.quantity, grants.c.remaining, grants.c.expires_at,
                       grants.c.source, grants.c.created_at).where(
             grants.c.balance_id == balance.id, grants.c.expired_at.is_(None),
-            or_(grants.c.remaining > 0, grants.c.expires_at <= now),
+            or_(grants.c.remaining > 0, rules.due(grants.c.expires_at, now)),
         )
         buckets = [Bucket(*row) for row in await session.execute(stmt)]
     return Ledger(quantity=balance.quantity, tracked=balance.tracked, version=balance.version,
@@ -205,7 +196,7 @@ async def balances_with_source(session: AsyncSession, source: str) -> list[tuple
 async def due_balances(session: AsyncSession, now: datetime,
                        limit: int) -> list[tuple[int, Names]]:
     """Up to ``limit`` balances with an expiry due, earliest first, returned by id."""
-    stmt = (_names_select().where(balances.c.next_expiry_at <= now)
+    stmt = (_names_select().where(rules.due(balances.c.next_expiry_at, now))
             .order_by(balances.c.next_expiry_at, balances.c.id).limit(limit))
     rows = [(row[0], Names(*row[1:])) for row in await session.execute(stmt)]
     return sorted(rows, key=lambda pair: pair[0])
@@ -271,14 +262,10 @@ async def read_item_balance(session: AsyncSession, ref: CustomerRef, item_id: st
                             ) -> tuple[ItemDefinition, int | None, StoredBalance | None] | None:
     """The live item ``item_id``, the customer's pk (None if never seen) and its balance of
     the item (None if never written), in one query; None when there is no such live item."""
-    on_customer = and_(customers.c.type == ref.type.value,
-                       customers.c.customer_id == ref.customer_id)
     stmt = (select(ItemDefinition, balances.c.id, customers.c.id, balances.c.quantity,
                    balances.c.version, balances.c.next_expiry_at)
-            .select_from(items.outerjoin(customers, on_customer).outerjoin(
-                balances, and_(balances.c.customer_pk == customers.c.id,
-                               balances.c.item_pk == items.c.id)))
-            .where(ItemDefinition.item_id == item_id, ItemDefinition.archived_at.is_(None)))
+            .select_from(rules.item_with_balance(ref.type.value, ref.customer_id))
+            .where(rules.live_item(item_id)))
     row = (await session.execute(stmt)).first()
     if row is None:
         return None

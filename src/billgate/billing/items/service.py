@@ -159,7 +159,8 @@ async def _first_use(session: AsyncSession, ref: CustomerRef, request: Request,
     here, so it refuses and creates nothing (a reused idempotency key still raises)."""
     item = await live_item(session, names.item_id, ref.type)
     ensured = (await session.execute(customer_service.ensured_statement(ref))).one_or_none()
-    if ensured is None or ensured.included_version != ensured.catalog_version:
+    if ensured is None or not customer_service.is_ensured(ensured.included_version,
+                                                          ensured.catalog_version):
         if ensured is None:  # bad input changes nothing, not even the customer's creation
             check_expires_at(request.meta.expires_at, now)
         raise _NotEnsured()

@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 
-from billgate.billing.purchases.repository import LIVE_SUBSCRIPTION, OWNED_CONDITION, SUBSCRIPTION
+from billgate.billing.purchases import ownership
+from billgate.billing.purchases.ownership import SUBSCRIPTION
 from billgate.billing.subscriptions.states import PAST_DUE
 from billgate.billing.subscriptions.states import has_access as subscription_access
 from billgate.db.direct import DirectDatabase, Statement, or_none, time_of
@@ -36,18 +38,22 @@ class OwnedState:
     past_due_since: datetime | None
 
 
-_LIVE = ", ".join(f"'{status}'" for status in LIVE_SUBSCRIPTION)
-# The product's purchases that ``repository.OWNED_CONDITION`` counts as owned.
-OWNED_OF_PRODUCT = Statement(f"""
-    SELECT kind, status, current_period_end, cancel_at_period_end, past_due_since
-    FROM purchases WHERE customer_pk = :customer_pk AND product_id = :product_id
-      AND ((kind = '{SUBSCRIPTION}' AND status IN ({_LIVE}))
-           OR (kind <> '{SUBSCRIPTION}' AND status = 'ACTIVE'))""")
-# Without a product: the customer's live subscriptions (one direct statement too).
-LIVE_SUBSCRIPTIONS = Statement(f"""
-    SELECT kind, status, current_period_end, cancel_at_period_end, past_due_since
-    FROM purchases WHERE customer_pk = :customer_pk
-      AND kind = '{SUBSCRIPTION}' AND status IN ({_LIVE})""")
+_STATE = (Purchase.kind, Purchase.status, Purchase.current_period_end,
+          Purchase.cancel_at_period_end, Purchase.past_due_since)
+
+
+def owned_states(customer_pk: Any, product_id: Any | None) -> Any:
+    """What access depends on, of the customer's owned purchases of the product
+    (``ownership.owned``), or (``product_id`` None) of its live subscriptions
+    (``ownership.live_subscription``): one definition for both paths."""
+    which = (ownership.live_subscription() if product_id is None
+             else and_(Purchase.product_id == product_id, ownership.owned()))
+    return select(*_STATE).where(Purchase.customer_pk == customer_pk, which)
+
+
+# The same statements compiled for the direct path (``db/direct.py``).
+OWNED_OF_PRODUCT = Statement.of(owned_states(bindparam("customer_pk"), bindparam("product_id")))
+LIVE_SUBSCRIPTIONS = Statement.of(owned_states(bindparam("customer_pk"), None))
 
 
 async def has_access(db: Database, customer_pk: int, product_id: str | None, *, now: datetime,
@@ -70,13 +76,8 @@ async def owned_of_product(db: Database, customer_pk: int,
         found = await or_none(_owned_direct(db.direct, customer_pk, product_id))
         if found is not None:
             return found
-    which = (Purchase.product_id == product_id if product_id is not None
-             else Purchase.kind == SUBSCRIPTION)
     async with db.read_session() as session:
-        rows = await session.execute(
-            select(Purchase.kind, Purchase.status, Purchase.current_period_end,
-                   Purchase.cancel_at_period_end, Purchase.past_due_since)
-            .where(Purchase.customer_pk == customer_pk, which, OWNED_CONDITION))
+        rows = await session.execute(owned_states(customer_pk, product_id))
         return [OwnedState(*row) for row in rows]
 
 

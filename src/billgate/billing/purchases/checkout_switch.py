@@ -17,7 +17,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing.purchases.repository import LIVE_SUBSCRIPTION, SUBSCRIPTION
+from billgate.billing.purchases import ownership
+from billgate.billing.purchases.ownership import SUBSCRIPTION
 from billgate.billing.purchases.request import PurchaseRequest
 from billgate.billing.subscriptions import operations
 from billgate.billing.subscriptions.proration import SwitchAmounts
@@ -41,7 +42,7 @@ def replaced_subscription(req: PurchaseRequest, owned: Sequence[Purchase]) -> Pu
     line = req.product.product_line_id
     if line is None or req.product.is_add_on_to or not req.is_subscription:
         return None
-    return next((p for p in owned if p.kind == SUBSCRIPTION and p.status in LIVE_SUBSCRIPTION
+    return next((p for p in owned if p.kind == SUBSCRIPTION and ownership.is_live(p.status)
                  and p.product_line_id == line), None)
 
 

@@ -24,9 +24,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from billgate.billing import catalog, invoices, items, locks
 from billgate.billing.calendar import add_interval
 from billgate.billing.catalog_spec import ProductSpec
+from billgate.billing.purchases import ownership
 from billgate.billing.purchases.repository import (
     INCLUDED,
-    LIVE_SUBSCRIPTION,
     ONE_TIME,
     SUBSCRIPTION,
 )
@@ -57,8 +57,7 @@ async def start(session: AsyncSession, customer: Customer, request: PurchaseRequ
     for old in owned:
         if line is None or old.product_line_id != line:
             continue
-        if (old.kind == SUBSCRIPTION and old.status in LIVE_SUBSCRIPTION) or (
-                old.kind == ONE_TIME and old.status == "ACTIVE"):
+        if old.kind != INCLUDED and ownership.is_owned(old.kind, old.status):
             events += await end(session, customer, old, now=now, status="CANCELED",
                                 restore_included=False)
             replaced.append(old)
@@ -132,9 +131,7 @@ async def _restore_included(session: AsyncSession, customer: Customer, line: str
                             now: datetime) -> Events:
     owned_in_line = await session.scalar(select(Purchase.id).where(
         Purchase.customer_pk == customer.id, Purchase.product_line_id == line,
-        Purchase.kind != INCLUDED,
-        ((Purchase.kind == SUBSCRIPTION) & Purchase.status.in_(LIVE_SUBSCRIPTION))
-        | ((Purchase.kind == ONE_TIME) & (Purchase.status == "ACTIVE"))).limit(1))
+        Purchase.kind != INCLUDED, ownership.owned()).limit(1))
     if owned_in_line is not None:
         return []
     suspended = await session.scalar(select(Purchase).where(
@@ -229,9 +226,7 @@ async def _include(session: AsyncSession, customer: Customer, product: ProductSp
     blocked = product.product_line_id is not None and await session.scalar(
         select(Purchase.id).where(
             Purchase.customer_pk == customer.id, Purchase.product_line_id == product.product_line_id,
-            Purchase.kind != INCLUDED,
-            ((Purchase.kind == SUBSCRIPTION) & Purchase.status.in_(LIVE_SUBSCRIPTION))
-            | ((Purchase.kind == ONE_TIME) & (Purchase.status == "ACTIVE"))).limit(1))
+            Purchase.kind != INCLUDED, ownership.owned()).limit(1))
     purchase = Purchase(
         customer_pk=customer.id, kind=INCLUDED, status="SUSPENDED" if blocked else "ACTIVE",
         origin="default", product_id=product.product_id, product_line_id=product.product_line_id,

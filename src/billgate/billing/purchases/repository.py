@@ -7,18 +7,14 @@ from collections.abc import Sequence
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# Kinds, "live" and "owned" are defined in ``ownership.py``; re-exported for callers here.
+from billgate.billing.purchases.ownership import INCLUDED as INCLUDED
+from billgate.billing.purchases.ownership import LIVE_SUBSCRIPTION as LIVE_SUBSCRIPTION
+from billgate.billing.purchases.ownership import ONE_TIME as ONE_TIME
+from billgate.billing.purchases.ownership import OWNED_CONDITION as OWNED_CONDITION
+from billgate.billing.purchases.ownership import SUBSCRIPTION as SUBSCRIPTION
+from billgate.billing.purchases.ownership import live_subscription
 from billgate.db.models import Purchase
-
-ONE_TIME = "ONE_TIME"
-SUBSCRIPTION = "SUBSCRIPTION"
-INCLUDED = "INCLUDED"
-
-# Statuses in which a purchase is owned (shown in customer.products, blocks re-buying).
-LIVE_SUBSCRIPTION = ("TRIALING", "ACTIVE", "PAST_DUE", "PAUSED")
-OWNED_CONDITION = or_(
-    (Purchase.kind == SUBSCRIPTION) & Purchase.status.in_(LIVE_SUBSCRIPTION),
-    (Purchase.kind != SUBSCRIPTION) & (Purchase.status == "ACTIVE"),
-)
 
 
 def owned_statement(customer_pk: int) -> Select[Purchase]:
@@ -42,11 +38,11 @@ async def get(session: AsyncSession, purchase_id: int) -> Purchase | None:
 async def current_subscription(session: AsyncSession, customer_pk: int, *,
                                product_line_id: str | None,
                                include_server_only: bool = True) -> Purchase | None:
-    """The newest live subscription (TRIALING, ACTIVE, PAST_DUE, PAUSED), of the product line
+    """The newest live subscription (``ownership.live_subscription``), of the product line
     if given: StackBE's "current subscription". Server-only products (as sold) are left out
     for client callers, as in ``list_subscriptions_page``."""
     found = await list_subscriptions_page(session, customer_pk, before_id=None, limit=1,
-                                          statuses=LIVE_SUBSCRIPTION,
+                                          live_only=True,
                                           include_server_only=include_server_only,
                                           product_line_id=product_line_id)
     return found[0] if found else None
@@ -55,6 +51,7 @@ async def current_subscription(session: AsyncSession, customer_pk: int, *,
 async def list_subscriptions_page(session: AsyncSession, customer_pk: int, *,
                                   before_id: int | None, limit: int,
                                   statuses: Sequence[str] | None = None,
+                                  live_only: bool = False,
                                   include_server_only: bool = True,
                                   product_line_id: str | None = None) -> Sequence[Purchase]:
     """Subscriptions newest first (keyset on id), optionally of some statuses only, and
@@ -66,6 +63,8 @@ async def list_subscriptions_page(session: AsyncSession, customer_pk: int, *,
         stmt = stmt.where(Purchase.id < before_id)
     if statuses:
         stmt = stmt.where(Purchase.status.in_(list(statuses)))
+    if live_only:
+        stmt = stmt.where(live_subscription())
     if product_line_id is not None:
         stmt = stmt.where(Purchase.product_line_id == product_line_id)
     if not include_server_only:

@@ -492,7 +492,7 @@ async def ensure_customer(db: Database, ref: CustomerRef, *, clock: Clock,
             return pk
     async with db.read_session() as session:
         row = (await session.execute(customers.ensured_statement(ref))).one_or_none()
-    if row is not None and row.included_version == row.catalog_version:
+    if row is not None and customers.is_ensured(row.included_version, row.catalog_version):
         return int(row.id)
     async def work(uow: UnitOfWork) -> int:  # the unit of work creates and includes
         uow.quiet()  # a first reference is no change to announce (its grants' events are)

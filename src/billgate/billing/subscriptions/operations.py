@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billgate.billing import catalog, charges, invoices, items, locks, unit_of_work, webhook_events
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing
-from billgate.billing.purchases import fulfil, repository, request
+from billgate.billing.purchases import fulfil, ownership, repository, request
 from billgate.billing.subscriptions import lifecycle
 from billgate.billing.subscriptions.amounts import period_total
 from billgate.billing.subscriptions.proration import SwitchAmounts, switch_amounts
@@ -39,8 +39,6 @@ from billgate.errors import (
 )
 from billgate.notifications import outbox
 from billgate.types import CustomerRef
-
-LIVE = (TRIALING, ACTIVE, PAST_DUE, PAUSED)
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ async def find(session: AsyncSession, customer: Customer, which: Selector) -> Pu
 
 
 def _require_live(sub: Purchase) -> None:
-    if sub.status not in LIVE:
+    if not ownership.is_live(sub.status):
         raise SubscriptionNotFound("the subscription has already ended", field=["subscriptionId"])
 
 
