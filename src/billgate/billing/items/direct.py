@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, null, select, update
 
+from billgate.billing import customers as customer_service
+from billgate.billing.catalog import version_statement
 from billgate.billing.items import repository as repo
 from billgate.billing.items import rules
 from billgate.billing.items.alerts import crossed
@@ -60,7 +62,17 @@ def _update_balance(kind: rules.Kind) -> Any:
         .values(values)
         .returning(balances.c.id, balances.c.customer_pk, balances.c.quantity,
                    balances.c.tracked_remaining, balances.c.version,
-                   repo.THRESHOLDS.label("thresholds")))
+                   repo.THRESHOLDS.label("thresholds"), _INCLUDED_VERSION,
+                   version_statement().label("catalog_version")))
+
+
+# Whether the customer has the include-by-default products of the catalog as it is now
+# (``customers.is_ensured``), read in the same statement: when a product was added since,
+# the change is declined and the normal path gives it first, so a consumption spends it
+# like a read shows it.
+_INCLUDED_VERSION = (select(customers.c.included_version)
+                     .where(customers.c.id == balances.c.customer_pk)
+                     .scalar_subquery().label("included_version"))
 
 
 def _take_from_first_bucket(balance_id: Any) -> Any:
@@ -105,7 +117,8 @@ def _one_statement_change(kind: rules.Kind) -> Statement:
         repo.changes.c.id).cte("entry")
     return Statement.of(select(b.c.id, b.c.customer_pk, b.c.quantity, b.c.tracked_remaining,
                                b.c.version, b.c.thresholds, taken.label("taken"),
-                               select(c.c.id).scalar_subquery().label("change_id")),
+                               select(c.c.id).scalar_subquery().label("change_id"),
+                               b.c.included_version, b.c.catalog_version),
                         postgres_only=True)
 
 
@@ -164,6 +177,7 @@ async def _change(direct: DirectDatabase, ref: CustomerRef, item_id: str, reques
                 **rules.bounds(request.kind, amount))
             if row is None:
                 return None
+            _check_ensured(row[6], row[7])
             balance = repo.BalanceRow(row[0], row[1], row[2], row[3], row[4], None,
                                       tuple(json_of(row[5]) or ()))
             if (request.kind == "try_decrease" and balance.tracked > 0
@@ -201,7 +215,9 @@ async def _change_in_one(direct: DirectDatabase, ref: CustomerRef, item_id: str,
                 **rules.bounds(request.kind, request.amount))
             if row is None:
                 return None
-            balance_id, customer_pk, quantity, tracked, version, thresholds, taken, change_id = row
+            (balance_id, customer_pk, quantity, tracked, version, thresholds, taken, change_id,
+             included_version, catalog_version) = row
+            _check_ensured(included_version, catalog_version)
             if request.kind == "try_decrease" and tracked > 0 and taken is None:
                 raise Declined("the buckets moved since the guard read them")
             if crossed(tuple(json_of(thresholds) or ()), quantity - request.delta, quantity):
@@ -214,6 +230,11 @@ async def _change_in_one(direct: DirectDatabase, ref: CustomerRef, item_id: str,
     event = ChangeEvent(ref.type.value, ref.customer_id, item_id, quantity, version,
                         request.delta, meta.reason)
     return ChangeResult(success=True, balance=snapshot, change_id=change_id, changes=[event])
+
+
+def _check_ensured(included_version: str | None, catalog_version: Any) -> None:
+    if not customer_service.is_ensured(included_version, json_of(catalog_version)):
+        raise Declined("the catalog changed since the customer's included products were given")
 
 
 def _entry_params(balance: repo.BalanceRow, entry: Any) -> dict[str, Any]:

@@ -142,6 +142,8 @@ async def _change_by_ref(session: AsyncSession, ref: CustomerRef, item_id: str,
     balance = await repo.lock(session, repo.where_ref(ref, item_id))
     if balance is None:
         balance = await _first_use(session, ref, request, names, now)
+    elif not await _ensured(session, ref):
+        raise _NotEnsured()  # an include-by-default product added since: given first
     key = request.meta.idempotency_key
     prior = await repo.find_keyed(session, balance.customer_pk, key) if key else None
     if prior is not None:
@@ -173,6 +175,12 @@ async def _first_use(session: AsyncSession, ref: CustomerRef, request: Request,
         if prior is not None:
             _check_fingerprint(prior, request)
     raise _refusal(known.id if known else None, request, names, quantity=0, version=0)
+
+
+async def _ensured(session: AsyncSession, ref: CustomerRef) -> bool:
+    ensured = (await session.execute(customer_service.ensured_statement(ref))).one_or_none()
+    return ensured is not None and customer_service.is_ensured(ensured.included_version,
+                                                                ensured.catalog_version)
 
 
 class _NotEnsured(Exception):  # noqa: N818 - a signal, not an error
