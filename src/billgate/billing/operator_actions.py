@@ -21,10 +21,13 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.billing import writes
 from billgate.db.engine import Database
 from billgate.db.models import OperatorAction
 from billgate.types import CustomerRef
@@ -106,10 +109,13 @@ class _Queue:
         if not lines:
             return
         try:
-            async with self.db.session() as session, session.begin():
-                session.add_all([OperatorAction(**values) for values in lines])
+            await writes.apart(self.db, partial(_add, lines))
         except Exception:  # the changes happened; losing their log lines must not fail anyone
             log.exception("could not record %d operator actions", len(lines))
+
+
+async def _add(lines: list[dict[str, Any]], session: AsyncSession) -> None:
+    session.add_all([OperatorAction(**values) for values in lines])
 
 
 _queues: weakref.WeakKeyDictionary[Database, _Queue] = weakref.WeakKeyDictionary()

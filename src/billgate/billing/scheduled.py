@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 
-from billgate.billing import charges, items, refunds, unit_of_work
+from billgate.billing import charges, items, refunds, unit_of_work, writes
 from billgate.billing.context import Billing
 from billgate.billing.publishing import publish_changes
 from billgate.billing.purchases import fulfil
@@ -45,8 +45,7 @@ async def run_expiries(billing: Billing, at: datetime) -> int:
     """Settle balances whose dated expiry is due. Balances only: the item ledger's own
     conditional updates keep it right, no customer lock is needed (one of the ledger's
     own writers named in ``unit_of_work``'s docstring)."""
-    async with billing.db.session() as session, session.begin():
-        events = await items.settle_due(session, now=at)
+    events = await writes.apart(billing.db, lambda session: items.settle_due(session, now=at))
     await publish_changes(billing.bus, events)
     return len(events)
 

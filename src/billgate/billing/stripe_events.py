@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.billing import writes
 from billgate.clock import utcnow
 from billgate.db.engine import Database
 from billgate.db.models import StripeEvent
@@ -37,7 +39,8 @@ async def take(db: Database, event_id: str, *, type: str, object_id: str | None,
     """Take the event for this delivery (see the module doc)."""
     real = utcnow()
     event_id = event_id[:255]
-    async with db.session() as session, session.begin():
+
+    async def work(session: AsyncSession) -> Taken:
         module = postgresql if db.dialect == "postgresql" else sqlite
         inserted = (await session.execute(
             module.insert(StripeEvent)
@@ -58,17 +61,19 @@ async def take(db: Database, event_id: str, *, type: str, object_id: str | None,
             return Taken.RETRY
         processed = await session.scalar(select(StripeEvent.processed_at)
                                          .where(StripeEvent.event_id == event_id))
-    return Taken.DUPLICATE if processed is not None else Taken.BUSY
+        return Taken.DUPLICATE if processed is not None else Taken.BUSY
+
+    return await writes.apart(db, work)
 
 
 async def done(db: Database, event_id: str, *, now: datetime) -> None:
-    async with db.session() as session, session.begin():
-        await session.execute(update(StripeEvent).where(StripeEvent.event_id == event_id)
-                              .values(processed_at=now, lease_until=None, last_error=None))
+    await writes.apart(db, lambda session: session.execute(
+        update(StripeEvent).where(StripeEvent.event_id == event_id)
+        .values(processed_at=now, lease_until=None, last_error=None)))
 
 
 async def failed(db: Database, event_id: str, error: str) -> None:
     """Handling failed: free the event for the next delivery at once."""
-    async with db.session() as session, session.begin():
-        await session.execute(update(StripeEvent).where(StripeEvent.event_id == event_id)
-                              .values(lease_until=None, last_error=error[:MAX_ERROR]))
+    await writes.apart(db, lambda session: session.execute(
+        update(StripeEvent).where(StripeEvent.event_id == event_id)
+        .values(lease_until=None, last_error=error[:MAX_ERROR])))

@@ -1,7 +1,8 @@
 """The one way a billing write transaction is opened: ``attempt`` runs it again when it
 lost a lock race. ``unit_of_work.run`` builds every customer's change on it; ``apart`` is
 for a change that belongs to no customer (catalog entries, payment settings, the test
-clock), so it takes no customer lock and announces nothing.
+clock), the ledger's settling of due expiries and the leases (Stripe's webhook inbox, the
+operator actions log), so it takes no customer lock and announces nothing.
 
 Retried: a deadlock or serialization failure (PostgreSQL picks a victim), a SQLite writer
 that waited out the busy timeout, a ``StaleDataError`` (a row changed under an ORM

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from billgate.billing import catalog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billgate.billing import catalog, writes
 from billgate.billing import customers as customer_service
 from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
@@ -117,14 +119,17 @@ async def _settle_stored(db: Database, stored: list[repo.StoredBalance],
     due = [s for s in stored if is_due(s.next_expiry_at, now)]
     if not due:
         return snapshots
-    events: list[ChangeEvent] = []
-    async with db.session() as session, session.begin():
+
+    async def settle(session: AsyncSession) -> list[ChangeEvent]:
+        events: list[ChangeEvent] = []
         for s in sorted(due, key=lambda s: s.id):  # one lock order for every multi-row lock
             ledger, settled = await settle_one(session, s.id, names[s.id], now)
             events += settled
             snapshots[s.id] = BalanceSnapshot(s.customer_pk, names[s.id].item_id,
                                               ledger.quantity, ledger.version)
-    await publish_changes(bus, events)
+        return events
+
+    await publish_changes(bus, await writes.apart(db, settle))
     return snapshots
 
 
