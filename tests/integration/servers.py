@@ -107,9 +107,6 @@ async def _admin(base_url: str, statement: str) -> None:
 async def prepared_database(kind: str, folder: Path) -> AsyncIterator[str]:
     """A migrated database with ``CATALOG`` applied, of ``kind`` "sqlite" (a file in
     ``folder``) or "postgresql" (skips without ``BILLGATE_TEST_DATABASE_URL``)."""
-    from billgate.billing.catalog import apply_catalog
-    from billgate.billing.catalog_spec import parse_catalog
-    from billgate.db.engine import Database
     from billgate.db.migrate import upgrade_async
 
     if kind == "postgresql":
@@ -124,16 +121,33 @@ async def prepared_database(kind: str, folder: Path) -> AsyncIterator[str]:
         raise ValueError(f"unknown database kind {kind!r}")
     try:
         await upgrade_async(url)
-        db = Database(url)
-        try:
-            async with db.session() as session, session.begin():
-                await apply_catalog(session, parse_catalog(CATALOG), now=datetime.now(UTC))
-        finally:
-            await db.dispose()
+        await apply_catalog_file(url, CATALOG)
         yield url
     finally:
         if base:
             await _admin(base, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+async def apply_catalog_file(url: str, catalog: Any) -> None:
+    """Apply ``catalog`` (parsed YAML or JSON) to the database at ``url``, as `billgate
+    catalog apply` does."""
+    from billgate.billing.catalog import apply_catalog
+    from billgate.billing.catalog_spec import parse_catalog
+    from billgate.db.engine import Database
+
+    db = Database(url)
+    try:
+        async with db.session() as session, session.begin():
+            await apply_catalog(session, parse_catalog(catalog), now=datetime.now(UTC))
+    finally:
+        await db.dispose()
+
+
+async def apply_example_catalog(url: str) -> None:
+    """examples/catalog.yaml, what `make run` serves."""
+    import yaml
+
+    await apply_catalog_file(url, yaml.safe_load((ROOT / "examples" / "catalog.yaml").read_text()))
 
 
 def suite_database_kind() -> str:

@@ -19,12 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from servers import (
     BILLGATE,
     ROOT,
     SERVER_KEY,
     Server,
+    apply_example_catalog,
     client_token,
     prepared_database,
     running,
@@ -57,25 +57,10 @@ GRANT = """mutation ($input: GrantProductInput!) {
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def served(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Server, str]]:
     async with prepared_database(request.param, tmp_path) as url:
-        await _apply_example_catalog(url)
+        await apply_example_catalog(url)
         env = server_env(url, ALLOWED_RETURN_URLS="localhost")
         with running({"a": env}, tmp_path / "logs") as servers:
             yield servers["a"], url
-
-
-async def _apply_example_catalog(url: str) -> None:
-    from datetime import UTC, datetime
-
-    from billgate.billing.catalog import apply_catalog
-    from billgate.billing.catalog_spec import parse_catalog
-
-    spec = parse_catalog(yaml.safe_load((ROOT / "examples" / "catalog.yaml").read_text()))
-    db = Database(url)
-    try:
-        async with db.session() as session, session.begin():
-            await apply_catalog(session, spec, now=datetime.now(UTC))
-    finally:
-        await db.dispose()
 
 
 class Caller:

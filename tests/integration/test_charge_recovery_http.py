@@ -22,11 +22,11 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from servers import (
     BILLGATE,
     ROOT,
     SERVER_KEY,
+    apply_example_catalog,
     prepared_database,
     running,
     server_env,
@@ -53,21 +53,8 @@ MONTH = 31 * 24 * 3600
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     async with prepared_database(request.param, tmp_path) as url:
-        await _apply_example_catalog(url)
+        await apply_example_catalog(url)
         yield url
-
-
-async def _apply_example_catalog(url: str) -> None:
-    from billgate.billing.catalog import apply_catalog
-    from billgate.billing.catalog_spec import parse_catalog
-
-    spec = parse_catalog(yaml.safe_load((ROOT / "examples" / "catalog.yaml").read_text()))
-    db = Database(url)
-    try:
-        async with db.session() as session, session.begin():
-            await apply_catalog(session, spec, now=datetime.now(UTC))
-    finally:
-        await db.dispose()
 
 
 async def _post(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:

@@ -21,6 +21,7 @@ import pytest
 from servers import (
     SERVER_KEY,
     Server,
+    apply_example_catalog,
     client_token,
     prepared_database,
     running,
@@ -30,7 +31,7 @@ from servers import (
     ws_connect,
     ws_receive,
 )
-from test_customer_changed_ws import GRANT, _apply_example_catalog
+from test_customer_changed_ws import GRANT
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
@@ -46,7 +47,7 @@ SUBSCRIBE = """subscription ($customer: CustomerRef!) {
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
     folder: Path = tmp_path_factory.mktemp("customer-fanout")
     async with prepared_database(suite_database_kind(), folder) as url:
-        await _apply_example_catalog(url)
+        await apply_example_catalog(url)
         env = server_env(url, MAX_SOCKETS_PER_TOKEN=str(CAP))
         with running({"live": env}, folder / "logs") as servers:
             yield servers["live"]

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from servers import (
-    ROOT,
     SERVER_KEY,
     Server,
+    apply_example_catalog,
     client_token,
     postgres_bus_url,
     prepared_database,
@@ -53,26 +52,11 @@ CHECKOUT = """mutation ($input: CreateCheckoutUrlInput!) {
   createCheckoutUrl(input: $input) { url userErrors { code } } }"""
 
 
-async def _apply_example_catalog(url: str) -> None:
-    from billgate.billing.catalog import apply_catalog
-    from billgate.billing.catalog_spec import parse_catalog
-    from billgate.cli import load_catalog_file
-    from billgate.db.engine import Database
-
-    db = Database(url)
-    try:
-        async with db.session() as session, session.begin():
-            await apply_catalog(session, parse_catalog(load_catalog_file(ROOT / "examples" / "catalog.yaml")),
-                                now=datetime.now(UTC))
-    finally:
-        await db.dispose()
-
-
 @pytest.fixture(scope="module")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
     folder: Path = tmp_path_factory.mktemp("customer-changed")
     async with prepared_database(suite_database_kind(), folder) as url:
-        await _apply_example_catalog(url)
+        await apply_example_catalog(url)
         env = server_env(url, ALLOWED_RETURN_URLS="https://app.example.com/")
         with running({"live": env}, folder / "logs") as servers:
             yield servers["live"]
@@ -168,7 +152,7 @@ async def test_a_change_made_on_one_replica_reaches_a_subscriber_on_another(
         tmp_path: Path, bus: str) -> None:
     require_postgres()
     async with prepared_database("postgresql", tmp_path) as url:
-        await _apply_example_catalog(url)
+        await apply_example_catalog(url)
         bus_url = postgres_bus_url(url) if bus == "postgresql" else require_redis()
         channel = unique("bg_customer").replace("-", "_")
         envs = {name: server_env(url, bus_url=bus_url, bus_channel=channel) for name in ("a", "b")}
