@@ -414,6 +414,7 @@ async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purc
                 "unitAmount": req.unit_amount, "amount": amount}],
         created_at=now, paid_at=now)
     session.add(invoice)
+    await invoices.issue(session, invoice, customer=customer, now=now)
     if amount > 0:  # a receipt for every paid invoice
         outbox.enqueue(session, customer, outbox.RECEIPT,
                        invoices.receipt_context(customer, invoice), now=now)

@@ -344,6 +344,7 @@ async def apply_switch(uow: UnitOfWork, old: Purchase, target: request.PurchaseR
     invoice = invoices.new_invoice(customer.id, new, currency=currency, lines=lines, now=now)
     invoices.mark_paid(invoice, now=now, reference=reference)
     session.add(invoice)
+    await invoices.issue(session, invoice, customer=customer, now=now)
     if invoice.amount_total > 0:  # a receipt for every paid invoice
         outbox.enqueue(session, customer, outbox.RECEIPT, invoices.receipt_context(customer, invoice),
                        now=now)
