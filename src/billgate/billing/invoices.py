@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.db.engine import Database
 from billgate.billing import numbering, taxes
 from billgate.billing.payment_settings import Address, Party, PaymentSettings
 from billgate.billing.payment_settings import load as load_settings
+from billgate.db.engine import Database
 from billgate.db.models import CreditNote, Customer, CustomerCredit, Invoice, Purchase
 from billgate.db.upsert import insert_ignore
 from billgate.money import from_minor
