@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,6 +107,20 @@ async def get_or_create(session: AsyncSession, ref: CustomerRef, *,
 
 async def set_email(db: Database, ref: CustomerRef, email: str | None) -> None:
     """Where receipts and payment-failure emails go (``updateCustomer``)."""
+    await update_details(db, ref, {"email": email or ""})
+
+
+async def update_details(db: Database, ref: CustomerRef, changes: Mapping[str, Any]) -> None:
+    """The customer's email and what its invoices name as buyer (``updateCustomer``):
+    ``changes`` holds the parts given (``name``, ``email``, ``address``, ``tax_id``); an
+    empty value clears a part, a part not given is kept. Invoices already issued keep the
+    buyer they were issued to."""
+    from billgate.billing.invoices import buyer_of
+    from billgate.billing.payment_settings import BUYER_FIELDS, party_with, validate_party
+
     async with db.session() as session, session.begin():
         row = await get_or_create(session, ref)
-        row.email = email
+        party = party_with(buyer_of(row), changes)
+        validate_party(party, BUYER_FIELDS)
+        row.email, row.name, row.tax_id = party.email, party.name, party.tax_id
+        row.address = party.address.to_json() if party.address else None

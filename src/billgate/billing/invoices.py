@@ -137,6 +137,22 @@ def add_tax(invoice: Invoice, settings: PaymentSettings, buyer: Party) -> None:
     invoice.amount_total += amount
 
 
+async def tax_due(session: AsyncSession, customer: Customer, taxable: int) -> tuple[int, str | None]:
+    """The tax on ``taxable`` minor units for this buyer now, and its line's text: what a
+    checkout adds to its price (``purchases/service``) and shows before paying."""
+    settings = await load_settings(session)
+    buyer = buyer_of(customer)
+    rate = taxes.rate_for(settings.tax_rates, buyer.address.country if buyer.address else None)
+    if rate is None or taxable <= 0:
+        return 0, None
+    return taxes.tax_amount(taxable, rate.percent), taxes.describe(rate)
+
+
+async def add_tax_for(session: AsyncSession, invoice: Invoice, customer: Customer) -> None:
+    """``add_tax`` with the settings and buyer as they are now."""
+    add_tax(invoice, await load_settings(session), buyer_of(customer))
+
+
 async def create(session: AsyncSession, customer: Customer, purchase: Purchase | None, *,
                  currency: str, lines: Sequence[dict[str, Any]], now: datetime) -> Invoice:
     """An issued OPEN invoice of ``lines`` plus its tax, with the customer's account credit

@@ -122,9 +122,10 @@ class PaymentSettings:
                 "tax_rates": [rate.to_json() for rate in self.tax_rates]}
 
 
-def _seller_with(current: Party, changes: Mapping[str, Any]) -> Party:
+def party_with(current: Party, changes: Mapping[str, Any]) -> Party:
     """``current`` with the given parts replaced; an empty value (``""``, or an address
-    with no part set) clears that part. Text is trimmed; a country is upper-cased."""
+    with no part set) clears that part. Text is trimmed; a country is upper-cased. Used for
+    the seller (``updatePaymentSettings``) and buyers (``updateCustomer``)."""
     def text(value: Any) -> str | None:
         return (str(value).strip() or None) if value is not None else None
 
@@ -144,27 +145,34 @@ def _seller_with(current: Party, changes: Mapping[str, Any]) -> Party:
     return replace(current, **values)
 
 
-def _validate_seller(seller: Party) -> None:
-    for name, size, path in (("name", MAX_TEXT, "sellerName"), ("tax_id", MAX_TAX_ID, "sellerTaxId")):
-        value = getattr(seller, name)
+SELLER_FIELDS = {"name": "sellerName", "email": "sellerEmail", "tax_id": "sellerTaxId",
+                 "address": "sellerAddress"}
+BUYER_FIELDS = {"name": "name", "email": "email", "tax_id": "taxId", "address": "address"}
+
+
+def validate_party(party: Party, names: Mapping[str, str] = SELLER_FIELDS) -> None:
+    """Bounds on every part; ``names``: the input's field names, for the errors."""
+    for name, size in (("name", MAX_TEXT), ("tax_id", MAX_TAX_ID)):
+        value, path = getattr(party, name), names[name]
         if value is not None and len(value) > size:
             raise InvalidInput(f"{path} must be at most {size} characters", field=[path])
-    email = seller.email
+    email = party.email
     if email is not None and ("@" not in email or len(email) > MAX_EMAIL
                               or any(c.isspace() for c in email)):
-        raise InvalidInput(f"{email[:50]!r} is not an email address", field=["sellerEmail"])
-    if seller.address is not None:
-        for part in fields(seller.address):
-            value = getattr(seller.address, part.name)
+        raise InvalidInput(f"{email[:50]!r} is not an email address", field=[names["email"]])
+    address_name = names["address"]
+    if party.address is not None:
+        for part in fields(party.address):
+            value = getattr(party.address, part.name)
             camel = "postalCode" if part.name == "postal_code" else part.name
             if value is not None and len(value) > MAX_TEXT:
-                raise InvalidInput(f"sellerAddress.{camel} must be at most {MAX_TEXT} characters",
-                                   field=["sellerAddress", camel])
-        country = seller.address.country
+                raise InvalidInput(f"{address_name}.{camel} must be at most {MAX_TEXT} characters",
+                                   field=[address_name, camel])
+        country = party.address.country
         if country is not None and not _COUNTRY.fullmatch(country):
-            raise InvalidInput(f"sellerAddress.country must be a two-letter ISO 3166-1 code "
+            raise InvalidInput(f"{address_name}.country must be a two-letter ISO 3166-1 code "
                                f"such as US or DE, got {country[:20]!r}",
-                               field=["sellerAddress", "country"])
+                               field=[address_name, "country"])
 
 
 def _validate_method_types(types: tuple[str, ...]) -> None:
@@ -191,7 +199,7 @@ def validate(settings: PaymentSettings) -> PaymentSettings:
         raise InvalidInput("dunningRetryDays must be strictly increasing (days after the failure)",
                            field=["dunningRetryDays"])
     _validate_method_types(settings.payment_method_types)
-    _validate_seller(settings.seller)
+    validate_party(settings.seller)
     prefix = settings.invoice_number_prefix
     if not _PREFIX.fullmatch(prefix):
         raise InvalidInput("invoiceNumberPrefix must be 1 to 20 letters, digits or - _ / . "
@@ -232,7 +240,7 @@ async def update(session: AsyncSession, *, seller: Mapping[str, Any] | None = No
     if "invoice_number_prefix" in given:
         given["invoice_number_prefix"] = str(given["invoice_number_prefix"]).strip()
     if seller:
-        given["seller"] = _seller_with(current.seller, seller)
+        given["seller"] = party_with(current.seller, seller)
     new = validate(replace(current, **given))
     row.value = new.to_json()
     await session.flush()

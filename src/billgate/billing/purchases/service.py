@@ -77,6 +77,9 @@ class CheckoutClaim:
     # credit, which ``amount`` already takes off.
     replaces: str | None = None
     credit: int = 0
+    # The tax ``amount`` includes (``invoices.tax_due``) and its line's text ("VAT 20%").
+    tax: int = 0
+    tax_label: str | None = None
 
 
 async def _publish(publish: items.Publish | None, events: list[items.ChangeEvent]) -> None:
@@ -310,6 +313,8 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
                                             now=now)
         trialing = switch is None and _trialing(req)
         amount = switch.due_now if switch else 0 if trialing else req.total
+        if switch is None and amount > 0:  # the tax the checkout showed (``_evaluate``)
+            amount += (await invoices.tax_due(session, customer, amount))[0]
         if paid is not None and (paid[0] != amount or paid[1].upper() != (req.currency or "")):
             raise PaymentFailed(
                 f"the payment ({paid[0]} {paid[1].upper()}) does not match the checkout's total "
@@ -379,6 +384,9 @@ async def _evaluate(session: AsyncSession, checkout: CheckoutSession, *, now: da
     switch = await checkout_switch.plan(session, req, owned, by_server=checkout.by_server,
                                         now=now)
     amount = switch.due_now if switch else 0 if _trialing(req) else req.total
+    tax, tax_label = (0, None) if switch or amount == 0 else await invoices.tax_due(
+        session, customer, amount)
+    amount += tax
     return CheckoutClaim(
         checkout_id=checkout.id, code=checkout.code, customer=req.customer,
         customer_pk=customer.id, amount=amount, total=req.total,
@@ -386,7 +394,7 @@ async def _evaluate(session: AsyncSession, checkout: CheckoutSession, *, now: da
         is_subscription=req.is_subscription, payment_reference=checkout.payment_reference,
         return_url=checkout.return_url,
         replaces=switch.old.product["displayName"] if switch else None,
-        credit=switch.amounts.credit if switch else 0)
+        credit=switch.amounts.credit if switch else 0, tax=tax, tax_label=tax_label)
 
 
 def _transaction(customer: Customer, purchase: Purchase, req: PurchaseRequest, *, kind: str,
@@ -408,11 +416,13 @@ async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purc
     assert req.currency is not None
     invoice = Invoice(
         public_id=secrets.token_urlsafe(24), customer_pk=customer.id, purchase_id=purchase.id,
-        transaction_id=transaction.id, status="PAID", currency=req.currency, amount_total=amount,
+        transaction_id=transaction.id, status="PAID", currency=req.currency,
+        amount_total=req.total,
         lines=[{"kind": "plan", "description": req.product.display_name,
                 "priceId": purchase.price_id, "quantity": req.quantity,
-                "unitAmount": req.unit_amount, "amount": amount}],
+                "unitAmount": req.unit_amount, "amount": req.total}],
         created_at=now, paid_at=now)
+    await invoices.add_tax_for(session, invoice, customer)  # ``amount`` includes it
     session.add(invoice)
     await invoices.issue(session, invoice, customer=customer, now=now)
     if amount > 0:  # a receipt for every paid invoice

@@ -37,7 +37,8 @@ class CustomerPayload:
 
 @strawberry.type
 class CustomerMutations:
-    @strawberry.mutation(description="Set the customer's email (receipts, payment failures).")
+    @strawberry.mutation(description="Set the customer's email (receipts, payment failures) "
+                         "and its name, address and tax id (the buyer on its invoices).")
     async def update_customer(self, info: Info, input: UpdateCustomerInput) -> CustomerPayload:
         try:
             info.context.principal.require_server("updateCustomer")
@@ -45,7 +46,7 @@ class CustomerMutations:
             email = (input.email or "").strip()
             if email and ("@" not in email or len(email) > EMAIL_MAX or any(c.isspace() for c in email)):
                 raise InvalidInput(f"{email[:50]!r} is not an email address", field=["email"])
-            await customers.set_email(info.context.runtime.db, ref, email or None)
+            await customers.update_details(info.context.runtime.db, ref, input.changes())
         except BillgateError as exc:
             return CustomerPayload(user_errors=[user_error(exc)])
         return CustomerPayload(customer=Customer.of(ref))
