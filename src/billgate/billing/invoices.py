@@ -69,6 +69,14 @@ def totals(invoice: Invoice) -> Totals:
                   credit_applied=-total((CREDIT,), inside=True))
 
 
+def period_of(purchase: Purchase) -> dict[str, str]:
+    """A subscription's current period as a plan line names it (none for a one-time buy)."""
+    start, end = purchase.current_period_start, purchase.current_period_end
+    if purchase.kind != "SUBSCRIPTION" or start is None or end is None:
+        return {}
+    return {"periodStart": start.isoformat(), "periodEnd": end.isoformat()}
+
+
 def new_invoice(customer_pk: int, purchase: Purchase | None, *, currency: str,
                 lines: Sequence[dict[str, Any]], now: datetime) -> Invoice:
     """An OPEN invoice whose total is the sum of its lines (never below zero)."""
@@ -219,6 +227,15 @@ async def credit_notes_of(session: AsyncSession, invoice_id: int) -> Sequence[Cr
     """The invoice's credit notes, oldest first (``Invoice.creditNotes``)."""
     return (await session.scalars(select(CreditNote).where(CreditNote.invoice_id == invoice_id)
                                   .order_by(CreditNote.id))).all()
+
+
+async def credit_note_by_public_id(session: AsyncSession,
+                                   public_id: str) -> tuple[CreditNote, Invoice] | None:
+    """A credit note of a PDF link, with its invoice."""
+    row = (await session.execute(select(CreditNote, Invoice)
+                                 .join(Invoice, Invoice.id == CreditNote.invoice_id)
+                                 .where(CreditNote.public_id == public_id))).one_or_none()
+    return (row[0], row[1]) if row is not None else None
 
 
 def receipt_context(customer: Customer, invoice: Invoice, base_url: str = "") -> dict[str, Any]:

@@ -420,7 +420,8 @@ async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purc
         amount_total=req.total,
         lines=[{"kind": "plan", "description": req.product.display_name,
                 "priceId": purchase.price_id, "quantity": req.quantity,
-                "unitAmount": req.unit_amount, "amount": req.total}],
+                "unitAmount": req.unit_amount, "amount": req.total,
+                **invoices.period_of(purchase)}],
         created_at=now, paid_at=now)
     await invoices.add_tax_for(session, invoice, customer)  # ``amount`` includes it
     session.add(invoice)
