@@ -5,8 +5,10 @@ fields behind them."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import pypdf
 import pytest
 
 from billgate.billing.purchases import service
@@ -170,3 +172,33 @@ async def test_clients_cannot_set_tax_rates(api: Any) -> None:
     body = await api.as_user("u-real")(SETTINGS, {"input": {"taxRates": []}})
     payload = (body.get("data") or {}).get("updatePaymentSettings")
     assert body.get("errors") or payload["userErrors"][0]["code"] == "FORBIDDEN"
+
+
+REFUND = f"""mutation ($input: RefundTransactionInput!) {{
+  refundTransaction(input: $input) {{ refund {{ id amount }} {ERRORS} }} }}"""
+TRANSACTIONS = """query ($customer: CustomerRef!) { customer(customer: $customer) {
+  transactions { edges { node { id kind } } } } }"""
+
+
+async def test_each_refund_of_an_invoiced_charge_gets_a_numbered_credit_note_with_a_pdf(
+        api: Any, runtime: Any, app: Any) -> None:
+    await complete(runtime, await checkout_code(api, "pro", "pro-monthly"))
+    data = await api.data(TRANSACTIONS, {"customer": USER})
+    [charge] = [edge["node"]["id"] for edge in data["customer"]["transactions"]["edges"]
+                if edge["node"]["kind"] == "purchase"]
+    await ok(api, REFUND, transactionId=charge, amount=500)
+    await ok(api, REFUND, transactionId=charge)  # the rest: 1400
+    [invoice] = await invoices_of(api)
+    notes = invoice["creditNotes"]
+    year = invoice["createdAt"][:4]
+    assert [(note["number"], note["amount"]) for note in notes] == [
+        (f"CN-{year}-000001", 500), (f"CN-{year}-000002", 1400)]
+    assert invoice["number"] == f"INV-{year}-000001", "credit notes have their own sequence"
+    assert invoice["status"] == "PAID"
+    url = notes[0]["pdfUrl"]
+    assert url.startswith(f"{runtime.settings.base_url}/credit-notes/") and url.endswith("/pdf")
+    assert len(url.split("/credit-notes/")[1]) > 30, "unguessable"
+    response = await api.client.get(url.removeprefix(runtime.settings.base_url))
+    assert response.headers["content-type"] == "application/pdf"
+    text = " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(response.content)).pages)
+    assert f"CN-{year}-000001" in text and invoice["number"] in text and "$5.00" in text

@@ -25,7 +25,14 @@ from billgate.billing import numbering, taxes
 from billgate.billing.payment_settings import Address, Party, PaymentSettings
 from billgate.billing.payment_settings import load as load_settings
 from billgate.db.engine import Database
-from billgate.db.models import CreditNote, Customer, CustomerCredit, Invoice, Purchase
+from billgate.db.models import (
+    CreditNote,
+    Customer,
+    CustomerCredit,
+    Invoice,
+    Purchase,
+    Transaction,
+)
 from billgate.db.upsert import insert_ignore
 from billgate.money import from_minor
 from billgate.types import CustomerRef
@@ -212,6 +219,25 @@ def pdf_path(invoice: Invoice) -> str:
 def pdf_url(base_url: str, invoice: Invoice) -> str:
     """The absolute link to the invoice's PDF (``Invoice.pdfUrl``)."""
     return f"{base_url}{pdf_path(invoice)}"
+
+
+async def credit_note_for_refund(session: AsyncSession, charge: Transaction, refund: Transaction, *,
+                                 now: datetime) -> CreditNote | None:
+    """A credit note (``CN-2026-000001``) for a refund of an invoiced charge, in the
+    refund's transaction; None when no invoice records the charge. Numbered like invoices
+    (``numbering``): call it last in the transaction."""
+    invoice = await session.scalar(select(Invoice).where(Invoice.transaction_id == charge.id)
+                                   .order_by(Invoice.id).limit(1))
+    if invoice is None:
+        return None
+    await session.flush()  # the refund's id
+    note = CreditNote(public_id=secrets.token_urlsafe(24), invoice_id=invoice.id,
+                      transaction_id=refund.id, amount=-refund.amount, currency=invoice.currency,
+                      created_at=now,
+                      number=await numbering.next_number(session, numbering.CREDIT_NOTE_PREFIX,
+                                                         now.year))
+    session.add(note)
+    return note
 
 
 def credit_note_pdf_path(note: CreditNote) -> str:

@@ -30,7 +30,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import items, webhook_events
+from billgate.billing import invoices, items, webhook_events
 from billgate.billing.errors import InvalidInput, PaymentFailed
 from billgate.billing.purchases import fulfil
 from billgate.billing.purchases.repository import LIVE_SUBSCRIPTION, SUBSCRIPTION
@@ -85,6 +85,7 @@ async def refund_transaction(billing: lifecycle.Billing, transaction_id: int, *,
         fresh = await session.get(Transaction, original.id, populate_existing=True)
         assert fresh is not None
         await webhook_events.refunded(session, fresh, amount=amount, now=now)
+        await invoices.credit_note_for_refund(session, fresh, refund, now=now)
     await lifecycle.flush_events(billing)
     return RefundOutcome(original=fresh, refund=refund, revoked=revoke_grants)
 
@@ -200,8 +201,10 @@ async def record_external_refunds(billing: lifecycle.Billing, charge: ChargeInfo
             if amount <= 0:
                 continue
             original.refunded_amount += amount
-            session.add(_refund_row(original, amount, reference=refund.id, now=now))
+            row = _refund_row(original, amount, reference=refund.id, now=now)
+            session.add(row)
             await webhook_events.refunded(session, original, amount=amount, now=now)
+            await invoices.credit_note_for_refund(session, original, row, now=now)
             recorded += 1
     if recorded:
         log.info("recorded %s refund(s) of charge %s made outside billgate", recorded, charge.id)
