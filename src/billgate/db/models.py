@@ -401,6 +401,22 @@ class InvoiceCounter(Base):
     last: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class SubscriptionReminder(Base):
+    """A reminder email sent about a subscription (``billing/reminders.py``): one per kind
+    and the moment it announces (the trial's end, the period's end). The unique key makes
+    "sent once" hold with any number of scheduler processes."""
+
+    __tablename__ = "subscription_reminders"
+    __table_args__ = (UniqueConstraint("purchase_id", "kind", "due_for",
+                                       name="uq_subscription_reminders"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # trial_ending | renewal_upcoming
+    due_for: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
 class CreditNote(Base):
     """A refund of an invoiced charge: ``CN-2026-000001``, numbered like invoices.
     ``public_id`` is the unguessable part of its PDF's URL."""

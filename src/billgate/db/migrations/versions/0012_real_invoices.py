@@ -1,5 +1,6 @@
 """real invoices: numbers (a counter per prefix and year), seller and buyer snapshots,
-credit notes, and the buyer's name, address and tax id on the customer
+credit notes, the buyer's name, address and tax id on the customer, and the reminder
+emails sent (trial ending, yearly renewal)
 
 Revision ID: 0012
 Revises: 0011
@@ -58,9 +59,21 @@ def upgrade() -> None:
     sa.UniqueConstraint('number', name=op.f('uq_credit_notes_number'))
     )
     op.create_index('ix_credit_notes_invoice', 'credit_notes', ['invoice_id', 'id'], unique=False)
+    op.create_table('subscription_reminders',
+    sa.Column('id', PK, nullable=False),
+    sa.Column('purchase_id', PK, nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('due_for', TIME, nullable=False),
+    sa.Column('created_at', TIME, nullable=False),
+    sa.ForeignKeyConstraint(['purchase_id'], ['purchases.id'],
+                            name=op.f('fk_subscription_reminders_purchase_id_purchases')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscription_reminders')),
+    sa.UniqueConstraint('purchase_id', 'kind', 'due_for', name='uq_subscription_reminders')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('subscription_reminders')
     op.drop_index('ix_credit_notes_invoice', table_name='credit_notes')
     op.drop_table('credit_notes')
     op.drop_table('invoice_counters')
