@@ -23,8 +23,10 @@ ERRORS = "userErrors { code message }"
 CUSTOMER = f"""mutation ($input: UpdateCustomerInput!) {{ updateCustomer(input: $input) {{ {ERRORS} }} }}"""
 CHECKOUT = f"""mutation ($input: CreateCheckoutUrlInput!) {{
   createCheckoutUrl(input: $input) {{ url {ERRORS} }} }}"""
-ADVANCE = f"""mutation ($input: AdvanceTestClockInput!) {{ advanceTestClock(input: $input) {{ {ERRORS} }} }}"""
-CANCEL = f"""mutation ($input: CancelSubscriptionInput!) {{ cancelSubscription(input: $input) {{ {ERRORS} }} }}"""
+ADVANCE = f"""mutation ($input: AdvanceTestClockInput!) {{
+  advanceTestClock(input: $input) {{ {ERRORS} }} }}"""
+CANCEL = f"""mutation ($input: CancelSubscriptionInput!) {{
+  cancelSubscription(input: $input) {{ {ERRORS} }} }}"""
 
 
 async def ok(api: Any, document: str, **input: Any) -> dict[str, Any]:
