@@ -113,7 +113,8 @@ def _prefix(form: FormData) -> str | None:
 
 def _changes(form: FormData) -> dict[str, Any]:
     grace = forms.whole_number(form, "grace_period_days", "Grace period (days)")
-    return {"invoice_number_prefix": _prefix(form), "tax_rates": _tax_rates(form),"test_mode": form.get("test_mode") == "on",
+    return {"invoice_number_prefix": _prefix(form), "tax_rates": _tax_rates(form),
+            "test_mode": form.get("test_mode") == "on",
             "block_new_purchases": form.get("block_new_purchases") == "on",
             "grace_period_days": grace, "dunning_retry_days": _days(form),
             "payment_method_types": _method_types(form),
