@@ -7,9 +7,12 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 from console_testing import post_form
 
+from billgate.billing.purchases import service
 from billgate.billing.taxes import TaxRate
+from billgate.types import CustomerRef, CustomerType
 
 BASE = {"grace_period_days": "7", "dunning_retry_days": "3, 5, 7"}
 
@@ -50,3 +53,21 @@ async def test_a_bad_tax_line_is_shown_next_to_the_field_and_nothing_changes(
                                  {**BASE, "invoice_number_prefix": "CN-", "tax_rates": ""})
     assert "credit notes" in error_next_to(bad_prefix.text, "invoice_number_prefix")
     assert (await runtime.payment_settings()).tax_rates == ()
+
+
+@pytest.mark.usefixtures("example_catalog")
+async def test_the_invoice_lists_show_numbers_and_pdf_links(operator: httpx.AsyncClient,
+                                                            runtime: Any) -> None:
+    checkout = await service.create_checkout(
+        runtime.db, CustomerRef(CustomerType.USER, "u-inv"), product_id="pro", inline=None,
+        price_id="pro-monthly", currency="USD", quantity=1,
+        return_url="https://app.example.com/back",
+        allowed_return_urls=runtime.settings.allowed_return_urls, by_server=True,
+        clock=runtime.clock)
+    await service.complete_checkout(runtime.db, checkout.code, rails=runtime.test_rails,
+                                    clock=runtime.clock, test_mode=True)
+    number = f"INV-{runtime.clock.now().year}-000001"
+    for path in ("/admin/invoices", "/admin/customers/USER/u-inv"):
+        page = (await operator.get(path)).text
+        assert number in page, path
+        assert re.search(r'href="/invoices/[^"/]+/pdf">PDF</a>', page), path

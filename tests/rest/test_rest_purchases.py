@@ -4,7 +4,6 @@ each answers what its GraphQL twin answers, with the same rules and error codes.
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 import pytest
