@@ -306,7 +306,7 @@ export type ListInvoicesQueryVariables = Exact<{
 }>;
 
 
-export type ListInvoicesQuery = { customer: { invoices: { edges: Array<{ node: { id: string, status: InvoiceStatus, amountTotal: number, currency: Currency, createdAt: string, paidAt: string | null, hostedInvoiceUrl: string } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } };
+export type ListInvoicesQuery = { customer: { invoices: { edges: Array<{ node: { id: string, status: InvoiceStatus, amountTotal: number, currency: Currency, createdAt: string, paidAt: string | null, hostedInvoiceUrl: string, number: string | null, pdfUrl: string } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } };
 
 export type GetBillingQueryVariables = Exact<{
   customer: CustomerRef;
@@ -345,7 +345,7 @@ export type SubscriptionFieldsFragment = { id: string, status: SubscriptionStatu
 
 export type OwnedProductFieldsFragment = { productId: string | null, displayName: string, quantity: number, type: ProductType, subscription: { id: string, status: SubscriptionStatus, productId: string | null, priceId: string | null, quantity: number, currentPeriodStart: string, currentPeriodEnd: string, cancelAtPeriodEnd: boolean, canceledAt: string | null, endedAt: string | null, trialEndsAt: string | null, createdAt: string, hasAccess: boolean, dunning: { inDunning: boolean, daysPastDue: number, gracePeriodDays: number, gracePeriodEndsAt: string | null, hasAccess: boolean, nextRetryAt: string | null } } | null, switchOptions: Array<{ productId: string, displayName: string, prices: Array<{ priceId: string, amounts: Array<{ currency: Currency, amount: string, minorUnits: number }>, interval: { unit: IntervalUnit, count: number } | null, freeTrial: { unit: IntervalUnit, count: number } | null }> }> };
 
-export type InvoiceFieldsFragment = { id: string, status: InvoiceStatus, amountTotal: number, currency: Currency, createdAt: string, paidAt: string | null, hostedInvoiceUrl: string };
+export type InvoiceFieldsFragment = { id: string, status: InvoiceStatus, amountTotal: number, currency: Currency, createdAt: string, paidAt: string | null, hostedInvoiceUrl: string, number: string | null, pdfUrl: string };
 
 export type PaymentMethodFieldsFragment = { id: string, brand: string, last4: string, expMonth: number, expYear: number };
 
@@ -557,6 +557,8 @@ export const InvoiceFieldsFragmentDoc = new TypedDocumentString(`
   createdAt
   paidAt
   hostedInvoiceUrl
+  number
+  pdfUrl
 }
     `, {"fragmentName":"InvoiceFields"}) as unknown as TypedDocumentString<InvoiceFieldsFragment, unknown>;
 export const PaymentMethodFieldsFragmentDoc = new TypedDocumentString(`
@@ -1152,6 +1154,8 @@ export const ListInvoicesDocument = new TypedDocumentString(`
   createdAt
   paidAt
   hostedInvoiceUrl
+  number
+  pdfUrl
 }`) as unknown as TypedDocumentString<ListInvoicesQuery, ListInvoicesQueryVariables>;
 export const GetBillingDocument = new TypedDocumentString(`
     query GetBilling($customer: CustomerRef!) {
