@@ -132,3 +132,24 @@ async def test_a_page_renders_to_an_image_with_ink_on_it(runtime: Any) -> None:
     assert sum(image.histogram()[:128]) > 2000, "text is drawn"
     top = image.crop((0, 0, width, 80))
     assert sum(top.histogram()[:128]) > 0, "the heading sits at the top"
+
+
+async def test_the_pay_url_hook_links_an_open_invoice_to_the_portal(runtime: Any) -> None:
+    from starlette.applications import Starlette
+
+    from billgate.web.invoices import invoice_routes
+
+    async def portal_link(_: Any, invoice: Invoice) -> str:
+        return f"https://billing.example.com/portal?invoice={invoice.number}"
+
+    app = Starlette(routes=invoice_routes(lambda: runtime, pay_url_for=portal_link))
+    open_invoice, paid = await issued(runtime, status="OPEN"), await issued(runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        page = (await client.get(f"/invoices/{open_invoice.public_id}")).text
+        assert (f'href="https://billing.example.com/portal?invoice={open_invoice.number}">'
+                "Pay in the customer portal</a>") in page
+        pdf = (await client.get(invoices.pdf_path(open_invoice))).content
+        assert "Pay in the customer portal" in pdf_text(pdf)
+        assert "Pay in the customer portal" not in (await client.get(
+            f"/invoices/{paid.public_id}")).text
