@@ -82,7 +82,8 @@ class _Document(FPDF):
             self.set_font("Helvetica", "", 10)
             self.set_text_color(*INK)
             for text in who.lines or ["-"]:
-                self.multi_cell(half - 4, 5, _text(text), new_x=XPos.LEFT, new_y=YPos.NEXT)
+                self.multi_cell(half - 4, 5, _text(text), align="L", new_x=XPos.LEFT,
+                                new_y=YPos.NEXT)
             bottom = max(bottom, self.get_y())
         self.set_xy(MARGIN, bottom + 4)
 
@@ -153,16 +154,16 @@ def _lines_table(doc: _Document, invoice: InvoiceView) -> None:
         top = doc.get_y()
         doc.set_font("Helvetica", "", 10)
         doc.set_text_color(*INK)
-        doc.multi_cell(COLUMNS[0], 5.5, _text(line.description), new_x=XPos.RIGHT, new_y=YPos.TOP)
+        # The description may wrap: draw it first and remember where it ended.
+        doc.multi_cell(COLUMNS[0], 5.5, _text(line.description), align="L", new_x=XPos.LMARGIN,
+                       new_y=YPos.NEXT)
+        bottom = doc.get_y()
         x = MARGIN + COLUMNS[0]
         for value, width in ((line.quantity or "", COLUMNS[1]), (line.unit_price or "", COLUMNS[2]),
                              (line.amount, COLUMNS[3])):
             doc.set_xy(x, top)
             doc.cell(width, 5.5, _text(value), align="R")
             x += width
-        lines_used = max(1, len(doc.multi_cell(COLUMNS[0], 5.5, _text(line.description),
-                                               dry_run=True, output="LINES")))
-        bottom = top + 5.5 * lines_used
         doc.set_xy(MARGIN, bottom + 1.5)
     doc.rule()
     doc.ln(1)
