@@ -125,6 +125,8 @@ class TestPlans:
         assert second.next_cursor is None
         assert [i.status for i in first.items + second.items] == ["PAID", "PAID"]
         assert second.items[0].amount_total == 1900 and second.items[0].currency == "USD"
+        assert (second.items[0].number or "").startswith("INV-")
+        assert second.items[0].pdf_url == second.items[0].hosted_invoice_url + "/pdf"
 
         assert user.cancel_subscription(product_id="enterprise").cancel_at_period_end is True
         assert user.uncancel_subscription(product_id="enterprise").cancel_at_period_end is False

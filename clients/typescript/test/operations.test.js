@@ -127,6 +127,8 @@ describe("checkout, plans, invoices and billing (a customer token, as in a brows
     assert.deepEqual(invoices.map((i) => i.status), ["PAID", "PAID"]);
     assert.equal(invoices[1].amountTotal, 1900);
     assert.match(invoices[1].hostedInvoiceUrl, /^http:\/\/127\.0\.0\.1:\d+\//);
+    assert.match(invoices[1].number, /^INV-\d{4}-\d{6}$/);
+    assert.equal(invoices[1].pdfUrl, `${invoices[1].hostedInvoiceUrl}/pdf`);
 
     const canceled = await user.cancelSubscription({ productId: "enterprise" });
     assert.equal(canceled.cancelAtPeriodEnd, true);

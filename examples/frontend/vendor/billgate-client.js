@@ -162,6 +162,8 @@ var InvoiceFieldsFragmentDoc = new TypedDocumentString(`
   createdAt
   paidAt
   hostedInvoiceUrl
+  number
+  pdfUrl
 }
     `, { "fragmentName": "InvoiceFields" });
 var PaymentMethodFieldsFragmentDoc = new TypedDocumentString(`
@@ -757,6 +759,8 @@ var ListInvoicesDocument = new TypedDocumentString(`
   createdAt
   paidAt
   hostedInvoiceUrl
+  number
+  pdfUrl
 }`);
 var GetBillingDocument = new TypedDocumentString(`
     query GetBilling($customer: CustomerRef!) {

@@ -19,7 +19,8 @@ PRODUCT = """fragment ProductFields on Product {
   prices { priceId amounts { currency amount minorUnits } interval { unit count } }
 }"""
 INVOICE = (
-    "fragment InvoiceFields on Invoice { id status amountTotal currency createdAt paidAt hostedInvoiceUrl }"
+    "fragment InvoiceFields on Invoice { id status amountTotal currency createdAt paidAt hostedInvoiceUrl "
+    "number pdfUrl }"
 )
 PAGE_INFO = "pageInfo { hasNextPage endCursor }"
 

@@ -172,6 +172,8 @@ class Invoice:
     created_at: datetime
     paid_at: datetime | None
     hosted_invoice_url: str
+    number: str | None = None  # INV-2026-000042; None while DRAFT
+    pdf_url: str = ""  # the invoice as a PDF (absolute)
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> Invoice:
@@ -183,6 +185,8 @@ class Invoice:
             datetime.fromisoformat(data["createdAt"]),
             _time(data["paidAt"]),
             data["hostedInvoiceUrl"],
+            data.get("number"),
+            data.get("pdfUrl") or "",
         )
 
 

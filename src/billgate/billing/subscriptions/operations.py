@@ -348,11 +348,13 @@ async def apply_switch(uow: UnitOfWork, old: Purchase, target: request.PurchaseR
     invoice = invoices.new_invoice(customer.id, new, currency=currency, lines=lines, now=now)
     invoices.mark_paid(invoice, now=now, reference=reference)
     session.add(invoice)
+    if amounts.net < 0:
+        await invoices.add_credit(session, customer.id, currency, -amounts.net)
+    # Numbered after the credit row is updated: the number's counter is the last lock taken.
+    await invoices.issue(session, invoice, customer=customer, now=now)
     if invoice.amount_total > 0:  # a receipt for every paid invoice
         outbox.enqueue(session, customer, outbox.RECEIPT, invoices.receipt_context(customer, invoice),
                        now=now)
-    if amounts.net < 0:
-        await invoices.add_credit(session, customer.id, currency, -amounts.net)
     session.add(Transaction(customer_pk=customer.id, purchase_id=new.id, kind="proration",
                             amount=amounts.net, currency=currency, quantity=new.quantity,
                             product=new.product, test_mode=test_mode,
