@@ -38,6 +38,7 @@ from billgate.web.admin.routes import admin_routes
 from billgate.web.checkout import checkout_routes
 from billgate.web.cors import GraphQLCors
 from billgate.web.invoices import invoice_routes
+from billgate.web.portal.routes import portal_routes
 from billgate.web.limits import BodySizeLimit
 from billgate.web.origins import OriginPolicy
 from billgate.webhooks.stripe import webhook_routes
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             *checkout_routes(lambda: graphql.runtime),
             *webhook_routes(lambda: graphql.runtime),
             *invoice_routes(lambda: graphql.runtime),
+            *portal_routes(lambda: graphql.runtime),
             *rest_routes(lambda: graphql.runtime),
             *(admin_routes(lambda: graphql.runtime) if settings.admin_enabled else []),
         ],
