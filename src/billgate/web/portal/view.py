@@ -95,6 +95,16 @@ class Portal:
     credit: list[str]
     invoices: list[InvoiceRow]
 
+    @property
+    def signature(self) -> str:
+        """What the page shows that a change elsewhere can alter, in the form ``live.js``
+        computes from ``customerChanged`` (plans as ``product:STATUS:cancel``, sorted;
+        invoice statuses newest first): the script reloads the page when they differ,
+        including a change made between rendering and subscribing."""
+        plans = sorted(f"{p.product_id}:{p.status}:{int(p.cancel_at_period_end)}"
+                       for p in self.plans)
+        return ",".join(plans) + "|" + ",".join(i.status for i in self.invoices)
+
 
 def _price(sub: Purchase) -> str:
     if sub.currency is None or sub.unit_amount is None:
