@@ -38,9 +38,9 @@ from billgate.web.admin.routes import admin_routes
 from billgate.web.checkout import checkout_routes
 from billgate.web.cors import GraphQLCors
 from billgate.web.invoices import invoice_routes
-from billgate.web.portal.routes import portal_routes
 from billgate.web.limits import BodySizeLimit
 from billgate.web.origins import OriginPolicy
+from billgate.web.portal.routes import portal_routes
 from billgate.webhooks.stripe import webhook_routes
 
 log = logging.getLogger("billgate")

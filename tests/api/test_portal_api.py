@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 from test_subscription_lifecycle import (
-    DAY,
     DECLINED_CARD,
     OTHER_USER,
     USER,

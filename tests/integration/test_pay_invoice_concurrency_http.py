@@ -48,15 +48,15 @@ async def _good_card_in_database(url: str, user_id: str) -> None:
         await db.dispose()
 
 
-async def _account(caller: Caller) -> dict[str, Any]:
+async def _account(caller: Caller) -> dict[str, Any]:  # noqa: F811 - not the fixture
     response = await caller.http.post("/graphql", json={
         "query": ACCOUNT, "variables": {"customer": caller.customer}},
         headers={"Authorization": f"Bearer {caller.token}"})
     return response.json()["data"]["customer"]
 
 
-async def test_pay_invoice_clicked_20_times_charges_once(served: tuple[Server, str],
-                                                         caller: Caller) -> None:
+async def test_pay_invoice_clicked_20_times_charges_once(
+        served: tuple[Server, str], caller: Caller) -> None:  # noqa: F811 - shared fixtures
     _, url = served
     await caller.buy("pro", "pro-monthly")
     assert (await caller.post(SET_CARD, {"cardNumber": "4000000000000002"}))["userErrors"] == []

@@ -64,8 +64,8 @@ async def good_card_without_retry(database_url: str) -> None:
         await db.dispose()
 
 
-async def test_a_customers_visit_to_the_portal(context: Any, app_url: str, billgate: str,
-                                               database: str) -> None:
+async def test_a_customers_visit_to_the_portal(
+        context: Any, app_url: str, billgate: str, database: str) -> None:  # noqa: F811
     from playwright.async_api import expect
 
     blocked = await block_non_local(context)

@@ -136,7 +136,8 @@ async def test_switch_plan_shows_the_preview_then_switches(client: httpx.AsyncCl
                                                            runtime: Any) -> None:
     await buy(runtime)
     await enter(client, runtime)
-    preview = await client.get("/portal/switch", params={"from": "pro", "to": "enterprise|enterprise-monthly"})
+    preview = await client.get("/portal/switch",
+                               params={"from": "pro", "to": "enterprise|enterprise-monthly"})
     assert preview.status_code == 200
     for text in ("Unused time on Pro", "Remaining time on Enterprise", "Amount due now",
                  "Confirm switch"):

@@ -101,10 +101,11 @@ def _refused(status: int, message: str) -> Response:
                         status_code=status, headers=templating.headers())
 
 
-def _render(runtime: Runtime, request: Request, session: PortalSession, template: str, *,
-            headers: dict[str, str] | None = None, **context: Any) -> Response:
+async def _render(runtime: Runtime, request: Request, session: PortalSession, template: str, *,
+                  headers: dict[str, str] | None = None, **context: Any) -> Response:
     flash = take_flash(request, links.keys(runtime))
     back = pages.app_link(session.return_url, runtime.settings.allowed_return_urls)
+    context.setdefault("test_mode", (await runtime.payment_settings()).test_mode)
     html = templating.render(template, csrf_token=session.csrf, flash=flash, return_url=back,
                              **context)
     response = HTMLResponse(html, headers=headers or templating.headers())
@@ -141,9 +142,8 @@ def _enter(runtime: Runtime, request: Request) -> Response:
 
 async def _page(runtime: Runtime, request: Request, session: PortalSession) -> Response:
     portal = await view.read(runtime, session.customer)
-    test_mode = (await runtime.payment_settings()).test_mode
-    return _render(runtime, request, session, "portal/portal.html", portal=portal,
-                   test_mode=test_mode, live=_live_config(runtime, session))
+    return await _render(runtime, request, session, "portal/portal.html", portal=portal,
+                         live=_live_config(runtime, session))
 
 
 def _live_config(runtime: Runtime, session: PortalSession) -> dict[str, str]:
@@ -182,7 +182,7 @@ async def _preview(runtime: Runtime, request: Request, session: PortalSession) -
     plan = next((p for p in portal.plans if p.product_id == from_product), None)
     target = next((o.label for p in portal.plans for o in p.switch_options
                    if o.value == f"{to_product}|{price_id or ''}"), to_product)
-    return _render(runtime, request, session, "portal/switch.html", preview=preview,
+    return await _render(runtime, request, session, "portal/switch.html", preview=preview,
                    plan=plan, target=target, from_product=from_product, to_product=to_product,
                    price_id=price_id or "", money=pages.money)
 
@@ -242,11 +242,11 @@ async def _card_page(runtime: Runtime, request: Request, session: PortalSession)
     test_mode = (await runtime.payment_settings()).test_mode
     portal = await view.read(runtime, session.customer)
     if test_mode:
-        return _render(runtime, request, session, "portal/card.html", card=portal.card,
+        return await _render(runtime, request, session, "portal/card.html", card=portal.card,
                        test_mode=True, test_cards=TEST_CARDS)
     stripe, key = checkout_stripe.stripe_of(runtime), runtime.settings.stripe_publishable_key
     if stripe is None or not key:
-        return _render(runtime, request, session, "portal/card.html", card=portal.card,
+        return await _render(runtime, request, session, "portal/card.html", card=portal.card,
                        test_mode=False, notice="Saving a card needs Stripe configuration "
                        "(BILLGATE_STRIPE_SECRET_KEY and BILLGATE_STRIPE_PUBLISHABLE_KEY).")
     try:
@@ -256,7 +256,7 @@ async def _card_page(runtime: Runtime, request: Request, session: PortalSession)
     form = checkout_stripe.StripeForm(
         kind="setup", publishable_key=key, client_secret=intent.client_secret,
         return_url=f"{runtime.settings.base_url}{PATH}/card/return", due_today="")
-    return _render(runtime, request, session, "portal/card.html", card=portal.card,
+    return await _render(runtime, request, session, "portal/card.html", card=portal.card,
                    test_mode=False, stripe=form, stripe_js=checkout_stripe.STRIPE_JS,
                    page_js=checkout_stripe.PAGE_JS, headers=templating.stripe_headers())
 

@@ -140,7 +140,8 @@ def _options(sub: Purchase, products: list[Any]) -> list[SwitchOption]:
 
 
 def _plan(sub: Purchase, products: list[Any]) -> Plan:
-    charging = sub.status in ("ACTIVE", "PAST_DUE") and not sub.cancel_at_period_end
+    # A PAST_DUE plan's next charge is its open invoice (shown with Pay now), not a date.
+    charging = sub.status == "ACTIVE" and not sub.cancel_at_period_end
     next_charge = (f"{_price(sub).split(' / ')[0]} on {day(sub.current_period_end)}"
                    if charging and sub.unit_amount and sub.origin != "grant" else None)
     return Plan(
