@@ -48,8 +48,8 @@ async def test_update_card_with_the_payment_element(browser: httpx.AsyncClient, 
     await stripe_client.v1.setup_intents.confirm_async(
         intent_id, {"payment_method": await card(stripe_client, VISA)})
     back = await browser.get("/portal/card/return", params={"setup_intent": intent_id})
-    assert back.status_code == 303 and back.headers["location"] == "/portal"
-    portal = await browser.get("/portal")
+    assert back.status_code == 303 and back.headers["location"].startswith("/portal?flash=")
+    portal = await browser.get(back.headers["location"])
     assert "Your card ending 4242 is saved." in portal.text and "Visa ending 4242" in portal.text
     billing = (await api.data(BILLING, {"customer": USER}))["customer"]["billing"]
     assert billing["defaultPaymentMethod"]["last4"] == "4242"
@@ -64,7 +64,7 @@ async def test_another_customers_intent_is_refused(browser: httpx.AsyncClient, a
     await browser.get("/portal/card")  # USER's own Stripe customer exists from here
     back = await browser.get("/portal/card/return", params={"setup_intent": other["setupIntentId"]})
     assert back.status_code == 303
-    portal = await browser.get("/portal")
+    portal = await browser.get(back.headers["location"])
     assert "does not belong" in portal.text and "No card saved." in portal.text
     billing = (await api.data(BILLING, {"customer": USER}))["customer"]["billing"]
     assert billing["defaultPaymentMethod"] is None

@@ -18,9 +18,11 @@ reports a change made elsewhere (a renewal, another tab).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -36,7 +38,7 @@ from billgate.web import checkout_stripe, csrf, pages
 from billgate.web.checkout import TEST_CARDS
 from billgate.web.portal import links, templating, view
 from billgate.web.portal.links import PATH, PortalSession
-from billgate.web.sessions import CookieJar, TokenInvalid, clear_flash, set_flash, take_flash
+from billgate.web.sessions import FLASH_SECONDS, TokenInvalid
 
 STATIC = Path(__file__).parent / "static"
 ADMIN_VENDOR = Path(__file__).parents[1] / "admin" / "static" / "vendor"
@@ -103,25 +105,32 @@ def _refused(status: int, message: str) -> Response:
 
 async def _render(runtime: Runtime, request: Request, session: PortalSession, template: str, *,
                   headers: dict[str, str] | None = None, **context: Any) -> Response:
-    flash = take_flash(request, links.keys(runtime))
+    flash = _flash_of(runtime, request)
     back = pages.app_link(session.return_url, runtime.settings.allowed_return_urls)
     context.setdefault("test_mode", (await runtime.payment_settings()).test_mode)
     html = templating.render(template, csrf_token=session.csrf, flash=flash, return_url=back,
                              **context)
-    response = HTMLResponse(html, headers=headers or templating.headers())
-    if flash is not None:
-        clear_flash(response, _jar(runtime))
-    return response
-
-
-def _jar(runtime: Runtime) -> CookieJar:
-    return CookieJar(links.COOKIE, PATH, runtime.settings.base_url.lower().startswith("https://"))
+    return HTMLResponse(html, headers=headers or templating.headers())
 
 
 def _back(runtime: Runtime, message: str, *, level: str = "ok", to: str = PATH) -> Response:
-    response = RedirectResponse(to, status_code=303)
-    set_flash(response, links.keys(runtime), _jar(runtime), message, level=level)
-    return response
+    """After a POST: back to a page with a message. The message rides in the redirect's
+    address (signed, one minute), not in a cookie: a cookie is shared by every tab, and
+    another portal tab reloading at that moment (``live.js``) would take it."""
+    token = links.keys(runtime).sign({"typ": "flash", "msg": message[:500], "lvl": level,
+                                      "exp": int(time.time()) + FLASH_SECONDS})
+    return RedirectResponse(f"{to}?{urlencode({'flash': token})}", status_code=303)
+
+
+def _flash_of(runtime: Runtime, request: Request) -> tuple[str, str] | None:
+    value = request.query_params.get("flash")
+    if not value:
+        return None
+    try:
+        claims = links.keys(runtime).read(value[:2000], "flash")
+    except TokenInvalid:
+        return None
+    return str(claims.get("lvl") or "ok"), str(claims.get("msg") or "")
 
 
 # Pages ----------------------------------------------------------------------------------

@@ -24,6 +24,10 @@ function signature(customer) {
 }
 
 const root = document.getElementById("live");
+// A form being sent (or a link followed) is never cut short by a reload.
+let leaving = false;
+addEventListener("submit", () => { leaving = true; }, true);
+addEventListener("beforeunload", () => { leaving = true; });
 if (root) {
   const customer = { type: root.dataset.customerType, customerId: root.dataset.customerId };
   let token = root.dataset.token;
@@ -45,14 +49,15 @@ if (root) {
   client.subscribe({ query: QUERY, variables: { customer } }, {
     next: (result) => {
       const state = result.data && result.data.customerChanged;
-      if (!state) return;
+      if (!state || leaving) return;
       const now = signature(state);
       // Never reload twice for one state (a page that cannot show it would loop).
       if (now === root.dataset.state || sessionStorage.getItem(RELOADED_FOR) === now) return;
       // A plan being chosen is not thrown away: wait for the next change.
       if (document.activeElement && document.activeElement.tagName === "SELECT") return;
       sessionStorage.setItem(RELOADED_FOR, now);
-      location.reload();
+      // The page itself, without a message meant for the change that led here.
+      location.replace(location.pathname);
     },
     error: () => {},
     complete: () => {},
