@@ -45,9 +45,11 @@ async def shoot(page: Any, name: str) -> None:
     await page.screenshot(path=str(DOCS / name), full_page=True)
 
 
-async def save_card(page: Any, label: str) -> None:
+async def save_card(page: Any, label: str, *, screenshot: str | None = None) -> None:
     await page.get_by_role("button", name="Update card").click()
     await page.get_by_label(label).check()
+    if screenshot:
+        await shoot(page, screenshot)
     await page.get_by_role("button", name="Save card").click()
 
 
@@ -115,7 +117,7 @@ async def test_a_customers_visit_to_the_portal(
     await expect(enterprise.get_by_role("button", name="Undo cancel")).to_be_hidden()
 
     # A declining card; the renewal fails while the page is open: it turns PAST_DUE by itself.
-    await save_card(page, "4000 0000 0000 0002 (declined)")
+    await save_card(page, "4000 0000 0000 0002 (declined)", screenshot="portal-card.png")
     await expect(page.get_by_text("Visa ending 0002")).to_be_visible()
     await advance(billgate, MONTH_AND_A_DAY)
     await expect(enterprise.locator("[data-status]")).to_have_text("Past due", timeout=LIVE_WAIT_MS)

@@ -149,3 +149,30 @@ async def test_switch_plan_shows_the_preview_then_switches(client: httpx.AsyncCl
     assert response.status_code == 303
     page = (await client.get(response.headers["location"])).text
     assert "You are now on Enterprise" in page
+
+
+async def test_pause_and_resume(client: httpx.AsyncClient, runtime: Any) -> None:
+    await buy(runtime)
+    html = await enter(client, runtime)
+    sub = await live_sub(runtime)
+    paused = await client.post(f"/portal/subscriptions/{sub.id}/pause",
+                               data={"csrf_token": csrf_of(html)})
+    page = (await client.get(paused.headers["location"])).text
+    assert "Your plan is paused." in page and ">Resume</button>" in page
+    assert (await live_sub(runtime)).status == "PAUSED"
+    resumed = await client.post(f"/portal/subscriptions/{sub.id}/resume",
+                                data={"csrf_token": csrf_of(page)})
+    page = (await client.get(resumed.headers["location"])).text
+    assert "Your plan is active again." in page and ">Pause</button>" in page
+    assert (await live_sub(runtime)).status == "ACTIVE"
+
+
+async def test_a_trial_shows_when_it_ends(client: httpx.AsyncClient, runtime: Any) -> None:
+    checkout = await service.create_checkout(
+        runtime.db, USER, product_id="enterprise", inline=None, price_id=None, currency=None,
+        quantity=1, return_url=BACK, allowed_return_urls=runtime.settings.allowed_return_urls,
+        by_server=True, clock=runtime.clock)
+    await service.complete_checkout(runtime.db, checkout.code, rails=runtime.test_rails,
+                                    clock=runtime.clock, test_mode=True, publish=runtime.publish)
+    page = await enter(client, runtime)
+    assert "Trial" in page and "Trial ends" in page and "Next charge" not in page
