@@ -115,6 +115,13 @@ describe("checkout, plans, invoices and billing (a customer token, as in a brows
     assert.deepEqual(state.products.map((p) => p.productId), ["pro"]);
     assert.deepEqual(state.products[0].switchOptions.map((p) => p.productId), ["enterprise"]);
 
+    const preview = await user.previewSwitchSubscription({ fromProductId: "pro", toProductId: "enterprise" });
+    assert.deepEqual(preview.lines.map((l) => l.kind), ["proration_credit", "proration_debit"]);
+    assert.equal(preview.amountDueNow, preview.lines.reduce((sum, l) => sum + l.amount, 0));
+    assert.ok(preview.amountDueNow > 0 && preview.creditToAccount === 0);
+    const portal = await user.createCustomerPortalUrl({ returnUrl: RETURN_URL });
+    assert.match(portal.url, new RegExp(`^${server.base}/portal/enter\\?token=`));
+    await rejects(user.payInvoice("not-an-invoice"), "INVALID_INPUT");
     const switched = await user.switchSubscription({ fromProductId: "pro", toProductId: "enterprise" });
     assert.deepEqual([switched.productId, switched.status], ["enterprise", "ACTIVE"]);
 

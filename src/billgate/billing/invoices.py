@@ -35,7 +35,7 @@ from billgate.db.models import (
 )
 from billgate.db.upsert import insert_ignore
 from billgate.money import from_minor
-from billgate.types import CustomerRef
+from billgate.types import CustomerRef, CustomerType
 
 
 def plan_line(purchase: Purchase, *, start: datetime | None, end: datetime | None,
@@ -303,3 +303,14 @@ async def list_of_customer(db: Database, ref: CustomerRef, *, before_id: int | N
 async def get_by_public_id(session: AsyncSession, public_id: str) -> Invoice | None:
     """The invoice of a hosted link (``web/invoices.py``)."""
     return await session.scalar(select(Invoice).where(Invoice.public_id == public_id))
+
+
+async def open_invoice_payer(db: Database, public_id: str) -> CustomerRef | None:
+    """The customer who owes the invoice of a hosted link, while it is OPEN (its page's
+    pay link opens that customer's portal to pay it); None otherwise."""
+    async with db.read_session() as session:
+        row = (await session.execute(
+            select(Customer.type, Customer.customer_id)
+            .join(Invoice, Invoice.customer_pk == Customer.id)
+            .where(Invoice.public_id == public_id, Invoice.status == "OPEN"))).one_or_none()
+    return CustomerRef(CustomerType(row[0]), row[1]) if row is not None else None

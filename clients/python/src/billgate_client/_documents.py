@@ -164,3 +164,30 @@ SUBSCRIPTION_CHANGE = (
 
 # Reservations (reserveItemQuantity, commitReservation, releaseReservation), setAutoTopUp and
 # createCustomerPortalUrl go here once schema.graphql has them.
+
+CREATE_CUSTOMER_PORTAL_URL = (
+    """mutation CreateCustomerPortalUrl($input: CreateCustomerPortalUrlInput!) {
+  createCustomerPortalUrl(input: $input) { url expiresAt """
+    + USER_ERRORS
+    + """ }
+}"""
+)
+
+PREVIEW_SWITCH_SUBSCRIPTION = (
+    """mutation PreviewSwitchSubscription($input: SwitchSubscriptionInput!) {
+  previewSwitchSubscription(input: $input) {
+    preview { currency amountDueNow creditToAccount lines { kind description amount } } """
+    + USER_ERRORS
+    + """ }
+}"""
+)
+
+PAY_INVOICE = (
+    """mutation PayInvoice($input: PayInvoiceInput!) {
+  payInvoice(input: $input) { invoice { ...InvoiceFields } """
+    + USER_ERRORS
+    + """ }
+}
+"""
+    + INVOICE
+)

@@ -112,6 +112,16 @@ async def _renewal_paid(billing: Billing, uow: UnitOfWork, sub: Purchase,
     return sub
 
 
+async def open_invoice_paid(billing: Billing, uow: UnitOfWork, sub: Purchase,
+                            claim: ChargeClaim) -> Invoice:
+    """The customer paid the open invoice of ``sub`` by hand (``payInvoice``): recorded as
+    a paid renewal (ACTIVE again, the period advanced, the held repeats granted)."""
+    invoice = await uow.session.get(Invoice, claim.invoice_id)
+    assert invoice is not None
+    await _paid(billing, uow, sub, invoice, reference=claim.payment_reference)
+    return invoice
+
+
 async def _renewal_failed(billing: Billing, uow: UnitOfWork, sub: Purchase,
                           claim: ChargeClaim) -> None:
     invoice = await uow.session.get(Invoice, claim.invoice_id)

@@ -13,11 +13,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import catalog, charges, invoices, items, locks, unit_of_work, webhook_events
+from billgate.billing import (
+    catalog,
+    charges,
+    customers,
+    invoices,
+    items,
+    locks,
+    unit_of_work,
+    webhook_events,
+)
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing
 from billgate.billing.purchases import fulfil, ownership, repository, request
@@ -305,6 +315,46 @@ async def switch(billing: Billing, ref: CustomerRef, *, from_product_id: str,
     return recorded.value_or_raise()
 
 
+def switch_lines(old: Purchase, target: request.PurchaseRequest,
+                 amounts: SwitchAmounts) -> list[dict[str, Any]]:
+    """The lines of a switch's invoice: the one definition ``apply_switch`` writes and
+    ``preview_switch`` shows, so a preview is exactly what the switch would write."""
+    return [
+        {"kind": "proration_credit", "description": f"Unused time on {old.product['displayName']}",
+         "amount": -amounts.credit},
+        {"kind": "proration_debit", "description": f"Remaining time on {target.product.display_name}",
+         "amount": amounts.debit},
+    ]
+
+
+@dataclass(frozen=True)
+class SwitchPreview:
+    currency: str
+    amount_due_now: int  # charged at once (0 for a downgrade)
+    credit_to_account: int  # kept as account credit (0 for an upgrade)
+    lines: list[dict[str, Any]]
+
+
+async def preview_switch(billing: Billing, ref: CustomerRef, *, from_product_id: str,
+                         to_product_id: str, price_id: str | None, by_server: bool,
+                         now: datetime) -> SwitchPreview:
+    """What ``switch`` would charge, credit and write as invoice lines if called now, with
+    the same checks (``plan_switch``) and the same lines (``switch_lines``). Writes nothing:
+    a read session, and a customer never referred to has no subscription to switch."""
+    async with billing.db.read_session() as session:
+        customer = await customers.find(session, ref)
+        if customer is None:
+            raise SubscriptionNotFound(f"customer {ref.customer_id} has no such subscription",
+                                       field=["fromProductId"])
+        sub = await find(session, customer, Selector(product_id=from_product_id))
+        target, amounts = await plan_switch(session, ref, sub, to_product_id=to_product_id,
+                                            price_id=price_id, by_server=by_server, now=now)
+        return SwitchPreview(currency=sub.currency or "USD",
+                             amount_due_now=max(0, amounts.net),
+                             credit_to_account=max(0, -amounts.net),
+                             lines=switch_lines(sub, target, amounts))
+
+
 @dataclass(frozen=True)
 class _Switch:
     target: request.PurchaseRequest
@@ -339,13 +389,8 @@ async def apply_switch(uow: UnitOfWork, old: Purchase, target: request.PurchaseR
                                                             old.current_period_end)
         new.next_action_at = old.current_period_end
     currency = old.currency or "USD"
-    lines = [
-        {"kind": "proration_credit", "description": f"Unused time on {old.product['displayName']}",
-         "amount": -amounts.credit},
-        {"kind": "proration_debit", "description": f"Remaining time on {target.product.display_name}",
-         "amount": amounts.debit},
-    ]
-    invoice = invoices.new_invoice(customer.id, new, currency=currency, lines=lines, now=now)
+    invoice = invoices.new_invoice(customer.id, new, currency=currency,
+                                   lines=switch_lines(old, target, amounts), now=now)
     invoices.mark_paid(invoice, now=now, reference=reference)
     session.add(invoice)
     if amounts.net < 0:
