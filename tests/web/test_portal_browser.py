@@ -9,10 +9,13 @@ PAST_DUE to ACTIVE by itself. Screenshots for docs/portal.md are written on the 
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pypdf
 from browser_testing import block_non_local, graphql, requires_browser
 from sqlalchemy import update
 from test_example_frontend import (  # noqa: F401 - fixtures
@@ -102,12 +105,18 @@ async def test_a_customers_visit_to_the_portal(
     enterprise = page.get_by_role("article", name="Enterprise")
     await expect(enterprise.locator("[data-status]")).to_have_text("Active")
 
-    # Every invoice has a Download PDF link (to its hosted invoice until the PDF branch merges).
+    # Every invoice is named by its number and has a Download PDF link to its PDF, which
+    # carries the same number.
+    number = (await page.get_by_role("link", name=re.compile(r"^INV-\d{4}-\d{6}$"))
+              .first.text_content() or "").strip()
     pdf = page.get_by_role("link", name="Download PDF").first
     href = await pdf.get_attribute("href")
-    assert href and href.startswith(f"{billgate}/invoices/")
+    assert href and href.startswith(f"{billgate}/invoices/") and href.endswith("/pdf")
     async with httpx.AsyncClient() as client:
-        assert (await client.get(href)).status_code == 200
+        response = await client.get(href)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    text = " ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(response.content)).pages)
+    assert number and number in text
 
     # Cancel plan, then Undo cancel.
     await enterprise.get_by_role("button", name="Cancel plan").click()
