@@ -231,3 +231,33 @@ async def test_an_open_invoice_links_to_a_portal_that_can_pay_it_but_not_change_
         assert again.status_code == 303
         assert again.headers["location"] == f"/invoices/{row.public_id}"
         assert "set-cookie" not in again.headers
+
+
+async def test_a_switch_is_taxed_as_its_preview_shows_and_its_refund_gets_a_credit_note(
+        api: Any, runtime: Any, clock: SteppedClock) -> None:
+    from test_real_invoices import CUSTOMER, REFUND, SETTINGS, ok
+    from test_subscription_lifecycle import transactions
+
+    await ok(api, SETTINGS, taxRates=[{"country": "DE", "name": "VAT", "percent": "19"}])
+    await ok(api, CUSTOMER, customer=USER, address={"country": "DE"})
+    await buy(api, runtime, "pro", priceId="pro-monthly")
+    await advance_to(api, clock, utc(2026, 1, 26, 7, 13, 5))
+    input_ = {"customer": USER, "fromProductId": "pro", "toProductId": "enterprise"}
+
+    shown = (await api.data(PREVIEW, {"input": input_}))["previewSwitchSubscription"]["preview"]
+    switched = (await api.data(SWITCH, {"input": input_}))["switchSubscription"]
+    assert switched["userErrors"] == [], switched
+    written = await _newest_invoice(api)
+    assert shown["lines"] == written["lines"]
+    net = sum(line["amount"] for line in shown["lines"] if line["kind"] != "tax")
+    [tax] = [line for line in shown["lines"] if line["kind"] == "tax"]
+    assert tax["description"] == "VAT 19%" and tax["amount"] == (net * 19 + 50) // 100 > 0
+    assert shown["amountDueNow"] == net + tax["amount"] == written["amountTotal"]
+    [charge] = [t for t in await transactions(api) if t["kind"] == "proration"]
+    assert charge["amount"] == net + tax["amount"], "what was charged includes the tax"
+
+    await ok(api, REFUND, transactionId=charge["id"], amount=100)
+    notes = (await api.data("""query ($c: CustomerRef!) { customer(customer: $c) {
+      invoices(first: 1) { edges { node { creditNotes { number amount } } } } } }""",
+                            {"c": USER}))["customer"]["invoices"]["edges"][0]["node"]["creditNotes"]
+    assert [note["amount"] for note in notes] == [100] and notes[0]["number"].startswith("CN-")

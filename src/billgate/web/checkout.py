@@ -209,6 +209,8 @@ async def _with_switch(runtime: Runtime, code: str, summary: Summary) -> Summary
     # A plan change is paid now: no trial, whatever the plan offers new customers.
     return replace(summary, trial=None, credit_label=f"Unused time on {claim.replaces}",
                    credit=pages.money(-claim.credit, claim.currency),
+                   tax_label=claim.tax_label if claim.tax else None,
+                   tax=pages.money(claim.tax, claim.currency) if claim.tax else None,
                    due_today=pages.money(claim.amount, claim.currency))
 
 

@@ -442,10 +442,13 @@ async def _evaluate(session: AsyncSession, checkout: CheckoutSession, *, now: da
     rules.check(req, owned)
     switch = await checkout_switch.plan(session, req, owned, by_server=checkout.by_server,
                                         now=now)
-    amount = switch.due_now if switch else 0 if _trialing(req) else req.total
-    tax, tax_label = (0, None) if switch or amount == 0 else await invoices.tax_due(
-        session, customer, amount)
-    amount += tax
+    if switch is not None:  # ``due_now`` includes the switch's tax (``operations.with_tax``)
+        amount, tax, tax_label = switch.due_now, switch.amounts.tax, switch.amounts.tax_label
+    else:
+        amount = 0 if _trialing(req) else req.total
+        tax, tax_label = (0, None) if amount == 0 else await invoices.tax_due(
+            session, customer, amount)
+        amount += tax
     return CheckoutClaim(
         checkout_id=checkout.id, code=checkout.code, customer=req.customer,
         customer_pk=customer.id, amount=amount, total=req.total,

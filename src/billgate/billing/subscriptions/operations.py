@@ -10,7 +10,7 @@ gets a clear error. Resume and an upgrade charge through ``billing/charges.py``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -287,13 +287,14 @@ async def switch(billing: Billing, ref: CustomerRef, *, from_product_id: str,
         sub = await find(uow.session, uow.customer, which)
         target, amounts = await plan_switch(uow.session, ref, sub, to_product_id=to_product_id,
                                             price_id=price_id, by_server=by_server, now=uow.now)
+        amounts = await with_tax(uow.session, uow.customer, amounts)
         plan = _Switch(target, amounts)
-        if amounts.net <= 0:
+        if amounts.due_now <= 0:
             return (await apply_switch(uow, sub, target, amounts, reference=None,
                                        test_mode=billing.test_mode), None, plan)
         _require_payment_method(billing, uow.customer)
         claim = await charges.claim(
-            uow, billing, operation=charges.SWITCH, purchase=sub, amount=amounts.net,
+            uow, billing, operation=charges.SWITCH, purchase=sub, amount=amounts.due_now,
             currency=sub.currency or "USD",
             description=f"Switch to {target.product.display_name}")
         return None, claim, plan
@@ -315,16 +316,32 @@ async def switch(billing: Billing, ref: CustomerRef, *, from_product_id: str,
     return recorded.value_or_raise()
 
 
+async def with_tax(session: AsyncSession, customer: Customer,
+                   amounts: SwitchAmounts) -> SwitchAmounts:
+    """``amounts`` with the tax of an upgrade: the buyer's rate now (``invoices.tax_due``)
+    on the amount due (``net``), as a checkout taxes its price. A downgrade's credit to the
+    account is not taxed (nothing is charged). ``switch``, ``preview_switch`` and a
+    checkout's plan change all call it, so the preview, the charge and the invoice agree."""
+    if amounts.net <= 0:
+        return replace(amounts, tax=0, tax_label=None)
+    tax, label = await invoices.tax_due(session, customer, amounts.net)
+    return replace(amounts, tax=tax, tax_label=label)
+
+
 def switch_lines(old: Purchase, target: request.PurchaseRequest,
                  amounts: SwitchAmounts) -> list[dict[str, Any]]:
     """The lines of a switch's invoice: the one definition ``apply_switch`` writes and
     ``preview_switch`` shows, so a preview is exactly what the switch would write."""
-    return [
+    lines: list[dict[str, Any]] = [
         {"kind": "proration_credit", "description": f"Unused time on {old.product['displayName']}",
          "amount": -amounts.credit},
         {"kind": "proration_debit", "description": f"Remaining time on {target.product.display_name}",
          "amount": amounts.debit},
     ]
+    if amounts.tax:
+        lines.append({"kind": invoices.TAX, "description": amounts.tax_label,
+                      "amount": amounts.tax})
+    return lines
 
 
 @dataclass(frozen=True)
@@ -349,8 +366,9 @@ async def preview_switch(billing: Billing, ref: CustomerRef, *, from_product_id:
         sub = await find(session, customer, Selector(product_id=from_product_id))
         target, amounts = await plan_switch(session, ref, sub, to_product_id=to_product_id,
                                             price_id=price_id, by_server=by_server, now=now)
+        amounts = await with_tax(session, customer, amounts)
         return SwitchPreview(currency=sub.currency or "USD",
-                             amount_due_now=max(0, amounts.net),
+                             amount_due_now=amounts.due_now,
                              credit_to_account=max(0, -amounts.net),
                              lines=switch_lines(sub, target, amounts))
 
@@ -392,6 +410,15 @@ async def apply_switch(uow: UnitOfWork, old: Purchase, target: request.PurchaseR
     invoice = invoices.new_invoice(customer.id, new, currency=currency,
                                    lines=switch_lines(old, target, amounts), now=now)
     invoices.mark_paid(invoice, now=now, reference=reference)
+    # What was charged (an upgrade: net + tax) or credited (a downgrade: net < 0); the
+    # invoice names it, so a refund of it finds the invoice and writes a credit note.
+    transaction = Transaction(customer_pk=customer.id, purchase_id=new.id, kind="proration",
+                              amount=amounts.net + amounts.tax, currency=currency,
+                              quantity=new.quantity, product=new.product, test_mode=test_mode,
+                              payment_reference=reference, created_at=now)
+    session.add(transaction)
+    await session.flush()
+    invoice.transaction_id = transaction.id
     session.add(invoice)
     if amounts.net < 0:
         await invoices.add_credit(session, customer.id, currency, -amounts.net)
@@ -400,10 +427,6 @@ async def apply_switch(uow: UnitOfWork, old: Purchase, target: request.PurchaseR
     if invoice.amount_total > 0:  # a receipt for every paid invoice
         outbox.enqueue(session, customer, outbox.RECEIPT, invoices.receipt_context(customer, invoice),
                        now=now)
-    session.add(Transaction(customer_pk=customer.id, purchase_id=new.id, kind="proration",
-                            amount=amounts.net, currency=currency, quantity=new.quantity,
-                            product=new.product, test_mode=test_mode,
-                            payment_reference=reference, created_at=now))
     await webhook_events.plan_switched(session, customer, old, new, invoice,
                                        previous_status=previous_status, now=now,
                                        test_mode=test_mode)
