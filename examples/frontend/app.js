@@ -1,5 +1,6 @@
-// The example app: the user's plan and a live credit counter, and an Upgrade button that
-// buys Pro through billgate's hosted checkout. No build step: plain ES modules, with
+// The example app: the user's plan and a live credit counter, an Upgrade button that buys
+// Pro through billgate's hosted checkout, and a Manage billing button that opens billgate's
+// customer portal (plans, card, invoices). No build step: plain ES modules, with
 // @billgate/client's browser bundle in vendor/ (graphql-ws inside).
 import { Billgate } from "./vendor/billgate-client.js";
 
@@ -66,6 +67,18 @@ async function main() {
     } catch (error) {
       fail(error);
       $("upgrade").disabled = false;
+    }
+  });
+
+  $("manage").addEventListener("click", async () => {
+    $("manage").disabled = true;
+    try {
+      // A link valid for an hour; the portal links back to `here`.
+      const here = location.origin + location.pathname;
+      location.assign((await user.createCustomerPortalUrl({ returnUrl: here })).url);
+    } catch (error) {
+      fail(error);
+      $("manage").disabled = false;
     }
   });
 }

@@ -40,6 +40,8 @@ from billgate.web.cors import GraphQLCors
 from billgate.web.invoices import invoice_routes
 from billgate.web.limits import BodySizeLimit
 from billgate.web.origins import OriginPolicy
+from billgate.web.portal.routes import pay_url as portal_pay_url
+from billgate.web.portal.routes import portal_routes
 from billgate.webhooks.stripe import webhook_routes
 
 log = logging.getLogger("billgate")
@@ -139,7 +141,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             Route("/metrics", metrics_endpoint),
             *checkout_routes(lambda: graphql.runtime),
             *webhook_routes(lambda: graphql.runtime),
-            *invoice_routes(lambda: graphql.runtime),
+            *invoice_routes(lambda: graphql.runtime, pay_url_for=portal_pay_url),
+            *portal_routes(lambda: graphql.runtime),
             *rest_routes(lambda: graphql.runtime),
             *(admin_routes(lambda: graphql.runtime) if settings.admin_enabled else []),
         ],

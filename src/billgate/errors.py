@@ -161,3 +161,13 @@ class ProductNotSwitchable(BillgateError):
 
 class DefaultPaymentMethodRequired(BillgateError):
     code = "DEFAULT_PAYMENT_METHOD_REQUIRED"
+
+
+class InvoiceNotFound(BillgateError):
+    code = "INVOICE_NOT_FOUND"
+
+
+class InvoiceNotOpen(BillgateError):
+    """Only an OPEN invoice can be paid (a PAID, VOID or UNCOLLECTIBLE one cannot)."""
+
+    code = "INVOICE_NOT_OPEN"

@@ -109,12 +109,18 @@ async def test_receipt_and_failure_from_real_billing_arrive(api, runtime, db, ex
     assert "retry" in failed.text and "update your payment method" in failed.text  # what's next
     assert "19.00 USD" in failed.html
 
-    assert receipt.subject == "Receipt for 19.00 USD"
+    number = rows[1].context["number"]
+    assert number and number.startswith("INV-")
+    assert receipt.subject == f"Receipt for 19.00 USD (invoice {number})"
+    assert f"Invoice: {number}" in receipt.text
+    assert f"Invoice {rows[0].context['number']}" in failed.text  # the renewal's open invoice
     assert "Amount paid: 19.00 USD" in receipt.text
     assert "- Pro" in receipt.text and ": 19.00 USD" in receipt.text  # the invoice line
     invoice_url = rows[1].context["url"]
     assert invoice_url.startswith(f"{runtime.settings.base_url}/invoices/")
     assert invoice_url in receipt.text and f'href="{invoice_url}"' in receipt.html
+    assert f"Download it as a PDF: {invoice_url}/pdf" in receipt.text
+    assert f'href="{invoice_url}/pdf"' in receipt.html
     assert receipt.message["Message-ID"] != failed.message["Message-ID"]
 
     assert all(row.sent_at is not None and row.attempts == 0 for row in await _outbox(db))

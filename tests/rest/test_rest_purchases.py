@@ -3,6 +3,7 @@ each answers what its GraphQL twin answers, with the same rules and error codes.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -152,6 +153,8 @@ async def test_invoices_page_newest_first(rest: Rest, runtime) -> None:  # noqa:
     assert invoice["status"] == "paid" and invoice["amount_total"] == 500
     assert invoice["currency"] == "USD"
     assert invoice["hosted_invoice_url"].startswith("http://127.0.0.1:8000/invoices/")
+    assert invoice["pdf_url"] == invoice["hosted_invoice_url"] + "/pdf"
+    assert re.fullmatch(r"INV-\d{4}-000002", invoice["number"]), "the second invoice issued"
     second = (await user.get("/invoices/user/u1", limit=1, cursor=first["next_cursor"])).json()
     assert [i["amount_total"] for i in second["items"]] == [1900] and second["next_cursor"] is None
     assert (await user.get("/invoices/user/u2-never-seen")).status_code == 403

@@ -65,9 +65,9 @@ class TestInvoicePage:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/html")
         page = text(response)
-        assert "Paid on 28 February 2026" in page
-        assert "Issued 28 February 2026" in page
-        assert "Pro (28 February 2026 – 31 March 2026) $19.00" in page
+        assert "Paid on 28 Feb 2026" in page
+        assert "Issued 28 Feb 2026" in page
+        assert "Pro · 28 Feb 2026 – 31 Mar 2026 (1 × $19.00) $19.00" in page
         assert "Subtotal $19.00" in page and "Total $19.00" in page
         assert "Amount paid $19.00" in page
         assert "Account credit" not in page
@@ -157,5 +157,6 @@ class TestInvoicePage:
         response = await client.get(httpx.URL(url).path)
         assert response.status_code == 200
         page = text(response)
-        assert "Pro ¥2,900" in page and "Paid on" in page
+        assert "(1 × ¥2,900) ¥2,900" in page and "Paid on" in page
+        assert "Pro · " in page, "a subscription's first invoice names its period"
         assert "TEST MODE" in page

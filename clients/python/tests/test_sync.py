@@ -117,6 +117,10 @@ class TestPlans:
         assert pro.product_id == "pro" and pro.subscription and pro.subscription.status == "ACTIVE"
         assert [o.product_id for o in pro.switch_options] == ["enterprise"]
 
+        preview = user.preview_switch_subscription(from_product_id="pro", to_product_id="enterprise")
+        assert [line.kind for line in preview.lines] == ["proration_credit", "proration_debit"]
+        assert preview.amount_due_now == sum(line.amount for line in preview.lines) > 0
+        assert "/portal/enter?token=" in user.create_customer_portal_url(return_url=RETURN_URL)
         switched = user.switch_subscription(from_product_id="pro", to_product_id="enterprise")
         assert (switched.product_id, switched.status) == ("enterprise", "ACTIVE")
         first = user.list_invoices(limit=1)
@@ -125,6 +129,8 @@ class TestPlans:
         assert second.next_cursor is None
         assert [i.status for i in first.items + second.items] == ["PAID", "PAID"]
         assert second.items[0].amount_total == 1900 and second.items[0].currency == "USD"
+        assert (second.items[0].number or "").startswith("INV-")
+        assert second.items[0].pdf_url == second.items[0].hosted_invoice_url + "/pdf"
 
         assert user.cancel_subscription(product_id="enterprise").cancel_at_period_end is True
         assert user.uncancel_subscription(product_id="enterprise").cancel_at_period_end is False

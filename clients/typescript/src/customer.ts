@@ -8,7 +8,7 @@ import type { Unsubscribe } from "./live.js";
 import {
   customerState, page, pageVariables, type Billing, type CustomerRef, type CustomerState, type GrantResult,
   type Invoice, type Item, type OwnedProduct, type Page, type PageOptions, type PaymentMethod,
-  type QuantityOptions, type Subscription,
+  type QuantityOptions, type Subscription, type SwitchPreview,
 } from "./types.js";
 
 /** What a customer handle needs from the client (implemented by Billgate). */
@@ -186,8 +186,34 @@ export class BillgateCustomer {
     throwUserErrors(data.updateCustomer);
   }
 
+  /**
+   * A link to billgate's customer portal for this customer (valid one hour; then a session
+   * cookie bound to it). `returnUrl` (the portal's link back) must be allow-listed.
+   */
+  async createCustomerPortalUrl(options: { returnUrl: string }): Promise<{ url: string; expiresAt: string }> {
+    const data = await this.transport.request(G.CreateCustomerPortalUrlDocument, { input: { customer: this.ref, ...options } });
+    const payload = data.createCustomerPortalUrl;
+    throwUserErrors(payload);
+    return { url: required(payload.url, "createCustomerPortalUrl"),
+             expiresAt: required(payload.expiresAt, "createCustomerPortalUrl") };
+  }
+
+  /** What `switchSubscription` would charge, credit and write now; writes nothing. */
+  async previewSwitchSubscription(options: { fromProductId: string; toProductId: string; priceId?: string }): Promise<SwitchPreview> {
+    const data = await this.transport.request(G.PreviewSwitchSubscriptionDocument, { input: { customer: this.ref, ...options } });
+    throwUserErrors(data.previewSwitchSubscription);
+    return required(data.previewSwitchSubscription.preview, "previewSwitchSubscription");
+  }
+
+  /** Pay an OPEN invoice with the default card (a decline throws PAYMENT_FAILED; it stays OPEN). */
+  async payInvoice(invoiceId: string): Promise<Invoice> {
+    const data = await this.transport.request(G.PayInvoiceDocument, { input: { customer: this.ref, invoiceId } });
+    throwUserErrors(data.payInvoice);
+    return required(data.payInvoice.invoice, "payInvoice");
+  }
+
   // Later billgate releases add, here, once schema.graphql has their mutations:
-  // createCustomerPortalUrl({ returnUrl }) and setAutoTopUp({ itemId, threshold, ... }).
+  // setAutoTopUp({ itemId, threshold, ... }).
 }
 
 export class BillgateItem {

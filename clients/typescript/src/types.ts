@@ -16,6 +16,8 @@ export type OwnedProduct = G.OwnedProductFieldsFragment;
 export type Subscription = G.SubscriptionFieldsFragment;
 export type Invoice = G.InvoiceFieldsFragment;
 export type PaymentMethod = G.PaymentMethodFieldsFragment;
+/** What switching plans would do now (`previewSwitchSubscription`): nothing is written. */
+export type SwitchPreview = NonNullable<G.PreviewSwitchSubscriptionMutation["previewSwitchSubscription"]["preview"]>;
 export type Billing = { hasCustomer: boolean; defaultPaymentMethod: PaymentMethod | null };
 
 /** What `onCustomer` and `getCustomer` give: what the customer owns and its live subscriptions. */

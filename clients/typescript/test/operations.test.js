@@ -115,6 +115,13 @@ describe("checkout, plans, invoices and billing (a customer token, as in a brows
     assert.deepEqual(state.products.map((p) => p.productId), ["pro"]);
     assert.deepEqual(state.products[0].switchOptions.map((p) => p.productId), ["enterprise"]);
 
+    const preview = await user.previewSwitchSubscription({ fromProductId: "pro", toProductId: "enterprise" });
+    assert.deepEqual(preview.lines.map((l) => l.kind), ["proration_credit", "proration_debit"]);
+    assert.equal(preview.amountDueNow, preview.lines.reduce((sum, l) => sum + l.amount, 0));
+    assert.ok(preview.amountDueNow > 0 && preview.creditToAccount === 0);
+    const portal = await user.createCustomerPortalUrl({ returnUrl: RETURN_URL });
+    assert.match(portal.url, new RegExp(`^${server.base}/portal/enter\\?token=`));
+    await rejects(user.payInvoice("not-an-invoice"), "INVALID_INPUT");
     const switched = await user.switchSubscription({ fromProductId: "pro", toProductId: "enterprise" });
     assert.deepEqual([switched.productId, switched.status], ["enterprise", "ACTIVE"]);
 
@@ -127,6 +134,8 @@ describe("checkout, plans, invoices and billing (a customer token, as in a brows
     assert.deepEqual(invoices.map((i) => i.status), ["PAID", "PAID"]);
     assert.equal(invoices[1].amountTotal, 1900);
     assert.match(invoices[1].hostedInvoiceUrl, /^http:\/\/127\.0\.0\.1:\d+\//);
+    assert.match(invoices[1].number, /^INV-\d{4}-\d{6}$/);
+    assert.equal(invoices[1].pdfUrl, `${invoices[1].hostedInvoiceUrl}/pdf`);
 
     const canceled = await user.cancelSubscription({ productId: "enterprise" });
     assert.equal(canceled.cancelAtPeriodEnd, true);

@@ -10,6 +10,7 @@ var graphql_exports = {};
 __export(graphql_exports, {
   CancelSubscriptionDocument: () => CancelSubscriptionDocument,
   CreateCheckoutUrlDocument: () => CreateCheckoutUrlDocument,
+  CreateCustomerPortalUrlDocument: () => CreateCustomerPortalUrlDocument,
   CreatePaymentMethodSetupIntentDocument: () => CreatePaymentMethodSetupIntentDocument,
   CustomerChangedDocument: () => CustomerChangedDocument,
   CustomerStateFieldsFragmentDoc: () => CustomerStateFieldsFragmentDoc,
@@ -33,7 +34,9 @@ __export(graphql_exports, {
   MoneyFieldsFragmentDoc: () => MoneyFieldsFragmentDoc,
   OwnedProductFieldsFragmentDoc: () => OwnedProductFieldsFragmentDoc,
   PauseSubscriptionDocument: () => PauseSubscriptionDocument,
+  PayInvoiceDocument: () => PayInvoiceDocument,
   PaymentMethodFieldsFragmentDoc: () => PaymentMethodFieldsFragmentDoc,
+  PreviewSwitchSubscriptionDocument: () => PreviewSwitchSubscriptionDocument,
   PriceFieldsFragmentDoc: () => PriceFieldsFragmentDoc,
   ProductFieldsFragmentDoc: () => ProductFieldsFragmentDoc,
   ResumeSubscriptionDocument: () => ResumeSubscriptionDocument,
@@ -162,6 +165,8 @@ var InvoiceFieldsFragmentDoc = new TypedDocumentString(`
   createdAt
   paidAt
   hostedInvoiceUrl
+  number
+  pdfUrl
 }
     `, { "fragmentName": "InvoiceFields" });
 var PaymentMethodFieldsFragmentDoc = new TypedDocumentString(`
@@ -386,6 +391,74 @@ var UpdateCustomerDocument = new TypedDocumentString(`
   code
   message
   field
+}`);
+var CreateCustomerPortalUrlDocument = new TypedDocumentString(`
+    mutation CreateCustomerPortalUrl($input: CreateCustomerPortalUrlInput!) {
+  createCustomerPortalUrl(input: $input) {
+    url
+    expiresAt
+    userErrors {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment UserErrorFields on UserError {
+  code
+  message
+  field
+}`);
+var PreviewSwitchSubscriptionDocument = new TypedDocumentString(`
+    mutation PreviewSwitchSubscription($input: SwitchSubscriptionInput!) {
+  previewSwitchSubscription(input: $input) {
+    preview {
+      currency
+      amountDueNow
+      creditToAccount
+      lines {
+        kind
+        description
+        quantity
+        amount
+        periodStart
+        periodEnd
+      }
+    }
+    userErrors {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment UserErrorFields on UserError {
+  code
+  message
+  field
+}`);
+var PayInvoiceDocument = new TypedDocumentString(`
+    mutation PayInvoice($input: PayInvoiceInput!) {
+  payInvoice(input: $input) {
+    invoice {
+      ...InvoiceFields
+    }
+    userErrors {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment UserErrorFields on UserError {
+  code
+  message
+  field
+}
+fragment InvoiceFields on Invoice {
+  id
+  status
+  amountTotal
+  currency
+  createdAt
+  paidAt
+  hostedInvoiceUrl
+  number
+  pdfUrl
 }`);
 var ListProductsDocument = new TypedDocumentString(`
     query ListProducts($customerType: CustomerType, $first: Int, $after: String) {
@@ -757,6 +830,8 @@ var ListInvoicesDocument = new TypedDocumentString(`
   createdAt
   paidAt
   hostedInvoiceUrl
+  number
+  pdfUrl
 }`);
 var GetBillingDocument = new TypedDocumentString(`
     query GetBilling($customer: CustomerRef!) {
@@ -1528,6 +1603,31 @@ var BillgateCustomer = class {
   async setEmail(email) {
     const data = await this.transport.request(UpdateCustomerDocument, { input: { customer: this.ref, email } });
     throwUserErrors(data.updateCustomer);
+  }
+  /**
+   * A link to billgate's customer portal for this customer (valid one hour; then a session
+   * cookie bound to it). `returnUrl` (the portal's link back) must be allow-listed.
+   */
+  async createCustomerPortalUrl(options) {
+    const data = await this.transport.request(CreateCustomerPortalUrlDocument, { input: { customer: this.ref, ...options } });
+    const payload = data.createCustomerPortalUrl;
+    throwUserErrors(payload);
+    return {
+      url: required(payload.url, "createCustomerPortalUrl"),
+      expiresAt: required(payload.expiresAt, "createCustomerPortalUrl")
+    };
+  }
+  /** What `switchSubscription` would charge, credit and write now; writes nothing. */
+  async previewSwitchSubscription(options) {
+    const data = await this.transport.request(PreviewSwitchSubscriptionDocument, { input: { customer: this.ref, ...options } });
+    throwUserErrors(data.previewSwitchSubscription);
+    return required(data.previewSwitchSubscription.preview, "previewSwitchSubscription");
+  }
+  /** Pay an OPEN invoice with the default card (a decline throws PAYMENT_FAILED; it stays OPEN). */
+  async payInvoice(invoiceId) {
+    const data = await this.transport.request(PayInvoiceDocument, { input: { customer: this.ref, invoiceId } });
+    throwUserErrors(data.payInvoice);
+    return required(data.payInvoice.invoice, "payInvoice");
   }
 };
 var BillgateItem = class {

@@ -284,16 +284,6 @@ async def retry_past_due(billing: lifecycle.Billing, customer_pk: int, *, now: d
     return len(ids)
 
 
-async def set_email(db: Database, ref: CustomerRef, email: str | None, *,
-                    clock: Clock | None = None, bus: Any = None) -> None:
-    """Where receipts and payment-failure emails go (``updateCustomer``)."""
-    async def work(uow: UnitOfWork) -> None:
-        uow.quiet()  # not part of what ``customerChanged`` subscribers read
-        uow.customer.email = email
-
-    await unit_of_work.run(Scope(db, clock, bus), ref, work)
-
-
 async def customer_pk(db: Database, ref: CustomerRef) -> int | None:
     async with db.read_session() as session:
         row = await customers.find(session, ref)

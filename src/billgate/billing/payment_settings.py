@@ -6,7 +6,9 @@ Stored in ``app_settings`` under one key. An environment variable that is set (t
 Besides the billing rules (test mode, blocked purchases, grace period, retry days) they hold
 the payment method types offered to Stripe on checkout (``payment_method_types``: Stripe's
 names, ``card`` always among them, since renewals charge a saved card) and the seller
-printed on invoices (``seller``: name, email, address, tax id).
+printed on invoices (``seller``: name, email, address, tax id), the prefix of invoice
+numbers (``invoice_number_prefix``, default ``INV-``) and the tax rates by buyer country
+(``tax_rates``, ``billing/taxes.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import writes
+from billgate.billing import taxes, writes
+from billgate.billing.numbering import CREDIT_NOTE_PREFIX
+from billgate.billing.taxes import TaxRate
 from billgate.db.engine import Database
 from billgate.db.models import AppSetting
 from billgate.db.upsert import insert_ignore
@@ -34,6 +38,8 @@ _COUNTRY = re.compile(r"[A-Z]{2}")
 MAX_TEXT = 200
 MAX_TAX_ID = 50
 MAX_EMAIL = 320
+DEFAULT_INVOICE_PREFIX = "INV-"
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_/.-]{0,19}")
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,8 @@ class PaymentSettings:
     dunning_retry_days: tuple[int, ...] = (3, 5, 7)
     payment_method_types: tuple[str, ...] = DEFAULT_METHOD_TYPES
     seller: Party = field(default_factory=Party)
+    invoice_number_prefix: str = DEFAULT_INVOICE_PREFIX
+    tax_rates: tuple[TaxRate, ...] = ()
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> PaymentSettings:
@@ -100,6 +108,8 @@ class PaymentSettings:
             dunning_retry_days=tuple(data.get("dunning_retry_days", (3, 5, 7))),
             payment_method_types=tuple(data.get("payment_method_types") or DEFAULT_METHOD_TYPES),
             seller=Party.from_json(data.get("seller")),
+            invoice_number_prefix=str(data.get("invoice_number_prefix") or DEFAULT_INVOICE_PREFIX),
+            tax_rates=tuple(TaxRate.from_json(r) for r in data.get("tax_rates") or ()),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -107,12 +117,15 @@ class PaymentSettings:
                 "grace_period_days": self.grace_period_days,
                 "dunning_retry_days": list(self.dunning_retry_days),
                 "payment_method_types": list(self.payment_method_types),
-                "seller": self.seller.to_json()}
+                "seller": self.seller.to_json(),
+                "invoice_number_prefix": self.invoice_number_prefix,
+                "tax_rates": [rate.to_json() for rate in self.tax_rates]}
 
 
-def _seller_with(current: Party, changes: Mapping[str, Any]) -> Party:
+def party_with(current: Party, changes: Mapping[str, Any]) -> Party:
     """``current`` with the given parts replaced; an empty value (``""``, or an address
-    with no part set) clears that part. Text is trimmed; a country is upper-cased."""
+    with no part set) clears that part. Text is trimmed; a country is upper-cased. Used for
+    the seller (``updatePaymentSettings``) and buyers (``updateCustomer``)."""
     def text(value: Any) -> str | None:
         return (str(value).strip() or None) if value is not None else None
 
@@ -132,27 +145,34 @@ def _seller_with(current: Party, changes: Mapping[str, Any]) -> Party:
     return replace(current, **values)
 
 
-def _validate_seller(seller: Party) -> None:
-    for name, size, path in (("name", MAX_TEXT, "sellerName"), ("tax_id", MAX_TAX_ID, "sellerTaxId")):
-        value = getattr(seller, name)
+SELLER_FIELDS = {"name": "sellerName", "email": "sellerEmail", "tax_id": "sellerTaxId",
+                 "address": "sellerAddress"}
+BUYER_FIELDS = {"name": "name", "email": "email", "tax_id": "taxId", "address": "address"}
+
+
+def validate_party(party: Party, names: Mapping[str, str] = SELLER_FIELDS) -> None:
+    """Bounds on every part; ``names``: the input's field names, for the errors."""
+    for name, size in (("name", MAX_TEXT), ("tax_id", MAX_TAX_ID)):
+        value, path = getattr(party, name), names[name]
         if value is not None and len(value) > size:
             raise InvalidInput(f"{path} must be at most {size} characters", field=[path])
-    email = seller.email
+    email = party.email
     if email is not None and ("@" not in email or len(email) > MAX_EMAIL
                               or any(c.isspace() for c in email)):
-        raise InvalidInput(f"{email[:50]!r} is not an email address", field=["sellerEmail"])
-    if seller.address is not None:
-        for part in fields(seller.address):
-            value = getattr(seller.address, part.name)
+        raise InvalidInput(f"{email[:50]!r} is not an email address", field=[names["email"]])
+    address_name = names["address"]
+    if party.address is not None:
+        for part in fields(party.address):
+            value = getattr(party.address, part.name)
             camel = "postalCode" if part.name == "postal_code" else part.name
             if value is not None and len(value) > MAX_TEXT:
-                raise InvalidInput(f"sellerAddress.{camel} must be at most {MAX_TEXT} characters",
-                                   field=["sellerAddress", camel])
-        country = seller.address.country
+                raise InvalidInput(f"{address_name}.{camel} must be at most {MAX_TEXT} characters",
+                                   field=[address_name, camel])
+        country = party.address.country
         if country is not None and not _COUNTRY.fullmatch(country):
-            raise InvalidInput(f"sellerAddress.country must be a two-letter ISO 3166-1 code "
+            raise InvalidInput(f"{address_name}.country must be a two-letter ISO 3166-1 code "
                                f"such as US or DE, got {country[:20]!r}",
-                               field=["sellerAddress", "country"])
+                               field=[address_name, "country"])
 
 
 def _validate_method_types(types: tuple[str, ...]) -> None:
@@ -179,8 +199,16 @@ def validate(settings: PaymentSettings) -> PaymentSettings:
         raise InvalidInput("dunningRetryDays must be strictly increasing (days after the failure)",
                            field=["dunningRetryDays"])
     _validate_method_types(settings.payment_method_types)
-    _validate_seller(settings.seller)
-    return settings
+    validate_party(settings.seller)
+    prefix = settings.invoice_number_prefix
+    if not _PREFIX.fullmatch(prefix):
+        raise InvalidInput("invoiceNumberPrefix must be 1 to 20 letters, digits or - _ / . "
+                           f"(starting with a letter or digit), such as INV-; got {prefix[:30]!r}",
+                           field=["invoiceNumberPrefix"])
+    if prefix.upper() == CREDIT_NOTE_PREFIX:
+        raise InvalidInput(f"invoiceNumberPrefix {CREDIT_NOTE_PREFIX} is the credit notes' prefix",
+                           field=["invoiceNumberPrefix"])
+    return replace(settings, tax_rates=taxes.validate(settings.tax_rates))
 
 
 async def load(session: AsyncSession) -> PaymentSettings:
@@ -207,8 +235,12 @@ async def update(session: AsyncSession, *, seller: Mapping[str, Any] | None = No
     given = {k: v for k, v in changes.items() if v is not None}
     if "payment_method_types" in given:
         given["payment_method_types"] = tuple(given["payment_method_types"])
+    if "tax_rates" in given:
+        given["tax_rates"] = tuple(given["tax_rates"])
+    if "invoice_number_prefix" in given:
+        given["invoice_number_prefix"] = str(given["invoice_number_prefix"]).strip()
     if seller:
-        given["seller"] = _seller_with(current.seller, seller)
+        given["seller"] = party_with(current.seller, seller)
     new = validate(replace(current, **given))
     row.value = new.to_json()
     await session.flush()

@@ -31,7 +31,7 @@ from functools import partial
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import charges, items, locks, unit_of_work, webhook_events
+from billgate.billing import charges, invoices, items, locks, unit_of_work, webhook_events
 from billgate.billing.purchases import fulfil
 from billgate.billing.purchases.ownership import LIVE_SUBSCRIPTION, SUBSCRIPTION
 from billgate.billing.subscriptions import lifecycle
@@ -149,6 +149,7 @@ async def _finish(billing: lifecycle.Billing, claim: ChargeClaim, result: Refund
         if revoke_grants and original.purchase_id is not None:
             await revoke_purchase(uow, original.purchase_id)
         await webhook_events.refunded(session, original, amount=current.amount, now=uow.now)
+        await invoices.credit_note_for_refund(session, original, refund, now=uow.now)
         return RefundOutcome(original=original, refund=refund, revoked=revoke_grants)
 
     return await unit_of_work.run(billing, claim.customer_pk, work, now=now)
@@ -245,8 +246,10 @@ async def record_external_refunds(billing: lifecycle.Billing, charge: ChargeInfo
             if amount <= 0:
                 continue
             original.refunded_amount += amount
-            session.add(_refund_row(original, amount, reference=refund.id, now=uow.now))
+            row = _refund_row(original, amount, reference=refund.id, now=uow.now)
+            session.add(row)
             await webhook_events.refunded(session, original, amount=amount, now=uow.now)
+            await invoices.credit_note_for_refund(session, original, row, now=uow.now)
             recorded += 1
         if not recorded:
             uow.quiet()

@@ -138,6 +138,11 @@ class Customer(Base):
     # include-by-default products were last brought up to date with: while it matches, a
     # read need not check them again.
     included_version: Mapped[str | None] = mapped_column(String(40))
+    # The buyer printed on its invoices (``updateCustomer``): name, address
+    # (``payment_settings.Address`` as JSON) and tax id.
+    name: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    tax_id: Mapped[str | None] = mapped_column(String(50))
 
 
 class AppSetting(Base):
@@ -374,6 +379,59 @@ class Invoice(Base):
     # Charge attempts of a renewal: each attempt's key names the invoice and the attempt.
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     payment_reference: Mapped[str | None] = mapped_column(String(200))
+    # ``INV-2026-000042``: assigned when the invoice leaves DRAFT (``invoices.issue``), from
+    # ``InvoiceCounter``, and kept whatever happens to the invoice after (VOID included).
+    number: Mapped[str | None] = mapped_column(String(60), unique=True)
+    # Who it is from and to, as they were when it was issued (``Party`` as JSON): editing
+    # the seller or the customer later does not rewrite an issued invoice.
+    seller: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    buyer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class InvoiceCounter(Base):
+    """The last number given per prefix and year (``INV-`` 2026 -> 42). Incremented by an
+    UPDATE in the transaction that issues the invoice: the row lock is held to commit, so
+    concurrent issuers wait for each other and a rolled-back issue gives its number back,
+    which keeps the numbers gapless."""
+
+    __tablename__ = "invoice_counters"
+
+    prefix: Mapped[str] = mapped_column(String(20), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SubscriptionReminder(Base):
+    """A reminder email sent about a subscription (``billing/reminders.py``): one per kind
+    and the moment it announces (the trial's end, the period's end). The unique key makes
+    "sent once" hold with any number of scheduler processes."""
+
+    __tablename__ = "subscription_reminders"
+    __table_args__ = (UniqueConstraint("purchase_id", "kind", "due_for",
+                                       name="uq_subscription_reminders"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # trial_ending | renewal_upcoming
+    due_for: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class CreditNote(Base):
+    """A refund of an invoiced charge: ``CN-2026-000001``, numbered like invoices.
+    ``public_id`` is the unguessable part of its PDF's URL."""
+
+    __tablename__ = "credit_notes"
+    __table_args__ = (Index("ix_credit_notes_invoice", "invoice_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(64), unique=True)
+    number: Mapped[str] = mapped_column(String(60), unique=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 class CustomerCredit(Base):

@@ -27,6 +27,7 @@ from billgate.graphql.mutations.billing import BillingMutations
 from billgate.graphql.mutations.catalog import CatalogMutations
 from billgate.graphql.mutations.customers import CustomerMutations
 from billgate.graphql.mutations.items import ItemMutations
+from billgate.graphql.mutations.portal import PortalMutations
 from billgate.graphql.mutations.purchases import PurchaseMutations
 from billgate.graphql.mutations.subscriptions import SubscriptionMutations
 from billgate.graphql.mutations.webhooks import WebhookMutations
@@ -144,7 +145,7 @@ class Query:
 
 @strawberry.type
 class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, CustomerMutations,
-               BillingMutations, CatalogMutations, WebhookMutations):
+               BillingMutations, CatalogMutations, WebhookMutations, PortalMutations):
     pass
 
 

@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 
 RECEIPT = "payment_receipt"
 PAYMENT_FAILED = "payment_failed"
+TRIAL_ENDING = "trial_ending"          # billing/reminders.py
+RENEWAL_UPCOMING = "renewal_upcoming"  # billing/reminders.py
 
 
 def enqueue(session: AsyncSession, customer: Customer, template: str, context: dict[str, Any], *,

@@ -287,7 +287,8 @@ def _describe(exc: BaseException) -> str:
 def with_invoice_url(context: dict[str, Any], base_url: str) -> dict[str, Any]:
     """Emails queued where the public URL is not known get the hosted invoice link here."""
     if base_url and context.get("invoice") and not context.get("url"):
-        return {**context, "url": f"{base_url}/invoices/{context['invoice']}"}
+        return {**context, "url": f"{base_url}/invoices/{context['invoice']}",
+                "pdf_url": f"{base_url}/invoices/{context['invoice']}/pdf"}
     return context
 
 

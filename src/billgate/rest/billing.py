@@ -22,7 +22,8 @@ async def list_invoices(call: Call) -> InvoicesOut:
         items=[InvoiceOut(id=global_id("Invoice", str(row.id)), created_at=row.created_at,
                           status=row.status.lower(),  # type: ignore[arg-type]
                           amount_total=row.amount_total, currency=row.currency,
-                          hosted_invoice_url=invoices.hosted_url(base_url, row))
+                          hosted_invoice_url=invoices.hosted_url(base_url, row),
+                          number=row.number, pdf_url=invoices.pdf_url(base_url, row))
                for row in page],
         next_cursor=str(page[-1].id) if len(rows) > query.limit else None)
 

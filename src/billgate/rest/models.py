@@ -156,6 +156,9 @@ class InvoiceOut(Out):
     amount_total: int = Field(description="Minor units (cents; JPY: yen).")
     currency: str
     hosted_invoice_url: str
+    number: str | None = Field(default=None, description="INV-2026-000042: given when the invoice "
+                               "is issued, never reused; null while DRAFT.")
+    pdf_url: str = Field(description="The invoice as a PDF (absolute, unguessable).")
 
 
 class InvoicesOut(Out):

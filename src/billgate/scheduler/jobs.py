@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from billgate.billing import scheduled
+from billgate.billing import reminders, scheduled
 from billgate.billing.subscriptions import lifecycle
 from billgate.db.models import EmailOutbox, ItemBalance, Purchase
 from billgate.notifications.sender import parse_smtp_url, send_due
@@ -54,11 +54,12 @@ SUBSCRIPTION_RENEW = Job("subscription.renew", _subscriptions_due, _run_subscrip
 ITEM_REPEAT = Job("item.repeat", scheduled.repeats_due, scheduled.run_repeats)
 ITEM_EXPIRE = Job("item.expire", _expiries_due, scheduled.run_expiries)
 CHARGE_RECOVER = Job("charge.recover", scheduled.abandoned_charges_due, scheduled.recover_charges)
+SUBSCRIPTION_REMIND = Job("subscription.remind", reminders.next_due, reminders.send_due)
 
 # Ordered: at one instant, expiries first, then subscriptions (a plan that ends at its
 # period end grants no repeat then), then repeats (a WHEN_REPEATED grant expires as the
-# next arrives); abandoned charges last.
-BILLING_JOBS = (ITEM_EXPIRE, SUBSCRIPTION_RENEW, ITEM_REPEAT, CHARGE_RECOVER)
+# next arrives); abandoned charges, then reminder emails, last.
+BILLING_JOBS = (ITEM_EXPIRE, SUBSCRIPTION_RENEW, ITEM_REPEAT, CHARGE_RECOVER, SUBSCRIPTION_REMIND)
 
 
 async def outbox_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:

@@ -83,6 +83,9 @@ class Summary:
     # A plan change: "Unused time on Pro" and its credit, taken off what is due today.
     credit_label: str | None = None
     credit: str | None = None
+    # Tax on top of the price for this buyer's country ("VAT 20%"), included in due today.
+    tax_label: str | None = None
+    tax: str | None = None
 
 
 def checkout_routes(get_runtime: Callable[[], Runtime]) -> list[Route]:
@@ -191,17 +194,23 @@ async def _summary(runtime: Runtime, checkout: CheckoutSession) -> Summary:
 
 async def _with_switch(runtime: Runtime, code: str, summary: Summary) -> Summary:
     """A checkout that changes the customer's plan (``checkout_switch``) shows the old
-    plan's credit and the prorated amount due today, as completing it would charge now. A
+    plan's credit and the prorated amount due today, as completing it would charge now;
+    any other shows the tax for the buyer's country (``invoices.tax_due``) it adds. A
     rule that fails now shows the plain summary; completing says why."""
     try:
         claim = await service.check_checkout(runtime.db, code, clock=runtime.clock)
     except BillgateError:
         return summary
     if claim.replaces is None:
+        if claim.tax:  # what the buyer pays on top of the price, shown before paying
+            return replace(summary, tax_label=claim.tax_label, tax=pages.money(claim.tax, claim.currency),
+                           due_today=pages.money(claim.amount, claim.currency))
         return summary
     # A plan change is paid now: no trial, whatever the plan offers new customers.
     return replace(summary, trial=None, credit_label=f"Unused time on {claim.replaces}",
                    credit=pages.money(-claim.credit, claim.currency),
+                   tax_label=claim.tax_label if claim.tax else None,
+                   tax=pages.money(claim.tax, claim.currency) if claim.tax else None,
                    due_today=pages.money(claim.amount, claim.currency))
 
 

@@ -11,6 +11,7 @@ from billgate_client.models import (
     CustomerRef,
     GrantResult,
     Invoice,
+    InvoiceLine,
     Item,
     Money,
     OwnedProduct,
@@ -20,6 +21,7 @@ from billgate_client.models import (
     Product,
     Subscription,
     SwitchOption,
+    SwitchPreview,
 )
 from billgate_client.tokens import mint_customer_token
 from billgate_client.webhooks import WebhookVerificationError, verify_webhook
@@ -35,6 +37,7 @@ __all__ = [
     "CustomerRef",
     "GrantResult",
     "Invoice",
+    "InvoiceLine",
     "Item",
     "ItemRef",
     "Money",
@@ -45,6 +48,7 @@ __all__ = [
     "Product",
     "Subscription",
     "SwitchOption",
+    "SwitchPreview",
     "WebhookVerificationError",
     "__version__",
     "mint_customer_token",

@@ -19,7 +19,8 @@ PRODUCT = """fragment ProductFields on Product {
   prices { priceId amounts { currency amount minorUnits } interval { unit count } }
 }"""
 INVOICE = (
-    "fragment InvoiceFields on Invoice { id status amountTotal currency createdAt paidAt hostedInvoiceUrl }"
+    "fragment InvoiceFields on Invoice { id status amountTotal currency createdAt paidAt hostedInvoiceUrl "
+    "number pdfUrl }"
 )
 PAGE_INFO = "pageInfo { hasNextPage endCursor }"
 
@@ -163,3 +164,30 @@ SUBSCRIPTION_CHANGE = (
 
 # Reservations (reserveItemQuantity, commitReservation, releaseReservation), setAutoTopUp and
 # createCustomerPortalUrl go here once schema.graphql has them.
+
+CREATE_CUSTOMER_PORTAL_URL = (
+    """mutation CreateCustomerPortalUrl($input: CreateCustomerPortalUrlInput!) {
+  createCustomerPortalUrl(input: $input) { url expiresAt """
+    + USER_ERRORS
+    + """ }
+}"""
+)
+
+PREVIEW_SWITCH_SUBSCRIPTION = (
+    """mutation PreviewSwitchSubscription($input: SwitchSubscriptionInput!) {
+  previewSwitchSubscription(input: $input) {
+    preview { currency amountDueNow creditToAccount lines { kind description amount } } """
+    + USER_ERRORS
+    + """ }
+}"""
+)
+
+PAY_INVOICE = (
+    """mutation PayInvoice($input: PayInvoiceInput!) {
+  payInvoice(input: $input) { invoice { ...InvoiceFields } """
+    + USER_ERRORS
+    + """ }
+}
+"""
+    + INVOICE
+)

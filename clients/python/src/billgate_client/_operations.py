@@ -19,6 +19,7 @@ from billgate_client.models import (
     Page,
     Product,
     Subscription,
+    SwitchPreview,
 )
 
 T = TypeVar("T")
@@ -201,6 +202,30 @@ def list_invoices(ref: CustomerRef, limit: int | None, cursor: str | None) -> Op
         docs.LIST_INVOICES,
         {"customer": ref.to_graphql(), **_page_variables(limit, cursor)},
         lambda data: _page(data["customer"]["invoices"], Invoice.of),
+    )
+
+
+def create_customer_portal_url(ref: CustomerRef, **fields: Any) -> Operation[str]:
+    return Operation(
+        docs.CREATE_CUSTOMER_PORTAL_URL,
+        _input(ref, **fields),
+        lambda data: str(_payload(data, "createCustomerPortalUrl")["url"]),
+    )
+
+
+def preview_switch_subscription(ref: CustomerRef, **fields: Any) -> Operation[SwitchPreview]:
+    return Operation(
+        docs.PREVIEW_SWITCH_SUBSCRIPTION,
+        _input(ref, **fields),
+        lambda data: SwitchPreview.of(_payload(data, "previewSwitchSubscription")["preview"]),
+    )
+
+
+def pay_invoice(ref: CustomerRef, **fields: Any) -> Operation[Invoice]:
+    return Operation(
+        docs.PAY_INVOICE,
+        _input(ref, **fields),
+        lambda data: Invoice.of(_payload(data, "payInvoice")["invoice"]),
     )
 
 

@@ -28,6 +28,7 @@ from billgate_client.models import (
     Page,
     Product,
     Subscription,
+    SwitchPreview,
 )
 
 T = TypeVar("T")
@@ -241,8 +242,27 @@ class AsyncCustomer:
     async def get_billing(self) -> Billing:
         return await self._client.run(ops.get_billing(self.ref))
 
+    async def create_customer_portal_url(self, *, return_url: str) -> str:
+        """A link to billgate's customer portal for this customer (valid one hour, then a
+        session bound to it); ``return_url`` (its link back) must be allowed."""
+        return await self._client.run(ops.create_customer_portal_url(self.ref, returnUrl=return_url))
+
+    async def preview_switch_subscription(
+        self, *, from_product_id: str, to_product_id: str, price_id: str | None = None
+    ) -> SwitchPreview:
+        """What ``switch_subscription`` would charge, credit and write now; writes nothing."""
+        return await self._client.run(
+            ops.preview_switch_subscription(
+                self.ref, fromProductId=from_product_id, toProductId=to_product_id, priceId=price_id
+            )
+        )
+
+    async def pay_invoice(self, invoice_id: str) -> Invoice:
+        """Pay an OPEN invoice with the default card (a decline raises PAYMENT_FAILED)."""
+        return await self._client.run(ops.pay_invoice(self.ref, invoiceId=invoice_id))
+
     # Later billgate releases add, here, once schema.graphql has them:
-    # create_customer_portal_url(return_url=...) and set_auto_top_up(item_id=..., ...).
+    # set_auto_top_up(item_id=..., ...).
 
 
 class AsyncItemRef:

@@ -172,6 +172,8 @@ class Invoice:
     created_at: datetime
     paid_at: datetime | None
     hosted_invoice_url: str
+    number: str | None = None  # INV-2026-000042; None while DRAFT
+    pdf_url: str = ""  # the invoice as a PDF (absolute)
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> Invoice:
@@ -183,6 +185,34 @@ class Invoice:
             datetime.fromisoformat(data["createdAt"]),
             _time(data["paidAt"]),
             data["hostedInvoiceUrl"],
+            data.get("number"),
+            data.get("pdfUrl") or "",
+        )
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    kind: str  # plan | proration_credit | proration_debit | credit
+    description: str
+    amount: int  # minor units; negative for credits
+
+
+@dataclass(frozen=True)
+class SwitchPreview:
+    """What ``switch_subscription`` would do now (nothing is written)."""
+
+    currency: str
+    amount_due_now: int  # minor units charged at once (0 for a downgrade)
+    credit_to_account: int  # minor units kept as account credit (0 for an upgrade)
+    lines: list[InvoiceLine]
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> SwitchPreview:
+        return cls(
+            data["currency"],
+            data["amountDueNow"],
+            data["creditToAccount"],
+            [InvoiceLine(line["kind"], line["description"], line["amount"]) for line in data["lines"]],
         )
 
 

@@ -22,7 +22,7 @@ from billgate.billing.purchases.ownership import SUBSCRIPTION
 from billgate.billing.purchases.request import PurchaseRequest
 from billgate.billing.subscriptions import operations
 from billgate.billing.subscriptions.proration import SwitchAmounts
-from billgate.db.models import Purchase
+from billgate.db.models import Customer, Purchase
 from billgate.errors import InvalidInput
 
 
@@ -33,8 +33,9 @@ class CheckoutSwitch:
 
     @property
     def due_now(self) -> int:
-        """What completing charges: the prorated difference, or 0 for a downgrade."""
-        return max(self.amounts.net, 0)
+        """What completing charges: the prorated difference and its tax, or 0 for a
+        downgrade."""
+        return self.amounts.due_now
 
 
 def replaced_subscription(req: PurchaseRequest, owned: Sequence[Purchase]) -> Purchase | None:
@@ -60,4 +61,8 @@ async def plan(session: AsyncSession, req: PurchaseRequest, owned: Sequence[Purc
                            f"({old.currency}), not {req.currency}", field=["currency"])
     await operations.plan_switch(session, req.customer, old, to_product_id=req.product_id,
                                  price_id=req.price["priceId"], by_server=by_server, now=now)
-    return CheckoutSwitch(old=old, amounts=operations.price_switch(old, req, now=now))
+    customer = await session.get(Customer, old.customer_pk)
+    assert customer is not None
+    amounts = await operations.with_tax(session, customer,
+                                        operations.price_switch(old, req, now=now))
+    return CheckoutSwitch(old=old, amounts=amounts)

@@ -90,6 +90,9 @@ class CheckoutClaim:
     # credit, which ``amount`` already takes off.
     replaces: str | None = None
     credit: int = 0
+    # The tax ``amount`` includes (``invoices.tax_due``) and its line's text ("VAT 20%").
+    tax: int = 0
+    tax_label: str | None = None
 
 
 async def grant_product(db: Database, ref: CustomerRef, *, product_id: str | None,
@@ -375,6 +378,8 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
                                             now=now)
         trialing = switch is None and _trialing(req)
         amount = switch.due_now if switch else 0 if trialing else req.total
+        if switch is None and amount > 0:  # the tax the checkout showed (``_evaluate``)
+            amount += (await invoices.tax_due(session, customer, amount))[0]
         if paid is not None and (paid[0] != amount or paid[1].upper() != (req.currency or "")):
             raise PaymentFailed(
                 f"the payment ({paid[0]} {paid[1].upper()}) does not match the checkout's total "
@@ -437,7 +442,13 @@ async def _evaluate(session: AsyncSession, checkout: CheckoutSession, *, now: da
     rules.check(req, owned)
     switch = await checkout_switch.plan(session, req, owned, by_server=checkout.by_server,
                                         now=now)
-    amount = switch.due_now if switch else 0 if _trialing(req) else req.total
+    if switch is not None:  # ``due_now`` includes the switch's tax (``operations.with_tax``)
+        amount, tax, tax_label = switch.due_now, switch.amounts.tax, switch.amounts.tax_label
+    else:
+        amount = 0 if _trialing(req) else req.total
+        tax, tax_label = (0, None) if amount == 0 else await invoices.tax_due(
+            session, customer, amount)
+        amount += tax
     return CheckoutClaim(
         checkout_id=checkout.id, code=checkout.code, customer=req.customer,
         customer_pk=customer.id, amount=amount, total=req.total,
@@ -445,7 +456,7 @@ async def _evaluate(session: AsyncSession, checkout: CheckoutSession, *, now: da
         is_subscription=req.is_subscription, payment_reference=checkout.payment_reference,
         return_url=checkout.return_url,
         replaces=switch.old.product["displayName"] if switch else None,
-        credit=switch.amounts.credit if switch else 0)
+        credit=switch.amounts.credit if switch else 0, tax=tax, tax_label=tax_label)
 
 
 def _transaction(customer: Customer, purchase: Purchase, req: PurchaseRequest, *, kind: str,
@@ -467,12 +478,16 @@ async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purc
     assert req.currency is not None
     invoice = Invoice(
         public_id=secrets.token_urlsafe(24), customer_pk=customer.id, purchase_id=purchase.id,
-        transaction_id=transaction.id, status="PAID", currency=req.currency, amount_total=amount,
+        transaction_id=transaction.id, status="PAID", currency=req.currency,
+        amount_total=req.total,
         lines=[{"kind": "plan", "description": req.product.display_name,
                 "priceId": purchase.price_id, "quantity": req.quantity,
-                "unitAmount": req.unit_amount, "amount": amount}],
+                "unitAmount": req.unit_amount, "amount": req.total,
+                **invoices.period_of(purchase)}],
         created_at=now, paid_at=now)
+    await invoices.add_tax_for(session, invoice, customer)  # ``amount`` includes it
     session.add(invoice)
+    await invoices.issue(session, invoice, customer=customer, now=now)
     if amount > 0:  # a receipt for every paid invoice
         outbox.enqueue(session, customer, outbox.RECEIPT,
                        invoices.receipt_context(customer, invoice), now=now)

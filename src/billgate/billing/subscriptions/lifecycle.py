@@ -32,7 +32,7 @@ from billgate.billing.subscriptions.states import (
     transition,
 )
 from billgate.billing.unit_of_work import UnitOfWork
-from billgate.db.models import ChargeClaim, Invoice, Purchase, Transaction
+from billgate.db.models import ChargeClaim, Customer, Invoice, Purchase, Transaction
 from billgate.notifications import outbox
 from billgate.payments.rails import ChargeResult
 
@@ -91,7 +91,7 @@ async def _due(billing: Billing, purchase_id: int,
     if sub.status not in (ACTIVE, TRIALING, PAST_DUE):
         sub.next_action_at = None
         return True, None
-    invoice = await _open_invoice(session, sub, now=now)
+    invoice = await _open_invoice(session, uow.customer, sub, now=now)
     if invoice.amount_total == 0:
         await _paid(billing, uow, sub, invoice, reference=None)
         return True, None
@@ -112,6 +112,16 @@ async def _renewal_paid(billing: Billing, uow: UnitOfWork, sub: Purchase,
     return sub
 
 
+async def open_invoice_paid(billing: Billing, uow: UnitOfWork, sub: Purchase,
+                            claim: ChargeClaim) -> Invoice:
+    """The customer paid the open invoice of ``sub`` by hand (``payInvoice``): recorded as
+    a paid renewal (ACTIVE again, the period advanced, the held repeats granted)."""
+    invoice = await uow.session.get(Invoice, claim.invoice_id)
+    assert invoice is not None
+    await _paid(billing, uow, sub, invoice, reference=claim.payment_reference)
+    return invoice
+
+
 async def _renewal_failed(billing: Billing, uow: UnitOfWork, sub: Purchase,
                           claim: ChargeClaim) -> None:
     invoice = await uow.session.get(Invoice, claim.invoice_id)
@@ -130,12 +140,9 @@ async def begin_resume(uow: UnitOfWork, billing: Billing, sub: Purchase, *,
     assert sub.price is not None
     end = add_interval(at, sub.price["interval"])
     amount = period_total(sub)  # 0 for a granted subscription
-    invoice = invoices.new_invoice(sub.customer_pk, sub, currency=sub.currency or "USD",
-                                   lines=[invoices.plan_line(sub, start=at, end=end, amount=amount)],
-                                   now=uow.now)
-    await invoices.apply_credit(session, invoice)
-    session.add(invoice)
-    await session.flush()
+    invoice = await invoices.create(session, uow.customer, sub, currency=sub.currency or "USD",
+                                    lines=[invoices.plan_line(sub, start=at, end=end, amount=amount)],
+                                    now=uow.now)
     sub.open_invoice_id = invoice.id
     sub.resumes_at = at  # the start of the period being paid for
     if invoice.amount_total == 0:
@@ -207,19 +214,17 @@ def next_period(sub: Purchase) -> tuple[datetime, datetime]:
             add_interval(sub.billing_anchor_at, interval, sub.periods_billed + 1))
 
 
-async def _open_invoice(session: AsyncSession, sub: Purchase, *, now: datetime) -> Invoice:
+async def _open_invoice(session: AsyncSession, customer: Customer, sub: Purchase, *,
+                        now: datetime) -> Invoice:
     if sub.open_invoice_id is not None:
         invoice = await session.get(Invoice, sub.open_invoice_id)
         if invoice is not None and invoice.status == "OPEN":
             return invoice
     start, end = next_period(sub)
     amount = period_total(sub)  # 0 for a granted subscription
-    invoice = invoices.new_invoice(sub.customer_pk, sub, currency=sub.currency or "USD",
-                                   lines=[invoices.plan_line(sub, start=start, end=end, amount=amount)],
-                                   now=now)
-    await invoices.apply_credit(session, invoice)
-    session.add(invoice)
-    await session.flush()
+    invoice = await invoices.create(session, customer, sub, currency=sub.currency or "USD",
+                                    lines=[invoices.plan_line(sub, start=start, end=end, amount=amount)],
+                                    now=now)
     sub.open_invoice_id = invoice.id
     return invoice
 

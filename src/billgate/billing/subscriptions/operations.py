@@ -10,14 +10,24 @@ gets a clear error. Resume and an upgrade charge through ``billing/charges.py``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import catalog, charges, invoices, items, locks, unit_of_work, webhook_events
+from billgate.billing import (
+    catalog,
+    charges,
+    customers,
+    invoices,
+    items,
+    locks,
+    unit_of_work,
+    webhook_events,
+)
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing
 from billgate.billing.purchases import fulfil, ownership, repository, request
@@ -277,13 +287,14 @@ async def switch(billing: Billing, ref: CustomerRef, *, from_product_id: str,
         sub = await find(uow.session, uow.customer, which)
         target, amounts = await plan_switch(uow.session, ref, sub, to_product_id=to_product_id,
                                             price_id=price_id, by_server=by_server, now=uow.now)
+        amounts = await with_tax(uow.session, uow.customer, amounts)
         plan = _Switch(target, amounts)
-        if amounts.net <= 0:
+        if amounts.due_now <= 0:
             return (await apply_switch(uow, sub, target, amounts, reference=None,
                                        test_mode=billing.test_mode), None, plan)
         _require_payment_method(billing, uow.customer)
         claim = await charges.claim(
-            uow, billing, operation=charges.SWITCH, purchase=sub, amount=amounts.net,
+            uow, billing, operation=charges.SWITCH, purchase=sub, amount=amounts.due_now,
             currency=sub.currency or "USD",
             description=f"Switch to {target.product.display_name}")
         return None, claim, plan
@@ -303,6 +314,63 @@ async def switch(billing: Billing, ref: CustomerRef, *, from_product_id: str,
 
     recorded = await charges.record(billing, claim, result, paid=paid, failed=failed, now=now)
     return recorded.value_or_raise()
+
+
+async def with_tax(session: AsyncSession, customer: Customer,
+                   amounts: SwitchAmounts) -> SwitchAmounts:
+    """``amounts`` with the tax of an upgrade: the buyer's rate now (``invoices.tax_due``)
+    on the amount due (``net``), as a checkout taxes its price. A downgrade's credit to the
+    account is not taxed (nothing is charged). ``switch``, ``preview_switch`` and a
+    checkout's plan change all call it, so the preview, the charge and the invoice agree."""
+    if amounts.net <= 0:
+        return replace(amounts, tax=0, tax_label=None)
+    tax, label = await invoices.tax_due(session, customer, amounts.net)
+    return replace(amounts, tax=tax, tax_label=label)
+
+
+def switch_lines(old: Purchase, target: request.PurchaseRequest,
+                 amounts: SwitchAmounts) -> list[dict[str, Any]]:
+    """The lines of a switch's invoice: the one definition ``apply_switch`` writes and
+    ``preview_switch`` shows, so a preview is exactly what the switch would write."""
+    lines: list[dict[str, Any]] = [
+        {"kind": "proration_credit", "description": f"Unused time on {old.product['displayName']}",
+         "amount": -amounts.credit},
+        {"kind": "proration_debit", "description": f"Remaining time on {target.product.display_name}",
+         "amount": amounts.debit},
+    ]
+    if amounts.tax:
+        lines.append({"kind": invoices.TAX, "description": amounts.tax_label,
+                      "amount": amounts.tax})
+    return lines
+
+
+@dataclass(frozen=True)
+class SwitchPreview:
+    currency: str
+    amount_due_now: int  # charged at once (0 for a downgrade)
+    credit_to_account: int  # kept as account credit (0 for an upgrade)
+    lines: list[dict[str, Any]]
+
+
+async def preview_switch(billing: Billing, ref: CustomerRef, *, from_product_id: str,
+                         to_product_id: str, price_id: str | None, by_server: bool,
+                         now: datetime) -> SwitchPreview:
+    """What ``switch`` would charge, credit and write as invoice lines if called now, with
+    the same checks (``plan_switch``) and the same lines (``switch_lines``). Writes nothing:
+    a read session, and a customer never referred to has no subscription to switch."""
+    async with billing.db.read_session() as session:
+        customer = await customers.find(session, ref)
+        if customer is None:
+            raise SubscriptionNotFound(f"customer {ref.customer_id} has no such subscription",
+                                       field=["fromProductId"])
+        sub = await find(session, customer, Selector(product_id=from_product_id))
+        target, amounts = await plan_switch(session, ref, sub, to_product_id=to_product_id,
+                                            price_id=price_id, by_server=by_server, now=now)
+        amounts = await with_tax(session, customer, amounts)
+        return SwitchPreview(currency=sub.currency or "USD",
+                             amount_due_now=amounts.due_now,
+                             credit_to_account=max(0, -amounts.net),
+                             lines=switch_lines(sub, target, amounts))
 
 
 @dataclass(frozen=True)
@@ -339,24 +407,26 @@ async def apply_switch(uow: UnitOfWork, old: Purchase, target: request.PurchaseR
                                                             old.current_period_end)
         new.next_action_at = old.current_period_end
     currency = old.currency or "USD"
-    lines = [
-        {"kind": "proration_credit", "description": f"Unused time on {old.product['displayName']}",
-         "amount": -amounts.credit},
-        {"kind": "proration_debit", "description": f"Remaining time on {target.product.display_name}",
-         "amount": amounts.debit},
-    ]
-    invoice = invoices.new_invoice(customer.id, new, currency=currency, lines=lines, now=now)
+    invoice = invoices.new_invoice(customer.id, new, currency=currency,
+                                   lines=switch_lines(old, target, amounts), now=now)
     invoices.mark_paid(invoice, now=now, reference=reference)
+    # What was charged (an upgrade: net + tax) or credited (a downgrade: net < 0); the
+    # invoice names it, so a refund of it finds the invoice and writes a credit note.
+    transaction = Transaction(customer_pk=customer.id, purchase_id=new.id, kind="proration",
+                              amount=amounts.net + amounts.tax, currency=currency,
+                              quantity=new.quantity, product=new.product, test_mode=test_mode,
+                              payment_reference=reference, created_at=now)
+    session.add(transaction)
+    await session.flush()
+    invoice.transaction_id = transaction.id
     session.add(invoice)
+    if amounts.net < 0:
+        await invoices.add_credit(session, customer.id, currency, -amounts.net)
+    # Numbered after the credit row is updated: the number's counter is the last lock taken.
+    await invoices.issue(session, invoice, customer=customer, now=now)
     if invoice.amount_total > 0:  # a receipt for every paid invoice
         outbox.enqueue(session, customer, outbox.RECEIPT, invoices.receipt_context(customer, invoice),
                        now=now)
-    if amounts.net < 0:
-        await invoices.add_credit(session, customer.id, currency, -amounts.net)
-    session.add(Transaction(customer_pk=customer.id, purchase_id=new.id, kind="proration",
-                            amount=amounts.net, currency=currency, quantity=new.quantity,
-                            product=new.product, test_mode=test_mode,
-                            payment_reference=reference, created_at=now))
     await webhook_events.plan_switched(session, customer, old, new, invoice,
                                        previous_status=previous_status, now=now,
                                        test_mode=test_mode)

@@ -22,11 +22,20 @@ def prorate(amount: int, *, start: datetime, end: datetime, at: datetime) -> int
 class SwitchAmounts:
     credit: int  # unused time of the old plan (>= 0)
     debit: int  # what the new plan costs for the time it now covers (>= 0)
+    # The tax on an upgrade's ``net`` (``operations.with_tax``: the buyer's rate now) and
+    # its line's text; 0 for a downgrade, whose credit is kept untaxed.
+    tax: int = 0
+    tax_label: str | None = None
 
     @property
     def net(self) -> int:
         """> 0: charge now (upgrade). < 0: owed to the customer (downgrade), kept as credit."""
         return self.debit - self.credit
+
+    @property
+    def due_now(self) -> int:
+        """What is charged at once: an upgrade's ``net`` plus its tax; 0 for a downgrade."""
+        return max(self.net, 0) + self.tax
 
 
 def switch_amounts(*, old_total: int, new_total: int, period_start: datetime,

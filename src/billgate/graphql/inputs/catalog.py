@@ -6,6 +6,7 @@ from typing import Any
 
 import strawberry
 
+from billgate.billing.taxes import TaxRate
 from billgate.graphql.types.common import Currency, CustomerType, IntervalUnit, ItemExpiry
 
 
@@ -122,6 +123,13 @@ class AddressInput:
                 "postal_code": self.postal_code, "state": self.state, "country": self.country}
 
 
+@strawberry.input(description="An exclusive tax rate for buyers in a country.")
+class TaxRateInput:
+    country: str = strawberry.field(description='ISO 3166-1 alpha-2, or "*" for any country.')
+    name: str = strawberry.field(description='Printed on the tax line, e.g. "VAT".')
+    percent: str = strawberry.field(description='A decimal string, e.g. "20" or "7.25".')
+
+
 @strawberry.input
 class UpdatePaymentSettingsInput:
     test_mode: bool | None = None
@@ -136,6 +144,15 @@ class UpdatePaymentSettingsInput:
     seller_address: AddressInput | None = strawberry.field(
         default=None, description="Replaces the whole address; all parts empty clears it.")
     seller_tax_id: str | None = None
+    invoice_number_prefix: str | None = strawberry.field(
+        default=None, description="Invoice numbers read {prefix}{year}-{6 digits}; default INV-.")
+    tax_rates: list[TaxRateInput] | None = strawberry.field(
+        default=None, description="Replaces the whole list; [] removes every rate.")
+
+    def tax_rate_list(self) -> list[TaxRate] | None:
+        if self.tax_rates is None:
+            return None
+        return [TaxRate(country=r.country, name=r.name, percent=r.percent) for r in self.tax_rates]
 
     def seller_changes(self) -> dict[str, object]:
         """The seller parts given (null: unchanged), as ``payment_settings.update`` takes them."""

@@ -4,6 +4,7 @@ from datetime import datetime
 
 import strawberry
 
+from billgate.graphql.inputs.catalog import AddressInput
 from billgate.graphql.types.common import CustomerRef
 
 
@@ -57,6 +58,19 @@ class UpdateCustomerInput:
     customer: CustomerRef
     email: str | None = strawberry.field(default=None, description="Where receipts and "
                                          "payment-failed emails go; empty string removes it.")
+    name: str | None = strawberry.field(default=None, description="The buyer's name on "
+                                        "invoices; empty string removes it.")
+    address: AddressInput | None = strawberry.field(
+        default=None, description="The buyer's address on invoices (its country chooses the "
+                                  "tax rate); replaces the whole address, all parts empty clears it.")
+    tax_id: str | None = strawberry.field(default=None, description="The buyer's tax id on "
+                                          "invoices; empty string removes it.")
+
+    def changes(self) -> dict[str, object]:
+        """The parts given (null: unchanged), as ``customer_details.update`` takes them."""
+        given = {"name": self.name, "email": self.email, "tax_id": self.tax_id,
+                 "address": self.address.to_json() if self.address else None}
+        return {k: v for k, v in given.items() if v is not None}
 
 
 @strawberry.input

@@ -135,6 +135,8 @@ class CatalogMutations:
                                         if input.dunning_retry_days is not None else None),
                     payment_method_types=input.payment_method_types,
                     seller=input.seller_changes(),
+                    invoice_number_prefix=input.invoice_number_prefix,
+                    tax_rates=input.tax_rate_list(),
                 )
         except BillgateError as exc:
             return UpdatePaymentSettingsPayload(user_errors=[user_error(exc)])

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from billgate.billing import payment_methods, test_clock
+from billgate.billing import customer_details, payment_methods, test_clock
 from billgate.errors import BillgateError, InvalidInput, TestModeOnly
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
@@ -37,7 +37,8 @@ class CustomerPayload:
 
 @strawberry.type
 class CustomerMutations:
-    @strawberry.mutation(description="Set the customer's email (receipts, payment failures).")
+    @strawberry.mutation(description="Set the customer's email (receipts, payment failures) "
+                         "and its name, address and tax id (the buyer on its invoices).")
     async def update_customer(self, info: Info, input: UpdateCustomerInput) -> CustomerPayload:
         try:
             info.context.principal.require_server("updateCustomer")
@@ -46,8 +47,8 @@ class CustomerMutations:
             if email and ("@" not in email or len(email) > EMAIL_MAX or any(c.isspace() for c in email)):
                 raise InvalidInput(f"{email[:50]!r} is not an email address", field=["email"])
             runtime = info.context.runtime
-            await payment_methods.set_email(runtime.db, ref, email or None, clock=runtime.clock,
-                                            bus=runtime.bus)
+            await customer_details.update(runtime.db, ref, input.changes(), clock=runtime.clock,
+                                          bus=runtime.bus)
         except BillgateError as exc:
             return CustomerPayload(user_errors=[user_error(exc)])
         return CustomerPayload(customer=Customer.of(ref))

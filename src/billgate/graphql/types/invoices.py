@@ -9,11 +9,14 @@ import strawberry
 
 from billgate import types as domain
 from billgate.billing import invoices
+from billgate.billing.payment_settings import Party as DomainParty
+from billgate.db.models import CreditNote as CreditNoteRow
 from billgate.db.models import Invoice as InvoiceRow
 from billgate.db.models import Transaction as TransactionRow
 from billgate.graphql.context import Info
 from billgate.graphql.ids import global_id
 from billgate.graphql.types.common import Currency, InvoiceStatus, Node
+from billgate.graphql.types.settings import Party
 
 if TYPE_CHECKING:
     from billgate.graphql.types.customer import Customer
@@ -23,8 +26,8 @@ CustomerT = Annotated["Customer", strawberry.lazy("billgate.graphql.types.custom
 
 @strawberry.type
 class InvoiceLine:
-    kind: str = strawberry.field(description="plan | proration_credit | proration_debit | credit "
-                                 "(account credit applied).")
+    kind: str = strawberry.field(description="plan | proration_credit | proration_debit | "
+                                 "discount | tax | credit (account credit applied).")
     description: str
     quantity: int | None = strawberry.field(description="Units of a plan line; null for "
                                             "prorations and credit.")
@@ -54,15 +57,53 @@ class Invoice(Node):
     hosted_invoice_url: str = strawberry.field(description="The invoice's page on billgate "
                                                "(absolute; the link is unguessable).")
     lines: list[InvoiceLine]
+    number: str | None = strawberry.field(description="INV-2026-000042: assigned when the "
+                                          "invoice leaves DRAFT, never reused, gapless per "
+                                          "prefix; null while DRAFT.")
+    subtotal: int = strawberry.field(description="Minor units: the charge lines before discount, "
+                                     "tax and credit.")
+    discount: int = strawberry.field(description="Minor units taken off by discounts.")
+    tax: int = strawberry.field(description="Minor units of tax (exclusive, on the subtotal "
+                                "after discount).")
+    seller: Party = strawberry.field(description="Who the invoice is from, as when it was issued.")
+    buyer: Party = strawberry.field(description="Who it is to, as when it was issued.")
+    pdf_url: str = strawberry.field(description="The invoice as a PDF (absolute; unguessable "
+                                    "like hostedInvoiceUrl).")
+    row_id: strawberry.Private[int]
+    base_url: strawberry.Private[str]
+
+    @strawberry.field(description="One per refund of this invoice's charge.")
+    async def credit_notes(self, info: Info) -> list[CreditNote]:
+        async with info.context.runtime.db.read_session() as session:
+            rows = await invoices.credit_notes_of(session, self.row_id)
+        return [CreditNote.from_row(row, base_url=self.base_url) for row in rows]
 
     @classmethod
     def from_row(cls, row: InvoiceRow, *, base_url: str) -> Invoice:
+        totals = invoices.totals(row)
         return cls(
             id=strawberry.ID(global_id("Invoice", str(row.id))), status=InvoiceStatus(row.status),
             amount_total=row.amount_total, currency=Currency(row.currency),
             created_at=row.created_at, paid_at=row.paid_at,
             hosted_invoice_url=invoices.hosted_url(base_url, row),
-            lines=[InvoiceLine.from_json(line) for line in row.lines or []])
+            lines=[InvoiceLine.from_json(line) for line in row.lines or []],
+            number=row.number, subtotal=totals.subtotal, discount=totals.discount, tax=totals.tax,
+            seller=Party.of(DomainParty.from_json(row.seller)),
+            buyer=Party.of(DomainParty.from_json(row.buyer)),
+            pdf_url=invoices.pdf_url(base_url, row), row_id=row.id, base_url=base_url)
+
+
+@strawberry.type(description="A refund of an invoiced charge.")
+class CreditNote:
+    number: str = strawberry.field(description="CN-2026-000001.")
+    amount: int = strawberry.field(description="Minor units refunded.")
+    created_at: datetime
+    pdf_url: str = strawberry.field(description="The credit note as a PDF (absolute; unguessable).")
+
+    @classmethod
+    def from_row(cls, row: CreditNoteRow, *, base_url: str) -> CreditNote:
+        return cls(number=row.number, amount=row.amount, created_at=row.created_at,
+                   pdf_url=invoices.credit_note_pdf_url(base_url, row))
 
 
 @strawberry.type(description="Money recorded for a customer (secret key only).")

@@ -38,6 +38,13 @@ class Party:
 
 
 @strawberry.type
+class TaxRate:
+    country: str = strawberry.field(description='ISO 3166-1 alpha-2, or "*" for any country.')
+    name: str
+    percent: str = strawberry.field(description='A decimal string, e.g. "20".')
+
+
+@strawberry.type
 class PaymentSettings:
     test_mode: bool
     block_new_purchases: bool
@@ -47,6 +54,10 @@ class PaymentSettings:
         description="Stripe payment method types offered on checkout and when saving a card "
                     "(card always among them). A billgate addition.")
     seller: Party = strawberry.field(description="Who invoices are from.")
+    invoice_number_prefix: str = strawberry.field(description="Invoice numbers read "
+                                                  "{prefix}{year}-{6 digits}.")
+    tax_rates: list[TaxRate] = strawberry.field(description="Exclusive rates by the buyer's "
+                                                "country (else \"*\", else none).")
 
     @classmethod
     def of(cls, settings: Domain) -> PaymentSettings:
@@ -54,4 +65,7 @@ class PaymentSettings:
                    grace_period_days=settings.grace_period_days,
                    dunning_retry_days=list(settings.dunning_retry_days),
                    payment_method_types=list(settings.payment_method_types),
-                   seller=Party.of(settings.seller))
+                   seller=Party.of(settings.seller),
+                   invoice_number_prefix=settings.invoice_number_prefix,
+                   tax_rates=[TaxRate(country=r.country, name=r.name, percent=r.percent)
+                              for r in settings.tax_rates])

@@ -65,13 +65,15 @@ def invoice(row: Invoice, *, base_url: str = "") -> dict[str, Any]:
         "createdAt": _time(row.created_at),
         "paidAt": _time(row.paid_at),
         "hostedInvoiceUrl": f"{base_url}/invoices/{row.public_id}",
+        "number": row.number,
+        "pdfUrl": f"{base_url}/invoices/{row.public_id}/pdf",
         "subscriptionId": global_id("CustomerSubscription", row.purchase_id)
         if row.purchase_id else None,
         "lines": [dict(line) for line in row.lines or []],
     }
 
 
-LINK_FIELDS = ("hostedInvoiceUrl",)
+LINK_FIELDS = ("hostedInvoiceUrl", "pdfUrl")
 
 
 def with_base_url(value: Any, base_url: str) -> Any:

@@ -1,6 +1,7 @@
 """Settings (``/admin/settings``): test mode, blocking new purchases, the grace period and
-dunning retries, the payment method types offered on Stripe checkout, and the seller printed
-on invoices. One form, one ``updatePaymentSettings``; the same checks and messages."""
+dunning retries, the payment method types offered on Stripe checkout, the seller printed
+on invoices, the invoice number prefix and the tax rates by buyer country (one per line:
+``DE, VAT, 19``). One form, one ``updatePaymentSettings``; the same checks and messages."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 from starlette.routing import Route
 
-from billgate.billing.payment_settings import PaymentSettings
+from billgate.billing.payment_settings import DEFAULT_INVOICE_PREFIX, PaymentSettings
+from billgate.billing.taxes import TaxRate
 from billgate.errors import BillgateError, InvalidInput
 from billgate.web.admin import calls, forms
 from billgate.web.admin.actions import perform
@@ -33,6 +35,7 @@ ADDRESS_PARTS = (("line1", "Address line 1"), ("line2", "Address line 2"), ("cit
 FIELDS = {"gracePeriodDays": "grace_period_days", "dunningRetryDays": "dunning_retry_days",
           "paymentMethodTypes": "other_types", "sellerName": "seller_name",
           "sellerEmail": "seller_email", "sellerTaxId": "seller_tax_id",
+          "invoiceNumberPrefix": "invoice_number_prefix", "taxRates": "tax_rates",
           **{f"sellerAddress.{'postalCode' if k == 'postal_code' else k}": f"seller_{k}"
              for k, _ in ADDRESS_PARTS}}
 
@@ -46,7 +49,10 @@ def values_of(settings: PaymentSettings) -> dict[str, str]:
               "other_types": ", ".join(t for t in settings.payment_method_types
                                        if t not in known and t != "card"),
               "seller_name": seller.name or "", "seller_email": seller.email or "",
-              "seller_tax_id": seller.tax_id or ""}
+              "seller_tax_id": seller.tax_id or "",
+              "invoice_number_prefix": settings.invoice_number_prefix,
+              "tax_rates": "\n".join(f"{r.country}, {r.name}, {r.percent}"
+                                      for r in settings.tax_rates)}
     for key, _ in ADDRESS_PARTS:
         values[f"seller_{key}"] = (getattr(address, key) or "") if address else ""
     flags = {"test_mode": settings.test_mode, "block_new_purchases": settings.block_new_purchases}
@@ -82,9 +88,33 @@ def _method_types(form: FormData) -> list[str]:
     return chosen + [t for t in extra if t not in chosen]
 
 
+def _tax_rates(form: FormData) -> list[TaxRate] | None:
+    """``country, name, percent`` per line (``DE, VAT, 19``; ``*`` for any country). A form
+    without the field (an older page) leaves the rates as they are."""
+    if "tax_rates" not in form:
+        return None
+    rates = []
+    for number, line in enumerate(forms.text(form, "tax_rates").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [part.strip() for part in line.split(",")]
+        if len(parts) != 3:
+            raise InvalidInput(f"Tax rates, line {number}: write country, name, percent, "
+                               "like DE, VAT, 19", field=["taxRates"])
+        rates.append(TaxRate(country=parts[0], name=parts[1], percent=parts[2].rstrip("% ")))
+    return rates
+
+
+def _prefix(form: FormData) -> str | None:
+    if "invoice_number_prefix" not in form:
+        return None
+    return forms.text(form, "invoice_number_prefix") or DEFAULT_INVOICE_PREFIX
+
+
 def _changes(form: FormData) -> dict[str, Any]:
     grace = forms.whole_number(form, "grace_period_days", "Grace period (days)")
-    return {"test_mode": form.get("test_mode") == "on",
+    return {"invoice_number_prefix": _prefix(form), "tax_rates": _tax_rates(form),
+            "test_mode": form.get("test_mode") == "on",
             "block_new_purchases": form.get("block_new_purchases") == "on",
             "grace_period_days": grace, "dunning_retry_days": _days(form),
             "payment_method_types": _method_types(form),

@@ -1,0 +1,113 @@
+"""Reminder emails before money is taken: "your trial ends in 3 days" and "your yearly plan
+renews in 7 days", queued in the email outbox (``notifications/outbox.py``) by the
+scheduler's ``subscription.remind`` job.
+
+Each is sent once per trial end or period end: the ``SubscriptionReminder`` row written
+with it has a unique key (subscription, kind, the moment announced), so several scheduler
+processes, or a run repeated after a crash, queue it once. A subscription canceled, paused
+or switched before the reminder is due gets none; a new period (or a trial moved) is a new
+moment, so it is announced again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select
+
+from billgate.billing import unit_of_work
+from billgate.billing.context import Billing
+from billgate.billing.subscriptions.amounts import period_total
+from billgate.billing.unit_of_work import UnitOfWork
+from billgate.db.models import Customer, Purchase, SubscriptionReminder
+from billgate.db.upsert import insert_ignore
+from billgate.money import from_minor
+from billgate.notifications import outbox
+
+TRIAL_ENDING, RENEWAL_UPCOMING = outbox.TRIAL_ENDING, outbox.RENEWAL_UPCOMING
+TRIAL_NOTICE = timedelta(days=3)
+RENEWAL_NOTICE = timedelta(days=7)
+BATCH = 100
+
+
+@dataclass(frozen=True)
+class _Kind:
+    name: str
+    notice: timedelta
+    moment: Any         # the column holding the moment announced
+    conditions: tuple[Any, ...]
+
+
+_KINDS = (
+    _Kind(TRIAL_ENDING, TRIAL_NOTICE, Purchase.trial_ends_at,
+          (Purchase.status == "TRIALING",)),
+    _Kind(RENEWAL_UPCOMING, RENEWAL_NOTICE, Purchase.current_period_end,
+          (Purchase.status == "ACTIVE", Purchase.cancel_at_period_end.is_(False),
+           Purchase.price[("interval", "unit")].as_string() == "YEAR")),
+)
+
+
+def _unsent(kind: _Kind, now: datetime) -> Any:
+    """Subscriptions whose ``kind`` reminder is due at ``now`` and not sent yet."""
+    sent = exists().where(SubscriptionReminder.purchase_id == Purchase.id,
+                          SubscriptionReminder.kind == kind.name,
+                          SubscriptionReminder.due_for == kind.moment)
+    return and_(Purchase.kind == "SUBSCRIPTION", *kind.conditions, kind.moment.is_not(None),
+                kind.moment <= now + kind.notice, kind.moment > now, ~sent)
+
+
+async def next_due(billing: Billing, now: datetime) -> datetime | None:
+    """The earliest moment a reminder became due, at or before ``now`` (the scheduler's
+    ``next_due``): the announced moment less its notice."""
+    async with billing.db.read_session() as session:
+        dues = [due - kind.notice for kind in _KINDS
+                if (due := await session.scalar(select(func.min(kind.moment))
+                                                 .where(_unsent(kind, now)))) is not None]
+    return min(dues) if dues else None
+
+
+async def send_due(billing: Billing, at: datetime) -> int:
+    """Queue the reminders due at ``at``; the number queued. Each is one unit of work on
+    its customer (the reminder row and the email are one write)."""
+    queued = 0
+    for kind in _KINDS:
+        async with billing.db.read_session() as session:
+            due = (await session.execute(select(Purchase.id, Purchase.customer_pk)
+                                         .where(_unsent(kind, at))
+                                         .order_by(kind.moment).limit(BATCH))).all()
+        for purchase_id, customer_pk in due:
+            queued += await unit_of_work.run(billing, customer_pk,
+                                             partial(_remind, kind, purchase_id, at), now=at)
+    return queued
+
+
+async def _remind(kind: _Kind, purchase_id: int, at: datetime, uow: UnitOfWork) -> int:
+    """Queue one reminder unless it was sent (the unique row) or no longer applies."""
+    uow.quiet()  # an email: nothing ``customerChanged`` subscribers read
+    session = uow.session
+    sub = await session.scalar(select(Purchase).where(Purchase.id == purchase_id,
+                                                      _unsent(kind, at)))
+    if sub is None:
+        return 0
+    moment = getattr(sub, kind.moment.key)
+    if not await insert_ignore(session, SubscriptionReminder.__table__,  # type: ignore[arg-type]
+                               {"purchase_id": sub.id, "kind": kind.name, "due_for": moment,
+                                "created_at": at}, ["purchase_id", "kind", "due_for"]):
+        return 0  # another process sent it
+    outbox.enqueue(session, uow.customer, kind.name, context(uow.customer, sub, moment, at=at),
+                   now=at)
+    return 1
+
+
+def context(customer: Customer, sub: Purchase, moment: datetime, *,
+            at: datetime) -> dict[str, Any]:
+    """What the email shows: the plan, when, and what will be charged then (before tax
+    and account credit, which the invoice applies)."""
+    currency = sub.currency or "USD"
+    days = max(1, round((moment - at) / timedelta(days=1)))
+    return {"customer": customer.customer_id, "product": sub.product.get("displayName"),
+            "at": moment.isoformat(), "days": days, "currency": currency,
+            "amount": from_minor(period_total(sub), currency)}

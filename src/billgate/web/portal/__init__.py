@@ -1,0 +1,1 @@
+"""The customer portal (``/portal``): a customer manages its own billing."""
