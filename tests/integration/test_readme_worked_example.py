@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import ROOT, prepared_database, running, server_env
-from test_customer_changed_ws import _apply_example_catalog
+from servers import ROOT, apply_example_catalog, prepared_database, running, server_env
 
 SECTION = re.compile(r"^## Worked example\n(.*?)^## ", re.MULTILINE | re.DOTALL)
 BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -76,7 +75,7 @@ def make_run_database(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     (folder / ".venv").symlink_to(Path(sys.executable).parents[1])
     database = prepared_database("sqlite", folder)
     url = asyncio.run(database.__aenter__())
-    asyncio.run(_apply_example_catalog(url))
+    asyncio.run(apply_example_catalog(url))
     yield folder, url
     asyncio.run(database.__aexit__(None, None, None))
 
