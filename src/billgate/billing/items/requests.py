@@ -53,7 +53,7 @@ class Request:
         return Entry(version=balance.version, delta=self.delta, quantity_after=balance.quantity,
                      reason=m.reason, created_at=now, description=m.description,
                      expires_at=m.expires_at, source=m.source, idempotency_key=m.idempotency_key,
-                     request_fingerprint=m.request_fingerprint)
+                     request_fingerprint=m.request_fingerprint, reserved_after=balance.reserved)
 
 
 def build_request(kind: Kind, item_id: str, amount: int, *, reason: str,
