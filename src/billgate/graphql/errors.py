@@ -45,6 +45,7 @@ class ErrorCode(Enum):
     PRODUCT_NOT_SWITCHABLE = "PRODUCT_NOT_SWITCHABLE"
     WEBHOOK_ENDPOINT_NOT_FOUND = "WEBHOOK_ENDPOINT_NOT_FOUND"
     WEBHOOK_DELIVERY_NOT_FOUND = "WEBHOOK_DELIVERY_NOT_FOUND"
+    RESERVATION_NOT_FOUND = "RESERVATION_NOT_FOUND"
     # The database did not answer in time, or refused the work (down, read-only, out of
     # connections): nothing was changed by the failed part; retry later.
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"

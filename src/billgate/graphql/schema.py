@@ -26,6 +26,7 @@ from billgate.graphql.inputs.reports import InvoiceFilter, TransactionFilter
 from billgate.graphql.mutations.billing import BillingMutations
 from billgate.graphql.mutations.catalog import CatalogMutations
 from billgate.graphql.mutations.customers import CustomerMutations
+from billgate.graphql.mutations.holds import HoldMutations
 from billgate.graphql.mutations.items import ItemMutations
 from billgate.graphql.mutations.purchases import PurchaseMutations
 from billgate.graphql.mutations.subscriptions import SubscriptionMutations
@@ -143,8 +144,8 @@ class Query:
 
 
 @strawberry.type
-class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, CustomerMutations,
-               BillingMutations, CatalogMutations, WebhookMutations):
+class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, HoldMutations,
+               CustomerMutations, BillingMutations, CatalogMutations, WebhookMutations):
     pass
 
 

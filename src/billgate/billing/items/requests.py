@@ -21,7 +21,9 @@ MAX_DESCRIPTION_LENGTH = 1000
 MAX_KEY_LENGTH = 200
 MAX_SOURCE_LENGTH = 200
 MAX_PAGE = 1000
-REASONS = frozenset({"purchase", "renewal", "repeat", "manual", "consume", "refund", "expire"})
+REASONS = frozenset({"purchase", "renewal", "repeat", "manual", "consume", "refund", "expire",
+                     # holds (``holds.py``): delta-0 rows that change ``reserved``
+                     "reserve", "release", "hold_expired"})
 
 Kind = Literal["try_decrease", "decrease", "increase"]
 
