@@ -56,7 +56,8 @@ ITEM_EXPIRE = Job("item.expire", _expiries_due, scheduled.run_expiries)
 HOLD_EXPIRE = Job("item.hold_expire", scheduled.holds_due, scheduled.run_hold_expiries)
 CHARGE_RECOVER = Job("charge.recover", scheduled.abandoned_charges_due, scheduled.recover_charges)
 
-# Ordered: at one instant, expiries first (dated grants, then holds), then subscriptions (a plan that ends at its
+# Ordered: at one instant, expiries first (dated grants, then holds), then subscriptions (a
+# plan that ends at its
 # period end grants no repeat then), then repeats (a WHEN_REPEATED grant expires as the
 # next arrives); abandoned charges last.
 BILLING_JOBS = (ITEM_EXPIRE, HOLD_EXPIRE, SUBSCRIPTION_RENEW, ITEM_REPEAT, CHARGE_RECOVER)
