@@ -223,7 +223,7 @@ async def _end(db: Database, reservation_id: int, status: str, now: datetime,
     async with db.session() as session, session.begin():
         found = await _locate(session, reservation_id, owner)
         if found is None:
-            raise ReservationNotFound(f"no reservation {reservation_id}", field=["reservationId"])
+            raise ReservationNotFound("no such reservation", field=["reservationId"])
         row, item, customer = found
         ref = CustomerRef(CustomerType(customer.type), customer.customer_id)
         balance = await repo.lock(session, repo.where_id(row.balance_id))
@@ -233,7 +233,7 @@ async def _end(db: Database, reservation_id: int, status: str, now: datetime,
             if row.status == status and (amount is None or row.committed == amount
                                          or status == RELEASED):
                 return Ended(ref, _snapshot(balance, item.item_id), _view(row, item.item_id))
-            raise ReservationNotFound(f"reservation {reservation_id} is {row.status.lower()}",
+            raise ReservationNotFound(f"the reservation is already {row.status.lower()}",
                                       field=["reservationId"])
         used = row.amount if amount is None else amount
         if status == COMMITTED and used > row.amount:
