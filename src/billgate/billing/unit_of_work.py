@@ -35,8 +35,9 @@ The only other writers, each of which takes no customer lock on purpose:
   settings, the test clock), one transaction retried like the others (``billing/writes.py``
   opens every write transaction of both);
 - the item ledger's hot path (``items/service.py`` ``_run``, ``items/direct.py``, the
-  expiry settling of ``items/reads.py`` and ``scheduled.run_expiries``): one balance row,
-  locked by its own conditional UPDATE;
+  expiry settling of ``items/reads.py`` and ``scheduled.run_expiries``, the holds of
+  ``items/holds.py`` and ``scheduled.run_hold_expiries``): one balance row, locked by its
+  own conditional UPDATE;
 - the leases: the scheduler's and the outboxes' claims (``notifications/``, ``scheduler/``),
   Stripe's webhook inbox (``stripe_events.py``) and the operator actions log.
 """

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import customers as customer_service
+from billgate.billing import writes
 from billgate.billing.items import repository as repo
 from billgate.billing.items.ledger import Meta
 from billgate.billing.items.requests import MAX_KEY_LENGTH, _check_amount, live_item
@@ -220,28 +221,36 @@ async def release(db: Database, reservation_id: int, *, clock: Clock,
 
 async def _end(db: Database, reservation_id: int, status: str, now: datetime,
                amount: int | None, owner: CustomerRef | None) -> Ended:
-    async with db.session() as session, session.begin():
-        found = await _locate(session, reservation_id, owner)
-        if found is None:
-            raise ReservationNotFound("no such reservation", field=["reservationId"])
-        row, item, customer = found
-        ref = CustomerRef(CustomerType(customer.type), customer.customer_id)
-        balance = await repo.lock(session, repo.where_id(row.balance_id))
-        assert balance is not None
-        await session.refresh(row)  # re-read under the balance lock: it may have ended
-        if row.status != HELD:
-            if row.status == status and (amount is None or row.committed == amount
-                                         or status == RELEASED):
-                return Ended(ref, _snapshot(balance, item.item_id), _view(row, item.item_id))
-            raise ReservationNotFound(f"the reservation is already {row.status.lower()}",
-                                      field=["reservationId"])
-        used = row.amount if amount is None else amount
-        if status == COMMITTED and used > row.amount:
-            raise InvalidInput(f"amount must be at most the {row.amount} held",
-                               field=["amount"])
-        events = await _settle(session, row, balance, item, customer, status, now,
-                               used if status == COMMITTED else 0)
-        return Ended(ref, events[0], _view(row, item.item_id), events[1])
+    async def once() -> Ended:
+        async with db.session() as session, session.begin():
+            return await _end_locked(session, reservation_id, status, now, amount, owner)
+
+    return await writes.attempt(once, what=f"reservation {reservation_id}")
+
+
+async def _end_locked(session: AsyncSession, reservation_id: int, status: str, now: datetime,
+                      amount: int | None, owner: CustomerRef | None) -> Ended:
+    found = await _locate(session, reservation_id, owner)
+    if found is None:
+        raise ReservationNotFound("no such reservation", field=["reservationId"])
+    row, item, customer = found
+    ref = CustomerRef(CustomerType(customer.type), customer.customer_id)
+    balance = await repo.lock(session, repo.where_id(row.balance_id))
+    assert balance is not None
+    await session.refresh(row)  # re-read under the balance lock: it may have ended
+    if row.status != HELD:
+        asked = row.amount if amount is None else amount
+        if row.status == status and (status == RELEASED or row.committed == asked):
+            return Ended(ref, _snapshot(balance, item.item_id), _view(row, item.item_id))
+        raise ReservationNotFound(f"the reservation is already {row.status.lower()}",
+                                  field=["reservationId"])
+    used = row.amount if amount is None else amount
+    if status == COMMITTED and used > row.amount:
+        raise InvalidInput(f"amount must be at most the {row.amount} held",
+                           field=["amount"])
+    events = await _settle(session, row, balance, item, customer, status, now,
+                           used if status == COMMITTED else 0)
+    return Ended(ref, events[0], _view(row, item.item_id), events[1])
 
 
 async def _settle(session: AsyncSession, row: ItemReservation, balance: repo.BalanceRow,
