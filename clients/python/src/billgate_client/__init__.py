@@ -18,6 +18,7 @@ from billgate_client.models import (
     PaymentMethod,
     Price,
     Product,
+    Reservation,
     Subscription,
     SwitchOption,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "PaymentMethod",
     "Price",
     "Product",
+    "Reservation",
     "Subscription",
     "SwitchOption",
     "WebhookVerificationError",
