@@ -36,6 +36,7 @@ from billgate.billing.items import repository as repo
 from billgate.billing.items.ledger import Meta
 from billgate.billing.items.requests import MAX_KEY_LENGTH, _check_amount, live_item
 from billgate.billing.items.results import BalanceSnapshot, ChangeEvent
+from billgate.billing.items.rules import balances
 from billgate.billing.items.service import Ensure, events_of
 from billgate.clock import Clock
 from billgate.db.engine import Database
@@ -277,8 +278,8 @@ async def _settle(session: AsyncSession, row: ItemReservation, balance: repo.Bal
 async def _locate(session: AsyncSession, reservation_id: int, owner: CustomerRef | None
                   ) -> tuple[ItemReservation, ItemDefinition, Customer] | None:
     stmt = (select(ItemReservation, ItemDefinition, Customer)
-            .join(repo.balances, repo.balances.c.id == ItemReservation.balance_id)
-            .join(ItemDefinition, ItemDefinition.id == repo.balances.c.item_pk)
+            .join(balances, balances.c.id == ItemReservation.balance_id)
+            .join(ItemDefinition, ItemDefinition.id == balances.c.item_pk)
             .join(Customer, Customer.id == ItemReservation.customer_pk)
             .where(ItemReservation.id == reservation_id))
     if owner is not None:
