@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    func,
     insert,
     or_,
     select,
@@ -168,6 +169,14 @@ async def insert_entries(session: AsyncSession, balance_id: int, customer_pk: in
             for e in entries]
     stmt = insert(changes).returning(changes.c.id, sort_by_parameter_order=True)
     return list((await session.scalars(stmt, rows)).all())
+
+
+async def expired_at(session: AsyncSession, balance_id: int, source: str, at: datetime) -> int:
+    """The sum that expired of ``source``'s buckets at ``at`` (their ``expire`` rows)."""
+    total = await session.scalar(select(func.coalesce(func.sum(changes.c.delta), 0)).where(
+        changes.c.balance_id == balance_id, changes.c.reason == "expire",
+        changes.c.source == source, changes.c.created_at == at))
+    return -int(total or 0)
 
 
 async def close_empty_source_buckets(session: AsyncSession, source: str, now: datetime) -> None:

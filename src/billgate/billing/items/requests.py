@@ -23,7 +23,9 @@ MAX_SOURCE_LENGTH = 200
 MAX_PAGE = 1000
 REASONS = frozenset({"purchase", "renewal", "repeat", "manual", "consume", "refund", "expire",
                      # holds (``holds.py``): delta-0 rows that change ``reserved``
-                     "reserve", "release", "hold_expired"})
+                     "reserve", "release", "hold_expired",
+                     # a WHEN_REPEATED item's remainder carried into the next period
+                     "rollover"})
 
 Kind = Literal["try_decrease", "decrease", "increase"]
 

@@ -276,6 +276,23 @@ async def expire_source(session: AsyncSession, source: str, *, now: datetime) ->
     return events
 
 
+async def expired_of_source(session: AsyncSession, customer: Customer, item: ItemDefinition, *,
+                            source: str, at: datetime,
+                            now: datetime) -> tuple[int, list[ChangeEvent]]:
+    """What of ``source``'s grants left the balance by expiring at ``at`` (the sum of its
+    ``expire`` ledger rows dated ``at``), after settling the expiries due at ``now`` (their
+    events are returned). A rollover carries that remainder over. Runs in the caller's
+    transaction, on the locked balance row."""
+    names = repo.Names(customer.type, customer.customer_id, item.item_id)
+    balance = await repo.lock_or_create(session, customer.id, item.id, now)
+    ledger = await repo.load_ledger(session, balance, now)
+    ledger.settle(now)
+    await repo.persist(session, balance, ledger, now)
+    events = events_of(names, ledger.entries)
+    await record_low_balances(session, events, thresholds=balance.thresholds, now=now)
+    return await repo.expired_at(session, balance.id, source, at), events
+
+
 async def settle_due(session: AsyncSession, *, now: datetime,
                      limit: int = 500) -> list[ChangeEvent]:
     """Settle up to ``limit`` balances whose next dated expiry is due (the scheduler's job;
