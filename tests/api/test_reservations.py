@@ -140,6 +140,11 @@ async def test_the_scheduler_expires_a_hold_at_its_time(api, db, runtime) -> Non
     async with db.session() as session, session.begin():
         assert await holds.expire_due(session, now=runtime.clock.now()) == []
     runtime.clock.advance(1)
+    # Its time is up: it cannot be used any more, though it is held until the scheduler runs.
+    late = (await api.data(COMMIT, {"input": {
+        "reservationId": held["reservation"]["id"]}}))["commitReservation"]
+    assert [e["code"] for e in late["userErrors"]] == ["RESERVATION_NOT_FOUND"]
+    assert (await read(api))["item"]["reserved"] == 10
     async with db.session() as session, session.begin():
         events = await holds.expire_due(session, now=runtime.clock.now())
     assert [(e.reason, e.reserved) for e in events] == [("hold_expired", 0)]

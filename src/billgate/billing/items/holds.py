@@ -18,6 +18,9 @@ Rules every function here keeps:
   already happened (a double click) answers the balance as it is.
 - A commit takes what it uses even when expiries or a ``decrease`` took the balance below
   what was held (``ledger.Ledger.commit_hold``): the debt rule of ``decrease``.
+- At ``expires_at`` a hold can no longer be committed (``RESERVATION_NOT_FOUND``, nothing
+  changed); it still counts in ``reserved`` until the scheduler's ``expire_due`` (or a
+  release) lets go of it.
 - Time comes from the ``Clock`` / ``now`` passed in.
 """
 
@@ -245,6 +248,10 @@ async def _end_locked(session: AsyncSession, reservation_id: int, status: str, n
             return Ended(ref, _snapshot(balance, item.item_id), _view(row, item.item_id))
         raise ReservationNotFound(f"the reservation is already {row.status.lower()}",
                                   field=["reservationId"])
+    if status == COMMITTED and row.expires_at <= now:
+        # Its time is up (the scheduler releases it as EXPIRED): what it held is no longer
+        # promised, so it cannot be used; nothing changes here.
+        raise ReservationNotFound("the reservation expired", field=["reservationId"])
     used = row.amount if amount is None else amount
     if status == COMMITTED and used > row.amount:
         raise InvalidInput(f"amount must be at most the {row.amount} held",
