@@ -94,8 +94,10 @@ STEPS = {
     "bump": st.just(("bump",)),
     # Holds (``items/holds.py``): reservations are referred to by their order in the
     # program (row ids differ between the databases); a commit uses none, part or all.
-    "reserve": st.tuples(st.just("reserve"), items_asked, amounts,
-                         st.sampled_from([60, 300, 3600]), keys),
+    # Mostly small holds that fit, so that commits and releases have something to end.
+    "reserve": st.tuples(st.just("reserve"), items_asked,
+                         st.one_of(st.integers(1, 30), amounts),
+                         st.sampled_from([60, 3600, 3600, 86400]), keys),
     "commit": st.tuples(st.just("commit"), st.integers(0, 5),
                         st.sampled_from([None, 0, 1, 5, 10**6])),
     "release": st.tuples(st.just("release"), st.integers(0, 5)),
@@ -105,7 +107,7 @@ WEIGHTS = (["increase"] * 6 + ["try_decrease"] * 8 + ["decrease"] * 3 + ["balanc
            + ["has_access"] * 3 + ["advance"] * 2
            + ["balances", "history", "ensure", "to_next_expiry", "settle_due", "thresholds",
               "archive", "restore", "add_default", "bump"]
-           + ["reserve"] * 2 + ["commit", "release", "expire_holds"])
+           + ["reserve"] * 3 + ["commit"] * 2 + ["release", "expire_holds"])
 steps = st.sampled_from(WEIGHTS).flatmap(STEPS.__getitem__)
 NO_DATABASE = {"advance", "to_next_expiry"}
 # Steps only the normal path takes (holds change ``reserved`` under the balance lock): they
