@@ -34,8 +34,8 @@ def upgrade() -> None:
                                    nullable=False))
     op.create_table('item_reservations',
     sa.Column('id', PK, nullable=False),
-    sa.Column('balance_id', sa.BigInteger(), nullable=False),
-    sa.Column('customer_pk', sa.BigInteger(), nullable=False),
+    sa.Column('balance_id', PK, nullable=False),
+    sa.Column('customer_pk', PK, nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('committed', sa.BigInteger(), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
