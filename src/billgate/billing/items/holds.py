@@ -111,11 +111,16 @@ async def reserve(db: Database, ref: CustomerRef, item_id: str, *, amount: int,
                            field=["idempotencyKey"])
     fingerprint = f"reserve:{item_id}:{amount}:{ttl_seconds}"
     included: list[ChangeEvent] = []
+    async def once() -> HoldResult:
+        async with db.session() as session, session.begin():
+            return await _reserve(session, ref, item_id, amount, ttl_seconds, clock.now(),
+                                  idempotency_key, fingerprint)
+
     for attempt in range(_ATTEMPTS + 1):
         try:
-            async with db.session() as session, session.begin():
-                result = await _reserve(session, ref, item_id, amount, ttl_seconds,
-                                        clock.now(), idempotency_key, fingerprint)
+            # Retried when it lost a lock race: on PostgreSQL the reservation's foreign key
+            # to the customer waits for a unit of work that holds the customer's lock.
+            result = await writes.attempt(once, what=f"a hold on {item_id}")
             break
         except _Refused as refused:
             result = refused.result
