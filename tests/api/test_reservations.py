@@ -34,6 +34,7 @@ CHANGE = f"""mutation ($input: ChangeItemQuantityInput!) {{
   {{kind}}(input: $input) {{ item {{ {ITEM} }} {ERRORS} }} }}"""
 TRY_DECREASE = f"""mutation ($input: ChangeItemQuantityInput!) {{
   tryDecreaseItemQuantity(input: $input) {{ success item {{ {ITEM} }} {ERRORS} }} }}"""
+NODE = """query ($id: ID!) { node(id: $id) { ... on Reservation { status amount itemId } } }"""
 READ = f"""query {{ customer(customer: {{type: USER, customerId: "u1"}}) {{
   item(itemId: "credits") {{ {ITEM} changes(first: 50) {{ edges {{ node {{ delta reason }} }} }} }}
   items {{ itemId reserved available }} }} }}"""
@@ -106,6 +107,9 @@ async def test_a_partial_commit_is_one_ledger_change_and_releases_the_rest(api, 
     late = (await api.data(RELEASE, {"input": {
         "reservationId": held["reservation"]["id"]}}))["releaseReservation"]
     assert [e["code"] for e in late["userErrors"]] == ["RESERVATION_NOT_FOUND"]
+    node = await api.data(NODE, {"id": held["reservation"]["id"]})
+    assert node["node"] == {"status": "COMMITTED", "amount": 40, "itemId": "credits"}
+    assert (await api.as_user("u2").data(NODE, {"id": held["reservation"]["id"]}))["node"] is None
     await audit_clean(db)
 
 

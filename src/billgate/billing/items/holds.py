@@ -301,6 +301,16 @@ async def _locate(session: AsyncSession, reservation_id: int, owner: CustomerRef
     return None if found is None else (found[0], found[1], found[2])
 
 
+async def find(db: Database, reservation_id: int) -> tuple[CustomerRef, Reservation] | None:
+    """A reservation and its customer, as stored now (``node(id)``)."""
+    async with db.read_session() as session:
+        found = await _locate(session, reservation_id, None)
+    if found is None:
+        return None
+    row, item, customer = found
+    return CustomerRef(CustomerType(customer.type), customer.customer_id), _view(row, item.item_id)
+
+
 async def expire_due(session: AsyncSession, *, now: datetime,
                      limit: int = 500) -> list[ChangeEvent]:
     """Release up to ``limit`` HELD reservations whose ``expires_at <= now`` as EXPIRED
