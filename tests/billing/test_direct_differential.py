@@ -107,7 +107,7 @@ WEIGHTS = (["increase"] * 6 + ["try_decrease"] * 8 + ["decrease"] * 3 + ["balanc
            + ["has_access"] * 3 + ["advance"] * 2
            + ["balances", "history", "ensure", "to_next_expiry", "settle_due", "thresholds",
               "archive", "restore", "add_default", "bump"]
-           + ["reserve"] * 2 + ["commit"] * 2 + ["release"] * 2 + ["expire_holds"])
+           + ["reserve"] * 5 + ["commit"] * 2 + ["release"] * 2 + ["expire_holds"])
 steps = st.sampled_from(WEIGHTS).flatmap(STEPS.__getitem__)
 NO_DATABASE = {"advance", "to_next_expiry"}
 # Steps only the normal path takes (holds change ``reserved`` under the balance lock): they
