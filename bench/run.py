@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import catalog, hot_path, items, ledger_size, postgres  # noqa: E402
+from bench import catalog, holds, hot_path, items, ledger_size, postgres  # noqa: E402
 
 RATIO_BENCHMARKS = {
     "catalog query (products(first: 20))": catalog.run,
@@ -60,6 +60,10 @@ def main() -> None:
             continue
         print(f"{f'{subscribers} subscribers of one item get a change':42} p50 {fan['p50_ms']:.1f} ms, "
               f"p99 {fan['p99_ms']:.1f} ms (goal for 1,000: p99 < 100 ms)", flush=True)
+    try:
+        print(holds.line(holds.run(seconds)), flush=True)
+    except Exception as exc:  # report and go on
+        print(f"reserve + commit: failed ({type(exc).__name__}: {exc})", flush=True)
     try:
         hot_path.print_tables(hot_path.run_both(seconds))
     except Exception as exc:  # report and go on

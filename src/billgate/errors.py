@@ -102,6 +102,13 @@ class CustomerTypeMismatch(BillgateError):
     code = "CUSTOMER_TYPE_MISMATCH"
 
 
+class ReservationNotFound(BillgateError):
+    """No HELD reservation with that id (unknown, another customer's under a customer
+    token, or already committed, released or expired)."""
+
+    code = "RESERVATION_NOT_FOUND"
+
+
 class InsufficientQuantity(BillgateError):
     code = "INSUFFICIENT_QUANTITY"
 

@@ -32,10 +32,26 @@ def as_user(server: BillgateServer) -> Iterator[Callable[..., Billgate]]:
 class TestItems:
     def test_try_decrease_true_while_it_lasts_then_false_and_nothing_changes(self, backend: Billgate) -> None:
         credits = backend.customer("USER", "py-items").item("credits")
-        assert credits.get() == Item("credits", "AI credits", 100, 100, 1)
+        assert credits.get() == Item("credits", "AI credits", 100, 100, 1, reserved=0, available=100)
         assert credits.try_decrease_quantity(60) is True
         assert credits.try_decrease_quantity(60) is False
         assert backend.customer("USER", "py-items").get_item("credits").quantity == 40
+
+    def test_reserve_holds_commit_uses_part_release_lets_go(self, backend: Billgate) -> None:
+        credits = backend.customer("USER", "py-holds").item("credits")
+        held = credits.reserve(70, ttl_seconds=60)
+        assert held is not None and (held.amount, held.status) == (70, "HELD")
+        assert (credits.get().reserved, credits.get().available) == (70, 30)
+        assert credits.reserve(31) is None
+        assert credits.try_decrease_quantity(31) is False
+        item = credits.commit(held.id, 20)
+        assert (item.quantity, item.reserved, item.available) == (80, 0, 80)
+        again = credits.reserve(10, idempotency_key="hold-1")
+        assert again is not None and credits.reserve(10, idempotency_key="hold-1") == again
+        assert credits.release(again.id).available == 80
+        with pytest.raises(BillgateError) as ended:
+            credits.commit(again.id)
+        assert ended.value.code == "RESERVATION_NOT_FOUND"
 
     def test_an_idempotency_key_makes_a_retry_change_nothing(self, backend: Billgate) -> None:
         credits = backend.customer("USER", "py-idem").item("credits")

@@ -8,7 +8,7 @@ import type { Unsubscribe } from "./live.js";
 import {
   customerState, page, pageVariables, type Billing, type CustomerRef, type CustomerState, type GrantResult,
   type Invoice, type Item, type OwnedProduct, type Page, type PageOptions, type PaymentMethod,
-  type QuantityOptions, type Subscription, type SwitchPreview,
+  type QuantityOptions, type Reservation, type Subscription, type SwitchPreview,
 } from "./types.js";
 
 /** What a customer handle needs from the client (implemented by Billgate). */
@@ -257,8 +257,34 @@ export class BillgateItem {
                                  (data) => data.itemQuantityChanged, onChange, onError);
   }
 
-  // Reservations go here once schema.graphql has them: reserve(amount, { ttlSeconds }),
-  // then commit(reservationId, amount?) or release(reservationId).
+  /**
+   * Hold `amount` against `available` (quantity - reserved) until committed, released or
+   * expired (after `ttlSeconds`, 300 by default): the reservation, or null when `available`
+   * was too low (nothing changed). Atomic like tryDecreaseQuantity. Secret key only.
+   */
+  async reserve(amount: number, options: { ttlSeconds?: number; idempotencyKey?: string } = {}): Promise<Reservation | null> {
+    const data = await this.transport.request(G.ReserveItemQuantityDocument, {
+      input: { customer: this.customer, itemId: this.itemId, amount, ...options },
+    });
+    const payload = data.reserveItemQuantity;
+    if (payload.success) return required(payload.reservation, "reserveItemQuantity");
+    if (payload.userErrors.every((error) => error.code === "INSUFFICIENT_QUANTITY")) return null;
+    throw BillgateError.fromUserErrors(payload.userErrors);
+  }
+
+  /** Use `amount` of a held reservation (all by default; one ledger change), releasing the rest. */
+  async commit(reservationId: string, amount?: number): Promise<Item> {
+    const data = await this.transport.request(G.CommitReservationDocument, { input: { reservationId, amount } });
+    throwUserErrors(data.commitReservation);
+    return required(data.commitReservation.item, "commitReservation");
+  }
+
+  /** Let go of a held reservation. */
+  async release(reservationId: string): Promise<Item> {
+    const data = await this.transport.request(G.ReleaseReservationDocument, { input: { reservationId } });
+    throwUserErrors(data.releaseReservation);
+    return required(data.releaseReservation.item, "releaseReservation");
+  }
 
   #input(amount: number, options: QuantityOptions & { expiresAt?: string }): G.ChangeItemQuantityInput {
     return { customer: this.customer, itemId: this.itemId, amount, ...options };

@@ -7,8 +7,14 @@ export type {
   SubscriptionStatus,
 } from "./generated/graphql.js";
 
-/** A balance: `quantity` may be negative (debt); `nonNegativeQuantity` is for display. */
+/**
+ * A balance: `quantity` may be negative (debt); `nonNegativeQuantity` is for display;
+ * `reserved` is held by reservations and `available` (= quantity - reserved) is what is left
+ * to consume.
+ */
 export type Item = G.ItemFieldsFragment;
+/** A hold made by `item.reserve(...)`: commit or release it by `id`. */
+export type Reservation = NonNullable<G.ReserveItemQuantityMutation["reserveItemQuantity"]["reservation"]>;
 export type Product = G.ProductFieldsFragment;
 export type Price = G.PriceFieldsFragment;
 export type Money = G.MoneyFieldsFragment;

@@ -38,7 +38,8 @@ describe("items", () => {
   test("getItem, then tryDecreaseQuantity: true while the balance lasts, false (and no change) after", async () => {
     const credits = backend.customer(USER("u-items")).item("credits");
     assert.deepEqual(await credits.get(), {
-      itemId: "credits", displayName: "AI credits", quantity: 100, nonNegativeQuantity: 100, version: 1,
+      itemId: "credits", displayName: "AI credits", quantity: 100, nonNegativeQuantity: 100,
+      reserved: 0, available: 100, version: 1,
     });
     assert.equal(await credits.tryDecreaseQuantity(60), true);
     assert.equal(await credits.tryDecreaseQuantity(60), false);
@@ -60,6 +61,24 @@ describe("items", () => {
     const item = await credits.decreaseQuantity(200);
     assert.deepEqual([item.quantity, item.nonNegativeQuantity], [-50, 0]);
     assert.deepEqual((await customer.listItems()).map((i) => [i.itemId, i.quantity]), [["credits", -50]]);
+  });
+
+  test("reserve holds against available; commit uses part (one change), release lets go; too much is null", async () => {
+    const credits = backend.customer(USER("u-holds")).item("credits");
+    const held = await credits.reserve(70, { ttlSeconds: 60 });
+    assert.deepEqual([held.amount, held.status, held.itemId], [70, "HELD", "credits"]);
+    assert.deepEqual(await credits.get(), {
+      itemId: "credits", displayName: "AI credits", quantity: 100, nonNegativeQuantity: 100,
+      reserved: 70, available: 30, version: 2,
+    });
+    assert.equal(await credits.reserve(31), null);
+    assert.equal(await credits.tryDecreaseQuantity(31), false);
+    const committed = await credits.commit(held.id, 20);
+    assert.deepEqual([committed.quantity, committed.reserved, committed.available], [80, 0, 80]);
+    const again = await credits.reserve(10, { idempotencyKey: "hold-1" });
+    assert.equal((await credits.reserve(10, { idempotencyKey: "hold-1" })).id, again.id);
+    assert.equal((await credits.release(again.id)).available, 80);
+    await rejects(credits.commit(again.id), "RESERVATION_NOT_FOUND");
   });
 
   test("errors carry the server's code: unknown item, a token changing balances, bad amounts", async () => {

@@ -9,6 +9,7 @@ var __export = (target, all) => {
 var graphql_exports = {};
 __export(graphql_exports, {
   CancelSubscriptionDocument: () => CancelSubscriptionDocument,
+  CommitReservationDocument: () => CommitReservationDocument,
   CreateCheckoutUrlDocument: () => CreateCheckoutUrlDocument,
   CreateCustomerPortalUrlDocument: () => CreateCustomerPortalUrlDocument,
   CreatePaymentMethodSetupIntentDocument: () => CreatePaymentMethodSetupIntentDocument,
@@ -39,6 +40,8 @@ __export(graphql_exports, {
   PreviewSwitchSubscriptionDocument: () => PreviewSwitchSubscriptionDocument,
   PriceFieldsFragmentDoc: () => PriceFieldsFragmentDoc,
   ProductFieldsFragmentDoc: () => ProductFieldsFragmentDoc,
+  ReleaseReservationDocument: () => ReleaseReservationDocument,
+  ReserveItemQuantityDocument: () => ReserveItemQuantityDocument,
   ResumeSubscriptionDocument: () => ResumeSubscriptionDocument,
   SetDefaultPaymentMethodFromSetupIntentDocument: () => SetDefaultPaymentMethodFromSetupIntentDocument,
   SubscriptionFieldsFragmentDoc: () => SubscriptionFieldsFragmentDoc,
@@ -68,6 +71,8 @@ var ItemFieldsFragmentDoc = new TypedDocumentString(`
   displayName
   quantity
   nonNegativeQuantity
+  reserved
+  available
   version
 }
     `, { "fragmentName": "ItemFields" });
@@ -593,6 +598,8 @@ var GetItemDocument = new TypedDocumentString(`
   displayName
   quantity
   nonNegativeQuantity
+  reserved
+  available
   version
 }`);
 var ListItemsDocument = new TypedDocumentString(`
@@ -608,6 +615,8 @@ var ListItemsDocument = new TypedDocumentString(`
   displayName
   quantity
   nonNegativeQuantity
+  reserved
+  available
   version
 }`);
 var GetCustomerDocument = new TypedDocumentString(`
@@ -906,6 +915,8 @@ var TryDecreaseItemQuantityDocument = new TypedDocumentString(`
   displayName
   quantity
   nonNegativeQuantity
+  reserved
+  available
   version
 }
 fragment UserErrorFields on UserError {
@@ -929,6 +940,8 @@ var IncreaseItemQuantityDocument = new TypedDocumentString(`
   displayName
   quantity
   nonNegativeQuantity
+  reserved
+  available
   version
 }
 fragment UserErrorFields on UserError {
@@ -952,6 +965,91 @@ var DecreaseItemQuantityDocument = new TypedDocumentString(`
   displayName
   quantity
   nonNegativeQuantity
+  reserved
+  available
+  version
+}
+fragment UserErrorFields on UserError {
+  code
+  message
+  field
+}`);
+var ReserveItemQuantityDocument = new TypedDocumentString(`
+    mutation ReserveItemQuantity($input: ReserveItemQuantityInput!) {
+  reserveItemQuantity(input: $input) {
+    success
+    reservation {
+      id
+      itemId
+      amount
+      status
+      expiresAt
+    }
+    item {
+      ...ItemFields
+    }
+    userErrors {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment ItemFields on Item {
+  itemId
+  displayName
+  quantity
+  nonNegativeQuantity
+  reserved
+  available
+  version
+}
+fragment UserErrorFields on UserError {
+  code
+  message
+  field
+}`);
+var CommitReservationDocument = new TypedDocumentString(`
+    mutation CommitReservation($input: CommitReservationInput!) {
+  commitReservation(input: $input) {
+    item {
+      ...ItemFields
+    }
+    userErrors {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment ItemFields on Item {
+  itemId
+  displayName
+  quantity
+  nonNegativeQuantity
+  reserved
+  available
+  version
+}
+fragment UserErrorFields on UserError {
+  code
+  message
+  field
+}`);
+var ReleaseReservationDocument = new TypedDocumentString(`
+    mutation ReleaseReservation($input: ReleaseReservationInput!) {
+  releaseReservation(input: $input) {
+    item {
+      ...ItemFields
+    }
+    userErrors {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment ItemFields on Item {
+  itemId
+  displayName
+  quantity
+  nonNegativeQuantity
+  reserved
+  available
   version
 }
 fragment UserErrorFields on UserError {
@@ -970,6 +1068,8 @@ var ItemQuantityChangedDocument = new TypedDocumentString(`
   displayName
   quantity
   nonNegativeQuantity
+  reserved
+  available
   version
 }`);
 var CustomerChangedDocument = new TypedDocumentString(`
@@ -1673,8 +1773,34 @@ var BillgateItem = class {
   onChange(onChange, onError) {
     return this.transport.listen(ItemQuantityChangedDocument, { customer: this.customer, itemId: this.itemId }, (data) => data.itemQuantityChanged, onChange, onError);
   }
-  // Reservations go here once schema.graphql has them: reserve(amount, { ttlSeconds }),
-  // then commit(reservationId, amount?) or release(reservationId).
+  /**
+   * Hold `amount` against `available` (quantity - reserved) until committed, released or
+   * expired (after `ttlSeconds`, 300 by default): the reservation, or null when `available`
+   * was too low (nothing changed). Atomic like tryDecreaseQuantity. Secret key only.
+   */
+  async reserve(amount, options = {}) {
+    const data = await this.transport.request(ReserveItemQuantityDocument, {
+      input: { customer: this.customer, itemId: this.itemId, amount, ...options }
+    });
+    const payload = data.reserveItemQuantity;
+    if (payload.success)
+      return required(payload.reservation, "reserveItemQuantity");
+    if (payload.userErrors.every((error) => error.code === "INSUFFICIENT_QUANTITY"))
+      return null;
+    throw BillgateError.fromUserErrors(payload.userErrors);
+  }
+  /** Use `amount` of a held reservation (all by default; one ledger change), releasing the rest. */
+  async commit(reservationId, amount) {
+    const data = await this.transport.request(CommitReservationDocument, { input: { reservationId, amount } });
+    throwUserErrors(data.commitReservation);
+    return required(data.commitReservation.item, "commitReservation");
+  }
+  /** Let go of a held reservation. */
+  async release(reservationId) {
+    const data = await this.transport.request(ReleaseReservationDocument, { input: { reservationId } });
+    throwUserErrors(data.releaseReservation);
+    return required(data.releaseReservation.item, "releaseReservation");
+  }
   #input(amount, options) {
     return { customer: this.customer, itemId: this.itemId, amount, ...options };
   }

@@ -11,7 +11,9 @@ concurrency scenario. Each check is one query over all customers and yields a
 - ``repeat-once``: no repeat of an item schedule granted twice (one ledger row per
   source, item and repeat time);
 - ``account-credit``: the account credit equals the credit its downgrades added, less the
-  credit applied on invoices that still stand (OPEN, PAID or UNCOLLECTIBLE).
+  credit applied on invoices that still stand (OPEN, PAID or UNCOLLECTIBLE);
+- ``holds``: a balance's ``reserved`` equals the sum of its HELD reservations, and its
+  latest ledger row's ``reserved_after`` is that ``reserved``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from billgate.db.models import (
     Invoice,
     ItemBalance,
     ItemChange,
+    ItemReservation,
     Purchase,
     Transaction,
 )
@@ -52,7 +55,7 @@ async def run(session: AsyncSession) -> list[Violation]:
     names = {row[0]: f"{row[1]}:{row[2]}" for row in await session.execute(
         select(Customer.id, Customer.type, Customer.customer_id))}
     found: list[Violation] = []
-    for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit):
+    for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit, _holds):
         found += [Violation(name, names.get(pk, str(pk)), detail)
                   async for name, pk, detail in check(session)]
     return found
@@ -74,6 +77,24 @@ async def _balances(session: AsyncSession) -> Found:
             yield ("balance", customer_pk,
                    f"balance {balance_id}: quantity {quantity}, ledger sum {total}; "
                    f"version {version}, ledger rows {count}")
+
+
+async def _holds(session: AsyncSession) -> Found:
+    held = (select(ItemReservation.balance_id, func.sum(ItemReservation.amount).label("held"))
+            .where(ItemReservation.status == "HELD").group_by(ItemReservation.balance_id)
+            .subquery())
+    last = (select(ItemChange.reserved_after).where(
+        ItemChange.balance_id == ItemBalance.id, ItemChange.version == ItemBalance.version)
+        .scalar_subquery())
+    rows = await session.execute(
+        select(ItemBalance.id, ItemBalance.customer_pk, ItemBalance.reserved,
+               func.coalesce(held.c.held, 0), func.coalesce(last, 0))
+        .outerjoin(held, held.c.balance_id == ItemBalance.id))
+    for balance_id, customer_pk, reserved, total, after in rows:
+        if reserved != total or reserved != after:
+            yield ("holds", customer_pk,
+                   f"balance {balance_id}: reserved {reserved}, HELD reservations {total}, "
+                   f"latest ledger row says {after}")
 
 
 async def _money(session: AsyncSession) -> Found:

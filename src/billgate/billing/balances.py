@@ -16,7 +16,7 @@ from typing import Any
 
 from billgate.billing import unit_of_work
 from billgate.billing.context import Scope
-from billgate.billing.items import service
+from billgate.billing.items import holds, service
 from billgate.billing.items.requests import Kind
 from billgate.billing.items.results import ChangeEvent, ChangeResult
 from billgate.billing.publishing import publish_changes
@@ -73,6 +73,33 @@ async def decrease(db: Database, customer: CustomerRef, item_id: str, *, amount:
     return await _announced(bus, await service.decrease(
         db, customer, item_id, amount=amount, clock=clock, ensure=ensure_customer,
         description=description, idempotency_key=idempotency_key, reason=reason))
+
+
+async def reserve(db: Database, customer: CustomerRef, item_id: str, *, amount: int,
+                  ttl_seconds: int, clock: Clock, idempotency_key: str | None = None,
+                  bus: Any = None) -> holds.HoldResult:
+    """``items.holds.reserve`` (its docstring has the rules), announced."""
+    result = await holds.reserve(db, customer, item_id, amount=amount, ttl_seconds=ttl_seconds,
+                                 clock=clock, ensure=ensure_customer,
+                                 idempotency_key=idempotency_key)
+    await publish_changes(bus, result.changes)
+    return result
+
+
+async def commit_reservation(db: Database, reservation_id: int, *, clock: Clock,
+                             amount: int | None = None, bus: Any = None) -> holds.Ended:
+    """``items.holds.commit``, announced."""
+    ended = await holds.commit(db, reservation_id, clock=clock, amount=amount)
+    await publish_changes(bus, ended.changes)
+    return ended
+
+
+async def release_reservation(db: Database, reservation_id: int, *, clock: Clock,
+                              bus: Any = None) -> holds.Ended:
+    """``items.holds.release``, announced."""
+    ended = await holds.release(db, reservation_id, clock=clock)
+    await publish_changes(bus, ended.changes)
+    return ended
 
 
 async def ensure_customer(db: Database, ref: CustomerRef, now: datetime) -> list[ChangeEvent]:

@@ -209,7 +209,7 @@ def _price(where: _Where, raw: Any, n: int) -> dict[str, Any]:
 
 def _included_item(where: _Where, raw: Any, n: int) -> dict[str, Any]:
     path = f"includedItems[{n}]"
-    _check_keys(where, raw, {"itemId", "quantity", "repeat", "expires"}, path)
+    _check_keys(where, raw, {"itemId", "quantity", "repeat", "expires", "rollover"}, path)
     item_id = raw.get("itemId")
     if not isinstance(item_id, str) or not item_id:
         raise where.error(f"{path}.itemId", "is required")
@@ -224,7 +224,19 @@ def _included_item(where: _Where, raw: Any, n: int) -> dict[str, Any]:
         )
     if expires == ItemExpiry.WHEN_REPEATED and repeat is None:
         raise where.error(f"{path}.expires", "WHEN_REPEATED needs a repeat interval")
-    return {"itemId": item_id, "quantity": quantity, "repeat": repeat, "expires": expires}
+    included = {"itemId": item_id, "quantity": quantity, "repeat": repeat, "expires": expires}
+    rollover = raw.get("rollover")
+    if rollover is not None:
+        # Stored only when given, so products without it keep their stored form.
+        if not isinstance(rollover, int) or isinstance(rollover, bool) or not (
+                0 <= rollover <= MAX_ITEM_QUANTITY):
+            raise where.error(f"{path}.rollover",
+                              f"must be a whole number from 0 to {MAX_ITEM_QUANTITY}")
+        if expires != ItemExpiry.WHEN_REPEATED:
+            raise where.error(f"{path}.rollover",
+                              "only a WHEN_REPEATED item carries its remainder over")
+        included["rollover"] = rollover
+    return included
 
 
 PRODUCT_FIELDS = {

@@ -54,7 +54,7 @@ async def publish_changes(bus: Any, events: Sequence[ChangeEvent]) -> None:
             await bus.publish(
                 item_topic(event.customer_type, event.customer_id, event.item_id),
                 {"quantity": event.quantity, "version": event.version, "delta": event.delta,
-                 "reason": event.reason},
+                 "reason": event.reason, "reserved": event.reserved},
             )
         except Exception:  # the change is committed; subscribers recover from the ledger
             log.exception("could not publish item change %s v%s", event.item_id, event.version)

@@ -8,6 +8,7 @@ from functools import partial
 
 from billgate.billing import charges, items, refunds, unit_of_work, writes
 from billgate.billing.context import Billing
+from billgate.billing.items import holds
 from billgate.billing.publishing import publish_changes
 from billgate.billing.purchases import fulfil
 from billgate.billing.subscriptions import lifecycle
@@ -46,6 +47,19 @@ async def run_expiries(billing: Billing, at: datetime) -> int:
     conditional updates keep it right, no customer lock is needed (one of the ledger's
     own writers named in ``unit_of_work``'s docstring)."""
     events = await writes.apart(billing.db, lambda session: items.settle_due(session, now=at))
+    await publish_changes(billing.bus, events)
+    return len(events)
+
+
+async def holds_due(billing: Billing, now: datetime) -> datetime | None:
+    async with billing.db.read_session() as session:
+        return await holds.next_expiry(session, now)
+
+
+async def run_hold_expiries(billing: Billing, at: datetime) -> int:
+    """Release the reservations whose time is up (EXPIRED). Balances only, like
+    ``run_expiries``: each under its balance row's lock (``items/holds.py``)."""
+    events = await writes.apart(billing.db, lambda session: holds.expire_due(session, now=at))
     await publish_changes(billing.bus, events)
     return len(events)
 

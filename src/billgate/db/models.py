@@ -161,7 +161,9 @@ class ItemBalance(Base):
     ``quantity`` may be negative (debt). ``tracked_remaining`` is the unused part of grants
     that can expire (see ``ItemGrant``); the rest of a positive balance never expires.
     ``next_expiry_at`` is the earliest dated expiry among those grants, so reads and writes
-    know without a scan whether an expiry is due.
+    know without a scan whether an expiry is due. ``reserved`` is the sum of the balance's
+    HELD reservations (``ItemReservation``), kept on this row so a ``try_decrease`` guards
+    ``quantity - reserved >= amount`` on the row it updates.
     """
 
     __tablename__ = "item_balances"
@@ -175,6 +177,34 @@ class ItemBalance(Base):
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     next_expiry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    reserved: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class ItemReservation(Base):
+    """A hold on part of a balance's ``available`` (``billing/items/holds.py``).
+
+    ``status``: HELD (counted in ``ItemBalance.reserved``), then exactly one of COMMITTED
+    (``committed`` used, one ledger row), RELEASED, EXPIRED (released by the scheduler at
+    ``expires_at``)."""
+
+    __tablename__ = "item_reservations"
+    __table_args__ = (
+        UniqueConstraint("customer_pk", "idempotency_key", name="uq_item_reservations_idempotency"),
+        Index("ix_item_reservations_held", "status", "expires_at"),
+        Index("ix_item_reservations_balance", "balance_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    balance_id: Mapped[int] = mapped_column(ForeignKey("item_balances.id"))
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    committed: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_fingerprint: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ItemGrant(Base):
@@ -221,6 +251,9 @@ class ItemChange(Base):
     # What the keyed request asked for ("try_decrease:5"), to refuse a key reused differently.
     request_fingerprint: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    # The balance's ``reserved`` after the change (holds write delta-0 rows), so a live
+    # subscriber catching up from the ledger sees ``available`` too.
+    reserved_after: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Purchase(Base):

@@ -47,6 +47,7 @@ class ErrorCode(Enum):
     WEBHOOK_DELIVERY_NOT_FOUND = "WEBHOOK_DELIVERY_NOT_FOUND"
     INVOICE_NOT_FOUND = "INVOICE_NOT_FOUND"
     INVOICE_NOT_OPEN = "INVOICE_NOT_OPEN"
+    RESERVATION_NOT_FOUND = "RESERVATION_NOT_FOUND"
     # The database did not answer in time, or refused the work (down, read-only, out of
     # connections): nothing was changed by the failed part; retry later.
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"

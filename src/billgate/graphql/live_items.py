@@ -58,8 +58,9 @@ class ItemFeed:
         """Return once the feed's bus subscription is active (or the feed has ended)."""
         await self._ready.wait()
 
-    def item(self, quantity: int, version: int) -> Item:
-        return Item.of(self.ref, self.item_id, self.name, quantity, version, shared=True)
+    def item(self, quantity: int, version: int, reserved: int = 0) -> Item:
+        return Item.of(self.ref, self.item_id, self.name, quantity, version, shared=True,
+                       reserved=reserved)
 
     async def _run(self) -> None:
         try:
@@ -86,7 +87,8 @@ class ItemFeed:
             self._ready.set()
             try:
                 async for payload in events:
-                    await self._on_event(int(payload["version"]), int(payload["quantity"]))
+                    await self._on_event(int(payload["version"]), int(payload["quantity"]),
+                                         int(payload.get("reserved", 0)))
             except SubscriberOverflow:
                 return True
         return False
@@ -96,12 +98,12 @@ class ItemFeed:
         return await items.get_balance(rt.db, self.ref, self.item_id, clock=rt.clock,
                                        bus=rt.bus)
 
-    async def _on_event(self, version: int, quantity: int) -> None:
+    async def _on_event(self, version: int, quantity: int, reserved: int) -> None:
         assert self.last is not None
         if version <= self.last:
             return  # already handed out (a duplicate, or filled from the ledger)
         if version == self.last + 1:
-            self._hand_out(self.item(quantity, version))
+            self._hand_out(self.item(quantity, version, reserved))
         else:
             await self._catch_up()
 
@@ -110,7 +112,7 @@ class ItemFeed:
         rows = await items.changes_since(self.runtime.db, self.ref, self.item_id,
                                          after_version=self.last)
         for row in rows:
-            self._hand_out(self.item(row.quantity_after, row.version))
+            self._hand_out(self.item(row.quantity_after, row.version, row.reserved_after))
 
     def _hand_out(self, item: Item) -> None:
         self.last = item.version

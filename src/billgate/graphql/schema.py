@@ -26,6 +26,7 @@ from billgate.graphql.inputs.reports import InvoiceFilter, TransactionFilter
 from billgate.graphql.mutations.billing import BillingMutations
 from billgate.graphql.mutations.catalog import CatalogMutations
 from billgate.graphql.mutations.customers import CustomerMutations
+from billgate.graphql.mutations.holds import HoldMutations
 from billgate.graphql.mutations.items import ItemMutations
 from billgate.graphql.mutations.portal import PortalMutations
 from billgate.graphql.mutations.purchases import PurchaseMutations
@@ -144,8 +145,9 @@ class Query:
 
 
 @strawberry.type
-class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, CustomerMutations,
-               BillingMutations, CatalogMutations, WebhookMutations, PortalMutations):
+class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, HoldMutations,
+               CustomerMutations, BillingMutations, CatalogMutations, WebhookMutations,
+               PortalMutations):
     pass
 
 

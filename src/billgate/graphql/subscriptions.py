@@ -36,7 +36,8 @@ async def _missed(info: Info, ref: DomainRef, item_id: str, name: str,
                   after_version: int) -> list[Item]:
     rows = await items.changes_since(info.context.runtime.db, ref, item_id,
                                      after_version=after_version)
-    return [Item.of(ref, item_id, name, row.quantity_after, row.version) for row in rows]
+    return [Item.of(ref, item_id, name, row.quantity_after, row.version,
+                    reserved=row.reserved_after) for row in rows]
 
 
 @strawberry.type

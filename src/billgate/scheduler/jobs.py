@@ -53,13 +53,16 @@ async def _expiries_due(billing: lifecycle.Billing, now: datetime) -> datetime |
 SUBSCRIPTION_RENEW = Job("subscription.renew", _subscriptions_due, _run_subscriptions)
 ITEM_REPEAT = Job("item.repeat", scheduled.repeats_due, scheduled.run_repeats)
 ITEM_EXPIRE = Job("item.expire", _expiries_due, scheduled.run_expiries)
+HOLD_EXPIRE = Job("item.hold_expire", scheduled.holds_due, scheduled.run_hold_expiries)
 CHARGE_RECOVER = Job("charge.recover", scheduled.abandoned_charges_due, scheduled.recover_charges)
 SUBSCRIPTION_REMIND = Job("subscription.remind", reminders.next_due, reminders.send_due)
 
-# Ordered: at one instant, expiries first, then subscriptions (a plan that ends at its
+# Ordered: at one instant, expiries first (dated grants, then holds), then subscriptions (a
+# plan that ends at its
 # period end grants no repeat then), then repeats (a WHEN_REPEATED grant expires as the
 # next arrives); abandoned charges, then reminder emails, last.
-BILLING_JOBS = (ITEM_EXPIRE, SUBSCRIPTION_RENEW, ITEM_REPEAT, CHARGE_RECOVER, SUBSCRIPTION_REMIND)
+BILLING_JOBS = (ITEM_EXPIRE, HOLD_EXPIRE, SUBSCRIPTION_RENEW, ITEM_REPEAT, CHARGE_RECOVER,
+                SUBSCRIPTION_REMIND)
 
 
 async def outbox_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:

@@ -1,6 +1,9 @@
 """The client's GraphQL documents (checked against schema.graphql by the tests)."""
 
-ITEM = "fragment ItemFields on Item { itemId displayName quantity nonNegativeQuantity version }"
+ITEM = (
+    "fragment ItemFields on Item "
+    "{ itemId displayName quantity nonNegativeQuantity reserved available version }"
+)
 USER_ERRORS = "userErrors { code message field }"
 SUBSCRIPTION = """fragment SubscriptionFields on CustomerSubscription {
   id status productId priceId quantity currentPeriodStart currentPeriodEnd cancelAtPeriodEnd
@@ -52,6 +55,35 @@ CHANGE_QUANTITY = (
 TRY_DECREASE = CHANGE_QUANTITY % ("tryDecreaseItemQuantity", "success")
 INCREASE = CHANGE_QUANTITY % ("increaseItemQuantity", "")
 DECREASE = CHANGE_QUANTITY % ("decreaseItemQuantity", "")
+
+RESERVE = (
+    """mutation Reserve($input: ReserveItemQuantityInput!) {
+  reserveItemQuantity(input: $input) {
+    success reservation { id itemId amount status expiresAt } item { ...ItemFields } """
+    + USER_ERRORS
+    + """ }
+}
+"""
+    + ITEM
+)
+COMMIT_RESERVATION = (
+    """mutation CommitReservation($input: CommitReservationInput!) {
+  commitReservation(input: $input) { item { ...ItemFields } """
+    + USER_ERRORS
+    + """ }
+}
+"""
+    + ITEM
+)
+RELEASE_RESERVATION = (
+    """mutation ReleaseReservation($input: ReleaseReservationInput!) {
+  releaseReservation(input: $input) { item { ...ItemFields } """
+    + USER_ERRORS
+    + """ }
+}
+"""
+    + ITEM
+)
 
 LIST_OWNED_PRODUCTS = (
     """query ListOwnedProducts($customer: CustomerRef!, $first: Int, $after: String) {

@@ -18,6 +18,7 @@ from billgate_client.models import (
     OwnedProduct,
     Page,
     Product,
+    Reservation,
     Subscription,
     SwitchPreview,
 )
@@ -117,6 +118,32 @@ def change_quantity(
         ),
         lambda data: Item.of(_payload(data, field)["item"]),
     )
+
+
+def reserve(
+    ref: CustomerRef, item_id: str, amount: int, *, ttl_seconds: int | None, idempotency_key: str | None
+) -> Operation[Reservation | None]:
+    def read(data: dict[str, Any]) -> Reservation | None:
+        payload = data["reserveItemQuantity"]
+        if payload["success"]:
+            return Reservation.of(payload["reservation"])
+        if all(error["code"] == "INSUFFICIENT_QUANTITY" for error in payload["userErrors"]):
+            return None
+        raise BillgateError.from_user_errors(payload["userErrors"])
+
+    return Operation(
+        docs.RESERVE,
+        _input(ref, itemId=item_id, amount=amount, ttlSeconds=ttl_seconds, idempotencyKey=idempotency_key),
+        read,
+    )
+
+
+def end_reservation(field: str, reservation_id: str, amount: int | None = None) -> Operation[Item]:
+    document = docs.COMMIT_RESERVATION if field == "commitReservation" else docs.RELEASE_RESERVATION
+    fields: dict[str, Any] = {"reservationId": reservation_id}
+    if amount is not None:
+        fields["amount"] = amount
+    return Operation(document, {"input": fields}, lambda data: Item.of(_payload(data, field)["item"]))
 
 
 # --- what the customer owns ------------------------------------------------------------

@@ -27,6 +27,7 @@ from billgate_client.models import (
     OwnedProduct,
     Page,
     Product,
+    Reservation,
     Subscription,
     SwitchPreview,
 )
@@ -323,5 +324,22 @@ class AsyncItemRef:
             )
         )
 
-    # Reservations go here once schema.graphql has them: reserve(amount, ttl_seconds=...),
-    # then commit(reservation_id, amount=None) or release(reservation_id).
+    async def reserve(
+        self, amount: int, *, ttl_seconds: int | None = None, idempotency_key: str | None = None
+    ) -> Reservation | None:
+        """Hold ``amount`` against ``available`` (quantity - reserved) until committed, released
+        or expired (after ``ttl_seconds``, 300 by default): the reservation, or None when
+        ``available`` was too low (nothing changed). Atomic like ``try_decrease_quantity``."""
+        return await self._client.run(
+            ops.reserve(
+                self.customer, self.item_id, amount, ttl_seconds=ttl_seconds, idempotency_key=idempotency_key
+            )
+        )
+
+    async def commit(self, reservation_id: str, amount: int | None = None) -> Item:
+        """Use ``amount`` of a held reservation (all by default; one ledger change), releasing the rest."""
+        return await self._client.run(ops.end_reservation("commitReservation", reservation_id, amount))
+
+    async def release(self, reservation_id: str) -> Item:
+        """Let go of a held reservation."""
+        return await self._client.run(ops.end_reservation("releaseReservation", reservation_id))

@@ -28,13 +28,21 @@ class CustomerRef:
 
 @dataclass(frozen=True)
 class Item:
-    """A balance: ``quantity`` may be negative (debt); ``non_negative_quantity`` is for display."""
+    """A balance: ``quantity`` may be negative (debt); ``non_negative_quantity`` is for display;
+    ``reserved`` is held by reservations and ``available`` (= quantity - reserved) is what is
+    left to consume."""
 
     item_id: str
     display_name: str
     quantity: int
     non_negative_quantity: int
     version: int
+    reserved: int = 0
+    available: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.available is None:  # a balance without holds: all of it is available
+            object.__setattr__(self, "available", self.quantity - self.reserved)
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> Item:
@@ -44,7 +52,24 @@ class Item:
             data["quantity"],
             data["nonNegativeQuantity"],
             data["version"],
+            data.get("reserved", 0),
+            data.get("available"),
         )
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A hold made by ``reserve``: commit or release it by ``id``."""
+
+    id: str
+    item_id: str
+    amount: int
+    status: str  # HELD, COMMITTED, RELEASED or EXPIRED
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Reservation:
+        return cls(data["id"], data["itemId"], data["amount"], data["status"], _time(data["expiresAt"]))
 
 
 @dataclass(frozen=True)

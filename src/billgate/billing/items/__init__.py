@@ -20,7 +20,13 @@ from billgate.billing.items.reads import (
 )
 from billgate.billing.items.requests import MAX_AMOUNT, REASONS
 from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult
-from billgate.billing.items.service import expire_source, grant, revoke, settle_due
+from billgate.billing.items.service import (
+    expire_source,
+    expired_of_source,
+    grant,
+    revoke,
+    settle_due,
+)
 
 __all__ = [
     "Balances",
@@ -31,6 +37,7 @@ __all__ = [
     "ChangeResult",
     "changes_since",
     "expire_source",
+    "expired_of_source",
     "get_balance",
     "read_item",
     "grant",

@@ -42,7 +42,7 @@ _BALANCE_OF_REF = rules.balance_of(P("type"), P("customer_id"), P("item_id"))
 # type is checked against the customer's in Python (a mismatch is the normal path's error).
 READ_ITEM = Statement.of(
     select(items.c.display_name, items.c.customer_type, customers.c.id, balances.c.quantity,
-           balances.c.version, balances.c.next_expiry_at)
+           balances.c.version, balances.c.next_expiry_at, balances.c.reserved)
     .select_from(rules.item_with_balance(P("type"), P("customer_id")))
     .where(rules.live_item(P("item_id"))))
 
@@ -62,7 +62,7 @@ def _update_balance(kind: rules.Kind) -> Any:
         .values(values)
         .returning(balances.c.id, balances.c.customer_pk, balances.c.quantity,
                    balances.c.tracked_remaining, balances.c.version,
-                   repo.THRESHOLDS.label("thresholds"), _INCLUDED_VERSION,
+                   repo.THRESHOLDS.label("thresholds"), balances.c.reserved, _INCLUDED_VERSION,
                    version_statement().label("catalog_version")))
 
 
@@ -85,7 +85,7 @@ def _take_from_first_bucket(balance_id: Any) -> Any:
 
 _ENTRY_COLUMNS = ("balance_id", "customer_pk", "version", "delta", "quantity_after", "reason",
                   "description", "expires_at", "source", "idempotency_key",
-                  "request_fingerprint", "created_at")
+                  "request_fingerprint", "created_at", "reserved_after")
 # What a ledger row takes from the request besides ``delta`` and ``now`` (the rest comes
 # from the balance row).
 _FROM_REQUEST = ("reason", "description", "expires_at", "source", "idempotency_key",
@@ -95,7 +95,7 @@ _FROM_REQUEST = ("reason", "description", "expires_at", "source", "idempotency_k
 def _typed(name: str) -> Any:
     """A parameter typed as its ``item_changes`` column (PostgreSQL needs the type of a
     parameter in a SELECT list)."""
-    column = "created_at" if name == "now" else name
+    column = {"now": "created_at", "reserved": "reserved_after"}.get(name, name)
     return P(name, type_=repo.changes.c[column].type)
 
 
@@ -112,21 +112,22 @@ def _one_statement_change(kind: rules.Kind) -> Statement:
         taken = select(g.c.id).scalar_subquery()
     # In ``_ENTRY_COLUMNS`` order.
     entry = select(b.c.id, b.c.customer_pk, b.c.version, _typed("delta"), b.c.quantity,
-                   *(_typed(name) for name in _FROM_REQUEST), _typed("now"))
+                   *(_typed(name) for name in _FROM_REQUEST), _typed("now"), b.c.reserved)
     c = insert(repo.changes).from_select(list(_ENTRY_COLUMNS), entry).returning(
         repo.changes.c.id).cte("entry")
     return Statement.of(select(b.c.id, b.c.customer_pk, b.c.quantity, b.c.tracked_remaining,
                                b.c.version, b.c.thresholds, taken.label("taken"),
                                select(c.c.id).scalar_subquery().label("change_id"),
-                               b.c.included_version, b.c.catalog_version),
+                               b.c.reserved, b.c.included_version, b.c.catalog_version),
                         postgres_only=True)
 
 
+_PARAM = {"created_at": "now", "reserved_after": "reserved"}  # column -> parameter name
 CHANGE = {kind: Statement.of(_update_balance(kind)) for kind in KINDS}
 CHANGE_IN_ONE = {kind: _one_statement_change(kind) for kind in KINDS}
 TAKE_FROM_FIRST_BUCKET = Statement.of(_take_from_first_bucket(P("balance_id")))
 INSERT_CHANGE = Statement.of(
-    insert(repo.changes).values({name: _typed("now" if name == "created_at" else name)
+    insert(repo.changes).values({name: _typed(_PARAM.get(name, name))
                                  for name in _ENTRY_COLUMNS}).returning(repo.changes.c.id))
 
 
@@ -145,12 +146,12 @@ async def _read_item(direct: DirectDatabase, ref: CustomerRef, item_id: str,
                                   item_id=item_id)
     if row is None or row[1] != ref.type.value:
         return None
-    display_name, _, customer_pk, quantity, version, next_expiry_at = row
+    display_name, _, customer_pk, quantity, version, next_expiry_at, reserved = row
     if quantity is None:
         return display_name, BalanceSnapshot(customer_pk, item_id, 0, 0)
     if due(time_of(next_expiry_at), now):
         return None
-    return display_name, BalanceSnapshot(customer_pk, item_id, quantity, version)
+    return display_name, BalanceSnapshot(customer_pk, item_id, quantity, version, reserved)
 
 
 async def change(direct: DirectDatabase, ref: CustomerRef, item_id: str, request: Request,
@@ -177,9 +178,9 @@ async def _change(direct: DirectDatabase, ref: CustomerRef, item_id: str, reques
                 **rules.bounds(request.kind, amount))
             if row is None:
                 return None
-            _check_ensured(row[6], row[7])
+            _check_ensured(row[7], row[8])
             balance = repo.BalanceRow(row[0], row[1], row[2], row[3], row[4], None,
-                                      tuple(json_of(row[5]) or ()))
+                                      tuple(json_of(row[5]) or ()), row[6])
             if (request.kind == "try_decrease" and balance.tracked > 0
                     and await conn.fetchone(TAKE_FROM_FIRST_BUCKET, amount=amount,
                                             balance_id=balance.id) is None):
@@ -193,9 +194,10 @@ async def _change(direct: DirectDatabase, ref: CustomerRef, item_id: str, reques
             raise Declined("idempotency key seen before") from exc
         raise
     assert inserted is not None
-    snapshot = BalanceSnapshot(balance.customer_pk, item_id, balance.quantity, balance.version)
+    snapshot = BalanceSnapshot(balance.customer_pk, item_id, balance.quantity, balance.version,
+                               balance.reserved)
     event = ChangeEvent(names.customer_type, names.customer_id, item_id, entry.quantity_after,
-                        entry.version, entry.delta, entry.reason)
+                        entry.version, entry.delta, entry.reason, balance.reserved)
     return ChangeResult(success=True, balance=snapshot, change_id=inserted[0], changes=[event])
 
 
@@ -216,7 +218,7 @@ async def _change_in_one(direct: DirectDatabase, ref: CustomerRef, item_id: str,
             if row is None:
                 return None
             (balance_id, customer_pk, quantity, tracked, version, thresholds, taken, change_id,
-             included_version, catalog_version) = row
+             reserved, included_version, catalog_version) = row
             _check_ensured(included_version, catalog_version)
             if request.kind == "try_decrease" and tracked > 0 and taken is None:
                 raise Declined("the buckets moved since the guard read them")
@@ -226,9 +228,9 @@ async def _change_in_one(direct: DirectDatabase, ref: CustomerRef, item_id: str,
         if is_unique_violation(exc):  # the key was used: the normal path replays it
             raise Declined("idempotency key seen before") from exc
         raise
-    snapshot = BalanceSnapshot(customer_pk, item_id, quantity, version)
+    snapshot = BalanceSnapshot(customer_pk, item_id, quantity, version, reserved)
     event = ChangeEvent(ref.type.value, ref.customer_id, item_id, quantity, version,
-                        request.delta, meta.reason)
+                        request.delta, meta.reason, reserved)
     return ChangeResult(success=True, balance=snapshot, change_id=change_id, changes=[event])
 
 
@@ -243,4 +245,5 @@ def _entry_params(balance: repo.BalanceRow, entry: Any) -> dict[str, Any]:
             "quantity_after": entry.quantity_after, "reason": entry.reason,
             "description": entry.description, "expires_at": entry.expires_at,
             "source": entry.source, "idempotency_key": entry.idempotency_key,
-            "request_fingerprint": entry.request_fingerprint, "now": entry.created_at}
+            "request_fingerprint": entry.request_fingerprint, "now": entry.created_at,
+            "reserved": balance.reserved}

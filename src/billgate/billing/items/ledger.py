@@ -82,6 +82,7 @@ class Entry:
     source: str | None = None
     idempotency_key: str | None = None
     request_fingerprint: str | None = None
+    reserved_after: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,12 @@ class Ledger:
     version: int
     buckets: list[Bucket] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
+    # The sum of the HELD reservations (``holds.py``); ``available`` is what they leave.
+    reserved: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.quantity - self.reserved
 
     @property
     def next_expiry_at(self) -> datetime | None:
@@ -158,6 +165,22 @@ class Ledger:
         self.quantity -= m
         self._record(-m, now, meta)
 
+    def hold(self, n: int, *, now: datetime, meta: Meta) -> None:
+        """Hold ``n`` more (negative: let go of ``-n``) without changing the quantity: a
+        ledger row of delta 0 that carries the new ``reserved``. The caller checked that
+        ``available`` covers a new hold (SQL twin of that guard: ``rules.guard``)."""
+        self.reserved += n
+        assert self.reserved >= 0
+        self._record(0, now, meta)
+
+    def commit_hold(self, held: int, used: int, *, now: datetime, meta: Meta) -> None:
+        """A hold of ``held`` ends using ``used`` of it: one ledger row removing ``used``
+        (as ``remove``: may go into debt when expiries or a ``decrease`` took what was held),
+        the whole hold let go."""
+        self.reserved -= held
+        assert self.reserved >= 0
+        self.remove(used, now=now, meta=meta)
+
     def _expire(self, bucket: Bucket, *, at: datetime) -> None:
         amount = bucket.remaining
         bucket.remaining = 0
@@ -174,7 +197,7 @@ class Ledger:
             version=self.version, delta=delta, quantity_after=self.quantity, reason=meta.reason,
             created_at=at, description=meta.description, expires_at=meta.expires_at,
             source=meta.source, idempotency_key=meta.idempotency_key,
-            request_fingerprint=meta.request_fingerprint,
+            request_fingerprint=meta.request_fingerprint, reserved_after=self.reserved,
         ))
 
 

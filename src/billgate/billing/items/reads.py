@@ -115,7 +115,7 @@ async def _settle_stored(db: Database, stored: list[repo.StoredBalance],
     """Snapshots of ``stored`` balances by id (``names`` by balance id), first settling (in
     one transaction) those with an expiry due at ``now``."""
     snapshots = {s.id: BalanceSnapshot(s.customer_pk, names[s.id].item_id, s.quantity,
-                                       s.version) for s in stored}
+                                       s.version, s.reserved) for s in stored}
     due = [s for s in stored if is_due(s.next_expiry_at, now)]
     if not due:
         return snapshots
@@ -126,7 +126,7 @@ async def _settle_stored(db: Database, stored: list[repo.StoredBalance],
             ledger, settled = await settle_one(session, s.id, names[s.id], now)
             events += settled
             snapshots[s.id] = BalanceSnapshot(s.customer_pk, names[s.id].item_id,
-                                              ledger.quantity, ledger.version)
+                                              ledger.quantity, ledger.version, ledger.reserved)
         return events
 
     await publish_changes(bus, await writes.apart(db, settle))

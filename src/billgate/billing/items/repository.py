@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    func,
     insert,
     or_,
     select,
@@ -48,6 +49,7 @@ class BalanceRow:
     next_expiry_at: datetime | None
     # The item's ``low_balance_thresholds``, read by the same statement (no extra round trip).
     thresholds: tuple[int, ...] = ()
+    reserved: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,12 @@ THRESHOLDS = (select(items.c.low_balance_thresholds).where(items.c.id == balance
                .scalar_subquery())
 _BALANCE = (balances.c.id, balances.c.customer_pk, balances.c.quantity,
             balances.c.tracked_remaining, balances.c.version, balances.c.next_expiry_at,
-            THRESHOLDS)
+            THRESHOLDS, balances.c.reserved)
 
 
 def _balance_row(row: Sequence[Any]) -> BalanceRow:
-    return BalanceRow(row[0], row[1], row[2], row[3], row[4], row[5], tuple(row[6] or ()))
+    return BalanceRow(row[0], row[1], row[2], row[3], row[4], row[5], tuple(row[6] or ()),
+                      row[7])
 
 
 # Which balance ----------------------------------------------------------------------------
@@ -123,7 +126,7 @@ async def load_ledger(session: AsyncSession, balance: BalanceRow, now: datetime)
         )
         buckets = [Bucket(*row) for row in await session.execute(stmt)]
     return Ledger(quantity=balance.quantity, tracked=balance.tracked, version=balance.version,
-                  buckets=buckets)
+                  buckets=buckets, reserved=balance.reserved)
 
 
 async def persist(session: AsyncSession, balance: BalanceRow, ledger: Ledger,
@@ -134,7 +137,7 @@ async def persist(session: AsyncSession, balance: BalanceRow, ledger: Ledger,
     await _save_buckets(session, balance.id, ledger.buckets)
     await session.execute(update(balances).where(balances.c.id == balance.id).values(
         quantity=ledger.quantity, tracked_remaining=ledger.tracked, version=ledger.version,
-        next_expiry_at=ledger.next_expiry_at, updated_at=now,
+        next_expiry_at=ledger.next_expiry_at, updated_at=now, reserved=ledger.reserved,
     ))
     return await insert_entries(session, balance.id, balance.customer_pk, ledger.entries)
 
@@ -161,10 +164,19 @@ async def insert_entries(session: AsyncSession, balance_id: int, customer_pk: in
              "delta": e.delta, "quantity_after": e.quantity_after, "reason": e.reason,
              "description": e.description, "expires_at": e.expires_at, "source": e.source,
              "idempotency_key": e.idempotency_key,
-             "request_fingerprint": e.request_fingerprint, "created_at": e.created_at}
+             "request_fingerprint": e.request_fingerprint, "created_at": e.created_at,
+             "reserved_after": e.reserved_after}
             for e in entries]
     stmt = insert(changes).returning(changes.c.id, sort_by_parameter_order=True)
     return list((await session.scalars(stmt, rows)).all())
+
+
+async def expired_at(session: AsyncSession, balance_id: int, source: str, at: datetime) -> int:
+    """The sum that expired of ``source``'s buckets at ``at`` (their ``expire`` rows)."""
+    total = await session.scalar(select(func.coalesce(func.sum(changes.c.delta), 0)).where(
+        changes.c.balance_id == balance_id, changes.c.reason == "expire",
+        changes.c.source == source, changes.c.created_at == at))
+    return -int(total or 0)
 
 
 async def close_empty_source_buckets(session: AsyncSession, source: str, now: datetime) -> None:
@@ -226,6 +238,7 @@ class StoredBalance:
     quantity: int
     version: int
     next_expiry_at: datetime | None
+    reserved: int = 0
 
 
 def _stored_statement(item_pk: int | None) -> Any:
@@ -236,13 +249,13 @@ def _stored_statement(item_pk: int | None) -> Any:
         on = and_(on, balances.c.item_pk == item_pk)
     return (select(customers.c.id, customers.c.type, customers.c.customer_id, balances.c.id,
                    balances.c.item_pk, balances.c.quantity, balances.c.version,
-                   balances.c.next_expiry_at)
+                   balances.c.next_expiry_at, balances.c.reserved)
             .select_from(customers).outerjoin(balances, on))
 
 
 def _stored(rows: Sequence[Sequence[Any]]) -> list[StoredBalance]:
-    return [StoredBalance(bid, customer_pk, item, quantity, version, next_expiry)
-            for customer_pk, _, _, bid, item, quantity, version, next_expiry in rows
+    return [StoredBalance(bid, customer_pk, item, quantity, version, next_expiry, reserved)
+            for customer_pk, _, _, bid, item, quantity, version, next_expiry, reserved in rows
             if bid is not None]
 
 
@@ -263,17 +276,17 @@ async def read_item_balance(session: AsyncSession, ref: CustomerRef, item_id: st
     """The live item ``item_id``, the customer's pk (None if never seen) and its balance of
     the item (None if never written), in one query; None when there is no such live item."""
     stmt = (select(ItemDefinition, balances.c.id, customers.c.id, balances.c.quantity,
-                   balances.c.version, balances.c.next_expiry_at)
+                   balances.c.version, balances.c.next_expiry_at, balances.c.reserved)
             .select_from(rules.item_with_balance(ref.type.value, ref.customer_id))
             .where(rules.live_item(item_id)))
     row = (await session.execute(stmt)).first()
     if row is None:
         return None
-    item, balance_id, customer_pk, quantity, version, next_expiry_at = row
+    item, balance_id, customer_pk, quantity, version, next_expiry_at, reserved = row
     if balance_id is None:
         return item, customer_pk, None
     return item, customer_pk, StoredBalance(balance_id, customer_pk, item.id, quantity, version,
-                                            next_expiry_at)
+                                            next_expiry_at, reserved)
 
 
 async def read_balances_many(session: AsyncSession, refs: Collection[CustomerRef]

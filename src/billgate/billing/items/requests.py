@@ -21,7 +21,11 @@ MAX_DESCRIPTION_LENGTH = 1000
 MAX_KEY_LENGTH = 200
 MAX_SOURCE_LENGTH = 200
 MAX_PAGE = 1000
-REASONS = frozenset({"purchase", "renewal", "repeat", "manual", "consume", "refund", "expire"})
+REASONS = frozenset({"purchase", "renewal", "repeat", "manual", "consume", "refund", "expire",
+                     # holds (``holds.py``): delta-0 rows that change ``reserved``
+                     "reserve", "release", "hold_expired",
+                     # a WHEN_REPEATED item's remainder carried into the next period
+                     "rollover"})
 
 Kind = Literal["try_decrease", "decrease", "increase"]
 
@@ -53,7 +57,7 @@ class Request:
         return Entry(version=balance.version, delta=self.delta, quantity_after=balance.quantity,
                      reason=m.reason, created_at=now, description=m.description,
                      expires_at=m.expires_at, source=m.source, idempotency_key=m.idempotency_key,
-                     request_fingerprint=m.request_fingerprint)
+                     request_fingerprint=m.request_fingerprint, reserved_after=balance.reserved)
 
 
 def build_request(kind: Kind, item_id: str, amount: int, *, reason: str,

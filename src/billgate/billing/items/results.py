@@ -15,10 +15,16 @@ class BalanceSnapshot:
     item_id: str
     quantity: int
     version: int
+    reserved: int = 0  # the HELD reservations' sum
 
     @property
     def non_negative_quantity(self) -> int:
         return max(0, self.quantity)
+
+    @property
+    def available(self) -> int:
+        """What a new hold or ``try_decrease`` can take: ``quantity - reserved``."""
+        return self.quantity - self.reserved
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class ChangeEvent:
     version: int
     delta: int
     reason: str
+    reserved: int = 0
 
 
 @dataclass(frozen=True)

@@ -127,12 +127,29 @@ def tracked_after(delta: Any) -> Any:
     return case((tracked == 0, 0), else_=tracked + delta)
 
 
+# Holds: ``ledger.Ledger.available`` ------------------------------------------------------
+
+
+def available() -> Any:
+    """What holds leave for consumers: the quantity less the HELD reservations' sum (kept
+    on the balance row by ``holds.py``). Python twin: ``ledger.Ledger.available``."""
+    return balances.c.quantity - balances.c.reserved
+
+
+def hold_guard(amount: Any, now: Any) -> ColumnElement[bool]:
+    """A new hold of ``amount`` fits: ``available`` covers it and no expiry is due (a due
+    expiry would lower the quantity first: then the normal path settles and re-checks)."""
+    return and_(available() >= amount, nothing_due(now))
+
+
 def guard(kind: Kind, *, amount: Any, now: Any, lowest: Any, highest: Any) -> ColumnElement[bool]:
     """When one UPDATE of the balance row is the whole change (``ledger.py`` has the rules it
     shortcuts):
 
     - a removal from the pool: nothing tracked, so nothing is due either and debt is allowed
-      (``decrease``) or the quantity covers it (``try_decrease``);
+      (``decrease``, which holds do not stop) or ``available`` covers it (``try_decrease``:
+      ``quantity - reserved``, both columns of the row the UPDATE locks, so a hold taken
+      concurrently is seen as committed);
     - a ``try_decrease`` from the first bucket when it keeps more than it gives and nothing
       is due (so neither the next expiry nor the first bucket changes). ``tracked_remaining
       > amount`` is a column of the row itself: on PostgreSQL a statement that waited for the
@@ -145,7 +162,7 @@ def guard(kind: Kind, *, amount: Any, now: Any, lowest: Any, highest: Any) -> Co
     """
     quantity, tracked = balances.c.quantity, balances.c.tracked_remaining
     if kind == "try_decrease":
-        return and_(quantity >= amount, or_(tracked == 0, and_(
+        return and_(available() >= amount, or_(tracked == 0, and_(
             tracked > amount, nothing_due(now),
             first_bucket(balances.c.id, "remaining") > amount)))
     if kind == "decrease":

@@ -97,7 +97,12 @@ async def decrease(db: Database, customer: CustomerRef, item_id: str, *, amount:
                    clock: Clock, ensure: Ensure, description: str | None = None,
                    idempotency_key: str | None = None, reason: str = "manual") -> ChangeResult:
     """Remove ``amount`` even past zero: soonest-expiring buckets first, then grants that
-    never expire, then debt (``quantity < 0``), which the next grant pays first."""
+    never expire, then debt (``quantity < 0``), which the next grant pays first.
+
+    Holds: a ``decrease`` is not refused by them (today's rule: it may always go into
+    debt), so it can take ``available`` below 0; the holds stay, and committing one then
+    takes the balance (further) into debt. ``try_decrease`` and new holds are refused
+    while ``available`` does not cover them."""
     request = build_request("decrease", item_id, amount, reason=reason,
                             description=description, idempotency_key=idempotency_key)
     return await _run(db, customer, item_id, request, clock, ensure)
@@ -279,6 +284,23 @@ async def expire_source(session: AsyncSession, source: str, *, now: datetime) ->
     return events
 
 
+async def expired_of_source(session: AsyncSession, customer: Customer, item: ItemDefinition, *,
+                            source: str, at: datetime,
+                            now: datetime) -> tuple[int, list[ChangeEvent]]:
+    """What of ``source``'s grants left the balance by expiring at ``at`` (the sum of its
+    ``expire`` ledger rows dated ``at``), after settling the expiries due at ``now`` (their
+    events are returned). A rollover carries that remainder over. Runs in the caller's
+    transaction, on the locked balance row."""
+    names = repo.Names(customer.type, customer.customer_id, item.item_id)
+    balance = await repo.lock_or_create(session, customer.id, item.id, now)
+    ledger = await repo.load_ledger(session, balance, now)
+    ledger.settle(now)
+    await repo.persist(session, balance, ledger, now)
+    events = events_of(names, ledger.entries)
+    await record_low_balances(session, events, thresholds=balance.thresholds, now=now)
+    return await repo.expired_at(session, balance.id, source, at), events
+
+
 async def settle_due(session: AsyncSession, *, now: datetime,
                      limit: int = 500) -> list[ChangeEvent]:
     """Settle up to ``limit`` balances whose next dated expiry is due (the scheduler's job;
@@ -313,26 +335,29 @@ async def _locked_change(session: AsyncSession, balance: repo.BalanceRow, names:
     """On the locked row: settle due expiries, check, apply to the buckets, write it all."""
     ledger = await repo.load_ledger(session, balance, now)
     ledger.settle(now)
-    if request.kind == "try_decrease" and ledger.quantity < request.amount:
+    # Holds count against a try_decrease (SQL twin: ``rules.guard``); a ``decrease`` goes
+    # through them as it goes into debt (see ``decrease``).
+    if request.kind == "try_decrease" and ledger.available < request.amount:
         raise _refusal(balance.customer_pk, request, names, quantity=ledger.quantity,
-                       version=ledger.version)
+                       version=ledger.version, reserved=ledger.reserved)
     request.apply(ledger, now)
     ids = await repo.persist(session, balance, ledger, now)
     snapshot = BalanceSnapshot(balance.customer_pk, names.item_id, ledger.quantity,
-                               ledger.version)
+                               ledger.version, ledger.reserved)
     changes = events_of(names, ledger.entries)
     await record_low_balances(session, changes, thresholds=balance.thresholds, now=now)
     return ChangeResult(success=True, balance=snapshot, change_id=ids[-1], changes=changes)
 
 
 def _refusal(customer_pk: int | None, request: Request, names: repo.Names, *, quantity: int,
-             version: int) -> _Refused:
-    """A failed ``try_decrease``: what was available (due expiries counted), nothing written."""
-    snapshot = BalanceSnapshot(customer_pk, names.item_id, quantity, version)
-    error = InsufficientQuantity(names.item_id, request.amount, quantity)
+             version: int, reserved: int = 0) -> _Refused:
+    """A failed ``try_decrease``: what was available (due expiries and holds counted),
+    nothing written."""
+    snapshot = BalanceSnapshot(customer_pk, names.item_id, quantity, version, reserved)
+    error = InsufficientQuantity(names.item_id, request.amount, quantity - reserved)
     return _Refused(ChangeResult(success=False, balance=snapshot, change_id=None, error=error))
 
 
 def events_of(names: repo.Names, entries: Sequence[Entry]) -> list[ChangeEvent]:
     return [ChangeEvent(names.customer_type, names.customer_id, names.item_id, e.quantity_after,
-                        e.version, e.delta, e.reason) for e in entries]
+                        e.version, e.delta, e.reason, e.reserved_after) for e in entries]

@@ -6,7 +6,9 @@ events to publish after it commits.
 Item grants of a purchase use the source ``purchase:<id>``:
 - ``NEVER``: granted for good (no bucket; a refund with revoke removes the amount);
 - ``WHEN_PURCHASE_EXPIRES``: expires (unused remainder) when the purchase ends;
-- ``WHEN_REPEATED``: expires when the next repeat arrives, or when the purchase ends.
+- ``WHEN_REPEATED``: expires when the next repeat arrives, or when the purchase ends; with
+  ``rollover: N`` the unused remainder (up to N) is granted again at the repeat as its own
+  ledger change (reason ``rollover``), expiring with the next repeat like the rest.
 Items with a ``repeat`` get an ``ItemSchedule`` that grants them again on the calendar.
 """
 
@@ -176,6 +178,35 @@ async def _grant(session: AsyncSession, customer: Customer, item: ItemDefinition
         source=source_of(purchase), description=purchase.product["displayName"])
 
 
+def rollover_cap(purchase: Purchase, item_id: str) -> int:
+    """The included item's ``rollover`` as sold (0: none)."""
+    for included in purchase.product.get("includedItems") or []:
+        if included["itemId"] == item_id and included.get("rollover"):
+            return int(included["rollover"])
+    return 0
+
+
+async def _rollover(session: AsyncSession, customer: Customer, item: ItemDefinition,
+                    purchase: Purchase, *, at: datetime, granted_at: datetime,
+                    expires_at: datetime | None) -> Events:
+    """At a repeat at ``at`` of a WHEN_REPEATED item with a ``rollover`` cap: what of the
+    period that ends expired unused (up to the cap) comes back as a grant of reason
+    ``rollover`` that expires with the next repeat. The expiry is settled first, whether or
+    not the scheduler's expiry job already did, so the remainder is read from the ledger."""
+    cap = rollover_cap(purchase, item.item_id)
+    if cap <= 0 or expires_at is None:
+        return []
+    expired, events = await items.expired_of_source(
+        session, customer, item, source=source_of(purchase), at=at, now=granted_at)
+    carried = min(cap, expired)
+    if carried > 0:
+        events += await items.grant(
+            session, customer, item, quantity=carried, now=granted_at, expires_at=expires_at,
+            expire_with_source=True, reason="rollover", source=source_of(purchase),
+            description=purchase.product["displayName"])
+    return events
+
+
 async def _item_definitions(session: AsyncSession,
                             included: list[dict[str, Any]]) -> dict[str, ItemDefinition]:
     wanted = {i["itemId"] for i in included}
@@ -313,6 +344,8 @@ async def _repeat(session: AsyncSession, schedule: ItemSchedule, *, now: datetim
         granted_at = max(at, not_before) if not_before is not None else at
         expires_at = following if schedule.expires == ItemExpiry.WHEN_REPEATED else None
         if expires_at is None or expires_at > granted_at:  # else over before it was paid
+            events += await _rollover(session, customer, item, purchase, at=at,
+                                      granted_at=granted_at, expires_at=expires_at)
             events += await items.grant(
                 session, customer, item, quantity=schedule.quantity, now=granted_at,
                 expires_at=expires_at, expire_with_source=schedule.expires != ItemExpiry.NEVER,

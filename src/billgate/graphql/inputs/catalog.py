@@ -40,6 +40,9 @@ class IncludedItemInput:
     quantity: int
     repeat: IntervalInput | None = None
     expires: ItemExpiry = ItemExpiry.NEVER  # type: ignore[assignment]
+    rollover: int | None = strawberry.field(
+        default=None, description="WHEN_REPEATED items only: the most of the unused remainder "
+        "that carries into the next period.")
 
 
 @strawberry.input
@@ -77,7 +80,8 @@ class ProductInput:
             ],
             "includedItems": [
                 {"itemId": i.item_id, "quantity": i.quantity, "repeat": interval(i.repeat),
-                 "expires": i.expires.value}
+                 "expires": i.expires.value,
+                 **({} if i.rollover is None else {"rollover": i.rollover})}
                 for i in self.included_items or []
             ],
             "freeTrial": interval(self.free_trial),

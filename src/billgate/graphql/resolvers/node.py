@@ -121,11 +121,22 @@ async def _payout(info: Info, node_id: str) -> Node | None:
     return await payout_node(info, node_id)
 
 
+async def _reservation(info: Info, node_id: str) -> Node | None:
+    from billgate.billing.items import holds
+    from billgate.graphql.mutations.holds import Reservation
+
+    pk = row_id(node_id)
+    found = None if pk is None else await holds.find(info.context.runtime.db, pk)
+    if found is None or readable(info, found[0].type.value, found[0].customer_id) is None:
+        return None
+    return Reservation.of(found[1])
+
+
 NODE_RESOLVERS: dict[str, NodeResolver] = {
     "Product": _product, "Customer": _customer, "Item": _item, "ItemChange": _item_change,
     "CustomerSubscription": _subscription, "Invoice": _invoice, "Transaction": _transaction,
     "WebhookEndpoint": _webhook_endpoint, "WebhookDelivery": _webhook_delivery,
-    "OperatorAction": _operator_action, "Payout": _payout,
+    "OperatorAction": _operator_action, "Payout": _payout, "Reservation": _reservation,
 }
 
 

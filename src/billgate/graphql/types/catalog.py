@@ -79,6 +79,9 @@ class IncludedItem:
     quantity: int
     repeat: Interval | None
     expires: ItemExpiry
+    rollover: int | None = strawberry.field(
+        default=None, description="WHEN_REPEATED items: at each repeat the unused remainder "
+        "carries over, up to this many (a ledger change of reason `rollover`).")
 
 
 @strawberry.type
@@ -132,7 +135,7 @@ class Product(Node):
             item = await load_item_definition(info, raw["itemId"])
             result.append(IncludedItem(
                 item=item, quantity=raw["quantity"], repeat=Interval.from_json(raw.get("repeat")),
-                expires=ItemExpiry(raw["expires"]),
+                expires=ItemExpiry(raw["expires"]), rollover=raw.get("rollover"),
             ))
         return result
 

@@ -41,12 +41,18 @@ class Item(Node):
     non_negative_quantity: int
     version: int
     customer: strawberry.Private[CustomerRef]
+    reserved: int = strawberry.field(
+        default=0, description="The sum of the HELD reservations (reserveItemQuantity).")
     # Known when the parent already read the definition; else looked up only if asked for,
     # so a balance mutation that does not select it costs no extra query.
     known_display_name: strawberry.Private[str | None] = None
     # Set on an Item that a live feed hands, as one object, to many subscribers: their
     # results for it are computed once (graphql/shared_results.py).
     shared_results: strawberry.Private[dict[Any, Any] | None] = None
+
+    @strawberry.field(description="What holds leave for consumers: quantity - reserved.")
+    def available(self) -> int:
+        return self.quantity - self.reserved
 
     @strawberry.field
     async def display_name(self, info: Info) -> str:
@@ -65,16 +71,16 @@ class Item(Node):
 
     @classmethod
     def of(cls, customer: CustomerRef, item_id: str, display_name: str | None, quantity: int,
-           version: int, *, shared: bool = False) -> Item:
+           version: int, *, shared: bool = False, reserved: int = 0) -> Item:
         return cls(
             id=strawberry.ID(global_id(
                 "Item", compound_id(customer.type.value, customer.customer_id, item_id))),
             item_id=item_id, known_display_name=display_name, quantity=quantity,
             non_negative_quantity=max(0, quantity), version=version, customer=customer,
-            shared_results={} if shared else None)
+            reserved=reserved, shared_results={} if shared else None)
 
     @classmethod
     def from_snapshot(cls, customer: CustomerRef, display_name: str | None,
                       snapshot: BalanceSnapshot) -> Item:
         return cls.of(customer, snapshot.item_id, display_name, snapshot.quantity,
-                      snapshot.version)
+                      snapshot.version, reserved=snapshot.reserved)
