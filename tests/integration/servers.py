@@ -150,6 +150,13 @@ async def apply_example_catalog(url: str) -> None:
     await apply_catalog_file(url, yaml.safe_load((ROOT / "examples" / "catalog.yaml").read_text()))
 
 
+def audit(url: str) -> None:
+    """`billgate audit` on the database at ``url`` finds nothing wrong."""
+    result = subprocess.run([str(BILLGATE), "audit"], env={**server_env(url)}, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def suite_database_kind() -> str:
     """The suite's database: PostgreSQL when ``BILLGATE_TEST_DATABASE_URL`` is set."""
     return "postgresql" if PG_URL else "sqlite"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import subprocess
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,11 +19,10 @@ from typing import Any
 import httpx
 import pytest
 from servers import (
-    BILLGATE,
-    ROOT,
     SERVER_KEY,
     Server,
     apply_example_catalog,
+    audit,
     client_token,
     prepared_database,
     running,
@@ -151,12 +149,6 @@ async def counts(url: str, user_id: str) -> dict[str, Any]:
             }
     finally:
         await db.dispose()
-
-
-def audit(url: str) -> None:
-    result = subprocess.run([str(BILLGATE), "audit"], env={**server_env(url)}, cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 async def test_switch_clicked_30_times_switches_and_credits_once(

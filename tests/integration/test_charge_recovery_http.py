@@ -13,7 +13,6 @@ finishes the claim. ``billgate audit`` is clean afterwards.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -23,10 +22,9 @@ from typing import Any
 import httpx
 import pytest
 from servers import (
-    BILLGATE,
-    ROOT,
     SERVER_KEY,
     apply_example_catalog,
+    audit,
     prepared_database,
     running,
     server_env,
@@ -136,12 +134,6 @@ async def _state(url: str, user_id: str) -> dict[str, Any]:
             }
     finally:
         await db.dispose()
-
-
-def audit(url: str) -> None:
-    result = subprocess.run([str(BILLGATE), "audit"], env={**server_env(url)}, cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 async def test_a_renewal_whose_server_died_after_charging_is_recorded(database: str,

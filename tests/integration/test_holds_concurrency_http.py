@@ -10,14 +10,13 @@ Runs ``billgate serve`` (uvicorn, one worker) on SQLite, and on PostgreSQL when
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from servers import BILLGATE, ROOT, SERVER_KEY, Server, prepared_database, running, server_env, unique
+from servers import SERVER_KEY, Server, audit, unique
+from test_items_concurrency_http import graphql
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -35,27 +34,6 @@ RELEASE = f"""mutation ($input: ReleaseReservationInput!) {{
   releaseReservation(input: $input) {{ item {{ {ITEM} }} {ERRORS} }} }}"""
 READ = f"""query ($customer: CustomerRef!) {{ customer(customer: $customer) {{
   item(itemId: "credits") {{ {ITEM} }} }} }}"""
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def server(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    async with prepared_database(request.param, tmp_path) as url:
-        with running({"a": server_env(url)}, tmp_path / "logs") as servers:
-            yield servers["a"], url
-
-
-async def graphql(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    response = await client.post("/graphql", json={"query": query, "variables": variables})
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert not body.get("errors"), body["errors"]
-    return body["data"]
-
-
-def audit(url: str) -> None:
-    result = subprocess.run([str(BILLGATE), "audit"], env={**server_env(url)}, cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 async def at_once(calls: list[Any]) -> list[Any]:

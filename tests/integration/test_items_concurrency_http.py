@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from servers import SERVER_KEY, Server, prepared_database, running, server_env, unique
+from servers import SERVER_KEY, Server, unique
 from sqlalchemy import func, select
 
 from billgate.db.engine import Database
@@ -49,13 +47,6 @@ query ($customer: CustomerRef!, $after: String) {
   }
 }
 """
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def server(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    async with prepared_database(request.param, tmp_path) as url:
-        with running({"a": server_env(url)}, tmp_path / "logs") as servers:
-            yield servers["a"], url
 
 
 async def graphql(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:

@@ -8,24 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from servers import SERVER_KEY, Server, prepared_database, running, server_env, unique
+from servers import SERVER_KEY, Server, unique
 from test_billing_concurrency_http import audit
 from test_items_concurrency_http import sql_consume_rows
 
 REQUESTS = 200
 BALANCE = 50
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def server(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    async with prepared_database(request.param, tmp_path) as url:
-        with running({"a": server_env(url)}, tmp_path / "logs") as servers:
-            yield servers["a"], url
 
 
 @pytest.mark.timeout(400)
