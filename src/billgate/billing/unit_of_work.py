@@ -34,10 +34,10 @@ The only other writers, each of which takes no customer lock on purpose:
 - ``writes.apart``: a change that belongs to no customer (catalog entries, payment
   settings, the test clock), one transaction retried like the others (``billing/writes.py``
   opens every write transaction of both);
-- the item ledger's hot path (``items/service.py`` ``_run``, ``items/direct.py``, the holds
-  of ``items/holds.py`` and ``scheduled.run_hold_expiries``; the expiry settling of
-  ``items/reads.py`` and ``scheduled.run_expiries`` through ``writes.apart``): one balance
-  row, locked by its own conditional UPDATE;
+- the item ledger's hot path (``items/service.py`` ``_run``, ``items/direct.py``; through
+  ``writes.apart`` the holds of ``items/holds.py``, ``scheduled.run_hold_expiries`` and the
+  expiry settling of ``items/reads.py`` and ``scheduled.run_expiries``): one balance row,
+  locked by its own conditional UPDATE;
 - the leases: the scheduler's and the outboxes' claims (``notifications/``, ``scheduler/``),
   Stripe's webhook inbox (``stripe_events.py``) and the operator actions log (both through
   ``writes.apart``).

@@ -111,16 +111,15 @@ async def reserve(db: Database, ref: CustomerRef, item_id: str, *, amount: int,
                            field=["idempotencyKey"])
     fingerprint = f"reserve:{item_id}:{amount}:{ttl_seconds}"
     included: list[ChangeEvent] = []
-    async def once() -> HoldResult:
-        async with db.session() as session, session.begin():
-            return await _reserve(session, ref, item_id, amount, ttl_seconds, clock.now(),
-                                  idempotency_key, fingerprint)
+    async def work(session: AsyncSession) -> HoldResult:
+        return await _reserve(session, ref, item_id, amount, ttl_seconds, clock.now(),
+                              idempotency_key, fingerprint)
 
     for attempt in range(_ATTEMPTS + 1):
         try:
             # Retried when it lost a lock race: on PostgreSQL the reservation's foreign key
             # to the customer waits for a unit of work that holds the customer's lock.
-            result = await writes.attempt(once, what=f"a hold on {item_id}")
+            result = await writes.apart(db, work)
             break
         except _Refused as refused:
             result = refused.result
@@ -230,11 +229,8 @@ async def release(db: Database, reservation_id: int, *, clock: Clock,
 
 async def _end(db: Database, reservation_id: int, status: str, now: datetime,
                amount: int | None, owner: CustomerRef | None) -> Ended:
-    async def once() -> Ended:
-        async with db.session() as session, session.begin():
-            return await _end_locked(session, reservation_id, status, now, amount, owner)
-
-    return await writes.attempt(once, what=f"reservation {reservation_id}")
+    return await writes.apart(db, lambda session: _end_locked(
+        session, reservation_id, status, now, amount, owner))
 
 
 async def _end_locked(session: AsyncSession, reservation_id: int, status: str, now: datetime,
