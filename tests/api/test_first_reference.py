@@ -124,3 +124,28 @@ async def test_a_consumption_spends_an_included_product_added_after_the_balance(
     assert changes == [{"version": 3, "delta": -105, "reason": "consume"},
                        {"version": 2, "delta": 10, "reason": "purchase"},
                        {"version": 1, "delta": 100, "reason": "purchase"}]
+
+
+BALANCE_ONLY = """query ($c: CustomerRef!, $i: String!) { customer(customer: $c) {
+  item(itemId: $i) { quantity } } }"""
+
+
+async def test_a_balance_read_alone_is_the_customers_first_reference_too(api: Any) -> None:
+    """A query that selects only ``item`` under ``customer`` makes the customer's check in
+    the read's own statement (one round trip on the hot path); the rules stay: the first
+    such read creates the customer with the Free plan, an unknown item still creates it,
+    and a product included by default later is in the next read."""
+    read = (await api.data(BALANCE_ONLY, {"c": USER, "i": "credits"}))["customer"]["item"]
+    assert read["quantity"] == 100
+    stranger = {"type": "USER", "customerId": "asks-for-nothing-real"}
+    errors = (await api(BALANCE_ONLY, {"c": stranger, "i": "no-such-item"}))["errors"]
+    assert errors[0]["extensions"]["code"] == "ITEM_NOT_FOUND"
+    listed = (await api.data(CUSTOMERS))["customers"]["edges"]
+    assert {e["node"]["customerId"]: products(e["node"]) for e in listed} == {
+        "first-timer": ["free"], "asks-for-nothing-real": ["free"]}
+    added = await api.data(UPSERT, {"input": {"productId": "welcome", "product": {
+        "displayName": "Welcome bonus", "customerType": "USER", "includedByDefault": True,
+        "includedItems": [{"itemId": "credits", "quantity": 10, "expires": "NEVER"}]}}})
+    assert added["upsertProduct"]["userErrors"] == []
+    again = (await api.data(BALANCE_ONLY, {"c": USER, "i": "credits"}))["customer"]["item"]
+    assert again["quantity"] == 110

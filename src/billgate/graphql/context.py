@@ -20,6 +20,9 @@ class Context:
     loaders: dict[str, Any] = field(default_factory=dict)
     # Customers ensured in this request (``resolvers/customers.ensure_customer``): ref -> pk.
     customer_pks: dict[Any, int] = field(default_factory=dict)
+    # Customers whose check ``customer(...)`` left to the fields selected under it, each of
+    # which makes it in its own statement (``resolvers/customers.customer``).
+    deferred_customers: set[Any] = field(default_factory=set)
     # The graphql-transport-ws ``connection_init`` payload (WebSocket only).
     connection_params: dict[str, Any] | None = None
     # This process's live balance and customer feeds (graphql/live_items.py,

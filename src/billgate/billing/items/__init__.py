@@ -17,6 +17,7 @@ from billgate.billing.items.reads import (
     list_balances_many,
     list_changes,
     read_item,
+    read_item_checking_customer,
 )
 from billgate.billing.items.requests import MAX_AMOUNT, REASONS
 from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult
@@ -40,6 +41,7 @@ __all__ = [
     "expired_of_source",
     "get_balance",
     "read_item",
+    "read_item_checking_customer",
     "grant",
     "list_balances",
     "list_balances_many",

@@ -40,9 +40,12 @@ _BALANCE_OF_REF = rules.balance_of(P("type"), P("customer_id"), P("item_id"))
 
 # The live item and the customer's balance of it (``rules.item_with_balance``); the item's
 # type is checked against the customer's in Python (a mismatch is the normal path's error).
+# The customer's ``included_version`` beside the catalog's lets the same statement stand for
+# the customer's check (``customers.is_ensured``) when the request has not made it yet.
 READ_ITEM = Statement.of(
     select(items.c.display_name, items.c.customer_type, customers.c.id, balances.c.quantity,
-           balances.c.version, balances.c.next_expiry_at, balances.c.reserved)
+           balances.c.version, balances.c.next_expiry_at, balances.c.reserved,
+           customers.c.included_version, version_statement().label("catalog_version"))
     .select_from(rules.item_with_balance(P("type"), P("customer_id")))
     .where(rules.live_item(P("item_id"))))
 
@@ -131,22 +134,26 @@ INSERT_CHANGE = Statement.of(
                                  for name in _ENTRY_COLUMNS}).returning(repo.changes.c.id))
 
 
-async def read_item(direct: DirectDatabase, ref: CustomerRef, item_id: str,
-                    now: datetime) -> tuple[str, BalanceSnapshot] | None:
+async def read_item(direct: DirectDatabase, ref: CustomerRef, item_id: str, now: datetime, *,
+                    check_customer: bool = False) -> tuple[str, BalanceSnapshot] | None:
     """The item's display name and the balance, when one statement is the whole answer:
     a live item of the customer's type with no expiry due (a balance never written reads 0).
-    None otherwise."""
-    return await or_none(_read_item(direct, ref, item_id, now))
+    ``check_customer``: also only when the customer exists and is ensured, so the read is
+    the customer's check as well. None otherwise."""
+    return await or_none(_read_item(direct, ref, item_id, now, check_customer))
 
 
-async def _read_item(direct: DirectDatabase, ref: CustomerRef, item_id: str,
-                     now: datetime) -> tuple[str, BalanceSnapshot] | None:
+async def _read_item(direct: DirectDatabase, ref: CustomerRef, item_id: str, now: datetime,
+                     check_customer: bool) -> tuple[str, BalanceSnapshot] | None:
     async with direct.read() as conn:
         row = await conn.fetchone(READ_ITEM, type=ref.type.value, customer_id=ref.customer_id,
                                   item_id=item_id)
     if row is None or row[1] != ref.type.value:
         return None
-    display_name, _, customer_pk, quantity, version, next_expiry_at, reserved = row
+    display_name, _, customer_pk, quantity, version, next_expiry_at, reserved = row[:7]
+    if check_customer and (customer_pk is None
+                           or not customer_service.is_ensured(row[7], json_of(row[8]))):
+        return None
     if quantity is None:
         return display_name, BalanceSnapshot(customer_pk, item_id, 0, 0)
     if due(time_of(next_expiry_at), now):

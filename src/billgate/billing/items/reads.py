@@ -62,6 +62,19 @@ async def read_item(db: Database, customer: CustomerRef, item_id: str, *, clock:
     return item.display_name, settled[stored.id]
 
 
+async def read_item_checking_customer(db: Database, customer: CustomerRef, item_id: str, *,
+                                     clock: Clock) -> tuple[str, BalanceSnapshot] | None:
+    """``read_item`` in one direct statement that is also the customer's check (it exists
+    and has the catalog's include-by-default products: ``customers.is_ensured``), for a
+    request that has not checked the customer yet: the hot path's read in one round trip
+    instead of two. None when that statement is not the whole answer; the caller then
+    ensures the customer and reads with ``read_item``."""
+    if db.direct is None:
+        return None
+    customer_service.validate_ref(customer)
+    return await direct.read_item(db.direct, customer, item_id, clock.now(), check_customer=True)
+
+
 Balances = list[tuple[ItemDefinition, BalanceSnapshot]]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from strawberry.types.nodes import SelectedField
+
 from billgate.billing import customers
 from billgate.billing.purchases import service as purchases
 from billgate.errors import BillgateError
@@ -34,14 +36,33 @@ async def ensure_customer(info: Info, ref: DomainRef) -> int:
     return pk
 
 
+# Fields of ``Customer`` that check the customer in the statement that reads them (the
+# direct path's read), or ensure it first when that statement cannot answer.
+_CHECKING_FIELDS = frozenset({"item"})
+
+
 async def customer(info: Info, ref_input: CustomerRef) -> Customer:
     try:
         ref = ref_input.to_domain()
         info.context.principal.require_read(ref)
+        customers.validate_ref(ref)
     except BillgateError as exc:
         raise_query_error(exc)
-    await ensure_customer(info, ref)
+    if _fields_check_customer(info):
+        info.context.deferred_customers.add(ref)  # the hot path's read: one round trip
+    else:
+        await ensure_customer(info, ref)
     return Customer.of(ref)
+
+
+def _fields_check_customer(info: Info) -> bool:
+    """Every field selected under ``customer(...)`` checks the customer itself (no
+    fragments, nothing else), and the direct path is there to do it in one statement."""
+    if info.context.runtime.db.direct is None:
+        return False
+    selections = [s for field in info.selected_fields for s in field.selections]
+    return bool(selections) and all(
+        isinstance(s, SelectedField) and s.name in _CHECKING_FIELDS for s in selections)
 
 
 async def me(info: Info) -> Customer | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from billgate.billing import items
+from billgate.billing.items import BalanceSnapshot
 from billgate.errors import BillgateError
 from billgate.graphql import loaders
 from billgate.graphql.context import Info
@@ -14,6 +15,7 @@ from billgate.graphql.pagination import (
     decode_id_cursor,
     page_size,
 )
+from billgate.graphql.resolvers.customers import ensure_customer
 from billgate.graphql.types.items import Item, ItemChange
 from billgate.types import CustomerRef
 
@@ -21,12 +23,32 @@ from billgate.types import CustomerRef
 async def item(info: Info, customer: CustomerRef, item_id: str) -> Item:
     runtime = info.context.runtime
     try:
-        display_name, snapshot = await items.read_item(runtime.db, customer, item_id,
-                                                       clock=runtime.clock,
-                                                       bus=runtime.bus)
+        found = await _read_checking_customer(info, customer, item_id)
+        if found is None:
+            found = await items.read_item(runtime.db, customer, item_id, clock=runtime.clock,
+                                          bus=runtime.bus)
     except BillgateError as exc:
         raise_query_error(exc)
+    display_name, snapshot = found
     return Item.from_snapshot(customer, display_name, snapshot)
+
+
+async def _read_checking_customer(info: Info, customer: CustomerRef,
+                                  item_id: str) -> tuple[str, BalanceSnapshot] | None:
+    """When ``customer(...)`` left its check to this field: the read that is also the
+    check, or else the customer ensured now (None: read as usual)."""
+    context = info.context
+    if customer not in context.deferred_customers or customer in context.customer_pks:
+        return None
+    runtime = context.runtime
+    found = await items.read_item_checking_customer(runtime.db, customer, item_id,
+                                                    clock=runtime.clock)
+    if found is None:
+        await ensure_customer(info, customer)
+        return None
+    if found[1].customer_pk is not None:  # always, once the customer is checked
+        context.customer_pks[customer] = found[1].customer_pk
+    return found
 
 
 async def all_items(info: Info, customer: CustomerRef) -> list[Item]:
