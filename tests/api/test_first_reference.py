@@ -149,3 +149,21 @@ async def test_a_balance_read_alone_is_the_customers_first_reference_too(api: An
     assert added["upsertProduct"]["userErrors"] == []
     again = (await api.data(BALANCE_ONLY, {"c": USER, "i": "credits"}))["customer"]["item"]
     assert again["quantity"] == 110
+
+
+ACCESS_ONLY = """query ($c: CustomerRef!, $p: String) { customer(customer: $c) {
+  hasAccess(productId: $p) } }"""
+
+
+async def test_an_access_check_alone_is_the_customers_first_reference_too(api: Any) -> None:
+    """``hasAccess`` alone under ``customer`` checks the customer in its own statement: a
+    new customer owns Free at once, has no subscription, and a product included by default
+    later is owned on the next check."""
+    assert (await api.data(ACCESS_ONLY, {"c": USER, "p": "free"}))["customer"]["hasAccess"]
+    assert not (await api.data(ACCESS_ONLY, {"c": USER, "p": None}))["customer"]["hasAccess"]
+    assert not (await api.data(ACCESS_ONLY, {"c": USER, "p": "welcome"}))["customer"]["hasAccess"]
+    added = await api.data(UPSERT, {"input": {"productId": "welcome", "product": {
+        "displayName": "Welcome bonus", "customerType": "USER", "includedByDefault": True,
+        "includedItems": [{"itemId": "credits", "quantity": 10, "expires": "NEVER"}]}}})
+    assert added["upsertProduct"]["userErrors"] == []
+    assert (await api.data(ACCESS_ONLY, {"c": USER, "p": "welcome"}))["customer"]["hasAccess"]

@@ -38,7 +38,7 @@ async def ensure_customer(info: Info, ref: DomainRef) -> int:
 
 # Fields of ``Customer`` that check the customer in the statement that reads them (the
 # direct path's read), or ensure it first when that statement cannot answer.
-_CHECKING_FIELDS = frozenset({"item"})
+_CHECKING_FIELDS = frozenset({"item", "hasAccess"})
 
 
 async def customer(info: Info, ref_input: CustomerRef) -> Customer:
