@@ -58,8 +58,10 @@ async def warm(api: Any) -> None:
         await api.data(query, {"c": CUSTOMER})
 
 
-# A balance read and hasAccess: one statement that is the customer's check too. tryDecrease: at most 3. Its line in the operator actions log (a write with a secret key,
-# graphql/operator_log.py) is queued and written apart, never in the request.
+# A balance read and hasAccess: one statement, which is the customer's check too (the
+# ``customer`` field leaves its check to them). tryDecrease: at most 3. Its line in the
+# operator actions log (a write with a secret key, graphql/operator_log.py) is queued and
+# written apart, never in the request.
 @pytest.mark.parametrize(("query", "most"), [(BALANCE, 1), (HAS_ACCESS, 1), (ANY_ACCESS, 1),
                                              (TRY_DECREASE, 3)],
                          ids=["balance-read", "has-access", "has-access-any", "try-decrease"])

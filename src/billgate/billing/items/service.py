@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import customers as customer_service
+from billgate.billing import writes
 from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
 from billgate.billing.items.alerts import record_low_balances
@@ -119,11 +120,16 @@ async def _run(db: Database, ref: CustomerRef, item_id: str, request: Request,
         if done is not None:
             return done
     included: list[ChangeEvent] = []  # what the customer's first reference granted
+
+    async def once() -> ChangeResult:
+        async with db.session() as session, session.begin():
+            return await _change_by_ref(session, ref, item_id, request, clock.now())
+
     for attempt in range(_ATTEMPTS + 1):
         try:
-            async with db.session() as session, session.begin():
-                result = await _change_by_ref(session, ref, item_id, request, clock.now())
-            return _after(included, result)
+            # A lost lock race (a PostgreSQL deadlock with a unit of work, which locks the
+            # customer before the balance) is tried again like every other write.
+            return _after(included, await writes.attempt(once, what="a balance change"))
         except _Refused as refused:
             return _after(included, refused.result)
         except _NotEnsured:
