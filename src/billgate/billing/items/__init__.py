@@ -26,6 +26,7 @@ from billgate.billing.items.service import (
     grant,
     revoke,
     settle_due,
+    take_from_source,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "list_changes",
     "revoke",
     "settle_due",
+    "take_from_source",
 ]
