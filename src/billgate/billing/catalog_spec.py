@@ -200,7 +200,7 @@ def _price(where: _Where, raw: Any, n: int) -> dict[str, Any]:
     server_only = raw.get("serverOnly", False) or False
     if not isinstance(server_only, bool):
         raise where.error(f"{path}.serverOnly", "must be true or false")
-    price = {
+    price: dict[str, Any] = {
         "priceId": price_id,
         "amounts": _amounts(where, raw.get("amounts"), f"{path}.amounts"),
         "interval": interval,
