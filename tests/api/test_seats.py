@@ -18,6 +18,11 @@ from typing import Any
 
 import pytest
 
+from billgate.billing.subscriptions import operations
+from billgate.payments.rails import ChargeRequest, ChargeResult, RefundResult
+from billgate.payments.test_rails import TestRails
+from billgate.types import CustomerRef, CustomerType
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from test_subscription_lifecycle import (  # noqa: E402
@@ -350,3 +355,72 @@ class TestRefusals:
         admin = api.as_user("a1", teams={"t1": "admin"})
         payload = await update(admin, sub_id, 3)
         assert payload["userErrors"] == [] and payload["subscription"]["quantity"] == 3
+
+
+class TestFreeChanges:
+    async def test_during_a_trial_nothing_is_charged_and_the_first_charge_counts_the_seats(
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+        await make_crew(api, freeTrial={"unit": "DAY", "count": 7})
+        await buy(api, runtime, "crew", customer=TEAM, quantity=2)
+        assert (await the_sub(api, "crew"))["status"] == "TRIALING"
+        await advance_to(api, clock, T0 + timedelta(days=3))
+        await seats_to(api, "crew", 6)
+        account = await team_account(api)
+        assert account["invoices"] == [] and account["transactions"] == [], "a trial is free"
+        assert (account["items"]["seats"], account["items"]["builds"]) == (18, 600)
+
+        await advance_to(api, clock, T0 + timedelta(days=7))
+        account = await team_account(api)
+        [first] = account["invoices"]
+        assert (first["amountTotal"], lines(first)) == (6 * CREW_USD, [("plan", 6, 6 * CREW_USD)])
+        assert account["items"]["builds"] == 600
+
+    async def test_a_granted_plan_changes_seats_without_an_invoice(
+            self, api: Any, runtime: Any) -> None:
+        granted = await api.data("""mutation ($input: GrantProductInput!) { grantProduct(input: $input)
+            { subscription { id quantity } userErrors { code message } } }""",
+                                 {"input": {"customer": TEAM, "productId": "team", "quantity": 2}})
+        payload = granted["grantProduct"]
+        assert payload["userErrors"] == [] and payload["subscription"]["quantity"] == 2
+        await seats_to(api, "team", 4)
+        account = await team_account(api)
+        assert account["items"]["seats"] == 20
+        assert [i for i in account["invoices"] if i["lines"][0]["kind"].startswith("proration")] \
+            == [], "a granted plan is never charged or credited"
+
+
+class CancelDuringCharge(TestRails):
+    """Test rails that commit a period-end cancel of the team's plan while they charge (a
+    second request landing between the claim and the record)."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.refunds: list[tuple[int, str]] = []
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        result = await super().charge(request)
+        await operations.cancel(await self.runtime.billing(), CustomerRef(CustomerType.TEAM, "t1"),
+                                operations.Selector(product_id="team"), immediately=False)
+        return result
+
+    async def refund(self, *, reference: str | None, amount: int, currency: str,
+                     idempotency_key: str) -> RefundResult:
+        self.refunds.append((amount, idempotency_key))
+        return await super().refund(reference=reference, amount=amount, currency=currency,
+                                    idempotency_key=idempotency_key)
+
+
+async def test_more_seats_whose_plan_changed_during_the_charge_are_refunded(
+        api: Any, runtime: Any, clock: SteppedClock) -> None:
+    await buy(api, runtime, "team", customer=TEAM, quantity=2)
+    await advance_to(api, clock, T0 + timedelta(days=6))
+    sub_id = (await the_sub(api, "team"))["id"]
+    rails = CancelDuringCharge(runtime)
+    runtime.test_rails = rails
+    payload = await update(api, sub_id, 5)
+    assert codes(payload) == ["INVALID_INPUT"] and "refunded" in payload["userErrors"][0]["message"]
+    [(amount, key)] = rails.refunds
+    assert amount > 0 and key.startswith("billgate:seats:") and key.endswith(":refund")
+    account = await team_account(api)
+    assert account["subscriptions"][0]["quantity"] == 2 and account["items"]["seats"] == 10
+    assert [t["kind"] for t in account["transactions"]] == ["purchase"], "nothing recorded"
