@@ -42,11 +42,11 @@ def seats_shown(html: str) -> str | None:
     return match.group(1) if match else None
 
 
-async def change(client: httpx.AsyncClient, sub_id: int, data: dict[str, str]) -> str:
+async def change(browser: httpx.AsyncClient, sub_id: int, data: dict[str, str]) -> str:
     """POST the Seats form; the page it leads back to."""
-    response = await client.post(f"/portal/subscriptions/{sub_id}/seats", data=data)
+    response = await browser.post(f"/portal/subscriptions/{sub_id}/seats", data=data)
     assert response.status_code == 303, response.text
-    return (await client.get(response.headers["location"])).text
+    return (await browser.get(response.headers["location"])).text
 
 
 async def test_a_plan_sold_per_seat_shows_and_changes_its_seats(
