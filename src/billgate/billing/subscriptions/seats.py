@@ -153,15 +153,14 @@ def _total_at(sub: Purchase, quantity: int) -> int:
 
 def lines(sub: Purchase, change: QuantityChange) -> list[dict[str, Any]]:
     """The invoice lines of a quantity change: the old quantity's unused time credited, the
-    new quantity's remaining time charged, and an up's tax."""
+    new quantity's remaining time charged, and an up's tax. Each names its quantity but no
+    unit price (its amount is prorated, not quantity x price)."""
     name = sub.product["displayName"]
     result: list[dict[str, Any]] = [
         {"kind": "proration_credit", "description": f"Unused time on {change.previous} x {name}",
-         "quantity": change.previous, "unitAmount": sub.unit_amount,
-         "amount": -change.amounts.credit},
+         "quantity": change.previous, "amount": -change.amounts.credit},
         {"kind": "proration_debit", "description": f"Remaining time on {change.quantity} x {name}",
-         "quantity": change.quantity, "unitAmount": sub.unit_amount,
-         "amount": change.amounts.debit},
+         "quantity": change.quantity, "amount": change.amounts.debit},
     ]
     if change.amounts.tax:
         result.append({"kind": invoices.TAX, "description": change.amounts.tax_label,
