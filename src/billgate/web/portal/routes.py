@@ -281,7 +281,7 @@ async def _seats(runtime: Runtime, request: Request, session: PortalSession,
             quantity=_quantity(form.get("quantity")), now=runtime.clock.now())
     except BillgateError as exc:
         return _back(runtime, exc.message, level="error")
-    return _back(runtime, f"{sub.product['displayName']} now has {sub.quantity} seats.")
+    return _back(runtime, f"{sub.product['displayName']} now has {pages.count(sub.quantity, 'seat')}.")
 
 
 def _quantity(value: object) -> int:

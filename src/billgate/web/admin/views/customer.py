@@ -22,6 +22,7 @@ from billgate.billing.operator_actions import customer_target
 from billgate.billing.purchases.request import quantity_max
 from billgate.errors import BillgateError, InvalidInput
 from billgate.types import CustomerRef, CustomerType
+from billgate.web import pages
 from billgate.web.admin import calls, forms
 from billgate.web.admin.actions import perform
 from billgate.web.admin.console import Ctx, customer_path
@@ -238,7 +239,7 @@ async def seats(ctx: Ctx, form: FormData) -> Response:
         ctx, ref, form, name=f"seats-{sub_id}", fields=SEATS_FIELDS,
         action="updateSubscriptionQuantity", target=customer_target(ref), work=work,
         detail=f"subscription {sub_id}: {forms.text(form, 'quantity')} seats",
-        done=lambda sub: f"{sub.product['displayName']}: {sub.quantity} seats.")
+        done=lambda sub: f"{sub.product['displayName']}: {pages.count(sub.quantity, 'seat')}.")
 
 
 async def refund(ctx: Ctx, form: FormData) -> Response:
