@@ -1,13 +1,15 @@
 """One customer's life on the test clock, explored by Hypothesis (issue 12).
 
-A ``RuleBasedStateMachine`` buys, grants, switches up and down, cancels and uncancels,
+A ``RuleBasedStateMachine`` buys, grants, switches up and down, changes seats (Pro is
+sold per seat here: its ``quantityMax`` is lifted for this test), cancels and uncancels,
 pauses and resumes, swaps a good card for a declining one and back, refunds with and
 without revoking, consumes credits and advances the clock across renewals and dunning, all
 through the GraphQL API and the hosted checkout page. After every step it checks:
 
 - ``billgate audit`` is clean (``billing.audit.run``): charges equal PAID invoices and
   refunds never exceed them, no repeat granted twice, every balance equals its ledger, at
-  most one live subscription per line, account credit matches its entries;
+  most one live subscription per line, account credit matches its entries, repeats
+  scale with the seats;
 - ``hasAccess`` agrees with each subscription's status, pending cancel and grace period;
 - the customer owns exactly one plan of its line (Free returns when a paid plan ends).
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Coroutine
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -60,7 +62,7 @@ LIVE = """
 query ($c: CustomerRef!) {
   customer(customer: $c) {
     subscriptions(first: 1, status: [TRIALING, ACTIVE, PAST_DUE, PAUSED]) {
-      edges { node { productId } }
+      edges { node { id productId quantity } }
     }
   }
 }
@@ -141,6 +143,20 @@ def machine(life: Life) -> type[RuleBasedStateMachine]:
             self.mutate("switchSubscription", {
                 "fromProductId": current, "toProductId": target_plan,
                 "priceId": prices[-1] if yearly else prices[0]})
+
+        @rule(quantity=st.integers(1, 4))
+        def seats(self, quantity: int) -> None:
+            """Change the live plan's seats; refusals (Enterprise is capped at 1, the same
+            quantity, a paused or past-due plan, a declined card) are part of a life."""
+            data = life.call(LIVE, {"c": self.customer})["customer"]["subscriptions"]["edges"]
+            if not data:
+                return
+            sub = data[0]["node"]
+            codes = self.mutate("updateSubscriptionQuantity",
+                                {"subscriptionId": sub["id"], "quantity": quantity})
+            assert set(codes) <= {"INVALID_INPUT", "PAYMENT_FAILED"}, codes
+            after = life.call(LIVE, {"c": self.customer})["customer"]["subscriptions"]["edges"]
+            assert after[0]["node"]["quantity"] == (sub["quantity"] if codes else quantity)
 
         @rule(immediately=st.booleans())
         def cancel(self, immediately: bool) -> None:
@@ -262,7 +278,25 @@ def machine(life: Life) -> type[RuleBasedStateMachine]:
     return CustomerLife
 
 
+async def sell_pro_per_seat(db: Any) -> None:
+    """The example catalog with Pro's prices uncapped, so lives change seats (and switch to
+    Enterprise, capped at 1, only with one seat)."""
+    from pathlib import Path
+
+    from billgate.billing.catalog import apply_catalog
+    from billgate.billing.catalog_spec import parse_catalog
+    from billgate.cli import load_catalog_file
+
+    document = load_catalog_file(Path(__file__).parents[2] / "examples" / "catalog.yaml")
+    [pro] = [p for p in document["products"] if p["productId"] == "pro"]
+    for price in pro["prices"]:
+        price.pop("quantityMax")
+    async with db.session() as session, session.begin():
+        await apply_catalog(session, parse_catalog(document), now=datetime.now(UTC))
+
+
 async def test_a_customers_life_keeps_every_invariant(api: Any, runtime: Any) -> None:
+    await sell_pro_per_seat(runtime.db)
     life = Life(api, runtime, asyncio.get_running_loop())
     await asyncio.to_thread(
         run_state_machine_as_test, machine(life),

@@ -139,9 +139,9 @@ class TestGrantRules:
         errors = await self.refused(api, runtime, "team")
         assert [e["code"] for e in errors] == ["CUSTOMER_TYPE_MISMATCH"]
 
-    async def test_not_stackable(self, api, runtime) -> None:
+    async def test_above_the_prices_quantity_max(self, api, runtime) -> None:
         errors = await self.refused(api, runtime, "enterprise", quantity=2)
-        assert [e["code"] for e in errors] == ["PRODUCT_NOT_STACKABLE"]
+        assert [e["code"] for e in errors] == ["INVALID_INPUT"]
 
     async def test_already_owned(self, api, runtime) -> None:
         await grant(api, "enterprise")

@@ -211,9 +211,10 @@ class TestRulesOnCreation:
         errors = await self.refused(api, runtime, "credit-pack", customer=TEAM)
         assert [e["code"] for e in errors] == ["CUSTOMER_TYPE_MISMATCH"]
 
-    async def test_quantity_above_one_of_a_non_stackable_product(self, api, runtime) -> None:
+    async def test_quantity_above_the_prices_quantity_max(self, api, runtime) -> None:
+        # Recurring prices sell seats unless capped; Pro's prices are capped at 1.
         errors = await self.refused(api, runtime, "pro", priceId="pro-monthly", quantity=2)
-        assert [(e["code"], e["field"]) for e in errors] == [("PRODUCT_NOT_STACKABLE", ["quantity"])]
+        assert [(e["code"], e["field"]) for e in errors] == [("INVALID_INPUT", ["quantity"])]
 
     @pytest.mark.parametrize("quantity", [0, -1, 10_001])
     async def test_quantity_out_of_range(self, api, runtime, quantity: int) -> None:

@@ -400,6 +400,7 @@ class TestReads:
                 "INR": "1599.00",
             },
             "interval": {"unit": "MONTH", "count": 1},
+            "quantityMax": 1,
         }
         assert find_product(exported, "internal-grant")["serverOnly"] is True
         assert sorted_products(parse_catalog(exported)) == sorted_products(parse_catalog(example()))

@@ -584,3 +584,25 @@ class TestCatalogDocument:
         document = catalog(product())
         document["items"][1]["customerType"] = "GROUP"
         assert catalog_error(document).message.startswith("item 'seats': customerType:")
+
+
+class TestQuantityMax:
+    """Seats: a recurring price may cap its quantity; absent, any quantity is sold."""
+
+    def test_absent_it_is_not_stored(self) -> None:
+        assert "quantityMax" not in parse_product(product(prices=[price()])).prices[0]
+
+    def test_a_recurring_price_keeps_it(self) -> None:
+        parsed = parse_product(product(prices=[price(quantityMax=25)]))
+        assert parsed.prices[0]["quantityMax"] == 25
+        assert parsed.as_document()["prices"][0]["quantityMax"] == 25
+
+    @pytest.mark.parametrize("bad", [0, -1, 10_001, True, "5", 2.5])
+    def test_it_is_a_whole_number_from_1(self, bad: Any) -> None:
+        error = product_error(prices=[price(quantityMax=bad)])
+        assert error.message == ("product 'pro': prices[0].quantityMax: must be a whole number "
+                                 "from 1 to 10000")
+
+    def test_a_one_time_price_takes_none(self) -> None:
+        error = product_error(prices=[price(interval=None, quantityMax=3)])
+        assert "prices[0].quantityMax: only a recurring price" in error.message

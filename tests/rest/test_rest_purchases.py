@@ -80,8 +80,9 @@ async def test_purchase_url_refusals(rest: Rest, db) -> None:  # noqa: ANN001
     error(await purchase_url(user, product_id="team", customer_type="team", customer_id="t1"),
           403, "FORBIDDEN")
     error(await purchase_url(user, product_inline=INLINE), 403, "FORBIDDEN", "product_inline")
-    error(await purchase_url(user, product_id="pro", quantity=2), 400, "PRODUCT_NOT_STACKABLE",
-          "quantity")
+    error(await purchase_url(user, product_id="pro", price_id="pro-monthly", quantity=2), 400,
+          "INVALID_INPUT",
+          "quantity")  # Pro's recurring prices have quantityMax 1
     assert await counts(db) == before
     team = await purchase_url(user, product_id="team", customer_type="team", customer_id="t2",
                               return_url=RETURN_URL)

@@ -114,6 +114,20 @@ async def test_page_shows_quantity_and_total(runtime, client) -> None:  # noqa: 
     assert "1,500 AI credits</strong> <span class=\"detail\">(never expire)" in html
 
 
+async def test_page_shows_seats_of_a_subscription(runtime, client) -> None:  # noqa: ANN001
+    """Recurring prices sell seats: quantity x price, each period, and the items x seats."""
+    inline = {"productId": "crew", "displayName": "Crew", "customerType": "USER",
+              "prices": [{"priceId": "monthly", "amounts": {"USD": "12.50"}, "quantityMax": 10,
+                          "interval": {"unit": "MONTH", "count": 1}}],
+              "includedItems": [{"itemId": "credits", "quantity": 30, "expires": "WHEN_PURCHASE_EXPIRES"}]}
+    code = await open_checkout(runtime, None, inline=inline, quantity=4)
+    html = (await client.get(f"/checkout/{code}")).text
+    assert "<dt>Quantity</dt><dd>4</dd>" in html
+    assert "<dt>Total</dt><dd>$50.00 / month</dd>" in html
+    assert "<dd class=\"total\">$50.00</dd>" in html  # due today
+    assert "120 AI credits</strong>" in html
+
+
 async def test_page_escapes_catalog_text(runtime, client) -> None:  # noqa: ANN001
     inline = {"productId": "promo", "displayName": "<script>alert(1)</script> & more",
               "customerType": "USER", "prices": [{"priceId": "once", "amounts": {"USD": "1.00"}}]}

@@ -13,7 +13,9 @@ concurrency scenario. Each check is one query over all customers and yields a
 - ``account-credit``: the account credit equals the credit its downgrades added, less the
   credit applied on invoices that still stand (OPEN, PAID or UNCOLLECTIBLE);
 - ``holds``: a balance's ``reserved`` equals the sum of its HELD reservations, and its
-  latest ledger row's ``reserved_after`` is that ``reserved``.
+  latest ledger row's ``reserved_after`` is that ``reserved``;
+- ``seats``: a live subscription's active repeat schedules grant its included quantity
+  times its seats (``subscriptions/seats.py`` rescales them when the quantity changes).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from billgate.db.models import (
     ItemBalance,
     ItemChange,
     ItemReservation,
+    ItemSchedule,
     Purchase,
     Transaction,
 )
@@ -55,7 +58,8 @@ async def run(session: AsyncSession) -> list[Violation]:
     names = {row[0]: f"{row[1]}:{row[2]}" for row in await session.execute(
         select(Customer.id, Customer.type, Customer.customer_id))}
     found: list[Violation] = []
-    for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit, _holds):
+    for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit, _holds,
+                  _seats):
         found += [Violation(name, names.get(pk, str(pk)), detail)
                   async for name, pk, detail in check(session)]
     return found
@@ -166,3 +170,17 @@ async def _account_credit(session: AsyncSession) -> Found:
         if expected.get(key, 0) != stored.get(key, 0):
             yield ("account-credit", key[0], f"{key[1]}: credit {stored.get(key, 0)}, "
                                              f"entries say {expected.get(key, 0)}")
+
+
+async def _seats(session: AsyncSession) -> Found:
+    rows = await session.execute(
+        select(Purchase.customer_pk, Purchase.id, Purchase.quantity, Purchase.product,
+               ItemSchedule.item_id, ItemSchedule.quantity)
+        .join(ItemSchedule, ItemSchedule.purchase_id == Purchase.id)
+        .where(ownership.live_subscription(), ItemSchedule.active.is_(True)))
+    for customer_pk, purchase_id, seats, product, item_id, scheduled in rows:
+        per_seat = {i["itemId"]: int(i["quantity"]) for i in (product or {}).get("includedItems") or []}
+        if item_id in per_seat and scheduled != per_seat[item_id] * seats:
+            yield ("seats", customer_pk,
+                   f"subscription {purchase_id}: {item_id} repeats {scheduled}, "
+                   f"{per_seat[item_id]} x {seats} seats is {per_seat[item_id] * seats}")

@@ -7,7 +7,8 @@ and field it is about: ``product 'pro': prices[0].amounts.JPY: JPY amounts take 
 Canonical shapes (stored as JSON on the product and copied into purchase snapshots):
 
 - price: ``{"priceId", "amounts": {"USD": 999}, "interval", "freeTrial", "serverOnly"}``
-  with amounts in minor units;
+  with amounts in minor units, and ``"quantityMax"`` only when given (recurring prices: the
+  most seats a subscription on it may have; absent, any quantity from 1 up);
 - included item: ``{"itemId", "quantity", "repeat", "expires"}``;
 - interval: ``{"unit": "MONTH", "count": 1}``.
 """
@@ -187,7 +188,8 @@ def _amounts(where: _Where, raw: Any, path: str) -> dict[str, int]:
 
 def _price(where: _Where, raw: Any, n: int) -> dict[str, Any]:
     path = f"prices[{n}]"
-    _check_keys(where, raw, {"priceId", "amounts", "interval", "freeTrial", "serverOnly"}, path)
+    _check_keys(where, raw, {"priceId", "amounts", "interval", "freeTrial", "serverOnly",
+                             "quantityMax"}, path)
     price_id = raw.get("priceId")
     if not isinstance(price_id, str) or not _ID.fullmatch(price_id):
         raise where.error(f"{path}.priceId", "must be 1-100 letters, digits, '_', '.' or '-'")
@@ -198,13 +200,34 @@ def _price(where: _Where, raw: Any, n: int) -> dict[str, Any]:
     server_only = raw.get("serverOnly", False) or False
     if not isinstance(server_only, bool):
         raise where.error(f"{path}.serverOnly", "must be true or false")
-    return {
+    price: dict[str, Any] = {
         "priceId": price_id,
         "amounts": _amounts(where, raw.get("amounts"), f"{path}.amounts"),
         "interval": interval,
         "freeTrial": trial,
         "serverOnly": server_only,
     }
+    quantity_max = _quantity_max(where, raw.get("quantityMax"), path, recurring=bool(interval))
+    if quantity_max is not None:
+        # Stored only when given, so prices without it keep their stored form.
+        price["quantityMax"] = quantity_max
+    return price
+
+
+MAX_SEATS = 10_000  # the most of anything one purchase holds (``purchases.request``)
+
+
+def _quantity_max(where: _Where, raw: Any, path: str, *, recurring: bool) -> int | None:
+    """A recurring price's seat limit. One-time prices take none: their quantity follows
+    the product's ``stackable`` as before, so a second rule for them is refused."""
+    if raw is None:
+        return None
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 1 <= raw <= MAX_SEATS:
+        raise where.error(f"{path}.quantityMax", f"must be a whole number from 1 to {MAX_SEATS}")
+    if not recurring:
+        raise where.error(f"{path}.quantityMax", "only a recurring price (with an interval) "
+                          "has seats; a one-time price's quantity follows stackable")
+    return raw
 
 
 def _included_item(where: _Where, raw: Any, n: int) -> dict[str, Any]:

@@ -199,9 +199,10 @@ async def revoke_purchase(uow: UnitOfWork, purchase_id: int) -> None:
 
 
 async def _granted_by(session: AsyncSession, source: str) -> list[tuple[ItemDefinition, int, int]]:
-    """Per item: what ``source`` granted (purchase and repeats) and what refunds took back."""
+    """Per item: what ``source`` granted (purchase, repeats and more seats) and what refunds
+    took back."""
     granted = func.coalesce(func.sum(ItemChange.delta).filter(
-        ItemChange.reason.in_(("purchase", "repeat", "renewal")), ItemChange.delta > 0), 0)
+        ItemChange.reason.in_(("purchase", "repeat", "renewal", "seats")), ItemChange.delta > 0), 0)
     revoked = func.coalesce(func.sum(-ItemChange.delta).filter(ItemChange.reason == "refund"), 0)
     rows = await session.execute(
         select(ItemDefinition, granted, revoked)

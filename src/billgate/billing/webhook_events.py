@@ -5,7 +5,7 @@ the change). The payloads and the outbox are in ``notifications.webhooks``.
 Wired today: checkout completion, renewal (and trial-end) charges paid or failed, a
 subscription ending (whatever ended it), refunds made through billgate or recorded from
 Stripe, a customer's first reference, plan switches, pause/resume, cancel at period end and
-its undo, server grants of a plan. A plan replaced by a purchase of its line is reported
+its undo, server grants of a plan, seat changes. A plan replaced by a purchase of its line is reported
 as ``subscription.canceled`` (``previousStatus`` null).
 """
 
@@ -111,6 +111,19 @@ async def plan_switched(session: AsyncSession, customer: Customer, old: Purchase
                                      previous_status=previous_status)
     await emit.subscription_created(session, customer, new, now=now, test_mode=test_mode)
     if invoice.amount_total > 0:
+        await emit.invoice_paid(session, customer, invoice, now=now, test_mode=test_mode)
+
+
+async def quantity_changed(session: AsyncSession, customer: Customer, sub: Purchase,
+                           invoice: Invoice | None, *, previous_quantity: int,
+                           previous_status: str, now: datetime, test_mode: bool) -> None:
+    """Seats changed (``subscriptions/seats.py``): ``subscription.updated`` with the new
+    ``quantity`` and ``previousQuantity``, then ``invoice.paid`` when more seats were
+    charged."""
+    await emit.subscription_quantity_updated(session, customer, sub, now=now, test_mode=test_mode,
+                                             previous_status=previous_status,
+                                             previous_quantity=previous_quantity)
+    if invoice is not None and invoice.amount_total > 0:
         await emit.invoice_paid(session, customer, invoice, now=now, test_mode=test_mode)
 
 

@@ -138,8 +138,11 @@ def _line(line: dict[str, Any], currency: str) -> Line:
         end = datetime.fromisoformat(line["periodEnd"])
         description = f"{description} · {date(start)} – {date(end)}"
     quantity, unit = line.get("quantity"), line.get("unitAmount")
+    # Quantity x unit price is shown where the amount is that product; a proration line
+    # carries its quantity (seats) without a unit price, its amount being prorated.
+    shown = quantity if unit is not None else None
     return Line(description=description,
-                quantity=str(quantity) if quantity else None,
+                quantity=str(shown) if shown else None,
                 unit_price=pages.money(int(unit), currency) if quantity and unit is not None else None,
                 amount=pages.money(int(line["amount"]), currency))
 

@@ -45,6 +45,11 @@ def money(minor: int, currency: str) -> str:
     return f"{sign}{symbol}{int(whole):,}" + (f".{fraction}" if fraction else "")
 
 
+def count(n: int, noun: str) -> str:
+    """``1 seat``, ``5 seats``, ``1,200 seats``."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def period(interval: Mapping[str, Any]) -> str:
     """``{"unit": "MONTH", "count": 1}`` -> ``month``; count 3 -> ``3 months``."""
     unit, count = str(interval["unit"]).lower(), int(interval.get("count", 1))

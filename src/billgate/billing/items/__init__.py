@@ -27,6 +27,7 @@ from billgate.billing.items.service import (
     grant,
     revoke,
     settle_due,
+    take_from_source,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "list_changes",
     "revoke",
     "settle_due",
+    "take_from_source",
 ]

@@ -137,6 +137,27 @@ class Ledger:
             if bucket.active and bucket.source == source:
                 self._expire(bucket, at=now)
 
+    def take_from_source(self, m: int, source: str, *, now: datetime, meta: Meta) -> int:
+        """Remove up to ``m`` from the unused remainder of ``source``'s active buckets
+        (soonest expiry first), never from other grants and never into debt: a source that
+        shrinks gives back what it granted and is still unused, as an expiry would. Returns
+        what was taken (one ledger row when more than 0)."""
+        self.settle(now)
+        taken = 0
+        for bucket in sorted(self.buckets, key=Bucket.consume_order):
+            if taken == m:
+                break
+            if bucket.active and bucket.source == source and bucket.remaining > 0:
+                take = min(m - taken, bucket.remaining)
+                bucket.remaining -= take
+                bucket.dirty = True
+                taken += take
+        if taken:
+            self.tracked -= taken
+            self.quantity -= taken
+            self._record(-taken, now, meta)
+        return taken
+
     def add(self, n: int, *, now: datetime, meta: Meta, bucket: bool,
             bucket_source: str | None = None) -> None:
         """Grant ``n``: debt is paid first; a bucket keeps only what is left of ``n``."""

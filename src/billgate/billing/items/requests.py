@@ -25,7 +25,10 @@ REASONS = frozenset({"purchase", "renewal", "repeat", "manual", "consume", "refu
                      # holds (``holds.py``): delta-0 rows that change ``reserved``
                      "reserve", "release", "hold_expired",
                      # a WHEN_REPEATED item's remainder carried into the next period
-                     "rollover"})
+                     "rollover",
+                     # a subscription's quantity changed: its items scaled up or down
+                     # (``subscriptions/seats.py``)
+                     "seats"})
 
 Kind = Literal["try_decrease", "decrease", "increase"]
 

@@ -28,7 +28,7 @@ from billgate.billing import writes
 from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
 from billgate.billing.items.alerts import record_low_balances
-from billgate.billing.items.ledger import Entry, Ledger
+from billgate.billing.items.ledger import Entry, Ledger, Meta
 from billgate.billing.items.requests import (
     Request,
     build_request,
@@ -287,6 +287,25 @@ async def expire_source(session: AsyncSession, source: str, *, now: datetime) ->
         await record_low_balances(session, expired, thresholds=balance.thresholds, now=now)
         events += expired
     await repo.close_empty_source_buckets(session, source, now)
+    return events
+
+
+async def take_from_source(session: AsyncSession, customer: Customer, item: ItemDefinition, *,
+                           source: str, quantity: int, now: datetime, reason: str,
+                           description: str | None = None) -> list[ChangeEvent]:
+    """Remove up to ``quantity`` of the unused remainder of ``source``'s expiring grants of
+    ``item`` (``Ledger.take_from_source``: never other grants, never into debt). Runs in
+    the caller's transaction, on the locked balance row."""
+    build_request("decrease", item.item_id, quantity, reason=reason, description=description,
+                  source=source)  # the same checks of amount, reason and text as any change
+    names = repo.Names(customer.type, customer.customer_id, item.item_id)
+    balance = await repo.lock_or_create(session, customer.id, item.id, now)
+    ledger = await repo.load_ledger(session, balance, now)
+    ledger.take_from_source(quantity, source, now=now,
+                            meta=Meta(reason=reason, description=description, source=source))
+    await repo.persist(session, balance, ledger, now)
+    events = events_of(names, ledger.entries)
+    await record_low_balances(session, events, thresholds=balance.thresholds, now=now)
     return events
 
 

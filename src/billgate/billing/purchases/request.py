@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import catalog
-from billgate.billing.catalog_spec import ProductSpec, check_references, parse_product
+from billgate.billing.catalog_spec import MAX_SEATS, ProductSpec, check_references, parse_product
 from billgate.errors import (
     CustomerTypeMismatch,
     Forbidden,
@@ -25,7 +25,7 @@ from billgate.errors import (
 from billgate.money import from_minor
 from billgate.types import CustomerRef
 
-MAX_QUANTITY = 10_000
+MAX_QUANTITY = MAX_SEATS
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,8 @@ async def resolve(session: AsyncSession, *, customer: CustomerRef, product_id: s
         raise InvalidInput(f"product {product.product_id!r} is included by default; every "
                            f"{product.customer_type.value} customer already has it",
                            field=["productId"])
-    _check_quantity(product, quantity)
     price = _price(product, price_id, by_server=by_server, needs_price=needs_price)
+    check_quantity(product, price, quantity)
     return PurchaseRequest(customer=customer, product=product,
                            product_id=product.product_id if inline is None else None,
                            price=price, currency=_currency(price, currency), quantity=quantity)
@@ -125,9 +125,24 @@ async def _product(session: AsyncSession, *, product_id: str | None, inline: dic
     return catalog.product_spec(row)
 
 
-def _check_quantity(product: ProductSpec, quantity: int) -> None:
+def quantity_max(price: dict[str, Any] | None) -> int:
+    """The most a purchase on ``price`` may hold when it is recurring: its catalog
+    ``quantityMax``, else ``MAX_QUANTITY`` (seats are allowed by default)."""
+    return int((price or {}).get("quantityMax") or MAX_QUANTITY)
+
+
+def check_quantity(product: ProductSpec, price: dict[str, Any] | None, quantity: int) -> None:
+    """A recurring price sells seats: any quantity from 1 to its ``quantityMax``. Anything
+    else (a one-time price, a free grant) keeps the old rule: above 1 only when the
+    product is ``stackable``. ``updateSubscriptionQuantity`` checks with this too."""
     if not 1 <= quantity <= MAX_QUANTITY:
         raise InvalidInput(f"quantity must be from 1 to {MAX_QUANTITY}", field=["quantity"])
+    if price is not None and price.get("interval"):
+        limit = quantity_max(price)
+        if quantity > limit:
+            raise InvalidInput(f"price {price['priceId']!r} allows at most {limit} "
+                               f"seat{'s' if limit != 1 else ''}", field=["quantity"])
+        return
     if quantity > 1 and not product.stackable:
         raise ProductNotStackable(
             f"product {product.product_id!r} is not stackable: quantity must be 1",

@@ -32,6 +32,9 @@ class PriceInput:
     interval: IntervalInput | None = None
     free_trial: IntervalInput | None = None
     server_only: bool = False
+    quantity_max: int | None = strawberry.field(
+        default=None, description="Recurring prices only: the most seats a subscription may "
+        "have (1 = no seats); null allows any quantity from 1 up.")
 
 
 @strawberry.input
@@ -75,6 +78,7 @@ class ProductInput:
                     "interval": interval(p.interval),
                     "freeTrial": interval(p.free_trial),
                     "serverOnly": p.server_only,
+                    **({} if p.quantity_max is None else {"quantityMax": p.quantity_max}),
                 }
                 for p in self.prices or []
             ],

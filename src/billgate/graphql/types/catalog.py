@@ -45,6 +45,10 @@ class Price:
     interval: Interval | None
     free_trial: Interval | None
     server_only: bool
+    quantity_max: int | None = strawberry.field(description=(
+        "Recurring prices: the most seats (subscription quantity) allowed; null means any "
+        "quantity from 1 up. Always null for one-time prices (their quantity follows "
+        "the product's stackable)."))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Price:
@@ -54,6 +58,7 @@ class Price:
             interval=Interval.from_json(data.get("interval")),
             free_trial=Interval.from_json(data.get("freeTrial")),
             server_only=bool(data.get("serverOnly")),
+            quantity_max=data.get("quantityMax"),
         )
 
 

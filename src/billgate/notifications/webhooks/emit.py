@@ -74,6 +74,18 @@ async def subscription_updated(session: AsyncSession, customer: Customer, purcha
                                      now=now, test_mode=test_mode, previous_status=previous_status)
 
 
+async def subscription_quantity_updated(session: AsyncSession, customer: Customer,
+                                        purchase: Purchase, *, now: datetime, test_mode: bool,
+                                        previous_status: str, previous_quantity: int) -> WebhookEvent:
+    """``subscription.updated`` for a change of seats: the subscription (with its new
+    ``quantity``) and the quantity it had, ``previousQuantity``."""
+    data = {"subscription": payloads.subscription(purchase), "previousStatus": previous_status,
+            "previousQuantity": previous_quantity}
+    return await events.record_event(session, event_type=events.SUBSCRIPTION_UPDATED,
+                                     customer=_ref(customer), data=data, now=now,
+                                     test_mode=test_mode)
+
+
 async def subscription_canceled(session: AsyncSession, customer: Customer, purchase: Purchase, *,
                                 now: datetime, test_mode: bool,
                                 previous_status: str | None = None) -> WebhookEvent:

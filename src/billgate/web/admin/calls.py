@@ -14,7 +14,7 @@ from typing import Any
 from billgate.billing import balances, catalog, catalog_archive, items, payment_settings, refunds
 from billgate.billing.catalog_spec import ItemSpec, ProductLineSpec, ProductSpec
 from billgate.billing.purchases import service
-from billgate.billing.subscriptions import lifecycle, operations
+from billgate.billing.subscriptions import lifecycle, operations, seats
 from billgate.db.models import Purchase, Transaction
 from billgate.errors import InvalidInput
 from billgate.notifications.webhooks import endpoints
@@ -67,6 +67,13 @@ async def change_subscription(runtime: Runtime, ref: CustomerRef, subscription_i
     if op == "resume":
         return await operations.resume(billing, ref, which, now=now)
     raise InvalidInput(f"unknown subscription action {op[:30]!r}")
+
+
+async def change_seats(runtime: Runtime, ref: CustomerRef, subscription_id: int,
+                       quantity: int) -> Purchase:
+    """``updateSubscriptionQuantity``."""
+    return await seats.update_quantity(await runtime.billing(), ref, subscription_id,
+                                       quantity=quantity, now=runtime.clock.now())
 
 
 async def refund(runtime: Runtime, transaction_id: int, *, amount: int | None,

@@ -8,6 +8,8 @@
 - Every change is a POST carrying the session's CSRF token (403 without it, before the
   form is read further or anything changes) that calls the billing function the matching
   mutation calls, then redirects back with a message (a user error as the message).
+- Seats: a plan sold per seat has a field **Seats** and a button **Change seats**
+  (``updateSubscriptionQuantity``), posted to ``/portal/subscriptions/{id}/seats``.
 - Switch plan is a GET form leading to ``/portal/switch``: the preview
   (``previewSwitchSubscription``'s numbers and lines) with a button **Confirm switch**.
 - ``GET /portal/pay/{public_id}``: an OPEN invoice's pay link (its page and PDF). It opens a
@@ -36,7 +38,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from billgate.billing import invoice_payments, invoices, payment_methods
-from billgate.billing.subscriptions import operations
+from billgate.billing.subscriptions import operations, seats
 from billgate.db.models import Invoice
 from billgate.errors import BillgateError, InvalidInput
 from billgate.runtime import Runtime
@@ -99,6 +101,7 @@ def portal_routes(get_runtime: Callable[[], Runtime]) -> list[BaseRoute]:
         Route("/pay/{public_id}", enter_to_pay, methods=["GET"]),
         Route("/switch", page_(_preview, manage=True), methods=["GET"]),
         Route("/switch", action(_switch, manage=True), methods=["POST"]),
+        Route("/subscriptions/{id:int}/seats", action(_seats, manage=True), methods=["POST"]),
         Route("/subscriptions/{id:int}/{op}", action(_subscription, manage=True), methods=["POST"]),
         Route("/card", page_(_card_page), methods=["GET"]),
         Route("/card", action(_save_test_card), methods=["POST"]),
@@ -266,6 +269,26 @@ async def _subscription(runtime: Runtime, request: Request, session: PortalSessi
     except BillgateError as exc:
         return _back(runtime, exc.message, level="error")
     return _back(runtime, DONE[op])
+
+
+async def _seats(runtime: Runtime, request: Request, session: PortalSession,
+                 form: FormData) -> Response:
+    """``updateSubscriptionQuantity`` from the plan's Seats field: more seats are charged
+    now (prorated), fewer credited toward the next invoices."""
+    try:
+        sub = await seats.update_quantity(
+            await runtime.billing(), session.customer, request.path_params["id"],
+            quantity=_quantity(form.get("quantity")), now=runtime.clock.now())
+    except BillgateError as exc:
+        return _back(runtime, exc.message, level="error")
+    return _back(runtime, f"{sub.product['displayName']} now has {pages.count(sub.quantity, 'seat')}.")
+
+
+def _quantity(value: object) -> int:
+    text = str(value or "").strip()[:12]
+    if not text.isdigit():
+        raise InvalidInput("enter a whole number of seats", field=["quantity"])
+    return int(text)
 
 
 async def _pay(runtime: Runtime, request: Request, session: PortalSession,

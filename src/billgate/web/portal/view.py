@@ -13,6 +13,7 @@ from typing import Any
 
 from billgate.billing import customer_view, invoices
 from billgate.billing.purchases import owned
+from billgate.billing.purchases.request import quantity_max
 from billgate.billing.subscriptions.amounts import period_total
 from billgate.db.models import Purchase
 from billgate.runtime import Runtime
@@ -51,6 +52,13 @@ class Plan:
     notice: str | None
     cancel_at_period_end: bool
     switch_options: list[SwitchOption]
+    quantity: int = 1
+    seats_max: int = 1  # the price's quantityMax as sold (1: sold one at a time)
+
+    @property
+    def can_change_seats(self) -> bool:
+        """``updateSubscriptionQuantity`` takes an ACTIVE or TRIALING plan sold per seat."""
+        return self.status in ("TRIALING", "ACTIVE") and self.seats_max > 1
 
     @property
     def can_cancel(self) -> bool:
@@ -140,7 +148,12 @@ def _plan(sub: Purchase, products: list[Any]) -> Plan:
         next_charge=next_charge,
         trial_ends=day(sub.trial_ends_at) if sub.status == "TRIALING" else None,
         notice=_notice(sub), cancel_at_period_end=sub.cancel_at_period_end,
-        switch_options=_options(sub, products) if sub.status in ("TRIALING", "ACTIVE") else [])
+        switch_options=_options(sub, products) if sub.status in ("TRIALING", "ACTIVE") else [],
+        quantity=sub.quantity, seats_max=_seats_max(sub))
+
+
+def _seats_max(sub: Purchase) -> int:
+    return quantity_max(sub.price) if (sub.price or {}).get("interval") else 1
 
 
 async def read(runtime: Runtime, ref: CustomerRef) -> Portal:

@@ -1,6 +1,6 @@
 """A customer's page (``/admin/customers/{TYPE}/{customerId}``) and its actions: adjust a
 balance (with an optional expiry), grant a product, cancel / undo / pause / resume a
-subscription, refund a charge (optionally taking back what it granted).
+subscription, change its seats, refund a charge (optionally taking back what it granted).
 
 Each action is a POST through ``actions.perform`` to one function of ``calls.py``; on
 success the browser goes back to the page with a message, on a user error the page is shown
@@ -19,8 +19,10 @@ from starlette.routing import Route
 
 from billgate.billing import customer_view
 from billgate.billing.operator_actions import customer_target
+from billgate.billing.purchases.request import quantity_max
 from billgate.errors import BillgateError, InvalidInput
 from billgate.types import CustomerRef, CustomerType
+from billgate.web import pages
 from billgate.web.admin import calls, forms
 from billgate.web.admin.actions import perform
 from billgate.web.admin.console import Ctx, customer_path
@@ -38,6 +40,7 @@ ADJUST_FIELDS = {"amount": "amount", "expiresAt": "expires_at", "itemId": "item"
 GRANT_FIELDS = {"productId": "product", "priceId": "product", "currency": "product",
                 "product": "product", "customer": "product"}
 REFUND_FIELDS = {"amount": "amount", "transactionId": "amount"}
+SEATS_FIELDS = {"quantity": "quantity", "subscriptionId": "quantity"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,15 @@ class SubscriptionView:
     state: customer_view.SubscriptionState
     buttons: list[tuple[str, str]]  # (op, label)
     price: str
+    seats_max: int = 1  # > 1: sold per seat, the Seats field is shown (``seats_of``)
+
+
+def seats_of(row: Any) -> int:
+    """The most seats the subscription's price (as sold) allows; 1 when it changes none
+    (one-time, or not ACTIVE/TRIALING: ``updateSubscriptionQuantity`` would refuse)."""
+    if row.status not in ("TRIALING", "ACTIVE") or not (row.price or {}).get("interval"):
+        return 1
+    return quantity_max(row.price)
 
 
 def _buttons(status: str, cancel_at_period_end: bool) -> list[tuple[str, str]]:
@@ -115,7 +127,8 @@ async def render(ctx: Ctx, ref: CustomerRef, *, forms_: dict[str, FormState] | N
         return ctx.render("admin/customer_missing.html", status=404, test_mode=settings.test_mode,
                           ref=ref)
     subscriptions = [SubscriptionView(s, _buttons(s.row.status, s.row.cancel_at_period_end),
-                                      _price_text(s.row)) for s in detail.subscriptions]
+                                      _price_text(s.row), seats_of(s.row))
+                     for s in detail.subscriptions]
     return ctx.render(
         "admin/customer.html", status=status, test_mode=settings.test_mode, ref=ref,
         detail=detail, subscriptions=subscriptions, grant_options=_grant_options(detail),
@@ -209,6 +222,26 @@ async def subscription(ctx: Ctx, form: FormData) -> Response:
         done=lambda sub: f"{sub.product['displayName']}: {done}.")
 
 
+async def seats(ctx: Ctx, form: FormData) -> Response:
+    """``updateSubscriptionQuantity`` from a subscription's Seats field."""
+    ref = _form_ref(form)
+    if ref is None:
+        return ctx.redirect("/admin/customers")
+    sub_id = forms.text(form, "subscription_id")
+
+    async def work() -> Any:
+        quantity = forms.whole_number(form, "quantity", "Seats")
+        if not sub_id.isdigit() or quantity is None:
+            raise InvalidInput("unknown subscription", field=["subscriptionId"])
+        return await calls.change_seats(ctx.runtime, ref, int(sub_id), quantity)
+
+    return await _act(
+        ctx, ref, form, name=f"seats-{sub_id}", fields=SEATS_FIELDS,
+        action="updateSubscriptionQuantity", target=customer_target(ref), work=work,
+        detail=f"subscription {sub_id}: {forms.text(form, 'quantity')} seats",
+        done=lambda sub: f"{sub.product['displayName']}: {pages.count(sub.quantity, 'seat')}.")
+
+
 async def refund(ctx: Ctx, form: FormData) -> Response:
     ref = _form_ref(form)
     if ref is None:
@@ -245,5 +278,6 @@ def routes(page_: Callable[..., Any], action: Callable[..., Any]) -> list[Route]
         Route("/customer/adjust-balance", action(adjust, back=_back), methods=["POST"]),
         Route("/customer/grant-product", action(grant, back=_back), methods=["POST"]),
         Route("/customer/subscription", action(subscription, back=_back), methods=["POST"]),
+        Route("/customer/seats", action(seats, back=_back), methods=["POST"]),
         Route("/customer/refund", action(refund, back=_back), methods=["POST"]),
     ]
