@@ -181,6 +181,39 @@ async def _check_not_blocked(session: AsyncSession) -> None:
         raise NewPurchasesBlocked("new purchases are blocked in the payment settings")
 
 
+async def set_promo_code(db: Database, code: str, promo_code: str | None, *,
+                         clock: Clock) -> None:
+    """The hosted page's "Promo code" field: put the code on the open checkout (checked now,
+    ``PromoCodeInvalid`` says why not; counted only when paid), replacing the one it had;
+    an empty field takes the code off. A checkout being paid (PROCESSING) is left alone."""
+    async with db.read_session() as session:
+        checkout_id = await session.scalar(select(CheckoutSession.id)
+                                           .where(CheckoutSession.code == code))
+    if checkout_id is None:
+        raise CheckoutUnavailable("this checkout link is unknown, already used or expired")
+
+    async def work(uow: UnitOfWork) -> None:
+        uow.quiet()  # nothing the customer owns changes
+        checkout = await locks.checkout(uow.session, checkout_id)
+        if checkout is None or checkout.status != OPEN or checkout.expires_at <= uow.now:
+            raise CheckoutUnavailable("this checkout link is unknown, already used or expired")
+        await promo_codes.attach(uow.session, checkout, uow.customer, promo_code, now=uow.now)
+
+    await on_checkout(db, checkout_id, work, clock=clock)
+
+
+async def promo_code_of(db: Database, code: str) -> str | None:
+    """The code on a checkout (what the page's field shows), or None."""
+    from billgate.db.models import PromoCode, PromoRedemption
+
+    async with db.read_session() as session:
+        return await session.scalar(
+            select(PromoCode.code)
+            .join(PromoRedemption, PromoRedemption.promo_code_id == PromoCode.id)
+            .join(CheckoutSession, CheckoutSession.id == PromoRedemption.checkout_id)
+            .where(CheckoutSession.code == code))
+
+
 async def get_checkout(db: Database, code: str, *, clock: Clock) -> tuple[CheckoutSession, Customer]:
     """An open checkout by its code; ``CheckoutUnavailable`` when unknown, used or expired."""
     async with db.read_session() as session:
