@@ -414,3 +414,27 @@ class TestRedemptions:
         with pytest.raises(PromoCodeInvalid, match="not to a change of plan"):
             await complete(runtime, code)
         assert [s["productId"] for s in (await account(api))["subscriptions"]] == ["pro"]
+
+
+class TestAudit:
+    async def test_audit_finds_counts_and_lines_that_disagree(self, api: Any,
+                                                              runtime: Any) -> None:
+        from billgate.db.models import Invoice, PromoCode
+
+        await create_code(api, code="AUDITED", percentOff="10", duration="ONCE", maxRedemptions=1)
+        await buy(api, runtime, "credit-pack", promoCode="audited")
+        await no_violations(runtime)
+        async with runtime.db.session() as session, session.begin():
+            code = await session.scalar(select(PromoCode))
+            assert code is not None
+            code.times_redeemed = 2
+            invoice = await session.scalar(select(Invoice))
+            assert invoice is not None
+            invoice.lines = [*invoice.lines[:1], {**invoice.lines[1], "redemptionId": 999}]
+        async with runtime.db.read_session() as session:
+            found = sorted(str(v) for v in await audit.run(session))
+        assert found == [
+            "discount-lines: USER:u1: invoice %d's discount line names redemption 999, not an "
+            "APPLIED one of its purchase" % invoice.id,
+            "promo-redemptions: -: promo code AUDITED: times redeemed 2, APPLIED redemptions 1, "
+            "max 1"]
