@@ -434,7 +434,7 @@ class TestAudit:
         async with runtime.db.read_session() as session:
             found = sorted(str(v) for v in await audit.run(session))
         assert found == [
-            "discount-lines: USER:u1: invoice %d's discount line names redemption 999, not an "
-            "APPLIED one of its purchase" % invoice.id,
+            f"discount-lines: USER:u1: invoice {invoice.id}'s discount line names redemption "
+            "999, not an APPLIED one of its purchase",
             "promo-redemptions: -: promo code AUDITED: times redeemed 2, APPLIED redemptions 1, "
             "max 1"]
