@@ -53,7 +53,7 @@ def row_of(code: PromoCode) -> Row:
            else f"{amounts_text(code.amount_off or {})} off")
     duration = {"ONCE": "Once", "FOREVER": "Forever"}.get(
         code.duration, f"{code.duration_in_months} months")
-    limit = "no limit" if code.max_redemptions is None else f"of {code.max_redemptions}"
+    limit = "(no limit)" if code.max_redemptions is None else f"of {code.max_redemptions}"
     return Row(id=code.id, code=code.code, name=code.display_name or "", off=off,
                duration=duration, redemptions=f"{code.times_redeemed} {limit}",
                expires=code.expires_at, products=", ".join(code.product_ids or []) or "Every product",
