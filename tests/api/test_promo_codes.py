@@ -17,7 +17,9 @@ from test_subscription_lifecycle import (
     SteppedClock,
     account,
     advance_to,
+    prorated,
     settings,
+    switch,
     utc,
 )
 
@@ -224,6 +226,26 @@ class TestDurations:
         assert refunded["refundTransaction"]["refund"]["amount"] == -900
         [invoice] = await invoices(api)
         assert kinds(invoice) == [("plan", PRO), ("discount", -1000)]
+        await no_violations(runtime)
+
+
+    async def test_a_switch_credits_what_was_paid_and_ends_the_discount(
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+        await create_code(api, code="HALFPRO", percentOff="50", duration="FOREVER")
+        await buy(api, runtime, "pro", promoCode="halfpro")
+        start, end = T0, RENEWALS[0]
+        now = T0 + timedelta(days=10, hours=5)
+        await advance_to(api, clock, now)
+        payload = await switch(api, "pro", "enterprise")
+        assert payload["userErrors"] == [], payload
+        newest = (await invoices(api))[-1]
+        # The unused time of the $9.50 (50% off $19.00) paid, not of the list price.
+        credit = prorated(950, start, end, now)
+        assert kinds(newest) == [("proration_credit", -credit),
+                                 ("proration_debit", prorated(ENTERPRISE, start, end, now))]
+        await advance_to(api, clock, end)
+        assert kinds((await invoices(api))[-1]) == [("plan", ENTERPRISE)], \
+            "the code stays with the plan it was redeemed on"
         await no_violations(runtime)
 
 

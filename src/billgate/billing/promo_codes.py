@@ -432,3 +432,16 @@ async def period_lines(session: AsyncSession, sub: Purchase, *, period_start: da
         return []
     return [line(code, redemption, amount, currency)]
 
+
+
+async def current_discount(session: AsyncSession, sub: Purchase) -> int:
+    """What a promo code took off ``sub``'s current period: a switch credits the unused
+    time of what was paid, not of the list price. (The code stays with the purchase it was
+    redeemed on: the plan a switch starts is not discounted.)"""
+    if sub.current_period_start is None:
+        return 0
+    from billgate.billing.subscriptions.amounts import period_total
+
+    lines = await period_lines(session, sub, period_start=sub.current_period_start,
+                               subtotal=period_total(sub))
+    return -sum(int(line["amount"]) for line in lines)
