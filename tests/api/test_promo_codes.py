@@ -249,6 +249,23 @@ class TestDurations:
         await no_violations(runtime)
 
 
+    async def test_the_trial_ending_email_names_the_discounted_charge(
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+        from billgate.billing import reminders
+        from billgate.db.models import EmailOutbox
+        from billgate.notifications.sender import render
+
+        await api.data("""mutation { updateCustomer(input: {customer: {type: USER,
+            customerId: "u1"}, email: "u1@example.com"}) { userErrors { code } } }""")
+        await create_code(api, code="TRIALHALF", percentOff="50", duration="ONCE")
+        await buy(api, runtime, "enterprise", promoCode="trialhalf")
+        await advance_to(api, clock, utc(2026, 1, 28, 13))  # 3 days before the trial ends
+        async with runtime.db.read_session() as session:
+            [email] = (await session.scalars(select(EmailOutbox).where(
+                EmailOutbox.template == reminders.TRIAL_ENDING))).all()
+        assert "charged 49.50 USD" in render(email.template, email.context).text
+
+
 # Creating, listing, disabling ----------------------------------------------------------------
 
 
