@@ -36,8 +36,8 @@ PAGES = [("sign-in", "/admin/sign-in"), ("overview", "/admin"), ("catalog", "/ad
          ("product", "/admin/catalog/products/pro"), ("customers", "/admin/customers"),
          ("customer", "/admin/customers/USER/ada"), ("transactions", "/admin/transactions"),
          ("invoices", "/admin/invoices"), ("payouts", "/admin/payouts"),
-         ("promo-codes", "/admin/promo-codes"), ("webhooks", "/admin/webhooks"), ("settings", "/admin/settings"),
-         ("activity", "/admin/activity")]
+         ("promo-codes", "/admin/promo-codes"), ("webhooks", "/admin/webhooks"),
+         ("settings", "/admin/settings"), ("activity", "/admin/activity")]
 
 
 async def gql(client: httpx.AsyncClient, query: str, variables: dict | None = None) -> dict:
