@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -230,7 +230,6 @@ class Discount:
     redemption: PromoRedemption
     amount: int
     currency: str
-    lines: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def description(self) -> str:

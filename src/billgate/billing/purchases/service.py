@@ -38,6 +38,8 @@ from billgate.db.models import (
     CheckoutSession,
     Customer,
     Invoice,
+    PromoCode,
+    PromoRedemption,
     Purchase,
     Transaction,
 )
@@ -204,8 +206,6 @@ async def set_promo_code(db: Database, code: str, promo_code: str | None, *,
 
 async def promo_code_of(db: Database, code: str) -> str | None:
     """The code on a checkout (what the page's field shows), or None."""
-    from billgate.db.models import PromoCode, PromoRedemption
-
     async with db.read_session() as session:
         return await session.scalar(
             select(PromoCode.code)
