@@ -36,8 +36,8 @@ PAGES = [("sign-in", "/admin/sign-in"), ("overview", "/admin"), ("catalog", "/ad
          ("product", "/admin/catalog/products/pro"), ("customers", "/admin/customers"),
          ("customer", "/admin/customers/USER/ada"), ("transactions", "/admin/transactions"),
          ("invoices", "/admin/invoices"), ("payouts", "/admin/payouts"),
-         ("webhooks", "/admin/webhooks"), ("settings", "/admin/settings"),
-         ("activity", "/admin/activity")]
+         ("promo-codes", "/admin/promo-codes"), ("webhooks", "/admin/webhooks"),
+         ("settings", "/admin/settings"), ("activity", "/admin/activity")]
 
 
 async def gql(client: httpx.AsyncClient, query: str, variables: dict | None = None) -> dict:
@@ -49,11 +49,11 @@ async def gql(client: httpx.AsyncClient, query: str, variables: dict | None = No
 
 
 async def buy(client: httpx.AsyncClient, who: str, product: str, price: str | None = None,
-              card: str = "4242424242424242") -> None:
+              card: str = "4242424242424242", promo: str | None = None) -> None:
     data = await gql(client, """mutation ($input: CreateCheckoutUrlInput!) {
         createCheckoutUrl(input: $input) { url userErrors { message } } }""",
                      {"input": {"customer": {"type": "USER", "customerId": who}, "productId": product,
-                                "priceId": price, "returnUrl": RETURN_URL}})
+                                "priceId": price, "returnUrl": RETURN_URL, "promoCode": promo}})
     url = data["createCheckoutUrl"]["url"]
     await client.post(url.replace(str(client.base_url).rstrip("/"), "") + "/complete",
                       data={"test_card": card})
@@ -64,12 +64,20 @@ async def seed(base: str) -> None:
         await gql(client, """mutation { createWebhookEndpoint(input: {url:
             "http://127.0.0.1:9/billing-events", description: "Backend (down)"}) {
             userErrors { message } } }""")
+        for code in ('{code: "WELCOME20", displayName: "Welcome offer", percentOff: "20", '
+                     'duration: ONCE, maxRedemptions: 100, firstPurchaseOnly: true}',
+                     '{code: "PROYEAR", amountOff: [{currency: USD, amount: "5.00"}], '
+                     'duration: REPEATING, durationInMonths: 12, productIds: ["pro"]}',
+                     '{code: "LAUNCH", percentOff: "50", duration: FOREVER, '
+                     'expiresAt: "2030-01-01T00:00:00Z"}'):
+            await gql(client, f"mutation {{ createPromoCode(input: {code}) "
+                              "{ userErrors { message } } }")
         for n, who in enumerate(PEOPLE):
             await gql(client, """mutation ($c: CustomerRef!, $e: String) { updateCustomer(input:
                 {customer: $c, email: $e}) { userErrors { message } } }""",
                       {"c": {"type": "USER", "customerId": who}, "e": f"{who}@example.com"})
             if n % 3 == 0:
-                await buy(client, who, "pro", "pro-monthly")
+                await buy(client, who, "pro", "pro-monthly", promo="welcome20" if n % 2 else None)
             elif n % 3 == 1:
                 await buy(client, who, "pro", "pro-yearly")
             if n % 2 == 0:

@@ -150,6 +150,13 @@ class PaymentFailed(BillgateError):
     code = "PAYMENT_FAILED"
 
 
+class PromoCodeInvalid(BillgateError):
+    """A promo code that cannot be used here; the message says why (unknown, disabled,
+    expired, used up, not for this product, not a first purchase)."""
+
+    code = "PROMO_CODE_INVALID"
+
+
 class CheckoutUnavailable(InvalidInput):
     """The checkout link does not exist, was already used, or has expired."""
 

@@ -3,13 +3,15 @@
 A ``RuleBasedStateMachine`` buys, grants, switches up and down, changes seats (Pro is
 sold per seat here: its ``quantityMax`` is lifted for this test), cancels and uncancels,
 pauses and resumes, swaps a good card for a declining one and back, refunds with and
-without revoking, consumes credits and advances the clock across renewals and dunning, all
-through the GraphQL API and the hosted checkout page. After every step it checks:
+without revoking, consumes credits, buys with promo codes (each duration, and one with a
+single redemption) and advances the clock across renewals and dunning, all through the
+GraphQL API and the hosted checkout page. After every step it checks:
 
 - ``billgate audit`` is clean (``billing.audit.run``): charges equal PAID invoices and
   refunds never exceed them, no repeat granted twice, every balance equals its ledger, at
   most one live subscription per line, account credit matches its entries, repeats
-  scale with the seats;
+  scale with the seats, promo codes' redemptions never pass their maximum and every
+  discount line names an applied one;
 - ``hasAccess`` agrees with each subscription's status, pending cancel and grace period;
 - the customer owns exactly one plan of its line (Free returns when a paid plan ends).
 
@@ -43,6 +45,12 @@ GOOD_CARD, DECLINED_CARD = "4242424242424242", "4000000000000002"
 PLANS = ("free", "pro", "enterprise")
 PAID_PLANS = {"pro": ("pro-monthly", "pro-yearly"), "enterprise": ("enterprise-monthly",)}
 ERRORS = "userErrors { code message }"
+# The promo codes a life may buy with (each example makes its own, suffixed with its
+# customer): percent and amount off, each duration, and one that a single purchase uses up.
+PROMOS = {"ONCE": {"percentOff": "20", "duration": "ONCE"},
+          "FOREVER": {"amountOff": [{"currency": "USD", "amount": "3.00"}], "duration": "FOREVER"},
+          "REPEATING": {"percentOff": "50", "duration": "REPEATING", "durationInMonths": 2},
+          "SINGLE": {"percentOff": "10", "duration": "ONCE", "maxRedemptions": 1}}
 
 STATE = """
 query ($c: CustomerRef!) {
@@ -97,6 +105,13 @@ def machine(life: Life) -> type[RuleBasedStateMachine]:
         def __init__(self) -> None:
             super().__init__()
             self.customer = {"type": "USER", "customerId": f"life-{next(Life.customers)}"}
+            for name, fields in PROMOS.items():
+                codes = self.mutate("createPromoCode", {"code": self.promo(name), **fields},
+                                    for_customer=False)
+                assert codes == [], codes
+
+        def promo(self, name: str) -> str:
+            return f"{name}-{self.customer['customerId']}"
 
         def mutate(self, name: str, fields: dict[str, Any], *, input_type: str | None = None,
                    for_customer: bool = True) -> list[str]:
@@ -112,11 +127,13 @@ def machine(life: Life) -> type[RuleBasedStateMachine]:
         # Steps --------------------------------------------------------------------------
 
         @rule(product=st.sampled_from(["pro", "enterprise", "credit-pack"]),
-              yearly=st.booleans())
-        def buy(self, product: str, yearly: bool) -> None:
+              yearly=st.booleans(), promo=st.none() | st.sampled_from(sorted(PROMOS)))
+        def buy(self, product: str, yearly: bool, promo: str | None) -> None:
             """Through the hosted page, as a customer would (test mode)."""
             fields: dict[str, Any] = {"productId": product,
                                       "returnUrl": "https://app.example.com/done"}
+            if promo is not None:
+                fields["promoCode"] = self.promo(promo).lower()
             if product == "pro":
                 fields["priceId"] = "pro-yearly" if yearly else "pro-monthly"
             data = life.call(f"mutation ($input: CreateCheckoutUrlInput!) {{ createCheckoutUrl("
@@ -124,7 +141,7 @@ def machine(life: Life) -> type[RuleBasedStateMachine]:
                              {"input": {"customer": self.customer, **fields}})
             url = data["createCheckoutUrl"]["url"]
             if url is None:
-                return  # refused (already owned): a life goes on
+                return  # refused (already owned, a promo code used up): a life goes on
             response = life.run(life.api.client.post(
                 "/checkout/" + url.rsplit("/", 1)[-1] + "/complete"))
             assert response.status_code in (303, 409), response.text

@@ -12,7 +12,8 @@ import httpx
 SERVER_KEY = "sk_test_server_key"  # tests/conftest.py
 CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 PAGES = ("/admin", "/admin/catalog", "/admin/customers", "/admin/transactions",
-         "/admin/invoices", "/admin/payouts", "/admin/webhooks", "/admin/settings",
+         "/admin/invoices", "/admin/payouts", "/admin/promo-codes", "/admin/webhooks",
+         "/admin/settings",
          "/admin/activity")
 
 

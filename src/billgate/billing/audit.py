@@ -15,7 +15,12 @@ concurrency scenario. Each check is one query over all customers and yields a
 - ``holds``: a balance's ``reserved`` equals the sum of its HELD reservations, and its
   latest ledger row's ``reserved_after`` is that ``reserved``;
 - ``seats``: a live subscription's active repeat schedules grant its included quantity
-  times its seats (``subscriptions/seats.py`` rescales them when the quantity changes).
+  times its seats (``subscriptions/seats.py`` rescales them when the quantity changes);
+- ``promo-redemptions``: a promo code's ``times_redeemed`` equals its APPLIED redemptions
+  and never exceeds ``max_redemptions`` (customer ``-``: a code is nobody's);
+- ``discount-lines``: every discount line of an invoice that stands names an APPLIED
+  redemption of that invoice's purchase, at most one per invoice, and every APPLIED
+  redemption names the purchase it was applied to.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from billgate.db.models import (
     ItemChange,
     ItemReservation,
     ItemSchedule,
+    PromoCode,
+    PromoRedemption,
     Purchase,
     Transaction,
 )
@@ -59,8 +66,8 @@ async def run(session: AsyncSession) -> list[Violation]:
         select(Customer.id, Customer.type, Customer.customer_id))}
     found: list[Violation] = []
     for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit, _holds,
-                  _seats):
-        found += [Violation(name, names.get(pk, str(pk)), detail)
+                  _seats, _promo_redemptions, _discount_lines):
+        found += [Violation(name, names.get(pk, str(pk) if pk else "-"), detail)
                   async for name, pk, detail in check(session)]
     return found
 
@@ -184,3 +191,39 @@ async def _seats(session: AsyncSession) -> Found:
             yield ("seats", customer_pk,
                    f"subscription {purchase_id}: {item_id} repeats {scheduled}, "
                    f"{per_seat[item_id]} x {seats} seats is {per_seat[item_id] * seats}")
+async def _promo_redemptions(session: AsyncSession) -> Found:
+    applied = (select(PromoRedemption.promo_code_id, func.count(PromoRedemption.id).label("n"))
+               .where(PromoRedemption.status == "APPLIED")
+               .group_by(PromoRedemption.promo_code_id).subquery())
+    rows = await session.execute(
+        select(PromoCode.code, PromoCode.times_redeemed, PromoCode.max_redemptions,
+               func.coalesce(applied.c.n, 0))
+        .outerjoin(applied, applied.c.promo_code_id == PromoCode.id))
+    for code, times, most, count in rows:
+        if times != count or (most is not None and times > most):
+            yield ("promo-redemptions", 0,
+                   f"promo code {code}: times redeemed {times}, APPLIED redemptions {count}, "
+                   f"max {most}")
+
+
+async def _discount_lines(session: AsyncSession) -> Found:
+    applied = {row[0]: (row[1], row[2]) for row in await session.execute(
+        select(PromoRedemption.id, PromoRedemption.purchase_id, PromoRedemption.customer_pk)
+        .where(PromoRedemption.status == "APPLIED"))}
+    for redemption_id, (purchase_id, customer_pk) in applied.items():
+        if purchase_id is None:
+            yield ("discount-lines", customer_pk,
+                   f"APPLIED redemption {redemption_id} names no purchase")
+    for invoice_id, customer_pk, purchase_id, lines in await session.execute(
+            select(Invoice.id, Invoice.customer_pk, Invoice.purchase_id, Invoice.lines)
+            .where(Invoice.status.in_(STANDING_INVOICES))):
+        discounts = [line for line in lines or [] if line.get("kind") == "discount"]
+        if len(discounts) > 1:
+            yield ("discount-lines", customer_pk,
+                   f"invoice {invoice_id} has {len(discounts)} discount lines")
+        for line in discounts:
+            named = applied.get(line.get("redemptionId"))
+            if named is None or named[0] != purchase_id:
+                yield ("discount-lines", customer_pk,
+                       f"invoice {invoice_id}'s discount line names redemption "
+                       f"{line.get('redemptionId')}, not an APPLIED one of its purchase")

@@ -6,6 +6,7 @@ on each other; seen without it: purchases vs item schedules deadlocking on Postg
     1. customer                      ``customer``            (the unit of work takes it first)
     2. purchases / subscriptions     ``owned_purchases``, ``purchase``
        checkouts, charge claims      ``checkout``, ``charge_claim``
+       promo codes                   ``promo_code`` (shared by customers: after their own rows)
     3. item schedules                (written under 1 and 2, never locked alone)
     4. balances                      ``items.repository.lock`` (the ledger's own, one UPDATE)
     5. transactions / invoices       ``transaction``
@@ -28,7 +29,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.purchases.repository import owned_statement
-from billgate.db.models import ChargeClaim, CheckoutSession, Customer, Purchase, Transaction
+from billgate.db.models import (
+    ChargeClaim,
+    CheckoutSession,
+    Customer,
+    PromoCode,
+    Purchase,
+    Transaction,
+)
 
 
 async def customer(session: AsyncSession, customer_pk: int) -> None:
@@ -53,6 +61,14 @@ async def purchase(session: AsyncSession, purchase_id: int) -> Purchase | None:
 async def checkout(session: AsyncSession, checkout_id: int) -> CheckoutSession | None:
     """2. One checkout, re-read and locked."""
     return await session.get(CheckoutSession, checkout_id, with_for_update=True,
+                             populate_existing=True)
+
+
+async def promo_code(session: AsyncSession, promo_code_id: int) -> PromoCode | None:
+    """2b. One promo code, re-read and locked: its redemptions are counted and taken under
+    this lock, so two servers never both take its last redemption. Taken after the
+    customer's own rows (and by ``updatePromoCode`` alone, which locks nothing else)."""
+    return await session.get(PromoCode, promo_code_id, with_for_update=True,
                              populate_existing=True)
 
 

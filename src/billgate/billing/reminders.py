@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, select
 
-from billgate.billing import unit_of_work
+from billgate.billing import promo_codes, unit_of_work
 from billgate.billing.context import Billing
 from billgate.billing.subscriptions.amounts import period_total
 from billgate.billing.unit_of_work import UnitOfWork
@@ -97,17 +97,20 @@ async def _remind(kind: _Kind, purchase_id: int, at: datetime, uow: UnitOfWork) 
                                {"purchase_id": sub.id, "kind": kind.name, "due_for": moment,
                                 "created_at": at}, ["purchase_id", "kind", "due_for"]):
         return 0  # another process sent it
-    outbox.enqueue(session, uow.customer, kind.name, context(uow.customer, sub, moment, at=at),
-                   now=at)
+    # A promo code's discount on the period that starts then (``promo_codes``).
+    discount = -sum(int(line["amount"]) for line in await promo_codes.period_lines(
+        session, sub, period_start=moment, subtotal=period_total(sub)))
+    outbox.enqueue(session, uow.customer, kind.name,
+                   context(uow.customer, sub, moment, at=at, discount=discount), now=at)
     return 1
 
 
 def context(customer: Customer, sub: Purchase, moment: datetime, *,
-            at: datetime) -> dict[str, Any]:
-    """What the email shows: the plan, when, and what will be charged then (before tax
-    and account credit, which the invoice applies)."""
+            at: datetime, discount: int = 0) -> dict[str, Any]:
+    """What the email shows: the plan, when, and what will be charged then (after a promo
+    code's ``discount``, before tax and account credit, which the invoice applies)."""
     currency = sub.currency or "USD"
     days = max(1, round((moment - at) / timedelta(days=1)))
     return {"customer": customer.customer_id, "product": sub.product.get("displayName"),
             "at": moment.isoformat(), "days": days, "currency": currency,
-            "amount": from_minor(period_total(sub), currency)}
+            "amount": from_minor(period_total(sub) - discount, currency)}

@@ -641,3 +641,52 @@ class OperatorAction(Base):
     outcome: Mapped[str] = mapped_column(String(64))
     via: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class PromoCode(Base):
+    """A promo code (``createPromoCode``): percent or amount off, for one invoice, every
+    invoice or ``duration_in_months``. ``code`` is stored upper-cased (codes are
+    case-insensitive). ``times_redeemed`` counts APPLIED redemptions and is raised by a
+    conditional UPDATE under the code's row lock (``billing/promo_codes.py``)."""
+
+    __tablename__ = "promo_codes"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    percent_off: Mapped[str | None] = mapped_column(String(12))  # a decimal string: "12.5"
+    amount_off: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # currency -> minor
+    duration: Mapped[str] = mapped_column(String(12))  # ONCE | FOREVER | REPEATING
+    duration_in_months: Mapped[int | None] = mapped_column(Integer)
+    max_redemptions: Mapped[int | None] = mapped_column(Integer)
+    times_redeemed: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    product_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: every product
+    first_purchase_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class PromoRedemption(Base):
+    """A promo code on one checkout: ATTACHED (chosen, counts nothing), RESERVED while the
+    checkout's completion charges (counts until ``reserved_until``, real time, like the
+    checkout's lease), APPLIED once paid (counts for ever; the discount lines of the
+    purchase's invoices name it). A failed or abandoned payment gives the reservation back
+    (ATTACHED again)."""
+
+    __tablename__ = "promo_redemptions"
+    __table_args__ = (Index("ix_promo_redemptions_code", "promo_code_id", "status"),
+                      Index("ix_promo_redemptions_purchase", "purchase_id"))
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    promo_code_id: Mapped[int] = mapped_column(ForeignKey("promo_codes.id"))
+    checkout_id: Mapped[int] = mapped_column(ForeignKey("checkout_sessions.id"), unique=True)
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    status: Mapped[str] = mapped_column(String(12))  # ATTACHED | RESERVED | APPLIED
+    reserved_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    purchase_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The start of the first paid period of the subscription it discounts (ONCE: that
+    # period only; REPEATING: periods starting within ``duration_in_months`` of it).
+    first_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)

@@ -48,6 +48,7 @@ class ErrorCode(Enum):
     INVOICE_NOT_FOUND = "INVOICE_NOT_FOUND"
     INVOICE_NOT_OPEN = "INVOICE_NOT_OPEN"
     RESERVATION_NOT_FOUND = "RESERVATION_NOT_FOUND"
+    PROMO_CODE_INVALID = "PROMO_CODE_INVALID"
     # The database did not answer in time, or refused the work (down, read-only, out of
     # connections): nothing was changed by the failed part; retry later.
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"

@@ -29,6 +29,7 @@ from billgate.graphql.mutations.customers import CustomerMutations
 from billgate.graphql.mutations.holds import HoldMutations
 from billgate.graphql.mutations.items import ItemMutations
 from billgate.graphql.mutations.portal import PortalMutations
+from billgate.graphql.mutations.promo_codes import PromoCodeMutations, promo_codes_page
 from billgate.graphql.mutations.purchases import PurchaseMutations
 from billgate.graphql.mutations.seats import SeatMutations
 from billgate.graphql.mutations.subscriptions import SubscriptionMutations
@@ -48,6 +49,7 @@ from billgate.graphql.types.common import Currency, CustomerRef, CustomerType, N
 from billgate.graphql.types.customer import Customer
 from billgate.graphql.types.invoices import Invoice, Transaction
 from billgate.graphql.types.items import Item, ItemChange
+from billgate.graphql.types.promo_codes import PromoCode
 from billgate.graphql.types.purchases import CustomerSubscription
 from billgate.graphql.types.reports import OperatorAction, Payout, RevenueReport
 from billgate.graphql.types.settings import PaymentSettings
@@ -144,11 +146,16 @@ class Query:
 
         return await endpoints_page(info, first, after)
 
+    @strawberry.field(description="Promo codes, newest first (secret key only).")
+    async def promo_codes(self, info: Info, first: int | None = None,
+                          after: str | None = None) -> Connection[PromoCode]:
+        return await promo_codes_page(info, first, after)
+
 
 @strawberry.type
 class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, HoldMutations,
                CustomerMutations, BillingMutations, CatalogMutations, WebhookMutations,
-               PortalMutations, SeatMutations):
+               PortalMutations, SeatMutations, PromoCodeMutations):
     pass
 
 
@@ -182,7 +189,7 @@ def build_schema(*, debug: bool = False, max_query_cost: int = DEFAULT_MAX_QUERY
         mutation=Mutation,
         subscription=Subscription,
         types=[Customer, Product, Item, ItemChange, CustomerSubscription, Invoice, Transaction,
-               WebhookEndpoint, WebhookDelivery, OperatorAction, Payout],
+               WebhookEndpoint, WebhookDelivery, OperatorAction, Payout, PromoCode],
         extensions=extensions,  # type: ignore[arg-type]
         # "Did you mean ...?" for a mistyped field, as graphql-core gives for enum values
         # (the schema is public: schema.graphql).

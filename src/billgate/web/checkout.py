@@ -27,13 +27,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from billgate.billing import catalog
 from billgate.billing.purchases import service
 from billgate.db.models import CheckoutSession
-from billgate.errors import BillgateError, CheckoutUnavailable, PaymentFailed
+from billgate.errors import BillgateError, CheckoutUnavailable, PaymentFailed, PromoCodeInvalid
 from billgate.payments.rails import PaymentRails
 from billgate.runtime import Runtime
 from billgate.web import checkout_stripe, pages
@@ -86,6 +86,12 @@ class Summary:
     # Tax on top of the price for this buyer's country ("VAT 20%"), included in due today.
     tax_label: str | None = None
     tax: str | None = None
+    # A promo code on the checkout: its line ("Promo code SAVE20 (20% off)") and amount off,
+    # or why it cannot be used now; ``promo_code`` fills the page's field.
+    promo_code: str | None = None
+    discount_label: str | None = None
+    discount: str | None = None
+    promo_error: str | None = None
 
 
 def checkout_routes(get_runtime: Callable[[], Runtime]) -> list[Route]:
@@ -100,10 +106,14 @@ def checkout_routes(get_runtime: Callable[[], Runtime]) -> list[Route]:
     async def done(request: Request) -> Response:
         return pages.render("checkout_done.html")
 
+    async def promo(request: Request) -> Response:
+        return await _promo(get_runtime(), request)
+
     return [Route("/checkout/{code}", show, methods=["GET"], name="checkout"),
             Route("/checkout/{code}/done", done, methods=["GET"], name="checkout_done"),
             Route("/checkout/{code}/complete", complete, methods=["POST"],
                   name="checkout_complete"),
+            Route("/checkout/{code}/promo", promo, methods=["POST"], name="checkout_promo"),
             *checkout_stripe.routes(get_runtime, _page)]
 
 
@@ -123,7 +133,8 @@ async def _page(runtime: Runtime, request: Request, *, error: str | None = None,
             summary=summary, error=error, live_notice=LIVE_NOTICE, test_mode=test_mode,
             test_cards=TEST_CARDS,
             cancel_url=pages.app_link(checkout.cancel_url, runtime.settings.allowed_return_urls),
-            complete_path=request.url_for("checkout_complete", code=code).path, **extra)
+            complete_path=request.url_for("checkout_complete", code=code).path,
+            promo_path=request.url_for("checkout_promo", code=code).path, **extra)
 
     if not test_mode and checkout_stripe.stripe_of(runtime) is not None:
         return await checkout_stripe.page(runtime, request, checkout, render=render, error=error,
@@ -153,6 +164,21 @@ async def _complete(runtime: Runtime, request: Request) -> Response:
         return await _page(runtime, request, error=exc.message, status=409)
     return pages.back_to_app(done.return_url, request.path_params["code"],
                              runtime.settings.allowed_return_urls)
+
+
+async def _promo(runtime: Runtime, request: Request) -> Response:
+    """The "Promo code" field: the code goes on the checkout and the page shows the new
+    total (303 back to it); a code that cannot be used shows the page with the reason (409)
+    and changes nothing."""
+    code = request.path_params["code"]
+    text = str((await request.form()).get("promo_code") or "")[:100]
+    try:
+        await service.set_promo_code(runtime.db, code, text, clock=runtime.clock)
+    except CheckoutUnavailable:
+        return _gone()
+    except BillgateError as exc:
+        return await _page(runtime, request, error=exc.message, status=409)
+    return RedirectResponse(request.url_for("checkout", code=code).path, status_code=303)
 
 
 async def _test_card(request: Request) -> str | None:
@@ -197,10 +223,20 @@ async def _with_switch(runtime: Runtime, code: str, summary: Summary) -> Summary
     plan's credit and the prorated amount due today, as completing it would charge now;
     any other shows the tax for the buyer's country (``invoices.tax_due``) it adds. A
     rule that fails now shows the plain summary; completing says why."""
+    summary = replace(summary, promo_code=await service.promo_code_of(runtime.db, code))
     try:
         claim = await service.check_checkout(runtime.db, code, clock=runtime.clock)
+    except PromoCodeInvalid as exc:  # the code on it cannot be used now: say why
+        return replace(summary, promo_error=exc.message)
     except BillgateError:
         return summary
+    if claim.discount_label is not None and claim.replaces is None:
+        # During a free trial nothing is due today: the code takes its part off the first
+        # charge after the trial.
+        summary = replace(summary, discount_label=claim.discount_label,
+                          discount=pages.money(-claim.discount, claim.currency)
+                          if claim.discount or not summary.trial else "on the first charge",
+                          due_today=pages.money(claim.amount, claim.currency))
     if claim.replaces is None:
         if claim.tax:  # what the buyer pays on top of the price, shown before paying
             return replace(summary, tax_label=claim.tax_label, tax=pages.money(claim.tax, claim.currency),

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billgate.billing import promo_codes
 from billgate.billing.purchases import ownership
 from billgate.billing.purchases.ownership import SUBSCRIPTION
 from billgate.billing.purchases.request import PurchaseRequest
@@ -64,5 +65,8 @@ async def plan(session: AsyncSession, req: PurchaseRequest, owned: Sequence[Purc
     customer = await session.get(Customer, old.customer_pk)
     assert customer is not None
     amounts = await operations.with_tax(session, customer,
-                                        operations.price_switch(old, req, now=now))
+                                        operations.price_switch(
+                                            old, req, now=now,
+                                            discount=await promo_codes.current_discount(
+                                                session, old)))
     return CheckoutSwitch(old=old, amounts=amounts)

@@ -22,6 +22,7 @@ from billgate.billing import (
     invoices,
     locks,
     payment_settings,
+    promo_codes,
     unit_of_work,
     webhook_events,
 )
@@ -37,6 +38,8 @@ from billgate.db.models import (
     CheckoutSession,
     Customer,
     Invoice,
+    PromoCode,
+    PromoRedemption,
     Purchase,
     Transaction,
 )
@@ -93,6 +96,9 @@ class CheckoutClaim:
     # The tax ``amount`` includes (``invoices.tax_due``) and its line's text ("VAT 20%").
     tax: int = 0
     tax_label: str | None = None
+    # A promo code's discount (``promo_codes``), which ``amount`` already takes off.
+    discount: int = 0
+    discount_label: str | None = None
 
 
 async def grant_product(db: Database, ref: CustomerRef, *, product_id: str | None,
@@ -127,7 +133,7 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
                           currency: str | None, quantity: int, return_url: str | None,
                           allowed_return_urls: Sequence[str], by_server: bool,
                           clock: Clock, cancel_url: str | None = None,
-                          bus: Any = None) -> CheckoutSession:
+                          bus: Any = None, promo_code: str | None = None) -> CheckoutSession:
     """Open a single-use hosted checkout for the product, valid for 24 hours.
 
     Every rule is checked now and again on completion (the catalog or the customer may
@@ -135,6 +141,8 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
     products (an add-on to the free plan is buyable by a customer seen for the first time).
     Without ``return_url`` (REST callers may leave it out, as Stack Auth allows) the hosted
     page ends on billgate's own "Payment complete" page; one that is given must be allowed.
+    A ``promo_code`` is checked now (``PromoCodeInvalid`` says why it cannot be used) and
+    counted only when the checkout is paid (``promo_codes``).
     """
     # Stored as browsers will read them (``return_urls.check``), so the page renders and
     # redirects to exactly what was checked.
@@ -157,6 +165,9 @@ async def create_checkout(db: Database, ref: CustomerRef, *, product_id: str | N
             cancel_url=cancel_url, by_server=by_server, status="OPEN", expires_at=now + CHECKOUT_TTL,
             created_at=now)
         session.add(checkout)
+        if promo_code is not None:
+            await session.flush()
+            await promo_codes.attach(session, checkout, customer, promo_code, now=now)
         return checkout
 
     return await unit_of_work.run(Scope(db, clock, bus), ref, work)
@@ -170,6 +181,37 @@ def checkout_url(base_url: str, checkout: CheckoutSession) -> str:
 async def _check_not_blocked(session: AsyncSession) -> None:
     if (await payment_settings.load(session)).block_new_purchases:
         raise NewPurchasesBlocked("new purchases are blocked in the payment settings")
+
+
+async def set_promo_code(db: Database, code: str, promo_code: str | None, *,
+                         clock: Clock) -> None:
+    """The hosted page's "Promo code" field: put the code on the open checkout (checked now,
+    ``PromoCodeInvalid`` says why not; counted only when paid), replacing the one it had;
+    an empty field takes the code off. A checkout being paid (PROCESSING) is left alone."""
+    async with db.read_session() as session:
+        checkout_id = await session.scalar(select(CheckoutSession.id)
+                                           .where(CheckoutSession.code == code))
+    if checkout_id is None:
+        raise CheckoutUnavailable("this checkout link is unknown, already used or expired")
+
+    async def work(uow: UnitOfWork) -> None:
+        uow.quiet()  # nothing the customer owns changes
+        checkout = await locks.checkout(uow.session, checkout_id)
+        if checkout is None or checkout.status != OPEN or checkout.expires_at <= uow.now:
+            raise CheckoutUnavailable("this checkout link is unknown, already used or expired")
+        await promo_codes.attach(uow.session, checkout, uow.customer, promo_code, now=uow.now)
+
+    await on_checkout(db, checkout_id, work, clock=clock)
+
+
+async def promo_code_of(db: Database, code: str) -> str | None:
+    """The code on a checkout (what the page's field shows), or None."""
+    async with db.read_session() as session:
+        return await session.scalar(
+            select(PromoCode.code)
+            .join(PromoRedemption, PromoRedemption.promo_code_id == PromoCode.id)
+            .join(CheckoutSession, CheckoutSession.id == PromoRedemption.checkout_id)
+            .where(CheckoutSession.code == code))
 
 
 async def get_checkout(db: Database, code: str, *, clock: Clock) -> tuple[CheckoutSession, Customer]:
@@ -318,7 +360,8 @@ async def claim_checkout(db: Database, code: str, *, clock: Clock) -> CheckoutCl
         checkout = await session.get(CheckoutSession, claimed, populate_existing=True)
         assert checkout is not None
         await _check_not_blocked(session)
-        return await _evaluate(session, checkout, now=now, lock=True)
+        return await _evaluate(session, checkout, now=now, lock=True,
+                               lease_until=real + CHECKOUT_LEASE)
 
     return await unit_of_work.run(Scope(db, clock), customer_pk, work)
 
@@ -333,6 +376,7 @@ async def release_checkout(db: Database, checkout_id: int, *, clock: Clock | Non
             update(CheckoutSession)
             .where(CheckoutSession.id == checkout_id, CheckoutSession.status == PROCESSING)
             .values(status=OPEN, lease_until=None))
+        await promo_codes.release(uow.session, checkout_id)  # its reservation is voided
         if failure is not None:
             await notify_failure(uow, checkout_id, failure)
 
@@ -377,7 +421,9 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
         switch = await checkout_switch.plan(session, req, owned, by_server=checkout.by_server,
                                             now=now)
         trialing = switch is None and _trialing(req)
-        amount = switch.due_now if switch else 0 if trialing else req.total
+        discount = await _discount(session, checkout, customer, req, switch, now=now,
+                                   stage="apply")
+        amount = switch.due_now if switch else 0 if trialing else req.total - _off(discount)
         if switch is None and amount > 0:  # the tax the checkout showed (``_evaluate``)
             amount += (await invoices.tax_due(session, customer, amount))[0]
         if paid is not None and (paid[0] != amount or paid[1].upper() != (req.currency or "")):
@@ -391,6 +437,9 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
             purchase, started = await fulfil.start(session, customer, req, now=now,
                                                    origin="checkout", owned=owned)
             uow.events += started
+        if discount is not None:
+            await promo_codes.mark_applied(session, discount, customer, purchase, now=now,
+                                           test_mode=test_mode)
         checkout.purchase_id = purchase.id
         checkout.payment_reference = reference or checkout.payment_reference
         if switch is not None:  # the switch recorded its own events (``plan_switched``)
@@ -399,7 +448,7 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
         else:
             invoice = None if trialing else await _record_paid(
                 session, customer, purchase, req, amount=amount, test_mode=test_mode,
-                reference=reference, now=now)
+                reference=reference, now=now, discount=discount)
             await webhook_events.checkout_recorded(session, customer, checkout, purchase,
                                                    invoice, now=now, test_mode=test_mode)
         return Completed(purchase=purchase, return_url=checkout.return_url,
@@ -432,8 +481,24 @@ async def _request_for(session: AsyncSession, checkout: CheckoutSession, custome
     return req, owned
 
 
+async def _discount(session: AsyncSession, checkout: CheckoutSession, customer: Customer,
+                    req: PurchaseRequest, switch: object, *, now: datetime, stage: str,
+                    lease_until: datetime | None = None) -> promo_codes.Discount | None:
+    """The checkout's promo code at ``stage`` (``promo_codes.of_checkout``); a plan change
+    takes none."""
+    if switch is not None:
+        await promo_codes.refuse_on_switch(session, checkout)
+        return None
+    return await promo_codes.of_checkout(session, checkout, customer, subtotal=req.total,
+                                         now=now, stage=stage, lease_until=lease_until)
+
+
+def _off(discount: promo_codes.Discount | None) -> int:
+    return discount.amount if discount is not None else 0
+
+
 async def _evaluate(session: AsyncSession, checkout: CheckoutSession, *, now: datetime,
-                    lock: bool) -> CheckoutClaim:
+                    lock: bool, lease_until: datetime | None = None) -> CheckoutClaim:
     customer = await session.get(Customer, checkout.customer_pk)
     assert customer is not None
     if lock:  # a write transaction: the included products count for add-ons
@@ -442,10 +507,13 @@ async def _evaluate(session: AsyncSession, checkout: CheckoutSession, *, now: da
     rules.check(req, owned)
     switch = await checkout_switch.plan(session, req, owned, by_server=checkout.by_server,
                                         now=now)
+    # A claim reserves the code's redemption until its lease ends; a page view checks it.
+    discount = await _discount(session, checkout, customer, req, switch, now=now,
+                               stage="reserve" if lock else "check", lease_until=lease_until)
     if switch is not None:  # ``due_now`` includes the switch's tax (``operations.with_tax``)
         amount, tax, tax_label = switch.due_now, switch.amounts.tax, switch.amounts.tax_label
     else:
-        amount = 0 if _trialing(req) else req.total
+        amount = 0 if _trialing(req) else req.total - _off(discount)
         tax, tax_label = (0, None) if amount == 0 else await invoices.tax_due(
             session, customer, amount)
         amount += tax
@@ -456,7 +524,9 @@ async def _evaluate(session: AsyncSession, checkout: CheckoutSession, *, now: da
         is_subscription=req.is_subscription, payment_reference=checkout.payment_reference,
         return_url=checkout.return_url,
         replaces=switch.old.product["displayName"] if switch else None,
-        credit=switch.amounts.credit if switch else 0, tax=tax, tax_label=tax_label)
+        credit=switch.amounts.credit if switch else 0, tax=tax, tax_label=tax_label,
+        discount=0 if _trialing(req) else _off(discount),
+        discount_label=discount.description if discount is not None else None)
 
 
 def _transaction(customer: Customer, purchase: Purchase, req: PurchaseRequest, *, kind: str,
@@ -469,8 +539,10 @@ def _transaction(customer: Customer, purchase: Purchase, req: PurchaseRequest, *
 
 async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purchase,
                        req: PurchaseRequest, *, amount: int, test_mode: bool,
-                       reference: str | None, now: datetime) -> Invoice:
-    """What was charged (a transaction) and its PAID invoice."""
+                       reference: str | None, now: datetime,
+                       discount: promo_codes.Discount | None = None) -> Invoice:
+    """What was charged (a transaction) and its PAID invoice: the plan line, the promo
+    code's discount line, then the tax on what is left (``amount`` includes it)."""
     transaction = _transaction(customer, purchase, req, kind="purchase", amount=amount,
                                test_mode=test_mode, now=now, reference=reference)
     session.add(transaction)
@@ -479,11 +551,13 @@ async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purc
     invoice = Invoice(
         public_id=secrets.token_urlsafe(24), customer_pk=customer.id, purchase_id=purchase.id,
         transaction_id=transaction.id, status="PAID", currency=req.currency,
-        amount_total=req.total,
+        amount_total=req.total - _off(discount),
         lines=[{"kind": "plan", "description": req.product.display_name,
                 "priceId": purchase.price_id, "quantity": req.quantity,
                 "unitAmount": req.unit_amount, "amount": req.total,
-                **invoices.period_of(purchase)}],
+                **invoices.period_of(purchase)},
+               *([promo_codes.line(discount.code, discount.redemption, discount.amount,
+                                   discount.currency)] if discount and discount.amount else [])],
         created_at=now, paid_at=now)
     await invoices.add_tax_for(session, invoice, customer)  # ``amount`` includes it
     session.add(invoice)

@@ -17,7 +17,7 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing import charges, invoices, unit_of_work, webhook_events
+from billgate.billing import charges, invoices, promo_codes, unit_of_work, webhook_events
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing
 from billgate.billing.purchases import fulfil
@@ -141,7 +141,9 @@ async def begin_resume(uow: UnitOfWork, billing: Billing, sub: Purchase, *,
     end = add_interval(at, sub.price["interval"])
     amount = period_total(sub)  # 0 for a granted subscription
     invoice = await invoices.create(session, uow.customer, sub, currency=sub.currency or "USD",
-                                    lines=[invoices.plan_line(sub, start=at, end=end, amount=amount)],
+                                    lines=[invoices.plan_line(sub, start=at, end=end, amount=amount),
+                                           *await promo_codes.period_lines(
+                                               session, sub, period_start=at, subtotal=amount)],
                                     now=uow.now)
     sub.open_invoice_id = invoice.id
     sub.resumes_at = at  # the start of the period being paid for
@@ -223,7 +225,9 @@ async def _open_invoice(session: AsyncSession, customer: Customer, sub: Purchase
     start, end = next_period(sub)
     amount = period_total(sub)  # 0 for a granted subscription
     invoice = await invoices.create(session, customer, sub, currency=sub.currency or "USD",
-                                    lines=[invoices.plan_line(sub, start=start, end=end, amount=amount)],
+                                    lines=[invoices.plan_line(sub, start=start, end=end, amount=amount),
+                                           *await promo_codes.period_lines(
+                                               session, sub, period_start=start, subtotal=amount)],
                                     now=now)
     sub.open_invoice_id = invoice.id
     return invoice

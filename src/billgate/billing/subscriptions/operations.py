@@ -25,6 +25,7 @@ from billgate.billing import (
     invoices,
     items,
     locks,
+    promo_codes,
     unit_of_work,
     webhook_events,
 )
@@ -218,12 +219,16 @@ async def plan_switch(session: AsyncSession, ref: CustomerRef, sub: Purchase, *,
                            field=["toProductId"])
     if not target.is_subscription:
         raise ProductNotSwitchable(f"{to_product_id!r} has no recurring price", field=["priceId"])
-    return target, price_switch(sub, target, now=now)
+    return target, price_switch(sub, target, now=now,
+                                discount=await promo_codes.current_discount(session, sub))
 
 
-def price_switch(sub: Purchase, target: request.PurchaseRequest, *, now: datetime) -> SwitchAmounts:
+def price_switch(sub: Purchase, target: request.PurchaseRequest, *, now: datetime,
+                 discount: int = 0) -> SwitchAmounts:
     """What moving ``sub`` to ``target`` now credits and costs (``switchSubscription`` and a
-    checkout for another plan of the line price it alike)."""
+    checkout for another plan of the line price it alike). ``discount``: what a promo code
+    took off the current period (``promo_codes.current_discount``): only what was paid is
+    credited."""
     assert sub.current_period_start and sub.current_period_end and target.price
     # A trial was free: nothing to credit, and the new plan is paid in full for a period
     # from now (``apply_switch``), not for what is left of the trial. A granted plan was
@@ -231,7 +236,7 @@ def price_switch(sub: Purchase, target: request.PurchaseRequest, *, now: datetim
     trialing = sub.status == TRIALING
     same = not trialing and target.price["interval"] == (sub.price or {}).get("interval")
     return switch_amounts(
-        old_total=0 if trialing else period_total(sub), new_total=target.total,
+        old_total=0 if trialing else period_total(sub) - discount, new_total=target.total,
         period_start=sub.current_period_start, period_end=sub.current_period_end, now=now,
         same_interval=same)
 

@@ -21,6 +21,10 @@ class CreateCheckoutUrlInput:
     cancel_url: str | None = strawberry.field(
         default=None, description="Where the hosted page's Cancel link leads; allow-listed "
         "like returnUrl (BILLGATE_ALLOWED_RETURN_URLS). Without it the page has no Cancel link.")
+    promo_code: str | None = strawberry.field(
+        default=None, description="A promo code (any case), checked now and counted when the "
+        "checkout is paid; PROMO_CODE_INVALID says why one cannot be used. The hosted page "
+        "also has a \"Promo code\" field.")
 
 
 @strawberry.input

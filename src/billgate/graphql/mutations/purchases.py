@@ -56,7 +56,8 @@ class PurchaseMutations:
                 currency=input.currency.value if input.currency else None,
                 quantity=input.quantity, return_url=input.return_url, cancel_url=input.cancel_url,
                 allowed_return_urls=runtime.settings.allowed_return_urls,
-                by_server=principal.is_server, clock=runtime.clock, bus=runtime.bus)
+                by_server=principal.is_server, clock=runtime.clock, bus=runtime.bus,
+                promo_code=input.promo_code)
         except BillgateError as exc:
             return CreateCheckoutUrlPayload(user_errors=[user_error(exc)])
         return CreateCheckoutUrlPayload(url=service.checkout_url(runtime.settings.base_url,

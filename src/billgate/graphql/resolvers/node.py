@@ -132,11 +132,18 @@ async def _reservation(info: Info, node_id: str) -> Node | None:
     return Reservation.of(found[1])
 
 
+async def _promo_code(info: Info, node_id: str) -> Node | None:
+    from billgate.graphql.mutations.promo_codes import promo_code_node
+
+    return await promo_code_node(info, node_id)
+
+
 NODE_RESOLVERS: dict[str, NodeResolver] = {
     "Product": _product, "Customer": _customer, "Item": _item, "ItemChange": _item_change,
     "CustomerSubscription": _subscription, "Invoice": _invoice, "Transaction": _transaction,
     "WebhookEndpoint": _webhook_endpoint, "WebhookDelivery": _webhook_delivery,
     "OperatorAction": _operator_action, "Payout": _payout, "Reservation": _reservation,
+    "PromoCode": _promo_code,
 }
 
 

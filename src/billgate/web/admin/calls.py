@@ -11,11 +11,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from billgate.billing import balances, catalog, catalog_archive, items, payment_settings, refunds
+from billgate.billing import (
+    balances,
+    catalog,
+    catalog_archive,
+    items,
+    payment_settings,
+    promo_codes,
+    refunds,
+)
 from billgate.billing.catalog_spec import ItemSpec, ProductLineSpec, ProductSpec
 from billgate.billing.purchases import service
 from billgate.billing.subscriptions import lifecycle, operations, seats
-from billgate.db.models import Purchase, Transaction
+from billgate.db.models import PromoCode, Purchase, Transaction
 from billgate.errors import InvalidInput
 from billgate.notifications.webhooks import endpoints
 from billgate.notifications.webhooks.url_policy import UrlPolicy
@@ -155,3 +163,13 @@ async def send_test_webhook(runtime: Runtime, endpoint_id: int) -> endpoints.Del
 
 async def redeliver(runtime: Runtime, delivery_id: int) -> endpoints.DeliveryView:
     return await endpoints.redeliver(runtime.db, delivery_id, now=runtime.clock.now())
+
+
+async def create_promo_code(runtime: Runtime, spec: promo_codes.NewPromoCode) -> PromoCode:
+    """``createPromoCode``."""
+    return await promo_codes.create(runtime.db, spec, clock=runtime.clock)
+
+
+async def set_promo_code_enabled(runtime: Runtime, promo_code_id: int, enabled: bool) -> PromoCode:
+    """``updatePromoCode(enabled)``."""
+    return await promo_codes.set_enabled(runtime.db, promo_code_id, enabled)

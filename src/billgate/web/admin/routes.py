@@ -26,6 +26,7 @@ from billgate.web.admin.views import (
     ledgers,
     overview,
     payouts,
+    promo_codes,
     settings,
     webhooks,
 )
@@ -53,6 +54,7 @@ def admin_routes(get_runtime: Callable[[], Runtime]) -> list[BaseRoute]:
         *ledgers.routes(page, action),
         *payouts.routes(page, action),
         *webhooks.routes(page, action),
+        *promo_codes.routes(page, action),
         *settings.routes(page, action),
         *activity.routes(page, action),
         *live.routes(page),
