@@ -30,6 +30,7 @@ from billgate.graphql.mutations.holds import HoldMutations
 from billgate.graphql.mutations.items import ItemMutations
 from billgate.graphql.mutations.portal import PortalMutations
 from billgate.graphql.mutations.purchases import PurchaseMutations
+from billgate.graphql.mutations.scheduled_changes import ScheduledChangeMutations
 from billgate.graphql.mutations.subscriptions import SubscriptionMutations
 from billgate.graphql.mutations.webhooks import WebhookMutations
 from billgate.graphql.operator_log import record_mutations
@@ -147,7 +148,7 @@ class Query:
 @strawberry.type
 class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, HoldMutations,
                CustomerMutations, BillingMutations, CatalogMutations, WebhookMutations,
-               PortalMutations):
+               PortalMutations, ScheduledChangeMutations):
     pass
 
 
