@@ -17,7 +17,6 @@ from test_subscription_lifecycle import (  # noqa: F401 - clock: the stepped tes
     DECLINED_CARD,
     ENTERPRISE,
     PRO,
-    T0,
     USER,
     SteppedClock,
     account,
@@ -99,7 +98,7 @@ async def no_violations(runtime: Any) -> None:
         assert [str(v) for v in await audit.run(session)] == []
 
 
-async def on_enterprise_paid(api: Any, runtime: Any, clock: SteppedClock) -> None:
+async def on_enterprise_paid(api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
     """Enterprise bought at T0 and its trial converted: 99.00 paid for 31 Jan - 28 Feb."""
     await buy(api, runtime, "enterprise")
     await advance_to(api, clock, PAID_START + timedelta(hours=1))
@@ -108,7 +107,7 @@ async def on_enterprise_paid(api: Any, runtime: Any, clock: SteppedClock) -> Non
 
 class TestDowngradeAtPeriodEnd:
     async def test_nothing_now_then_the_renewal_is_of_the_new_plan(
-            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
         await on_enterprise_paid(api, runtime, clock)
         await advance_to(api, clock, PAID_START + timedelta(days=9, hours=3))
         before = (await invoices(api), await transactions(api))
@@ -149,7 +148,7 @@ class TestDowngradeAtPeriodEnd:
         await no_violations(runtime)
 
     async def test_a_trial_changes_at_its_end_without_a_second_trial(
-            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
         await buy(api, runtime, "enterprise")
         assert (await later_switch(api, "enterprise", "pro"))["userErrors"] == []
         assert at((await scheduled(api, "enterprise"))["at"]) == PAID_START  # type: ignore[index]
@@ -161,7 +160,7 @@ class TestDowngradeAtPeriodEnd:
         await no_violations(runtime)
 
     async def test_a_declined_renewal_leaves_the_new_plan_past_due(
-            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
         await on_enterprise_paid(api, runtime, clock)
         assert (await later_switch(api, "enterprise", "pro"))["userErrors"] == []
         await set_card(api, DECLINED_CARD)
@@ -172,7 +171,7 @@ class TestDowngradeAtPeriodEnd:
         await no_violations(runtime)
 
     async def test_an_upgrade_can_wait_for_the_period_end_too(
-            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
         await buy(api, runtime, "pro")
         assert (await later_switch(api, "pro", "enterprise"))["userErrors"] == []
         assert len(await invoices(api)) == 1
@@ -183,7 +182,7 @@ class TestDowngradeAtPeriodEnd:
 
 class TestCancelAndReplace:
     async def test_cancel_scheduled_change_then_the_old_plan_renews(
-            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
         await on_enterprise_paid(api, runtime, clock)
         sub = (await later_switch(api, "enterprise", "pro"))["subscription"]
         payload = await cancel_scheduled(api, sub["id"])
@@ -198,7 +197,7 @@ class TestCancelAndReplace:
         assert [s["productId"] for s in await subs(api)].count("pro") == 0
 
     async def test_a_new_switch_replaces_the_scheduled_one(
-            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
         await on_enterprise_paid(api, runtime, clock)
         assert (await later_switch(api, "enterprise", "pro"))["userErrors"] == []
         assert (await later_switch(api, "enterprise", "pro", priceId="pro-yearly"))["userErrors"] == []
@@ -211,7 +210,7 @@ class TestCancelAndReplace:
         assert plan_periods([newest]) == [(PAID_END, utc(2027, 2, 28, 12))]
 
     async def test_an_immediate_switch_or_a_cancel_clears_it(
-            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
         await on_enterprise_paid(api, runtime, clock)
         assert (await later_switch(api, "enterprise", "pro"))["userErrors"] == []
         await ok(api, "cancelSubscription", productId="enterprise")
@@ -227,7 +226,7 @@ class TestCancelAndReplace:
         await no_violations(runtime)
 
     async def test_double_click_leaves_one_scheduled_change(
-            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
         await on_enterprise_paid(api, runtime, clock)
         results = await asyncio.gather(*(later_switch(api, "enterprise", "pro") for _ in range(2)))
         assert [r["userErrors"] for r in results] == [[], []], "the same switch twice is fine"
@@ -237,7 +236,7 @@ class TestCancelAndReplace:
 
 class TestRefused:
     async def test_bad_requests_change_nothing(
-            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
         await on_enterprise_paid(api, runtime, clock)
         same = await later_switch(api, "enterprise", "enterprise")
         assert codes(same) == ["INVALID_INPUT"]
@@ -254,7 +253,7 @@ class TestRefused:
         assert await pending_rows(runtime) == []
 
     async def test_a_paused_subscription_cannot_schedule_and_a_pause_clears(
-            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
         await on_enterprise_paid(api, runtime, clock)
         assert (await later_switch(api, "enterprise", "pro"))["userErrors"] == []
         await ok(api, "pauseSubscription", productId="enterprise")
@@ -262,7 +261,7 @@ class TestRefused:
         assert codes(await later_switch(api, "enterprise", "pro")) == ["INVALID_INPUT"]
 
     async def test_another_customer_cannot_cancel_it(
-            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
         await on_enterprise_paid(api, runtime, clock)
         sub = (await later_switch(api, "enterprise", "pro"))["subscription"]
         body = await api(CANCEL_SCHEDULED, {"input": {
@@ -272,7 +271,7 @@ class TestRefused:
 
 
 async def test_webhooks_carry_the_scheduled_change(api: Any, runtime: Any,
-                                                   clock: SteppedClock) -> None:
+                                                   clock: SteppedClock) -> None:  # noqa: F811
     await on_enterprise_paid(api, runtime, clock)
     assert (await later_switch(api, "enterprise", "pro"))["userErrors"] == []
     async with runtime.db.read_session() as session:
@@ -283,4 +282,4 @@ async def test_webhooks_carry_the_scheduled_change(api: Any, runtime: Any,
                                        "at": PAID_END.isoformat()}
     assert data["quantity"] == 1
     assert (await account(api))["subscriptions"][0]["productId"] == "enterprise"
-    _ = T0
+

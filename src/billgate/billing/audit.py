@@ -13,7 +13,11 @@ concurrency scenario. Each check is one query over all customers and yields a
 - ``account-credit``: the account credit equals the credit its downgrades added, less the
   credit applied on invoices that still stand (OPEN, PAID or UNCOLLECTIBLE);
 - ``holds``: a balance's ``reserved`` equals the sum of its HELD reservations, and its
-  latest ledger row's ``reserved_after`` is that ``reserved``.
+  latest ledger row's ``reserved_after`` is that ``reserved``;
+- ``one-scheduled-change``: at most one PENDING scheduled change per subscription;
+- ``scheduled-change-live``: a PENDING scheduled change only on an ACTIVE or TRIALING
+  subscription of its customer without a pending cancel (what may schedule one,
+  ``subscriptions/scheduled_changes.py``; every other change of the subscription closes it).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.purchases import ownership
+from billgate.billing.subscriptions.scheduled_changes import SCHEDULABLE
+from billgate.billing.subscriptions.scheduled_store import PENDING
 from billgate.db.models import (
     Customer,
     CustomerCredit,
@@ -34,6 +40,7 @@ from billgate.db.models import (
     ItemChange,
     ItemReservation,
     Purchase,
+    ScheduledChange,
     Transaction,
 )
 
@@ -55,7 +62,8 @@ async def run(session: AsyncSession) -> list[Violation]:
     names = {row[0]: f"{row[1]}:{row[2]}" for row in await session.execute(
         select(Customer.id, Customer.type, Customer.customer_id))}
     found: list[Violation] = []
-    for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit, _holds):
+    for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit, _holds,
+                  _scheduled_changes):
         found += [Violation(name, names.get(pk, str(pk)), detail)
                   async for name, pk, detail in check(session)]
     return found
@@ -166,3 +174,25 @@ async def _account_credit(session: AsyncSession) -> Found:
         if expected.get(key, 0) != stored.get(key, 0):
             yield ("account-credit", key[0], f"{key[1]}: credit {stored.get(key, 0)}, "
                                              f"entries say {expected.get(key, 0)}")
+
+
+async def _scheduled_changes(session: AsyncSession) -> Found:
+    many = await session.execute(
+        select(ScheduledChange.customer_pk, ScheduledChange.purchase_id,
+               func.count(ScheduledChange.id))
+        .where(ScheduledChange.status == PENDING)
+        .group_by(ScheduledChange.customer_pk, ScheduledChange.purchase_id)
+        .having(func.count(ScheduledChange.id) > 1))
+    for customer_pk, purchase_id, count in many:
+        yield ("one-scheduled-change", customer_pk,
+               f"subscription {purchase_id}: {count} pending scheduled changes")
+    misplaced = await session.execute(
+        select(ScheduledChange.customer_pk, ScheduledChange.id, Purchase.id, Purchase.status,
+               Purchase.cancel_at_period_end, Purchase.customer_pk)
+        .join(Purchase, Purchase.id == ScheduledChange.purchase_id)
+        .where(ScheduledChange.status == PENDING))
+    for customer_pk, change_id, purchase_id, status, leaving, owner in misplaced:
+        if status not in SCHEDULABLE or leaving or owner != customer_pk:
+            yield ("scheduled-change-live", customer_pk,
+                   f"scheduled change {change_id} pending on subscription {purchase_id} "
+                   f"({status}{', canceling at period end' if leaving else ''})")

@@ -5,8 +5,10 @@ the change). The payloads and the outbox are in ``notifications.webhooks``.
 Wired today: checkout completion, renewal (and trial-end) charges paid or failed, a
 subscription ending (whatever ended it), refunds made through billgate or recorded from
 Stripe, a customer's first reference, plan switches, pause/resume, cancel at period end and
-its undo, server grants of a plan, scheduled plan changes (made, canceled, applied). A plan replaced by a purchase of its line is reported
-as ``subscription.canceled`` (``previousStatus`` null).
+its undo, server grants of a plan, scheduled plan changes (made and canceled:
+``subscription.updated`` with ``scheduledChange``; applied: canceled + created). A plan
+replaced by a purchase of its line is reported as ``subscription.canceled``
+(``previousStatus`` null).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import strawberry
 
-from billgate.billing.subscriptions.states import has_access
 from billgate.billing.subscriptions.scheduled_store import MIGRATION
+from billgate.billing.subscriptions.states import has_access
 from billgate.db.models import Purchase
 from billgate.db.models import ScheduledChange as ScheduledChangeRow
 from billgate.graphql import loaders
