@@ -1,6 +1,7 @@
 """What the portal page shows, read through billing's own read functions: the customer's
-plans with their state, the plans each may switch to (exactly those ``switchSubscription``
-accepts: ``owned.switch_options``), the card, balances, account credit and invoices.
+plans with their state and scheduled plan change, the plans each may switch to (exactly
+those ``switchSubscription`` accepts: ``owned.switch_options``), the card, balances,
+account credit and invoices.
 
 Templates show this and nothing else; every rule is billing's.
 """
@@ -14,7 +15,7 @@ from typing import Any
 from billgate.billing import customer_view, invoices
 from billgate.billing.purchases import owned
 from billgate.billing.subscriptions.amounts import period_total
-from billgate.db.models import Purchase
+from billgate.db.models import Purchase, ScheduledChange
 from billgate.runtime import Runtime
 from billgate.types import CustomerRef
 from billgate.web import pages
@@ -51,6 +52,8 @@ class Plan:
     notice: str | None
     cancel_at_period_end: bool
     switch_options: list[SwitchOption]
+    scheduled: str | None = None  # "Changes to Pro (19.00 / month) on 28 Feb 2026"
+    period_end: str = ""
 
     @property
     def can_cancel(self) -> bool:
@@ -90,7 +93,7 @@ class Portal:
         invoice statuses newest first): the script reloads the page when they differ,
         including a change made between rendering and subscribing."""
         plans = sorted(f"{p.product_id}:{p.status}:{int(p.cancel_at_period_end)}"
-                       for p in self.plans)
+                       for p in self.plans)  # a scheduled change is this tab's own doing
         return ",".join(plans) + "|" + ",".join(i.status for i in self.invoices)
 
 
@@ -127,11 +130,23 @@ def _options(sub: Purchase, products: list[Any]) -> list[SwitchOption]:
     return result
 
 
-def _plan(sub: Purchase, products: list[Any]) -> Plan:
+def _scheduled_price(sub: Purchase, change: ScheduledChange) -> str:
+    amount = int((change.price.get("amounts") or {}).get(sub.currency or "USD", 0)) * sub.quantity
+    interval = change.price.get("interval")
+    text = pages.money(amount, sub.currency or "USD")
+    return f"{text} / {pages.period(interval)}" if interval else text
+
+
+def _plan(sub: Purchase, products: list[Any], change: ScheduledChange | None = None) -> Plan:
     # A PAST_DUE plan's next charge is its open invoice (shown with Pay now), not a date.
     charging = sub.status == "ACTIVE" and not sub.cancel_at_period_end
     next_charge = (f"{_price(sub).split(' / ')[0]} on {day(sub.current_period_end)}"
                    if charging and sub.unit_amount and sub.origin != "grant" else None)
+    scheduled = None
+    if change is not None:  # the renewal at the period end is of the new plan
+        price = _scheduled_price(sub, change)
+        scheduled = f"Changes to {change.product['displayName']} ({price}) on {day(change.at)}"
+        next_charge = f"{price.split(' / ')[0]} on {day(change.at)}"
     return Plan(
         subscription_id=sub.id, product_id=sub.product_id or "", name=sub.product["displayName"],
         status=sub.status, status_text=STATUS_WORDING.get(sub.status, sub.status),
@@ -140,7 +155,8 @@ def _plan(sub: Purchase, products: list[Any]) -> Plan:
         next_charge=next_charge,
         trial_ends=day(sub.trial_ends_at) if sub.status == "TRIALING" else None,
         notice=_notice(sub), cancel_at_period_end=sub.cancel_at_period_end,
-        switch_options=_options(sub, products) if sub.status in ("TRIALING", "ACTIVE") else [])
+        switch_options=_options(sub, products) if sub.status in ("TRIALING", "ACTIVE") else [],
+        scheduled=scheduled, period_end=day(sub.current_period_end))
 
 
 async def read(runtime: Runtime, ref: CustomerRef) -> Portal:
@@ -157,8 +173,8 @@ async def read(runtime: Runtime, ref: CustomerRef) -> Portal:
         return Portal(ref, [], None, [], [], [])
     by_sub = {g.live_subscription.id: options.get(g.key, []) for g in groups
               if g.live_subscription is not None}
-    plans = [_plan(s.row, by_sub.get(s.row.id, [])) for s in detail.subscriptions
-             if s.row.status != "CANCELED"]
+    plans = [_plan(s.row, by_sub.get(s.row.id, []), detail.scheduled.get(s.row.id))
+             for s in detail.subscriptions if s.row.status != "CANCELED"]
     base = runtime.settings.base_url
     return Portal(
         customer=ref, plans=plans, card=detail.card,
