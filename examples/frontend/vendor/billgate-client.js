@@ -1869,7 +1869,7 @@ function describe(cause) {
   return String(cause);
 }
 
-// ../../node_modules/graphql-ws/dist/common-CGW11Fyb.js
+// ../../../../main/node_modules/graphql-ws/dist/common-CGW11Fyb.js
 function extendedTypeof(val) {
   if (val === null) {
     return "null";
@@ -2068,7 +2068,7 @@ function stringifyMessage(msg, replacer) {
   return JSON.stringify(msg, replacer);
 }
 
-// ../../node_modules/graphql-ws/dist/client.js
+// ../../../../main/node_modules/graphql-ws/dist/client.js
 function createClient(options) {
   const {
     url,
