@@ -37,7 +37,7 @@ from test_subscription_lifecycle import (  # noqa: F401 - clock: the stepped tes
 )
 
 from billgate.billing import audit
-from billgate.db.models import ScheduledChange, WebhookEvent
+from billgate.db.models import Purchase, ScheduledChange, WebhookEvent
 
 pytestmark = pytest.mark.usefixtures("example_catalog")
 
@@ -283,3 +283,39 @@ async def test_webhooks_carry_the_scheduled_change(api: Any, runtime: Any,
     assert data["quantity"] == 1
     assert (await account(api))["subscriptions"][0]["productId"] == "enterprise"
 
+
+
+PREVIEW = """
+mutation ($input: SwitchSubscriptionInput!) {
+  previewSwitchSubscription(input: $input) {
+    preview { amountDueNow creditToAccount lines { kind amount } }
+    userErrors { code }
+  }
+}
+"""
+
+
+async def test_a_period_end_preview_has_nothing_due_now(
+        api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
+    await on_enterprise_paid(api, runtime, clock)
+    fields = {"customer": USER, "fromProductId": "enterprise", "toProductId": "pro",
+              "priceId": "pro-monthly"}
+    now = (await api.data(PREVIEW, {"input": fields}))["previewSwitchSubscription"]["preview"]
+    assert now["creditToAccount"] > 0, "the immediate downgrade credits"
+    later = (await api.data(PREVIEW, {"input": {**fields, "when": "PERIOD_END"}}))
+    assert later["previewSwitchSubscription"]["preview"] == {
+        "amountDueNow": 0, "creditToAccount": 0, "lines": []}
+
+
+async def test_the_audit_finds_a_change_left_on_an_ended_subscription(
+        api: Any, runtime: Any, clock: SteppedClock) -> None:  # noqa: F811
+    await on_enterprise_paid(api, runtime, clock)
+    assert (await later_switch(api, "enterprise", "pro"))["userErrors"] == []
+    [change] = await pending_rows(runtime)
+    async with runtime.db.session() as session, session.begin():  # as a bug would leave it
+        sub = await session.get(Purchase, change.purchase_id)
+        assert sub is not None
+        sub.status = "CANCELED"
+    async with runtime.db.read_session() as session:
+        found = [v.check for v in await audit.run(session)]
+    assert found == ["scheduled-change-live"]
