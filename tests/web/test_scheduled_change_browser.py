@@ -1,8 +1,9 @@
 """Plan changes at the period end in a real Chromium against a real ``billgate serve``: in
 the customer portal a downgrade defaults to "at the end of the period" (the immediate credit
 is the other choice), the scheduled change is shown and canceled; in the console an operator
-sees it, cancels it, schedules another, and after the period end (the test clock) the
-customer is on the new plan. Found by labels and button names."""
+sees it, cancels it, schedules another (the open portal tab follows by itself,
+``customerChanged``), and after the period end (the test clock) the customer is on the new
+plan. Found by labels and button names."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ AUTH = f"Bearer {KEY}"
 ADA = {"type": "USER", "customerId": "ada"}
 RETURN_URL = "http://127.0.0.1:9/back"
 DAY = 86400
+LIVE_WAIT_MS = 10_000  # a change made elsewhere reaches the open portal within this
 ADVANCE = """mutation ($s: Int!) { advanceTestClock(input: {seconds: $s}) { now userErrors { code } } }"""
 PORTAL = """mutation ($input: CreateCustomerPortalUrlInput!) {
   createCustomerPortalUrl(input: $input) { url userErrors { message } } }"""
@@ -110,24 +112,30 @@ async def test_a_downgrade_at_the_period_end_in_the_portal_and_the_console(base:
             await page.get_by_role("button", name="Confirm switch").click()
             await expect(scheduled).to_have_count(1)
 
-            await page.goto(f"{base}/admin/customers")
-            await page.get_by_label("Secret key").fill(KEY)
-            await page.get_by_role("button", name="Sign in").click()
-            await page.goto(f"{base}/admin/customers/USER/ada")
-            sub = page.locator(".sub", has=page.get_by_text("Enterprise", exact=True))
+            # The console, in another tab; the open portal follows what it does.
+            console = await context.new_page()
+            await console.goto(f"{base}/admin/customers")
+            await console.get_by_label("Secret key").fill(KEY)
+            await console.get_by_role("button", name="Sign in").click()
+            await console.goto(f"{base}/admin/customers/USER/ada")
+            sub = console.locator(".sub", has=console.get_by_text("Enterprise", exact=True))
             badge = sub.locator("[data-scheduled]")
             await expect(badge).to_contain_text("Changes to Pro, pro-monthly on")
             await sub.get_by_role("button", name="Cancel scheduled change").click()
-            status = page.get_by_role("status").first
+            status = console.get_by_role("status").first
             await expect(status).to_contain_text("The scheduled change was canceled")
             await expect(badge).to_have_count(0)
+            await expect(scheduled).to_have_count(0, timeout=LIVE_WAIT_MS)
             await sub.get_by_label("Change plan at period end").select_option(label="Pro, pro-yearly")
             await sub.get_by_role("button", name="Schedule change").click()
             await expect(status).to_contain_text("changes at the period end")
             await expect(badge).to_contain_text("Changes to Pro, pro-yearly on")
+            await expect(scheduled).to_contain_text("Changes to Pro ($190.00 / year) on",
+                                                    timeout=LIVE_WAIT_MS)
 
             # The period end: the renewal is of Pro yearly.
             await advance(base, 30 * DAY)
+            page = console
             await page.reload()
             pro = page.locator(".sub", has=page.get_by_text("Pro", exact=True))
             await expect(pro.get_by_text("ACTIVE")).to_be_visible()

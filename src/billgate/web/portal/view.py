@@ -53,6 +53,7 @@ class Plan:
     cancel_at_period_end: bool
     switch_options: list[SwitchOption]
     scheduled: str | None = None  # "Changes to Pro (19.00 / month) on 28 Feb 2026"
+    later: str = ""  # the scheduled change as ``live.js`` signs it: "<product>/<price>"
     period_end: str = ""
 
     @property
@@ -89,11 +90,12 @@ class Portal:
     @property
     def signature(self) -> str:
         """What the page shows that a change elsewhere can alter, in the form ``live.js``
-        computes from ``customerChanged`` (plans as ``product:STATUS:cancel``, sorted;
+        computes from ``customerChanged`` (plans as ``product:STATUS:cancel:to/price``
+        (the scheduled change, empty when none), sorted;
         invoice statuses newest first): the script reloads the page when they differ,
         including a change made between rendering and subscribing."""
-        plans = sorted(f"{p.product_id}:{p.status}:{int(p.cancel_at_period_end)}"
-                       for p in self.plans)  # a scheduled change is this tab's own doing
+        plans = sorted(f"{p.product_id}:{p.status}:{int(p.cancel_at_period_end)}:{p.later}"
+                       for p in self.plans)
         return ",".join(plans) + "|" + ",".join(i.status for i in self.invoices)
 
 
@@ -156,7 +158,8 @@ def _plan(sub: Purchase, products: list[Any], change: ScheduledChange | None = N
         trial_ends=day(sub.trial_ends_at) if sub.status == "TRIALING" else None,
         notice=_notice(sub), cancel_at_period_end=sub.cancel_at_period_end,
         switch_options=_options(sub, products) if sub.status in ("TRIALING", "ACTIVE") else [],
-        scheduled=scheduled, period_end=day(sub.current_period_end))
+        scheduled=scheduled, period_end=day(sub.current_period_end),
+        later=f"{change.to_product_id}/{change.to_price_id or ''}" if change else "")
 
 
 async def read(runtime: Runtime, ref: CustomerRef) -> Portal:
