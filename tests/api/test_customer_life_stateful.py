@@ -1,7 +1,8 @@
 """One customer's life on the test clock, explored by Hypothesis (issue 12).
 
-A ``RuleBasedStateMachine`` buys, grants, switches up and down, changes seats (Pro is
-sold per seat here: its ``quantityMax`` is lifted for this test), cancels and uncancels,
+A ``RuleBasedStateMachine`` buys, grants, switches up and down (now or at the period end,
+and cancels a scheduled change), changes seats (Pro is sold per seat here: its
+``quantityMax`` is lifted for this test), cancels and uncancels,
 pauses and resumes, swaps a good card for a declining one and back, refunds with and
 without revoking, consumes credits, buys with promo codes (each duration, and one with a
 single redemption) and advances the clock across renewals and dunning, all through the
@@ -13,7 +14,9 @@ GraphQL API and the hosted checkout page. After every step it checks:
   scale with the seats, promo codes' redemptions never pass their maximum and every
   discount line names an applied one;
 - ``hasAccess`` agrees with each subscription's status, pending cancel and grace period;
-- the customer owns exactly one plan of its line (Free returns when a paid plan ends).
+- the customer owns exactly one plan of its line (Free returns when a paid plan ends);
+- a scheduled change is shown only on an ACTIVE or TRIALING subscription without a pending
+  cancel, dated at its period end (the audit checks one per subscription).
 
 Each example is a fresh customer on a clock that only moves forward. Bounded so it runs in
 well under a minute; a failure prints the steps and a ``@reproduce_failure`` blob.
@@ -59,6 +62,7 @@ query ($c: CustomerRef!) {
     subscriptions(first: 100) { edges { node {
       productId status cancelAtPeriodEnd currentPeriodEnd
       dunning { gracePeriodEndsAt }
+      scheduledChange { toProductId at }
     } } }
     transactions(first: 100) { edges { node { id kind amount refundedAmount } } }
     pro: hasAccess(productId: "pro")
@@ -151,15 +155,24 @@ def machine(life: Life) -> type[RuleBasedStateMachine]:
             self.mutate("grantProduct", {"productId": product,
                                          "priceId": PAID_PLANS[product][0]})
 
-        @rule(target_plan=st.sampled_from(["pro", "enterprise"]), yearly=st.booleans())
-        def switch(self, target_plan: str, yearly: bool) -> None:
+        @rule(target_plan=st.sampled_from(["pro", "enterprise"]), yearly=st.booleans(),
+              at_period_end=st.booleans())
+        def switch(self, target_plan: str, yearly: bool, at_period_end: bool) -> None:
             current = self.live_plan()
             if current is None:
                 return
             prices = PAID_PLANS[target_plan]
             self.mutate("switchSubscription", {
                 "fromProductId": current, "toProductId": target_plan,
-                "priceId": prices[-1] if yearly else prices[0]})
+                "priceId": prices[-1] if yearly else prices[0],
+                "when": "PERIOD_END" if at_period_end else "IMMEDIATELY"})
+
+        @rule()
+        def cancel_scheduled_change(self) -> None:
+            data = life.call(LIVE, {"c": self.customer})["customer"]["subscriptions"]
+            if data["edges"]:
+                self.mutate("cancelScheduledChange",
+                            {"subscriptionId": data["edges"][0]["node"]["id"]})
 
         @rule(quantity=st.integers(1, 4))
         def seats(self, quantity: int) -> None:
@@ -240,6 +253,7 @@ def machine(life: Life) -> type[RuleBasedStateMachine]:
             state, now = self.state(), self.now()
             self.access_agrees_with_status_and_grace(state, now)
             self.one_plan_of_the_line(state)
+            self.scheduled_changes_wait_for_a_period_end(state)
 
         def audit_is_clean(self) -> None:
             async def violations() -> list[audit.Violation]:
@@ -262,6 +276,16 @@ def machine(life: Life) -> type[RuleBasedStateMachine]:
             owned = [e["node"]["productId"] for e in state["products"]["edges"]]
             plans = [p for p in owned if p in PLANS]
             assert len(plans) == 1, f"plans owned: {plans}"
+
+        @staticmethod
+        def scheduled_changes_wait_for_a_period_end(state: dict[str, Any]) -> None:
+            for edge in state["subscriptions"]["edges"]:
+                sub, change = edge["node"], edge["node"]["scheduledChange"]
+                if change is None:
+                    continue
+                assert sub["status"] in ("ACTIVE", "TRIALING") and not sub["cancelAtPeriodEnd"], sub
+                assert change["at"] == sub["currentPeriodEnd"], sub
+                assert change["toProductId"] in PAID_PLANS, sub
 
         def teardown(self) -> None:
             """End what would renew, so later examples' clock advances skip this customer."""

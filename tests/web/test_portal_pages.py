@@ -176,3 +176,25 @@ async def test_a_trial_shows_when_it_ends(client: httpx.AsyncClient, runtime: An
                                     clock=runtime.clock, test_mode=True, bus=runtime.bus)
     page = await enter(client, runtime)
     assert "Trial" in page and "Trial ends" in page and "Next charge" not in page
+
+
+async def test_an_upgrade_defaults_to_now_and_period_end_schedules_it(client: httpx.AsyncClient,
+                                                                      runtime: Any) -> None:
+    await buy(runtime)
+    await enter(client, runtime)
+    preview = await client.get("/portal/switch",
+                               params={"from": "pro", "to": "enterprise|enterprise-monthly"})
+    assert re.search(r'value="now" checked', preview.text), "an upgrade applies now by default"
+    assert not re.search(r'value="period_end" checked', preview.text)
+    response = await client.post("/portal/switch", data={
+        "csrf_token": csrf_of(preview.text), "from_product_id": "pro", "when": "period_end",
+        "to_product_id": "enterprise", "price_id": "enterprise-monthly"})
+    page = (await client.get(response.headers["location"])).text
+    assert "Your plan changes at the end of the period" in page
+    assert "Changes to Enterprise ($99.00 / month) on" in page
+    sub = await live_sub(runtime)
+    assert sub.product_id == "pro", "nothing changes before the period end"
+    again = await client.post(f"/portal/subscriptions/{sub.id}/keep-plan",
+                              data={"csrf_token": csrf_of(page)})
+    page = (await client.get(again.headers["location"])).text
+    assert "The scheduled change was canceled" in page and "Changes to Enterprise" not in page

@@ -115,8 +115,8 @@ export class BillgateCustomer {
     return { ownedProduct: data.grantProduct.ownedProduct, subscription: data.grantProduct.subscription };
   }
 
-  /** Move a live subscription to another plan of its line, prorated by time. */
-  async switchSubscription(options: { fromProductId: string; toProductId: string; priceId?: string }): Promise<Subscription> {
+  /** Move a live subscription to another plan of its line, prorated by time now, or at the period end (`when: "PERIOD_END"`). */
+  async switchSubscription(options: { fromProductId: string; toProductId: string; priceId?: string; when?: G.SwitchTiming }): Promise<Subscription> {
     const data = await this.transport.request(G.SwitchSubscriptionDocument, { input: { customer: this.ref, ...options } });
     return subscriptionOf(data.switchSubscription, "switchSubscription");
   }

@@ -1643,7 +1643,7 @@ var BillgateCustomer = class {
     throwUserErrors(data.grantProduct);
     return { ownedProduct: data.grantProduct.ownedProduct, subscription: data.grantProduct.subscription };
   }
-  /** Move a live subscription to another plan of its line, prorated by time. */
+  /** Move a live subscription to another plan of its line, prorated by time now, or at the period end (`when: "PERIOD_END"`). */
   async switchSubscription(options) {
     const data = await this.transport.request(SwitchSubscriptionDocument, { input: { customer: this.ref, ...options } });
     return subscriptionOf(data.switchSubscription, "switchSubscription");

@@ -20,7 +20,11 @@ concurrency scenario. Each check is one query over all customers and yields a
   and never exceeds ``max_redemptions`` (customer ``-``: a code is nobody's);
 - ``discount-lines``: every discount line of an invoice that stands names an APPLIED
   redemption of that invoice's purchase, at most one per invoice, and every APPLIED
-  redemption names the purchase it was applied to.
+  redemption names the purchase it was applied to;
+- ``one-scheduled-change``: at most one PENDING scheduled change per subscription;
+- ``scheduled-change-live``: a PENDING scheduled change only on an ACTIVE or TRIALING
+  subscription of its customer without a pending cancel (what may schedule one,
+  ``subscriptions/scheduled_changes.py``; every other change of the subscription closes it).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.purchases import ownership
+from billgate.billing.subscriptions.scheduled_changes import SCHEDULABLE
+from billgate.billing.subscriptions.scheduled_store import PENDING
 from billgate.db.models import (
     Customer,
     CustomerCredit,
@@ -44,6 +50,7 @@ from billgate.db.models import (
     PromoCode,
     PromoRedemption,
     Purchase,
+    ScheduledChange,
     Transaction,
 )
 
@@ -66,7 +73,7 @@ async def run(session: AsyncSession) -> list[Violation]:
         select(Customer.id, Customer.type, Customer.customer_id))}
     found: list[Violation] = []
     for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit, _holds,
-                  _seats, _promo_redemptions, _discount_lines):
+                  _seats, _promo_redemptions, _discount_lines, _scheduled_changes):
         found += [Violation(name, names.get(pk, str(pk) if pk else "-"), detail)
                   async for name, pk, detail in check(session)]
     return found
@@ -191,6 +198,8 @@ async def _seats(session: AsyncSession) -> Found:
             yield ("seats", customer_pk,
                    f"subscription {purchase_id}: {item_id} repeats {scheduled}, "
                    f"{per_seat[item_id]} x {seats} seats is {per_seat[item_id] * seats}")
+
+
 async def _promo_redemptions(session: AsyncSession) -> Found:
     applied = (select(PromoRedemption.promo_code_id, func.count(PromoRedemption.id).label("n"))
                .where(PromoRedemption.status == "APPLIED")
@@ -227,3 +236,25 @@ async def _discount_lines(session: AsyncSession) -> Found:
                 yield ("discount-lines", customer_pk,
                        f"invoice {invoice_id}'s discount line names redemption "
                        f"{line.get('redemptionId')}, not an APPLIED one of its purchase")
+
+
+async def _scheduled_changes(session: AsyncSession) -> Found:
+    many = await session.execute(
+        select(ScheduledChange.customer_pk, ScheduledChange.purchase_id,
+               func.count(ScheduledChange.id))
+        .where(ScheduledChange.status == PENDING)
+        .group_by(ScheduledChange.customer_pk, ScheduledChange.purchase_id)
+        .having(func.count(ScheduledChange.id) > 1))
+    for customer_pk, purchase_id, count in many:
+        yield ("one-scheduled-change", customer_pk,
+               f"subscription {purchase_id}: {count} pending scheduled changes")
+    misplaced = await session.execute(
+        select(ScheduledChange.customer_pk, ScheduledChange.id, Purchase.id, Purchase.status,
+               Purchase.cancel_at_period_end, Purchase.customer_pk)
+        .join(Purchase, Purchase.id == ScheduledChange.purchase_id)
+        .where(ScheduledChange.status == PENDING))
+    for customer_pk, change_id, purchase_id, status, leaving, owner in misplaced:
+        if status not in SCHEDULABLE or leaving or owner != customer_pk:
+            yield ("scheduled-change-live", customer_pk,
+                   f"scheduled change {change_id} pending on subscription {purchase_id} "
+                   f"({status}{', canceling at period end' if leaving else ''})")

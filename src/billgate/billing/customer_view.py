@@ -18,10 +18,20 @@ from billgate.billing import catalog, customers, invoices, items, transactions
 from billgate.billing.payment_methods import public_card
 from billgate.billing.purchases import repository
 from billgate.billing.refunds import REFUNDABLE_KINDS
+from billgate.billing.subscriptions import scheduled_store
 from billgate.billing.subscriptions.states import has_access
 from billgate.clock import Clock
 from billgate.db.engine import Database
-from billgate.db.models import Customer, Invoice, ItemChange, ItemDefinition, Product, Purchase, Transaction
+from billgate.db.models import (
+    Customer,
+    Invoice,
+    ItemChange,
+    ItemDefinition,
+    Product,
+    Purchase,
+    ScheduledChange,
+    Transaction,
+)
 from billgate.types import CustomerRef
 
 RECENT_CHANGES = 8
@@ -65,6 +75,8 @@ class CustomerDetail:
     card: dict[str, object] | None
     grantable: Sequence[Product] = field(default_factory=list)
     credit: dict[str, int] = field(default_factory=dict)
+    # Pending plan changes by subscription id (``subscriptions/scheduled_changes.py``).
+    scheduled: dict[int, ScheduledChange] = field(default_factory=dict)
 
 
 def dunning_of(row: Purchase, *, now: datetime, grace_period_days: int) -> Dunning:
@@ -104,6 +116,7 @@ async def read(db: Database, ref: CustomerRef, *, clock: Clock, grace_period_day
             session, after=None, limit=500, customer_type=ref.type, include_server_only=True)
         credit = {currency: await invoices.credit_balance(session, customer.id, currency)
                   for currency in sorted({i.currency for i in bills})}
+        scheduled = await scheduled_store.pending_many(session, [s.id for s in subs])
     balances = []
     for definition, snapshot in await items.list_balances(db, ref, clock=clock, bus=bus):
         paged = definition.item_id == ledger_item
@@ -117,4 +130,4 @@ async def read(db: Database, ref: CustomerRef, *, clock: Clock, grace_period_day
         subscriptions=[SubscriptionState(s, dunning_of(s, now=now, grace_period_days=grace_period_days))
                        for s in subs],
         invoices=bills, transactions=moneys, card=public_card(customer.default_payment_method),
-        grantable=grantable, credit={c: a for c, a in credit.items() if a})
+        grantable=grantable, credit={c: a for c, a in credit.items() if a}, scheduled=scheduled)

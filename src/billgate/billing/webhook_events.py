@@ -5,8 +5,10 @@ the change). The payloads and the outbox are in ``notifications.webhooks``.
 Wired today: checkout completion, renewal (and trial-end) charges paid or failed, a
 subscription ending (whatever ended it), refunds made through billgate or recorded from
 Stripe, a customer's first reference, plan switches, pause/resume, cancel at period end and
-its undo, server grants of a plan, seat changes. A plan replaced by a purchase of its line is reported
-as ``subscription.canceled`` (``previousStatus`` null).
+its undo, server grants of a plan, seat changes, scheduled plan changes (made and canceled:
+``subscription.updated`` with ``scheduledChange``; applied: canceled + created). A plan
+replaced by a purchase of its line is reported as ``subscription.canceled``
+(``previousStatus`` null).
 """
 
 from __future__ import annotations
@@ -125,6 +127,16 @@ async def quantity_changed(session: AsyncSession, customer: Customer, sub: Purch
                                              previous_quantity=previous_quantity)
     if invoice is not None and invoice.amount_total > 0:
         await emit.invoice_paid(session, customer, invoice, now=now, test_mode=test_mode)
+
+
+async def scheduled_change_applied(session: AsyncSession, customer: Customer, old: Purchase,
+                                   new: Purchase, *, previous_status: str, now: datetime,
+                                   test_mode: bool) -> None:
+    """A scheduled change applied at the period end: ``subscription.canceled`` for the old
+    plan, ``subscription.created`` for the new one (its renewal reports the payment)."""
+    await emit.subscription_canceled(session, customer, old, now=now, test_mode=test_mode,
+                                     previous_status=previous_status)
+    await emit.subscription_created(session, customer, new, now=now, test_mode=test_mode)
 
 
 async def subscription_ended(session: AsyncSession, customer: Customer, sub: Purchase, *,

@@ -314,6 +314,42 @@ class Purchase(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+class ScheduledChange(Base):
+    """A plan change waiting for a subscription's period end (``switchSubscription(when:
+    PERIOD_END)`` or ``migrateSubscriptionsPrice``), applied by its renewal
+    (``billing/subscriptions/scheduled_changes.py``).
+
+    ``status``: PENDING, then exactly one of APPLIED (``applied_purchase_id`` is the
+    subscription it started), CANCELED (``cancelScheduledChange``, a cancel or a pause),
+    REPLACED (a newer switch), ENDED (the subscription ended first) or DROPPED (the plan or
+    price was no longer sold at the period end). At most one PENDING row per subscription:
+    a partial unique index. Rows are kept as the subscription's history."""
+
+    __tablename__ = "scheduled_changes"
+    __table_args__ = (
+        Index("uq_scheduled_changes_pending", "purchase_id", unique=True,
+              sqlite_where=text("status = 'PENDING'"),
+              postgresql_where=text("status = 'PENDING'")),
+        Index("ix_scheduled_changes_customer", "customer_pk", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"))
+    origin: Mapped[str] = mapped_column(String(20))  # switch | migration
+    to_product_id: Mapped[str] = mapped_column(String(100))
+    to_price_id: Mapped[str | None] = mapped_column(String(100))
+    # The plan as announced (``PurchaseRequest.snapshot()`` and the price): the deal applied
+    # at ``at`` if the catalog still sells that product and price.
+    product: Mapped[dict[str, Any]] = mapped_column(JSON)
+    price: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    applied_purchase_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class ItemSchedule(Base):
     """A repeating grant of one included item of one purchase: due at ``next_at``, then
     every ``interval`` after ``anchor_at`` on the calendar (Jan 31 -> Feb 28 -> Mar 31)."""

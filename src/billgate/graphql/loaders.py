@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from billgate.billing import catalog, items
-from billgate.db.models import ItemDefinition, Product, ProductLine
+from billgate.billing.subscriptions import scheduled_store
+from billgate.db.models import ItemDefinition, Product, ProductLine, ScheduledChange
 from billgate.graphql.context import Context
 from billgate.types import CustomerRef
 
@@ -77,3 +78,14 @@ def customer_items(ctx: Context) -> DataLoader[CustomerRef, items.Balances]:
                                               bus=runtime.bus)
 
     return _per_request(ctx, "customer_items", batch, cache=False)
+
+
+def scheduled_changes(ctx: Context) -> DataLoader[int, ScheduledChange | None]:
+    """The pending scheduled change of each subscription resolved together (one query).
+    Batched, not cached: a mutation's payload reads it after the change."""
+    async def batch(purchase_ids: list[int]) -> list[ScheduledChange | None]:
+        async with ctx.runtime.db.read_session() as session:
+            found = await scheduled_store.pending_many(session, purchase_ids)
+        return [found.get(pk) for pk in purchase_ids]
+
+    return _per_request(ctx, "scheduled_changes", batch, cache=False)

@@ -31,6 +31,7 @@ from billgate.graphql.mutations.items import ItemMutations
 from billgate.graphql.mutations.portal import PortalMutations
 from billgate.graphql.mutations.promo_codes import PromoCodeMutations, promo_codes_page
 from billgate.graphql.mutations.purchases import PurchaseMutations
+from billgate.graphql.mutations.scheduled_changes import ScheduledChangeMutations
 from billgate.graphql.mutations.seats import SeatMutations
 from billgate.graphql.mutations.subscriptions import SubscriptionMutations
 from billgate.graphql.mutations.webhooks import WebhookMutations
@@ -155,7 +156,8 @@ class Query:
 @strawberry.type
 class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, HoldMutations,
                CustomerMutations, BillingMutations, CatalogMutations, WebhookMutations,
-               PortalMutations, SeatMutations, PromoCodeMutations):
+               PortalMutations, SeatMutations, PromoCodeMutations,
+               ScheduledChangeMutations):
     pass
 
 

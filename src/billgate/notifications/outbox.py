@@ -17,6 +17,7 @@ RECEIPT = "payment_receipt"
 PAYMENT_FAILED = "payment_failed"
 TRIAL_ENDING = "trial_ending"          # billing/reminders.py
 RENEWAL_UPCOMING = "renewal_upcoming"  # billing/reminders.py
+PRICE_CHANGE = "price_change"          # billing/subscriptions/price_migration.py
 
 
 def enqueue(session: AsyncSession, customer: Customer, template: str, context: dict[str, Any], *,

@@ -33,6 +33,7 @@ from billgate.billing.purchases.repository import (
     SUBSCRIPTION,
 )
 from billgate.billing.purchases.request import PurchaseRequest
+from billgate.billing.subscriptions import scheduled_store
 from billgate.billing.subscriptions.paid_credits import paid_repeat_condition, repeat_is_paid
 from billgate.billing.subscriptions.states import transition
 from billgate.db.models import Customer, Invoice, ItemDefinition, ItemSchedule, Product, Purchase
@@ -109,8 +110,9 @@ def _new_purchase(customer: Customer, request: PurchaseRequest, *, now: datetime
 async def end(session: AsyncSession, customer: Customer, purchase: Purchase, *, now: datetime,
               status: str, restore_included: bool = True) -> Events:
     """End ``purchase`` now (``CANCELED``, ``REFUNDED`` or ``SUSPENDED``), whatever ended it
-    (cancel, dunning, a replacing plan, a refund): its open invoice is void, its repeats stop
-    and the unused remainder of its expiring grants expires. When a paid plan of a line ends,
+    (cancel, dunning, a replacing plan, a refund): its open invoice is void, its repeats stop,
+    its pending scheduled change is closed (ENDED) and the unused remainder of its expiring
+    grants expires. When a paid plan of a line ends,
     the line's include-by-default product returns (``restore_included``)."""
     if purchase.open_invoice_id is not None:
         open_invoice = await session.get(Invoice, purchase.open_invoice_id)
@@ -121,6 +123,8 @@ async def end(session: AsyncSession, customer: Customer, purchase: Purchase, *, 
     if status != "SUSPENDED":
         purchase.ended_at = now
         purchase.next_action_at = purchase.next_retry_at = None
+    if purchase.kind == SUBSCRIPTION:  # a plan change waiting for a period that never comes
+        await scheduled_store.close_pending(session, purchase.id, scheduled_store.ENDED, now=now)
     await session.execute(update(ItemSchedule).where(ItemSchedule.purchase_id == purchase.id)
                           .values(active=False))
     events = await items.expire_source(session, source_of(purchase), now=now)

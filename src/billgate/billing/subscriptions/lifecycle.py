@@ -21,7 +21,7 @@ from billgate.billing import charges, invoices, promo_codes, unit_of_work, webho
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing
 from billgate.billing.purchases import fulfil
-from billgate.billing.subscriptions import paid_credits
+from billgate.billing.subscriptions import paid_credits, scheduled_changes
 from billgate.billing.subscriptions.amounts import period_total
 from billgate.billing.subscriptions.states import (
     ACTIVE,
@@ -88,6 +88,7 @@ async def _due(billing: Billing, purchase_id: int,
     if sub.status in (ACTIVE, TRIALING) and sub.cancel_at_period_end:
         await end_subscription(uow, sub, at=sub.current_period_end or now)
         return True, None
+    sub = await scheduled_changes.apply_due(uow, sub)  # the new plan's renewal, if one is due
     if sub.status not in (ACTIVE, TRIALING, PAST_DUE):
         sub.next_action_at = None
         return True, None

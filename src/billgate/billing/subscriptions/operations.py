@@ -32,7 +32,7 @@ from billgate.billing import (
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing
 from billgate.billing.purchases import fulfil, ownership, repository, request
-from billgate.billing.subscriptions import lifecycle
+from billgate.billing.subscriptions import lifecycle, scheduled_store
 from billgate.billing.subscriptions.amounts import period_total
 from billgate.billing.subscriptions.proration import SwitchAmounts, switch_amounts
 from billgate.billing.subscriptions.states import ACTIVE, PAST_DUE, PAUSED, TRIALING, transition
@@ -103,7 +103,8 @@ async def _on_subscription(billing: Billing, ref: CustomerRef, which: Selector, 
 async def cancel(billing: Billing, ref: CustomerRef, which: Selector, *, immediately: bool,
                  now: datetime | None = None) -> Purchase:
     """At period end by default (access until then, ``cancelAtPeriodEnd``), or now. A
-    PAST_DUE or PAUSED subscription ends now."""
+    PAST_DUE or PAUSED subscription ends now. Either way a pending scheduled change is
+    closed (``scheduled_changes``), and undoing the cancel does not bring it back."""
     async def change(uow: UnitOfWork, sub: Purchase) -> None:
         _require_live(sub)
         if immediately or sub.status in (PAST_DUE, PAUSED):
@@ -113,6 +114,9 @@ async def cancel(billing: Billing, ref: CustomerRef, which: Selector, *, immedia
         if sub.cancel_at_period_end:
             raise InvalidInput("the subscription is already canceled at its period end",
                                field=["subscriptionId"])
+        # Leaving at the period end: no plan to change to then (``scheduled_changes``).
+        await scheduled_store.close_pending(uow.session, sub.id, scheduled_store.CANCELED,
+                                            now=uow.now)
         sub.cancel_at_period_end = True
         sub.canceled_at = uow.now
         sub.next_action_at = sub.current_period_end
@@ -150,6 +154,8 @@ async def pause(billing: Billing, ref: CustomerRef, which: Selector, *,
         if sub.status == PAUSED:
             raise InvalidInput("the subscription is already paused", field=["subscriptionId"])
         previous_status = sub.status
+        await scheduled_store.close_pending(uow.session, sub.id, scheduled_store.CANCELED,
+                                            now=uow.now)  # no period end while paused
         transition(sub, PAUSED, now=uow.now)
         await _changed(uow, sub, previous_status)
         sub.paused_at = uow.now

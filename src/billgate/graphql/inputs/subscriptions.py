@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 import strawberry
 
@@ -40,12 +41,37 @@ class ResumeSubscriptionInput:
     subscription_id: strawberry.ID | None = None
 
 
+@strawberry.enum
+class SwitchTiming(StrEnum):
+    IMMEDIATELY = "IMMEDIATELY"
+    PERIOD_END = "PERIOD_END"
+
+
 @strawberry.input
 class SwitchSubscriptionInput:
     customer: CustomerRef
     from_product_id: str
     to_product_id: str
     price_id: str | None = None
+    when: SwitchTiming | None = strawberry.field(
+        default=SwitchTiming.IMMEDIATELY,
+        description="IMMEDIATELY: prorated now (an upgrade charged, a downgrade credited). "
+                    "PERIOD_END: nothing charged or credited now; the subscription shows a "
+                    "scheduledChange and its renewal is of the new plan and price.")
+
+
+@strawberry.input
+class CancelScheduledChangeInput:
+    customer: CustomerRef
+    subscription_id: strawberry.ID
+
+
+@strawberry.input
+class MigrateSubscriptionsPriceInput:
+    product_id: str
+    from_price_id: str
+    to_price_id: str = strawberry.field(description="May equal fromPriceId: subscribers "
+                                        "grandfathered on an older amount move to the current one.")
 
 
 @strawberry.input

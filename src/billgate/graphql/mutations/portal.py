@@ -9,6 +9,7 @@ default card (``billing/invoice_payments.py``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import strawberry
@@ -19,7 +20,7 @@ from billgate.errors import BillgateError, InvalidInput
 from billgate.graphql.context import Info
 from billgate.graphql.errors import UserError, user_error
 from billgate.graphql.ids import parse_global_id, row_id
-from billgate.graphql.inputs.subscriptions import SwitchSubscriptionInput
+from billgate.graphql.inputs.subscriptions import SwitchSubscriptionInput, SwitchTiming
 from billgate.graphql.types.common import Currency, CustomerRef
 from billgate.graphql.types.invoices import Invoice, InvoiceLine
 from billgate.web.portal import links
@@ -105,7 +106,7 @@ class PortalMutations:
             url=link.url, expires_at=datetime.fromtimestamp(link.expires_at, UTC))
 
     @strawberry.mutation(description="What switchSubscription would charge now, credit, and "
-                         "write as invoice lines. Writes nothing.")
+                         "write as invoice lines (none for when: PERIOD_END). Writes nothing.")
     async def preview_switch_subscription(
             self, info: Info, input: SwitchSubscriptionInput,
     ) -> PreviewSwitchSubscriptionPayload:
@@ -119,6 +120,8 @@ class PortalMutations:
                 by_server=info.context.principal.is_server, now=runtime.clock.now())
         except BillgateError as exc:
             return PreviewSwitchSubscriptionPayload(user_errors=[user_error(exc)])
+        if input.when == SwitchTiming.PERIOD_END:  # nothing is charged, credited or written now
+            preview = replace(preview, amount_due_now=0, credit_to_account=0, lines=[])
         return PreviewSwitchSubscriptionPayload(preview=SwitchPreview.of(preview))
 
     @strawberry.mutation(description="Pay an OPEN invoice with the default card: PAID, and its "

@@ -9,7 +9,7 @@ from typing import TypeVar
 import strawberry
 
 from billgate.billing.context import Billing
-from billgate.billing.subscriptions import operations
+from billgate.billing.subscriptions import operations, scheduled_changes
 from billgate.db.models import Purchase
 from billgate.errors import BillgateError
 from billgate.graphql.context import Info
@@ -20,6 +20,7 @@ from billgate.graphql.inputs.subscriptions import (
     PauseSubscriptionInput,
     ResumeSubscriptionInput,
     SwitchSubscriptionInput,
+    SwitchTiming,
     UncancelSubscriptionInput,
 )
 from billgate.graphql.resolvers.purchases import access_rules
@@ -115,7 +116,8 @@ class SubscriptionMutations:
             billing, ref, which, now=now), ResumeSubscriptionPayload)
 
     @strawberry.mutation(name="switchSubscription",
-                         description="Move to another plan of the same product line, prorated by time.")
+                         description="Move to another plan of the same product line, prorated by "
+                                     "time now, or at the period end (when: PERIOD_END).")
     async def switch_subscription(self, info: Info,
                                   input: SwitchSubscriptionInput) -> SwitchSubscriptionPayload:
         runtime = info.context.runtime
@@ -123,7 +125,8 @@ class SubscriptionMutations:
             ref = input.customer.to_domain()
             info.context.principal.require_manage(ref)
             billing = await runtime.billing()
-            new = await operations.switch(
+            at_period_end = input.when == SwitchTiming.PERIOD_END
+            new = await (scheduled_changes.schedule_switch if at_period_end else operations.switch)(
                 billing, ref, from_product_id=input.from_product_id,
                 to_product_id=input.to_product_id, price_id=input.price_id,
                 by_server=info.context.principal.is_server)

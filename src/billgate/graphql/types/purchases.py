@@ -7,8 +7,12 @@ from datetime import datetime, timedelta
 
 import strawberry
 
+from billgate.billing.subscriptions.scheduled_store import MIGRATION
 from billgate.billing.subscriptions.states import has_access
 from billgate.db.models import Purchase
+from billgate.db.models import ScheduledChange as ScheduledChangeRow
+from billgate.graphql import loaders
+from billgate.graphql.context import Info
 from billgate.graphql.ids import global_id
 from billgate.graphql.types.catalog import Price, Product
 from billgate.graphql.types.common import Node, ProductType, SubscriptionStatus
@@ -44,6 +48,17 @@ class DunningStatus:
         )
 
 
+@strawberry.type(description="A plan change waiting for the subscription's period end.")
+class ScheduledChange:
+    to_product_id: str
+    to_price_id: str | None
+    at: datetime = strawberry.field(description="When it applies: the period end (its renewal).")
+
+    @classmethod
+    def from_row(cls, row: ScheduledChangeRow) -> ScheduledChange:
+        return cls(to_product_id=row.to_product_id, to_price_id=row.to_price_id, at=row.at)
+
+
 @strawberry.type
 class CustomerSubscription(Node):
     status: SubscriptionStatus
@@ -61,6 +76,17 @@ class CustomerSubscription(Node):
     created_at: datetime
     has_access: bool
     dunning: DunningStatus
+    migrated_at: datetime | None = strawberry.field(description=(
+        "When migrateSubscriptionsPrice moved this subscription onto its price (a scheduled "
+        "change applied at the renewal that started it); null otherwise."))
+    pk: strawberry.Private[int]
+
+    @strawberry.field(description=(
+        "The plan change waiting for the period end (switchSubscription with when: "
+        "PERIOD_END, or migrateSubscriptionsPrice); null when none."))
+    async def scheduled_change(self, info: Info) -> ScheduledChange | None:
+        row = await loaders.scheduled_changes(info.context).load(self.pk)
+        return None if row is None else ScheduledChange.from_row(row)
 
     @classmethod
     def from_row(cls, row: Purchase, rules: AccessRules) -> CustomerSubscription:
@@ -77,6 +103,7 @@ class CustomerSubscription(Node):
             ended_at=row.ended_at, trial_ends_at=row.trial_ends_at, created_at=row.created_at,
             has_access=has_access(row, now=rules.now, grace_period_days=rules.grace_period_days),
             dunning=DunningStatus.of(row, rules),
+            migrated_at=row.created_at if row.origin == MIGRATION else None, pk=row.id,
         )
 
 

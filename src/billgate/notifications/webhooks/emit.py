@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.db.models import (
@@ -18,6 +19,7 @@ from billgate.db.models import (
     Customer,
     Invoice,
     Purchase,
+    ScheduledChange,
     Transaction,
     WebhookEvent,
 )
@@ -55,7 +57,11 @@ async def checkout_completed(session: AsyncSession, customer: Customer, checkout
 async def _subscription_event(session: AsyncSession, event_type: str, customer: Customer,
                               purchase: Purchase, *, now: datetime, test_mode: bool,
                               previous_status: str | None) -> WebhookEvent:
-    data = {"subscription": payloads.subscription(purchase), "previousStatus": previous_status}
+    subscription = payloads.subscription(purchase)
+    subscription["scheduledChange"] = payloads.scheduled_change(await session.scalar(
+        select(ScheduledChange).where(ScheduledChange.purchase_id == purchase.id,
+                                      ScheduledChange.status == "PENDING")))
+    data = {"subscription": subscription, "previousStatus": previous_status}
     return await events.record_event(session, event_type=event_type, customer=_ref(customer),
                                      data=data, now=now, test_mode=test_mode)
 

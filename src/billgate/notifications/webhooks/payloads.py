@@ -11,7 +11,14 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from billgate.db.models import CheckoutSession, Customer, Invoice, Purchase, Transaction
+from billgate.db.models import (
+    CheckoutSession,
+    Customer,
+    Invoice,
+    Purchase,
+    ScheduledChange,
+    Transaction,
+)
 
 
 def global_id(type_name: str, node_id: object) -> str:
@@ -47,6 +54,13 @@ def subscription(row: Purchase) -> dict[str, Any]:
         "trialEndsAt": _time(row.trial_ends_at),
         "createdAt": _time(row.created_at),
     }
+
+
+def scheduled_change(row: ScheduledChange | None) -> dict[str, Any] | None:
+    """A subscription's pending ``ScheduledChange`` (null when none)."""
+    if row is None:
+        return None
+    return {"toProductId": row.to_product_id, "toPriceId": row.to_price_id, "at": _time(row.at)}
 
 
 def owned_product(row: Purchase) -> dict[str, Any]:

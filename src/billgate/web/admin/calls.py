@@ -22,7 +22,7 @@ from billgate.billing import (
 )
 from billgate.billing.catalog_spec import ItemSpec, ProductLineSpec, ProductSpec
 from billgate.billing.purchases import service
-from billgate.billing.subscriptions import lifecycle, operations, seats
+from billgate.billing.subscriptions import lifecycle, operations, scheduled_changes, seats
 from billgate.db.models import PromoCode, Purchase, Transaction
 from billgate.errors import InvalidInput
 from billgate.notifications.webhooks import endpoints
@@ -61,7 +61,7 @@ async def grant_product(runtime: Runtime, ref: CustomerRef, product_id: str,
 async def change_subscription(runtime: Runtime, ref: CustomerRef, subscription_id: int,
                               op: str) -> Purchase:
     """``cancelSubscription`` (at period end or now), ``uncancelSubscription``,
-    ``pauseSubscription``, ``resumeSubscription``."""
+    ``pauseSubscription``, ``resumeSubscription``, ``cancelScheduledChange``."""
     billing, now = await runtime.billing(), runtime.clock.now()
     which = operations.Selector(subscription_id=subscription_id)
     if op == "cancel":
@@ -74,6 +74,8 @@ async def change_subscription(runtime: Runtime, ref: CustomerRef, subscription_i
         return await operations.pause(billing, ref, which, resumes_at=None, now=now)
     if op == "resume":
         return await operations.resume(billing, ref, which, now=now)
+    if op == "cancel_change":
+        return await scheduled_changes.cancel(billing, ref, subscription_id, now=now)
     raise InvalidInput(f"unknown subscription action {op[:30]!r}")
 
 
@@ -82,6 +84,15 @@ async def change_seats(runtime: Runtime, ref: CustomerRef, subscription_id: int,
     """``updateSubscriptionQuantity``."""
     return await seats.update_quantity(await runtime.billing(), ref, subscription_id,
                                        quantity=quantity, now=runtime.clock.now())
+
+
+async def schedule_switch(runtime: Runtime, ref: CustomerRef, *, from_product_id: str,
+                          to_product_id: str, price_id: str | None) -> Purchase:
+    """``switchSubscription(when: PERIOD_END)`` with the secret key's reach."""
+    return await scheduled_changes.schedule_switch(
+        await runtime.billing(), ref, from_product_id=from_product_id,
+        to_product_id=to_product_id, price_id=price_id, by_server=True,
+        now=runtime.clock.now())
 
 
 async def refund(runtime: Runtime, transaction_id: int, *, amount: int | None,

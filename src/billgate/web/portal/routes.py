@@ -38,7 +38,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from billgate.billing import invoice_payments, invoices, payment_methods
-from billgate.billing.subscriptions import operations, seats
+from billgate.billing.subscriptions import operations, scheduled_changes, seats
 from billgate.db.models import Invoice
 from billgate.errors import BillgateError, InvalidInput
 from billgate.runtime import Runtime
@@ -51,8 +51,9 @@ from billgate.web.sessions import FLASH_SECONDS, TokenInvalid
 STATIC = Path(__file__).parent / "static"
 ADMIN_VENDOR = Path(__file__).parents[1] / "admin" / "static" / "vendor"
 LIVE_TOKEN_SECONDS = 600
-SUBSCRIPTION_OPS = ("cancel", "uncancel", "pause", "resume")
+SUBSCRIPTION_OPS = ("cancel", "uncancel", "pause", "resume", "keep-plan")
 DONE = {"cancel": "Your plan is canceled at the end of the period.",
+        "keep-plan": "The scheduled change was canceled: your plan renews as before.",
         "uncancel": "The cancel was undone: your plan renews as before.",
         "pause": "Your plan is paused.", "resume": "Your plan is active again."}
 ENDED = "Your billing session has ended. Open billing from the app again."
@@ -228,9 +229,12 @@ async def _preview(runtime: Runtime, request: Request, session: PortalSession) -
     plan = next((p for p in portal.plans if p.product_id == from_product), None)
     target = next((o.label for p in portal.plans for o in p.switch_options
                    if o.value == f"{to_product}|{price_id or ''}"), to_product)
+    # A downgrade (nothing due now) waits for the period end by default, keeping what was
+    # paid for; the immediate credit is the other choice. An upgrade applies now by default.
     return await _render(runtime, request, session, "portal/switch.html", preview=preview,
                    plan=plan, target=target, from_product=from_product, to_product=to_product,
-                   price_id=price_id or "", money=pages.money)
+                   price_id=price_id or "", money=pages.money,
+                   later_by_default=preview.amount_due_now == 0)
 
 
 # Actions --------------------------------------------------------------------------------
@@ -238,8 +242,10 @@ async def _preview(runtime: Runtime, request: Request, session: PortalSession) -
 
 async def _switch(runtime: Runtime, request: Request, session: PortalSession,
                   form: FormData) -> Response:
+    """Now (prorated) or at the period end (``when=period_end``: nothing charged now)."""
+    later = form.get("when") == "period_end"
     try:
-        new = await operations.switch(
+        sub = await (scheduled_changes.schedule_switch if later else operations.switch)(
             await runtime.billing(), session.customer,
             from_product_id=str(form.get("from_product_id") or "")[:100],
             to_product_id=str(form.get("to_product_id") or "")[:100],
@@ -247,7 +253,10 @@ async def _switch(runtime: Runtime, request: Request, session: PortalSession,
             now=runtime.clock.now())
     except BillgateError as exc:
         return _back(runtime, exc.message, level="error")
-    return _back(runtime, f"You are now on {new.product['displayName']}.")
+    if later:
+        return _back(runtime, f"Your plan changes at the end of the period, on "
+                              f"{view.day(sub.current_period_end)}.")
+    return _back(runtime, f"You are now on {sub.product['displayName']}.")
 
 
 async def _subscription(runtime: Runtime, request: Request, session: PortalSession,
@@ -264,6 +273,10 @@ async def _subscription(runtime: Runtime, request: Request, session: PortalSessi
             await operations.uncancel(billing, session.customer, which, now=now)
         elif op == "pause":
             await operations.pause(billing, session.customer, which, resumes_at=None, now=now)
+        elif op == "keep-plan":
+            assert which.subscription_id is not None
+            await scheduled_changes.cancel(billing, session.customer, which.subscription_id,
+                                           now=now)
         else:
             await operations.resume(billing, session.customer, which, now=now)
     except BillgateError as exc:

@@ -1,6 +1,7 @@
 """What the portal page shows, read through billing's own read functions: the customer's
-plans with their state, the plans each may switch to (exactly those ``switchSubscription``
-accepts: ``owned.switch_options``), the card, balances, account credit and invoices.
+plans with their state and scheduled plan change, the plans each may switch to (exactly
+those ``switchSubscription`` accepts: ``owned.switch_options``), the card, balances,
+account credit and invoices.
 
 Templates show this and nothing else; every rule is billing's.
 """
@@ -15,7 +16,7 @@ from billgate.billing import customer_view, invoices
 from billgate.billing.purchases import owned
 from billgate.billing.purchases.request import quantity_max
 from billgate.billing.subscriptions.amounts import period_total
-from billgate.db.models import Purchase
+from billgate.db.models import Purchase, ScheduledChange
 from billgate.runtime import Runtime
 from billgate.types import CustomerRef
 from billgate.web import pages
@@ -54,6 +55,9 @@ class Plan:
     switch_options: list[SwitchOption]
     quantity: int = 1
     seats_max: int = 1  # the price's quantityMax as sold (1: sold one at a time)
+    scheduled: str | None = None  # "Changes to Pro (19.00 / month) on 28 Feb 2026"
+    later: str = ""  # the scheduled change as ``live.js`` signs it: "<product>/<price>"
+    period_end: str = ""
 
     @property
     def can_change_seats(self) -> bool:
@@ -94,10 +98,11 @@ class Portal:
     @property
     def signature(self) -> str:
         """What the page shows that a change elsewhere can alter, in the form ``live.js``
-        computes from ``customerChanged`` (plans as ``product:STATUS:cancel``, sorted;
+        computes from ``customerChanged`` (plans as ``product:STATUS:cancel:to/price``
+        (the scheduled change, empty when none), sorted;
         invoice statuses newest first): the script reloads the page when they differ,
         including a change made between rendering and subscribing."""
-        plans = sorted(f"{p.product_id}:{p.status}:{int(p.cancel_at_period_end)}"
+        plans = sorted(f"{p.product_id}:{p.status}:{int(p.cancel_at_period_end)}:{p.later}"
                        for p in self.plans)
         return ",".join(plans) + "|" + ",".join(i.status for i in self.invoices)
 
@@ -135,11 +140,23 @@ def _options(sub: Purchase, products: list[Any]) -> list[SwitchOption]:
     return result
 
 
-def _plan(sub: Purchase, products: list[Any]) -> Plan:
+def _scheduled_price(sub: Purchase, change: ScheduledChange) -> str:
+    amount = int((change.price.get("amounts") or {}).get(sub.currency or "USD", 0)) * sub.quantity
+    interval = change.price.get("interval")
+    text = pages.money(amount, sub.currency or "USD")
+    return f"{text} / {pages.period(interval)}" if interval else text
+
+
+def _plan(sub: Purchase, products: list[Any], change: ScheduledChange | None = None) -> Plan:
     # A PAST_DUE plan's next charge is its open invoice (shown with Pay now), not a date.
     charging = sub.status == "ACTIVE" and not sub.cancel_at_period_end
     next_charge = (f"{_price(sub).split(' / ')[0]} on {day(sub.current_period_end)}"
                    if charging and sub.unit_amount and sub.origin != "grant" else None)
+    scheduled = None
+    if change is not None:  # the renewal at the period end is of the new plan
+        price = _scheduled_price(sub, change)
+        scheduled = f"Changes to {change.product['displayName']} ({price}) on {day(change.at)}"
+        next_charge = f"{price.split(' / ')[0]} on {day(change.at)}"
     return Plan(
         subscription_id=sub.id, product_id=sub.product_id or "", name=sub.product["displayName"],
         status=sub.status, status_text=STATUS_WORDING.get(sub.status, sub.status),
@@ -149,7 +166,9 @@ def _plan(sub: Purchase, products: list[Any]) -> Plan:
         trial_ends=day(sub.trial_ends_at) if sub.status == "TRIALING" else None,
         notice=_notice(sub), cancel_at_period_end=sub.cancel_at_period_end,
         switch_options=_options(sub, products) if sub.status in ("TRIALING", "ACTIVE") else [],
-        quantity=sub.quantity, seats_max=_seats_max(sub))
+        quantity=sub.quantity, seats_max=_seats_max(sub),
+        scheduled=scheduled, period_end=day(sub.current_period_end),
+        later=f"{change.to_product_id}/{change.to_price_id or ''}" if change else "")
 
 
 def _seats_max(sub: Purchase) -> int:
@@ -170,8 +189,8 @@ async def read(runtime: Runtime, ref: CustomerRef) -> Portal:
         return Portal(ref, [], None, [], [], [])
     by_sub = {g.live_subscription.id: options.get(g.key, []) for g in groups
               if g.live_subscription is not None}
-    plans = [_plan(s.row, by_sub.get(s.row.id, [])) for s in detail.subscriptions
-             if s.row.status != "CANCELED"]
+    plans = [_plan(s.row, by_sub.get(s.row.id, []), detail.scheduled.get(s.row.id))
+             for s in detail.subscriptions if s.row.status != "CANCELED"]
     base = runtime.settings.base_url
     return Portal(
         customer=ref, plans=plans, card=detail.card,

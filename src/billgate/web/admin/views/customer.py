@@ -1,6 +1,7 @@
 """A customer's page (``/admin/customers/{TYPE}/{customerId}``) and its actions: adjust a
 balance (with an optional expiry), grant a product, cancel / undo / pause / resume a
-subscription, change its seats, refund a charge (optionally taking back what it granted).
+subscription, change its seats, change its plan at the period end (or cancel that change),
+refund a charge (optionally taking back what it granted).
 
 Each action is a POST through ``actions.perform`` to one function of ``calls.py``; on
 success the browser goes back to the page with a message, on a user error the page is shown
@@ -10,7 +11,8 @@ again with the error next to the field and what was typed kept.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -34,7 +36,8 @@ SUBSCRIPTION_OPS = {"cancel": ("cancelSubscription", "Canceled at the end of the
                     "cancel_now": ("cancelSubscription", "Canceled now"),
                     "uncancel": ("uncancelSubscription", "The cancel was undone"),
                     "pause": ("pauseSubscription", "Paused"),
-                    "resume": ("resumeSubscription", "Resumed")}
+                    "resume": ("resumeSubscription", "Resumed"),
+                    "cancel_change": ("cancelScheduledChange", "The scheduled change was canceled")}
 ADJUST_FIELDS = {"amount": "amount", "expiresAt": "expires_at", "itemId": "item",
                  "description": "reason"}
 GRANT_FIELDS = {"productId": "product", "priceId": "product", "currency": "product",
@@ -49,6 +52,9 @@ class SubscriptionView:
     buttons: list[tuple[str, str]]  # (op, label)
     price: str
     seats_max: int = 1  # > 1: sold per seat, the Seats field is shown (``seats_of``)
+    scheduled: str | None = None  # "Changes to Pro, pro-monthly on 28 Feb 2026"
+    # (productId|priceId, label) of the plans of its line to change to at the period end.
+    later_options: list[tuple[str, str]] = field(default_factory=list)
 
 
 def seats_of(row: Any) -> int:
@@ -57,6 +63,37 @@ def seats_of(row: Any) -> int:
     if row.status not in ("TRIALING", "ACTIVE") or not (row.price or {}).get("interval"):
         return 1
     return quantity_max(row.price)
+
+
+def _scheduled_text(change: Any) -> str:
+    return (f"Changes to {change.product['displayName']}, {change.to_price_id} on "
+            f"{change.at.astimezone(UTC):%-d %b %Y}")
+
+
+def _later_options(row: Any, detail: customer_view.CustomerDetail) -> list[tuple[str, str]]:
+    """Other plans of the subscription's line with a recurring price (billing checks the
+    choice again: ``scheduled_changes.schedule_switch``)."""
+    if row.status not in ("ACTIVE", "TRIALING") or row.cancel_at_period_end \
+            or row.product_line_id is None:
+        return []
+    return [(f"{p.product_id}|{price['priceId']}", f"{p.display_name}, {price['priceId']}")
+            for p in detail.grantable if p.product_line_id == row.product_line_id
+            and not p.included_by_default and not p.is_add_on_to
+            for price in p.prices or []
+            if price.get("interval") and (p.product_id, price["priceId"]) != (
+                row.product_id, row.price_id)]
+
+
+def _view(state: customer_view.SubscriptionState,
+          detail: customer_view.CustomerDetail) -> SubscriptionView:
+    row = state.row
+    change = detail.scheduled.get(row.id)
+    buttons = _buttons(row.status, row.cancel_at_period_end)
+    if change is not None:
+        buttons.insert(0, ("cancel_change", "Cancel scheduled change"))
+    return SubscriptionView(state, buttons, _price_text(row), seats_of(row),
+                            _scheduled_text(change) if change is not None else None,
+                            _later_options(row, detail))
 
 
 def _buttons(status: str, cancel_at_period_end: bool) -> list[tuple[str, str]]:
@@ -126,9 +163,7 @@ async def render(ctx: Ctx, ref: CustomerRef, *, forms_: dict[str, FormState] | N
     if detail is None:
         return ctx.render("admin/customer_missing.html", status=404, test_mode=settings.test_mode,
                           ref=ref)
-    subscriptions = [SubscriptionView(s, _buttons(s.row.status, s.row.cancel_at_period_end),
-                                      _price_text(s.row), seats_of(s.row))
-                     for s in detail.subscriptions]
+    subscriptions = [_view(s, detail) for s in detail.subscriptions]
     return ctx.render(
         "admin/customer.html", status=status, test_mode=settings.test_mode, ref=ref,
         detail=detail, subscriptions=subscriptions, grant_options=_grant_options(detail),
@@ -242,6 +277,28 @@ async def seats(ctx: Ctx, form: FormData) -> Response:
         done=lambda sub: f"{sub.product['displayName']}: {pages.count(sub.quantity, 'seat')}.")
 
 
+async def schedule_switch(ctx: Ctx, form: FormData) -> Response:
+    """Change plan at the period end (``switchSubscription(when: PERIOD_END)``)."""
+    ref = _form_ref(form)
+    if ref is None:
+        return ctx.redirect("/admin/customers")
+    sub_id = forms.text(form, "subscription_id")
+    from_product = forms.text(form, "from_product_id")
+    product_id, _, price_id = forms.text(form, "to").partition("|")
+
+    async def work() -> Any:
+        if not product_id:
+            raise InvalidInput("choose a plan to change to", field=["toProductId"])
+        return await calls.schedule_switch(ctx.runtime, ref, from_product_id=from_product,
+                                           to_product_id=product_id, price_id=price_id or None)
+
+    return await _act(
+        ctx, ref, form, name=f"sub-{sub_id}", fields={}, action="switchSubscription",
+        target=customer_target(ref), work=work,
+        detail=f"{from_product} -> {forms.text(form, 'to')} at period end",
+        done=lambda sub: f"{sub.product['displayName']}: changes at the period end.")
+
+
 async def refund(ctx: Ctx, form: FormData) -> Response:
     ref = _form_ref(form)
     if ref is None:
@@ -279,5 +336,6 @@ def routes(page_: Callable[..., Any], action: Callable[..., Any]) -> list[Route]
         Route("/customer/grant-product", action(grant, back=_back), methods=["POST"]),
         Route("/customer/subscription", action(subscription, back=_back), methods=["POST"]),
         Route("/customer/seats", action(seats, back=_back), methods=["POST"]),
+        Route("/customer/schedule-switch", action(schedule_switch, back=_back), methods=["POST"]),
         Route("/customer/refund", action(refund, back=_back), methods=["POST"]),
     ]

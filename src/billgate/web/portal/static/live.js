@@ -8,7 +8,9 @@ import { createClient } from "./vendor/graphql-ws/client.js";
 
 const QUERY = `subscription ($customer: CustomerRef!) {
   customerChanged(customer: $customer) {
-    subscriptions(first: 25) { edges { node { productId status cancelAtPeriodEnd } } }
+    subscriptions(first: 25) { edges { node {
+      productId status cancelAtPeriodEnd scheduledChange { toProductId toPriceId }
+    } } }
     invoices(first: 25) { edges { node { status } } }
   }
 }`;
@@ -17,7 +19,11 @@ const RELOADED_FOR = "billgate-portal-reloaded-for";
 function signature(customer) {
   const plans = customer.subscriptions.edges.map((e) => e.node)
     .filter((s) => s.status !== "CANCELED")
-    .map((s) => `${s.productId ?? ""}:${s.status}:${s.cancelAtPeriodEnd ? 1 : 0}`)
+    .map((s) => {
+      const change = s.scheduledChange;
+      const later = change ? `${change.toProductId}/${change.toPriceId ?? ""}` : "";
+      return `${s.productId ?? ""}:${s.status}:${s.cancelAtPeriodEnd ? 1 : 0}:${later}`;
+    })
     .sort();
   const invoices = customer.invoices.edges.map((e) => e.node.status);
   return `${plans.join(",")}|${invoices.join(",")}`;

@@ -1,7 +1,7 @@
 """promo codes: ``promo_codes`` and ``promo_redemptions`` (issue 28)
 
-Revision ID: 0018
-Revises: 0013
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07 13:00:00
 
 """
@@ -15,8 +15,8 @@ from alembic import op
 
 import billgate.db.models
 
-revision: str = '0018'
-down_revision: str | None = '0013'
+revision: str = '0017'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
