@@ -77,3 +77,14 @@ def customer_items(ctx: Context) -> DataLoader[CustomerRef, items.Balances]:
                                               bus=runtime.bus)
 
     return _per_request(ctx, "customer_items", batch, cache=False)
+
+
+def auto_top_ups(ctx: Context) -> DataLoader[tuple[CustomerRef, str], Any]:
+    """``Item.autoTopUp``: one query for every (customer, item) of the request."""
+    from billgate.billing.auto_top_up import settings
+
+    async def batch(keys: list[tuple[CustomerRef, str]]) -> list[Any]:
+        found = await settings.read_many(ctx.runtime.db, keys)
+        return [found.get(key) for key in keys]
+
+    return _per_request(ctx, "auto_top_ups", batch)

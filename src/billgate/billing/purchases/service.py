@@ -397,7 +397,7 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
             await webhook_events.checkout_completed(session, customer, checkout, purchase,
                                                     now=now, test_mode=test_mode)
         else:
-            invoice = None if trialing else await _record_paid(
+            invoice = None if trialing else await record_paid(
                 session, customer, purchase, req, amount=amount, test_mode=test_mode,
                 reference=reference, now=now)
             await webhook_events.checkout_recorded(session, customer, checkout, purchase,
@@ -467,10 +467,11 @@ def _transaction(customer: Customer, purchase: Purchase, req: PurchaseRequest, *
                        test_mode=test_mode, payment_reference=reference, created_at=now)
 
 
-async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purchase,
+async def record_paid(session: AsyncSession, customer: Customer, purchase: Purchase,
                        req: PurchaseRequest, *, amount: int, test_mode: bool,
                        reference: str | None, now: datetime) -> Invoice:
-    """What was charged (a transaction) and its PAID invoice."""
+    """What was charged (a transaction), its PAID invoice and its receipt (checkouts and
+    auto top-ups)."""
     transaction = _transaction(customer, purchase, req, kind="purchase", amount=amount,
                                test_mode=test_mode, now=now, reference=reference)
     session.add(transaction)
