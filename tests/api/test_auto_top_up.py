@@ -260,3 +260,28 @@ class TestDecline:
         async with db.read_session() as session:
             assert [c.status for c in await session.scalars(select(AutoTopUpCrossing))] == [
                 "SKIPPED"]
+
+
+class TestAudit:
+    async def test_audit_is_clean_after_top_ups_and_finds_a_crossing_bought_twice(
+            self, api: Any, db: Any):
+        from sqlalchemy import update
+
+        from billgate.billing import audit
+
+        await set_top_up(api)
+        for _ in range(2):
+            await spend(api, 495 if await packs(db) else 85)
+            await tick(api)
+        assert await packs(db) == 2
+        async with db.read_session() as session:
+            assert [str(v) for v in await audit.run(session)] == []
+        async with db.session() as session, session.begin():  # what a double purchase leaves
+            first = await session.scalar(select(func.min(AutoTopUpCrossing.id)))
+            await session.execute(update(AutoTopUpCrossing).where(AutoTopUpCrossing.id != first)
+                                  .values(purchase_id=select(AutoTopUpCrossing.purchase_id)
+                                          .where(AutoTopUpCrossing.id == first)
+                                          .scalar_subquery()))
+        async with db.read_session() as session:
+            found = [v for v in await audit.run(session) if v.check == "top-ups"]
+        assert found and "named by 2 crossings" in str(found[0])
