@@ -112,7 +112,9 @@ async def settled(http: httpx.AsyncClient, customer: dict[str, str],
     """The balance once it reads ``quantity`` (the scheduler bought), then a second more
     for a second purchase to show up if there were one."""
     async with asyncio.timeout(90):
-        while (item := (await post(http, READ, {"c": customer}))["item"])["quantity"] != quantity:
+        while True:
+            if (await post(http, READ, {"c": customer}))["item"]["quantity"] == quantity:
+                break
             await asyncio.sleep(0.2)
     await asyncio.sleep(1.5)
     return (await post(http, READ, {"c": customer}))["item"]
@@ -183,8 +185,10 @@ async def test_a_server_killed_between_charge_and_record_is_recovered_once(
         await db.dispose()
     with worker_running(server_env(database), tmp_path / "worker.log"):
         async with asyncio.timeout(120):
-            while (await facts(database, user_id))["claims"] != Counter(
-                    {("auto_top_up", "RECORDED"): 1}):
+            while True:
+                claims = (await facts(database, user_id))["claims"]
+                if claims == Counter({("auto_top_up", "RECORDED"): 1}):
+                    break
                 await asyncio.sleep(0.2)
         await asyncio.sleep(1.5)  # a second run of the worker finds nothing more to do
     done = await facts(database, user_id)
