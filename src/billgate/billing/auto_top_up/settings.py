@@ -64,6 +64,15 @@ class View:
     last_triggered_at: datetime | None
     disabled_reason: str | None
 
+    @property
+    def summary(self) -> str:
+        """One line for people (the console's and the portal's balances)."""
+        if not self.enabled:
+            return f"Off: {self.disabled_reason}" if self.disabled_reason else "Off"
+        what = self.product_id + (f" ({self.price_id})" if self.price_id else "")
+        return (f"Buys {self.quantity} × {what} when available falls to {self.threshold:,} "
+                f"(at most {self.max_per_month} a month)")
+
 
 def view_of(row: AutoTopUp, item_id: str) -> View:
     return View(item_id, row.threshold, row.product_id, row.price_id, row.quantity,
