@@ -180,6 +180,19 @@ class TestCrossing:
         await tick(api)
         assert (await packs(db), (await item(api))["quantity"]) == (2, 520)
 
+    async def test_each_balance_is_read_with_its_own_customers_threshold(self, api: Any,
+                                                                         db: Any):
+        # Another customer's top-up (a lower threshold, set first) must not stand in for
+        # this one's in the statement that changes the balance.
+        other = {"type": "USER", "customerId": "someone-else"}
+        assert (await api.data(SET, {"input": {**pack(threshold=5), "customer": other}}))[
+            "setAutoTopUp"]["userErrors"] == []
+        await set_top_up(api, threshold=50)
+        await spend(api, 60)  # 100 -> 40: crosses this customer's 50, not the other's 5
+        assert await count(db, AutoTopUpCrossing) == 1
+        await tick(api)
+        assert ((await item(api))["quantity"], await packs(db)) == (540, 1)
+
     async def test_a_hold_that_takes_available_across_buys_too(self, api: Any, db: Any):
         await set_top_up(api)
         reserved = await api.data(RESERVE, {"c": USER, "n": 85})

@@ -149,9 +149,16 @@ def hold_guard(amount: Any, now: Any) -> ColumnElement[bool]:
 def top_up_threshold() -> Any:
     """The threshold of the balance's enabled auto top-up (NULL: none), read by the same
     statement as the balance row, so a balance without one pays no extra round trip."""
-    return (select(top_ups.c.threshold)
-            .where(top_ups.c.customer_pk == balances.c.customer_pk,
-                   top_ups.c.item_pk == balances.c.item_pk, top_ups.c.enabled.is_(True))
+    # Renamed columns: an UPDATE's RETURNING names the balance's columns unqualified
+    # (``customer_pk``), which inside a subquery on ``auto_top_ups`` itself would mean its
+    # own columns; the derived table has none of those names, so they mean the balance's.
+    enabled = (select(top_ups.c.threshold.label("t_threshold"),
+                      top_ups.c.customer_pk.label("t_customer"),
+                      top_ups.c.item_pk.label("t_item"))
+               .where(top_ups.c.enabled.is_(True)).subquery("enabled_top_ups"))
+    return (select(enabled.c.t_threshold)
+            .where(enabled.c.t_customer == balances.c.customer_pk,
+                   enabled.c.t_item == balances.c.item_pk)
             .scalar_subquery())
 
 
