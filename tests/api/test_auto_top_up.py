@@ -152,6 +152,18 @@ class TestSetAutoTopUp:
         assert [e["code"] for e in hidden["setAutoTopUp"]["userErrors"]] == ["PRODUCT_NOT_FOUND"]
 
 
+    async def test_a_team_admin_may_set_the_teams_and_a_member_may_not(self, api: Any):
+        team = {"type": "TEAM", "customerId": "t-top"}
+        asked = {"input": {"customer": team, "itemId": "seats", "threshold": 1,
+                           "productId": "extra-seats"}}
+        member = await api.as_user("m", teams={"t-top": "member"}).data(SET, asked)
+        assert [e["code"] for e in member["setAutoTopUp"]["userErrors"]] == ["FORBIDDEN"]
+        # Past the permission check, the team's only seat product renews: not a top-up.
+        admin = await api.as_user("a", teams={"t-top": "admin"}).data(SET, asked)
+        assert [(e["code"], e["field"]) for e in admin["setAutoTopUp"]["userErrors"]] == [
+            ("INVALID_INPUT", ["priceId"])]
+
+
 class TestCrossing:
     async def test_a_crossing_buys_once_and_the_balance_rises(self, api: Any, db: Any):
         await set_top_up(api)
@@ -298,3 +310,75 @@ class TestAudit:
         async with db.read_session() as session:
             found = [v for v in await audit.run(session) if v.check == "top-ups"]
         assert found and "named by 2 crossings" in str(found[0])
+
+
+class TestFailurePaths:
+    async def test_a_product_no_longer_sold_turns_it_off_without_charging(self, api: Any,
+                                                                         db: Any):
+        await api.data(EMAIL, {"c": USER})
+        await set_top_up(api)
+        archived = await api.data("""mutation { archiveProduct(input: {productId: "credit-pack"})
+          { userErrors { code } } }""")
+        assert archived["archiveProduct"]["userErrors"] == []
+        await spend(api, 90)
+        await tick(api)
+        top_up = (await item(api))["autoTopUp"]
+        assert top_up["enabled"] is False and "credit-pack" in top_up["disabledReason"]
+        [event] = await events(db, "auto_top_up.failed")
+        assert event["data"]["reason"] == top_up["disabledReason"]
+        assert await packs(db) == 0 and await count(db, Transaction) == 0
+        assert await count(db, EmailOutbox, EmailOutbox.template == "payment_failed") == 0
+
+    async def test_twins_buying_one_crossing_at_once_buy_once(self, api: Any, db: Any,
+                                                              runtime: Any):
+        import asyncio
+
+        from billgate.billing.auto_top_up import purchase
+
+        await set_top_up(api)
+        await spend(api, 90)
+        async with db.read_session() as session:
+            [crossing] = (await session.scalars(select(AutoTopUpCrossing))).all()
+        billing = await runtime.billing()
+        done = await asyncio.gather(*[purchase.buy(billing, crossing.id, crossing.customer_pk,
+                                                   now=runtime.clock.now()) for _ in range(4)])
+        assert sorted(done) == [0, 0, 0, 1]
+        assert (await packs(db), (await item(api))["quantity"]) == (1, 510)
+
+    async def test_a_price_changed_during_the_charge_is_refunded_and_buys_nothing(
+            self, api: Any, db: Any, runtime: Any):
+        from billgate.billing import catalog, unit_of_work
+        from billgate.billing.auto_top_up import purchase
+        from billgate.billing.catalog_spec import parse_product
+        from billgate.db.models import ChargeClaim
+        from billgate.payments.rails import ChargeRequest
+        from billgate.types import CustomerRef, CustomerType
+
+        USER_REF = CustomerRef(CustomerType.USER, USER["customerId"])  # noqa: N806
+
+        await set_top_up(api)
+        await spend(api, 90)
+        async with db.read_session() as session:
+            [crossing] = (await session.scalars(select(AutoTopUpCrossing))).all()
+        billing = await runtime.billing()
+        _, claim = await unit_of_work.run(
+            billing, crossing.customer_pk,
+            lambda uow: purchase._claim(billing, crossing.id, uow), now=runtime.clock.now())
+        assert claim is not None and claim.amount == 500
+        await catalog.save(db, catalog.upsert_product, parse_product({  # 5.00 -> 6.00
+            "productId": "credit-pack", "displayName": "500 credits", "customerType": "USER",
+            "stackable": True, "prices": [{"priceId": "once", "amounts": {"USD": "6.00"}}],
+            "includedItems": [{"itemId": "credits", "quantity": 500, "expires": "NEVER"}]}))
+        result = await runtime.test_rails.charge(ChargeRequest(
+            customer=USER_REF, amount=claim.amount, currency=claim.currency,
+            description=claim.description, idempotency_key=claim.idempotency_key))
+        outcome = await purchase.settle(billing, claim, result, now=runtime.clock.now())
+        assert outcome.name == "COMPENSATED"
+        async with db.read_session() as session:
+            row = await session.get(ChargeClaim, claim.id)
+            again = await session.get(AutoTopUpCrossing, crossing.id)
+        assert row is not None and row.status == "COMPENSATED"
+        assert again is not None and again.status == "FAILED" and "refunded" in (
+            again.failure_message or "")
+        assert await packs(db) == 0 and (await item(api))["quantity"] == 10
+        assert (await item(api))["autoTopUp"]["enabled"] is True  # the next crossing may buy

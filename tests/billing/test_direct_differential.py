@@ -32,8 +32,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from billgate.billing import balances, catalog, items
-from billgate.billing.auto_top_up import settings as top_up_settings
 from billgate.billing import customers as customer_service
+from billgate.billing.auto_top_up import settings as top_up_settings
 from billgate.billing.catalog_spec import ItemSpec, ProductSpec
 from billgate.billing.context import Scope
 from billgate.billing.items import direct as items_direct
