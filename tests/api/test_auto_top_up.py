@@ -135,6 +135,19 @@ class TestSetAutoTopUp:
         assert [(e["code"], e["field"]) for e in done["userErrors"]] == [(code, field)]
         assert await item(api) == before
 
+    async def test_a_product_that_can_be_owned_once_is_refused(self, api: Any, db: Any):
+        from billgate.billing import catalog
+        from billgate.billing.catalog_spec import parse_product
+
+        await catalog.save(db, catalog.upsert_product, parse_product({
+            "productId": "lifetime-pack", "displayName": "Lifetime pack", "customerType": "USER",
+            "prices": [{"priceId": "once", "amounts": {"USD": "9.00"}}],
+            "includedItems": [{"itemId": "credits", "quantity": 900, "expires": "NEVER"}]}))
+        done = await set_top_up(api, productId="lifetime-pack")
+        assert [(e["code"], e["field"]) for e in done["userErrors"]] == [
+            ("INVALID_INPUT", ["productId"])]
+        assert "not stackable" in done["userErrors"][0]["message"]
+
     async def test_a_bad_first_setting_does_not_even_create_the_customer(self, api: Any, db: Any):
         from billgate.db.models import Customer
 

@@ -183,6 +183,7 @@ async def _bought(billing: Billing, uow: UnitOfWork, top_up: AutoTopUp,
                   reference: str | None) -> Purchase:
     """The purchase, as a paid checkout records it, and the top-up's success."""
     session, customer, now = uow.session, uow.customer, uow.now
+    uow.announce(customer)  # what it owns changed (``_claim`` quieted the unit)
     owned = await locks.owned_purchases(session, customer.id)
     purchase, started = await fulfil.start(session, customer, req, now=now, origin=ORIGIN,
                                            owned=owned)

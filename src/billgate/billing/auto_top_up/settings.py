@@ -4,8 +4,9 @@ Choices where the contract is silent:
 
 - the product must be one the caller could buy for this customer now (a customer token
   does not see server-only products), at a one-time price (a top-up that started a
-  subscription would charge again every period), and must include the item: a top-up that
-  cannot raise the balance is refused (``INVALID_INPUT`` on ``productId``);
+  subscription would charge again every period), stackable (one that can be owned once
+  could top up once) and must include the item: a top-up that cannot raise the balance is
+  refused (``INVALID_INPUT`` on ``productId``);
 - ``threshold`` may be 0 or more, ``quantity`` 1 to the purchase maximum, ``maxPerMonth``
   1 to 1000; anything else is a userError and nothing changes (not even the customer's
   first reference, which the unit of work rolls back with it);
@@ -126,6 +127,10 @@ async def _check_product(session: AsyncSession, ref: CustomerRef, asked: Setting
     if req.is_subscription:
         raise InvalidInput("an auto top-up buys a one-time price; this price renews",
                            field=["priceId"])
+    if not req.product.stackable:
+        raise InvalidInput(f"product {asked.product_id!r} is not stackable: it could be "
+                           "bought only once, so it cannot top a balance up again",
+                           field=["productId"])
     if not any(i.get("itemId") == asked.item_id for i in req.product.included_items):
         raise InvalidInput(f"product {asked.product_id!r} does not include item "
                            f"{asked.item_id!r}, so buying it would not top the balance up",
