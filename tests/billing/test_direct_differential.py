@@ -33,7 +33,9 @@ from sqlalchemy import select
 
 from billgate.billing import balances, catalog, items
 from billgate.billing import customers as customer_service
+from billgate.billing.auto_top_up import settings as top_up_settings
 from billgate.billing.catalog_spec import ItemSpec, ProductSpec
+from billgate.billing.context import Scope
 from billgate.billing.items import direct as items_direct
 from billgate.billing.items import holds
 from billgate.billing.items.ledger import BALANCE_MAX
@@ -44,6 +46,7 @@ from billgate.clock import FrozenClock
 from billgate.db.engine import Database
 from billgate.db.migrate import upgrade_async
 from billgate.db.models import (
+    AutoTopUpCrossing,
     Customer,
     ItemBalance,
     ItemChange,
@@ -104,17 +107,21 @@ STEPS = {
                         st.sampled_from([None, 0, 1, 5, 10**6])),
     "release": st.tuples(st.just("release"), st.integers(0, 5)),
     "expire_holds": st.just(("expire_holds",)),
+    # Auto top-up (``items/top_up_crossings.py``): a threshold (None: turned off); the
+    # direct path declines a change that crosses it, the normal path notes the crossing.
+    "top_up": st.tuples(st.just("top_up"), st.sampled_from([None, 0, 10, 50, 100])),
 }
 WEIGHTS = (["increase"] * 6 + ["try_decrease"] * 8 + ["decrease"] * 3 + ["balance"] * 5
            + ["has_access"] * 3 + ["advance"] * 2
            + ["balances", "history", "ensure", "to_next_expiry", "settle_due", "thresholds",
               "archive", "restore", "add_default", "bump"]
-           + ["reserve"] * 5 + ["commit"] * 2 + ["release"] * 2 + ["expire_holds"])
+           + ["reserve"] * 5 + ["commit"] * 2 + ["release"] * 2 + ["expire_holds"]
+           + ["top_up"])
 steps = st.sampled_from(WEIGHTS).flatmap(STEPS.__getitem__)
 NO_DATABASE = {"advance", "to_next_expiry"}
 # Steps only the normal path takes (holds change ``reserved`` under the balance lock): they
 # are compared like every step but left out of the direct path's share.
-NORMAL_ONLY = {"reserve", "commit", "release", "expire_holds"}
+NORMAL_ONLY = {"reserve", "commit", "release", "expire_holds", "top_up"}
 
 
 @dataclasses.dataclass
@@ -127,6 +134,7 @@ class Tally:
     asked: int = 0  # direct calls in the current step
     answered: int = 0  # ... that answered (did not hand over to the normal path)
     holds_ended: int = 0  # holds made and then committed, released or expired
+    crossings: int = 0  # auto top-up crossings noted (the same in both databases)
 
 
 class Twins:
@@ -220,6 +228,11 @@ async def run_step(db: Database, now: datetime, ref: CustomerRef, step: tuple[An
             async with db.session() as session, session.begin():
                 return [dataclasses.astuple(e) for e in await holds.expire_due(session, now=now)
                         if e.customer_id == ref.customer_id]
+        case ("top_up", threshold):
+            return (await top_up_settings.set_auto_top_up(
+                Scope(db, clock), ref, top_up_settings.Settings(
+                    ITEM, threshold or 0, "credit-pack", "once", enabled=threshold is not None),
+                by_server=True)).threshold
         case ("increase", item_id, amount, seconds, key):
             expires_at = None if seconds is None else now + timedelta(seconds=seconds)
             return await balances.increase(db, ref, item_id, amount=amount, clock=clock,
@@ -329,6 +342,11 @@ async def state(db: Database, ref: CustomerRef) -> Any:
                    ItemReservation.settled_at)
             .join(Customer, Customer.id == ItemReservation.customer_pk).where(of_customer)
             .order_by(ItemReservation.id))).all()
+        crossings = (await session.execute(
+            select(AutoTopUpCrossing.available_after, AutoTopUpCrossing.status,
+                   AutoTopUpCrossing.created_at)
+            .join(Customer, Customer.id == AutoTopUpCrossing.customer_pk).where(of_customer)
+            .order_by(AutoTopUpCrossing.id))).all()
         owned = (await session.execute(
             select(Purchase.product_id, Purchase.kind, Purchase.status)
             .join(Customer, Customer.id == Purchase.customer_pk).where(of_customer)
@@ -337,7 +355,7 @@ async def state(db: Database, ref: CustomerRef) -> Any:
     ledger = [(*row[:7], _kind_of(row[7]), *row[8:]) for row in ledger]
     buckets = [(*row[:4], _kind_of(row[4])) for row in buckets]
     return (ledger, [tuple(r) for r in balances], buckets, [tuple(r) for r in owned],
-            [tuple(r) for r in held])
+            [tuple(r) for r in held], [tuple(r) for r in crossings])
 
 
 def _kind_of(source: str | None) -> str | None:
@@ -380,7 +398,9 @@ async def run_program(twins: Twins, tally: Tally, program: list[tuple[Any, ...]]
         kind = tally.by_kind.setdefault(step[0], [0, 0])
         kind[0] += served
         kind[1] += 1
-    assert await state(twins.on, ref) == await state(twins.off, ref)
+    final = await state(twins.on, ref)
+    assert final == await state(twins.off, ref)
+    tally.crossings += len(final[-1])
 
 
 async def _open(urls: list[str]) -> Twins:
@@ -429,6 +449,7 @@ def test_direct_path_answers_as_the_normal_path_does(tmp_path: Path,
     share = tally.served / max(tally.steps, 1)
     print(f"\ndirect path served {tally.served} of {tally.steps} database steps "
           f"({share:.0%}) over {EXAMPLES} examples; by step: {tally.by_kind}; "
-          f"holds ended: {tally.holds_ended}")
+          f"holds ended: {tally.holds_ended}; top-up crossings: {tally.crossings}")
     assert tally.holds_ended > 0, "no program ended a hold: the hold steps prove nothing"
+    assert tally.crossings > 0, "no program crossed an auto top-up: those steps prove nothing"
     assert share >= MIN_SHARE, f"the direct path served only {share:.0%} of the steps"

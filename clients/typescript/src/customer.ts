@@ -6,7 +6,7 @@ import { BillgateError, throwUserErrors, type UserError } from "./errors.js";
 import type { Document } from "./http.js";
 import type { Unsubscribe } from "./live.js";
 import {
-  customerState, page, pageVariables, type Billing, type CustomerRef, type CustomerState, type GrantResult,
+  customerState, page, pageVariables, type AutoTopUp, type AutoTopUpSettings, type Billing, type CustomerRef, type CustomerState, type GrantResult,
   type Invoice, type Item, type OwnedProduct, type Page, type PageOptions, type PaymentMethod,
   type QuantityOptions, type Reservation, type Subscription, type SwitchPreview,
 } from "./types.js";
@@ -284,6 +284,25 @@ export class BillgateItem {
     const data = await this.transport.request(G.ReleaseReservationDocument, { input: { reservationId } });
     throwUserErrors(data.releaseReservation);
     return required(data.releaseReservation.item, "releaseReservation");
+  }
+
+  /**
+   * Set (or replace) the auto top-up of this item: the product is bought, charged
+   * off-session to the default card, when a change takes `available` to `threshold` or
+   * below. A customer token sets its own; a secret key anyone's.
+   */
+  async setAutoTopUp(settings: AutoTopUpSettings): Promise<AutoTopUp> {
+    const data = await this.transport.request(G.SetAutoTopUpDocument, {
+      input: { customer: this.customer, itemId: this.itemId, ...settings },
+    });
+    throwUserErrors(data.setAutoTopUp);
+    return required(data.setAutoTopUp.autoTopUp, "setAutoTopUp");
+  }
+
+  /** The auto top-up of this item, or null when none was set. */
+  async getAutoTopUp(): Promise<AutoTopUp | null> {
+    const data = await this.transport.request(G.GetAutoTopUpDocument, { customer: this.customer, itemId: this.itemId });
+    return data.customer.item.autoTopUp;
   }
 
   #input(amount: number, options: QuantityOptions & { expiresAt?: string }): G.ChangeItemQuantityInput {

@@ -5,7 +5,7 @@ export type { TokenSource } from "./credentials.js";
 export type { Document } from "./http.js";
 export { backoffMs, type ConnectionStatus, type Unsubscribe } from "./live.js";
 export type {
-  Billing, Currency, CustomerRef, CustomerState, CustomerType, ErrorCode, GrantResult, Invoice, InvoiceStatus,
+  AutoTopUp, AutoTopUpSettings, Billing, Currency, CustomerRef, CustomerState, CustomerType, ErrorCode, GrantResult, Invoice, InvoiceStatus,
   Item, ItemExpiry, Money, OwnedProduct, Page, PageOptions, PaymentMethod, Price, Product, ProductType,
   QuantityOptions, Reservation, Subscription, SubscriptionStatus, SwitchPreview,
 } from "./types.js";

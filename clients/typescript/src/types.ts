@@ -54,6 +54,21 @@ export interface GrantResult {
   subscription: Subscription | null;
 }
 
+/** A customer's auto top-up of one item (`item.setAutoTopUp`, `item.getAutoTopUp`). */
+export type AutoTopUp = G.AutoTopUpFieldsFragment;
+
+/** What `setAutoTopUp` takes: buy `quantity` (1) of `productId` at `priceId` when a change
+ * takes `available` from above `threshold` to at or below it, at most `maxPerMonth` (10)
+ * times a calendar month; `enabled` (true). */
+export interface AutoTopUpSettings {
+  threshold: number;
+  productId: string;
+  priceId?: string | null;
+  quantity?: number;
+  maxPerMonth?: number;
+  enabled?: boolean;
+}
+
 export interface QuantityOptions {
   description?: string;
   /** A retry with the same key changes nothing more (and answers as the first call did). */

@@ -8,6 +8,7 @@ var __export = (target, all) => {
 // dist/generated/graphql.js
 var graphql_exports = {};
 __export(graphql_exports, {
+  AutoTopUpFieldsFragmentDoc: () => AutoTopUpFieldsFragmentDoc,
   CancelSubscriptionDocument: () => CancelSubscriptionDocument,
   CommitReservationDocument: () => CommitReservationDocument,
   CreateCheckoutUrlDocument: () => CreateCheckoutUrlDocument,
@@ -16,6 +17,7 @@ __export(graphql_exports, {
   CustomerChangedDocument: () => CustomerChangedDocument,
   CustomerStateFieldsFragmentDoc: () => CustomerStateFieldsFragmentDoc,
   DecreaseItemQuantityDocument: () => DecreaseItemQuantityDocument,
+  GetAutoTopUpDocument: () => GetAutoTopUpDocument,
   GetBillingDocument: () => GetBillingDocument,
   GetCurrentSubscriptionDocument: () => GetCurrentSubscriptionDocument,
   GetCustomerDocument: () => GetCustomerDocument,
@@ -43,6 +45,7 @@ __export(graphql_exports, {
   ReleaseReservationDocument: () => ReleaseReservationDocument,
   ReserveItemQuantityDocument: () => ReserveItemQuantityDocument,
   ResumeSubscriptionDocument: () => ResumeSubscriptionDocument,
+  SetAutoTopUpDocument: () => SetAutoTopUpDocument,
   SetDefaultPaymentMethodFromSetupIntentDocument: () => SetDefaultPaymentMethodFromSetupIntentDocument,
   SubscriptionFieldsFragmentDoc: () => SubscriptionFieldsFragmentDoc,
   SwitchSubscriptionDocument: () => SwitchSubscriptionDocument,
@@ -345,6 +348,18 @@ fragment OwnedProductFields on OwnedProduct {
     }
   }
 }`, { "fragmentName": "CustomerStateFields" });
+var AutoTopUpFieldsFragmentDoc = new TypedDocumentString(`
+    fragment AutoTopUpFields on AutoTopUp {
+  threshold
+  productId
+  priceId
+  quantity
+  maxPerMonth
+  enabled
+  lastTriggeredAt
+  disabledReason
+}
+    `, { "fragmentName": "AutoTopUpFields" });
 var CreatePaymentMethodSetupIntentDocument = new TypedDocumentString(`
     mutation CreatePaymentMethodSetupIntent($input: CreatePaymentMethodSetupIntentInput!) {
   createPaymentMethodSetupIntent(input: $input) {
@@ -1056,6 +1071,52 @@ fragment UserErrorFields on UserError {
   code
   message
   field
+}`);
+var SetAutoTopUpDocument = new TypedDocumentString(`
+    mutation SetAutoTopUp($input: SetAutoTopUpInput!) {
+  setAutoTopUp(input: $input) {
+    autoTopUp {
+      ...AutoTopUpFields
+    }
+    userErrors {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment UserErrorFields on UserError {
+  code
+  message
+  field
+}
+fragment AutoTopUpFields on AutoTopUp {
+  threshold
+  productId
+  priceId
+  quantity
+  maxPerMonth
+  enabled
+  lastTriggeredAt
+  disabledReason
+}`);
+var GetAutoTopUpDocument = new TypedDocumentString(`
+    query GetAutoTopUp($customer: CustomerRef!, $itemId: String!) {
+  customer(customer: $customer) {
+    item(itemId: $itemId) {
+      autoTopUp {
+        ...AutoTopUpFields
+      }
+    }
+  }
+}
+    fragment AutoTopUpFields on AutoTopUp {
+  threshold
+  productId
+  priceId
+  quantity
+  maxPerMonth
+  enabled
+  lastTriggeredAt
+  disabledReason
 }`);
 var ItemQuantityChangedDocument = new TypedDocumentString(`
     subscription ItemQuantityChanged($customer: CustomerRef!, $itemId: String!) {
@@ -1800,6 +1861,23 @@ var BillgateItem = class {
     const data = await this.transport.request(ReleaseReservationDocument, { input: { reservationId } });
     throwUserErrors(data.releaseReservation);
     return required(data.releaseReservation.item, "releaseReservation");
+  }
+  /**
+   * Set (or replace) the auto top-up of this item: the product is bought, charged
+   * off-session to the default card, when a change takes `available` to `threshold` or
+   * below. A customer token sets its own; a secret key anyone's.
+   */
+  async setAutoTopUp(settings) {
+    const data = await this.transport.request(SetAutoTopUpDocument, {
+      input: { customer: this.customer, itemId: this.itemId, ...settings }
+    });
+    throwUserErrors(data.setAutoTopUp);
+    return required(data.setAutoTopUp.autoTopUp, "setAutoTopUp");
+  }
+  /** The auto top-up of this item, or null when none was set. */
+  async getAutoTopUp() {
+    const data = await this.transport.request(GetAutoTopUpDocument, { customer: this.customer, itemId: this.itemId });
+    return data.customer.item.autoTopUp;
   }
   #input(amount, options) {
     return { customer: this.customer, itemId: this.itemId, amount, ...options };

@@ -24,7 +24,10 @@ concurrency scenario. Each check is one query over all customers and yields a
 - ``one-scheduled-change``: at most one PENDING scheduled change per subscription;
 - ``scheduled-change-live``: a PENDING scheduled change only on an ACTIVE or TRIALING
   subscription of its customer without a pending cancel (what may schedule one,
-  ``subscriptions/scheduled_changes.py``; every other change of the subscription closes it).
+  ``subscriptions/scheduled_changes.py``; every other change of the subscription closes it);
+- ``top-ups``: one purchase per recorded crossing: every PURCHASED auto top-up crossing
+  names its own purchase (made by an auto top-up, of that customer), and a customer has
+  exactly as many auto top-up purchases as PURCHASED crossings.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from billgate.billing.purchases import ownership
 from billgate.billing.subscriptions.scheduled_changes import SCHEDULABLE
 from billgate.billing.subscriptions.scheduled_store import PENDING
 from billgate.db.models import (
+    AutoTopUpCrossing,
     Customer,
     CustomerCredit,
     Invoice,
@@ -73,7 +77,8 @@ async def run(session: AsyncSession) -> list[Violation]:
         select(Customer.id, Customer.type, Customer.customer_id))}
     found: list[Violation] = []
     for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit, _holds,
-                  _seats, _promo_redemptions, _discount_lines, _scheduled_changes):
+                  _seats, _promo_redemptions, _discount_lines, _scheduled_changes,
+                  _top_ups):
         found += [Violation(name, names.get(pk, str(pk) if pk else "-"), detail)
                   async for name, pk, detail in check(session)]
     return found
@@ -113,6 +118,35 @@ async def _holds(session: AsyncSession) -> Found:
             yield ("holds", customer_pk,
                    f"balance {balance_id}: reserved {reserved}, HELD reservations {total}, "
                    f"latest ledger row says {after}")
+
+
+async def _top_ups(session: AsyncSession) -> Found:
+    bought: dict[int, int] = defaultdict(int)
+    for customer_pk, count in await session.execute(
+            select(Purchase.customer_pk, func.count(Purchase.id))
+            .where(Purchase.origin == "auto_top_up").group_by(Purchase.customer_pk)):
+        bought[customer_pk] = int(count)
+    crossings: dict[int, int] = defaultdict(int)
+    named: dict[int, int] = defaultdict(int)
+    rows = await session.execute(
+        select(AutoTopUpCrossing.id, AutoTopUpCrossing.customer_pk, AutoTopUpCrossing.purchase_id,
+               Purchase.customer_pk, Purchase.origin)
+        .outerjoin(Purchase, Purchase.id == AutoTopUpCrossing.purchase_id)
+        .where(AutoTopUpCrossing.status == "PURCHASED"))
+    for crossing_id, customer_pk, purchase_id, owner, origin in rows:
+        crossings[customer_pk] += 1
+        if purchase_id is not None:
+            named[purchase_id] += 1
+        if owner != customer_pk or origin != "auto_top_up":
+            yield ("top-ups", customer_pk, f"crossing {crossing_id} names purchase "
+                                           f"{purchase_id}, not an auto top-up of its own")
+    for purchase_id, count in named.items():
+        if count > 1:
+            yield ("top-ups", 0, f"purchase {purchase_id} is named by {count} crossings")
+    for customer_pk in sorted(set(bought) | set(crossings)):
+        if bought[customer_pk] != crossings[customer_pk]:
+            yield ("top-ups", customer_pk, f"{bought[customer_pk]} auto top-up purchases for "
+                                           f"{crossings[customer_pk]} bought crossings")
 
 
 async def _money(session: AsyncSession) -> Found:

@@ -44,6 +44,7 @@ from billgate.types import CustomerRef, CustomerType
 PENDING, RECORDED, FAILED = "PENDING", "RECORDED", "FAILED"
 COMPENSATING, COMPENSATED = "COMPENSATING", "COMPENSATED"
 SWITCH, RESUME, RENEWAL, REFUND = "switch", "resume", "renewal", "refund"
+AUTO_TOP_UP = "auto_top_up"  # a purchase made for its crossing (``billing/auto_top_up.py``)
 # Real time: how long a run may take between claim and record before the scheduler
 # assumes it died and finishes the claim itself.
 LEASE = timedelta(minutes=5)
@@ -113,6 +114,23 @@ async def claim(uow: UnitOfWork, billing: Billing, *, operation: str, purchase: 
         created_at=uow.now, updated_at=uow.now)
     session.add(row)
     await session.flush()
+    return row
+
+
+async def claim_new_purchase(uow: UnitOfWork, billing: Billing, *, operation: str, key: str,
+                             amount: int, currency: str, description: str) -> ChargeClaim:
+    """Claim a charge for a purchase that does not exist yet (an auto top-up): no
+    purchase to version, so ``key`` names the state acted on (the caller's row, re-checked
+    under the lock before it claims; a twin finds that row claimed and stops)."""
+    customer = uow.customer
+    row = ChargeClaim(
+        customer_pk=customer.id, operation=operation, purchase_id=None, subject_version=None,
+        idempotency_key=key, amount=amount, currency=currency, description=description,
+        payment_method=(customer.default_payment_method or {}).get("id"),
+        test_mode=billing.test_mode, status=PENDING, lease_until=utcnow() + LEASE,
+        created_at=uow.now, updated_at=uow.now)
+    uow.session.add(row)
+    await uow.session.flush()
     return row
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billgate.billing import catalog, customers, invoices, items, transactions
+from billgate.billing.auto_top_up import settings as top_up_settings
 from billgate.billing.payment_methods import public_card
 from billgate.billing.purchases import repository
 from billgate.billing.refunds import REFUNDABLE_KINDS
@@ -77,6 +78,8 @@ class CustomerDetail:
     credit: dict[str, int] = field(default_factory=dict)
     # Pending plan changes by subscription id (``subscriptions/scheduled_changes.py``).
     scheduled: dict[int, ScheduledChange] = field(default_factory=dict)
+    # Auto top-ups by item id (``auto_top_up.settings``).
+    top_ups: dict[str, top_up_settings.View] = field(default_factory=dict)
 
 
 def dunning_of(row: Purchase, *, now: datetime, grace_period_days: int) -> Dunning:
@@ -130,4 +133,5 @@ async def read(db: Database, ref: CustomerRef, *, clock: Clock, grace_period_day
         subscriptions=[SubscriptionState(s, dunning_of(s, now=now, grace_period_days=grace_period_days))
                        for s in subs],
         invoices=bills, transactions=moneys, card=public_card(customer.default_payment_method),
-        grantable=grantable, credit={c: a for c, a in credit.items() if a}, scheduled=scheduled)
+        grantable=grantable, credit={c: a for c, a in credit.items() if a}, scheduled=scheduled,
+        top_ups={v.item_id: v for v in await top_up_settings.list_for(db, customer.id)})

@@ -7,6 +7,7 @@ from datetime import datetime
 from functools import partial
 
 from billgate.billing import charges, items, refunds, unit_of_work, writes
+from billgate.billing.auto_top_up import purchase as auto_top_up
 from billgate.billing.context import Billing
 from billgate.billing.items import holds
 from billgate.billing.publishing import publish_changes
@@ -70,12 +71,15 @@ async def abandoned_charges_due(billing: Billing, now: datetime) -> datetime | N
 
 
 async def recover_charges(billing: Billing, at: datetime) -> int:
-    """Finish the claims whose run died (``charges`` module doc): refunds here, charges by
-    ``lifecycle.recover_abandoned_claims``."""
+    """Finish the claims whose run died (``charges`` module doc): refunds and auto top-ups
+    here, charges by ``lifecycle.recover_abandoned_claims``."""
     done = 0
     for claim in await charges.abandoned(billing):
         if claim.operation == charges.REFUND:
             await refunds.recover(billing, claim, partial(_rails_of, billing))
+            done += 1
+        elif claim.operation == charges.AUTO_TOP_UP:
+            await auto_top_up.recover(billing, claim, now=at)
             done += 1
     return done + await lifecycle.recover_abandoned_claims(billing, now=at)
 

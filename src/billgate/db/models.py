@@ -207,6 +207,54 @@ class ItemReservation(Base):
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class AutoTopUp(Base):
+    """A customer's auto top-up of one item (``billing/auto_top_up.py``): when a change takes
+    the balance's ``available`` from above ``threshold`` to at or below it, ``quantity`` of
+    the product is bought (at most ``max_per_month`` a calendar month). A declined charge
+    turns it off (``enabled`` false) with ``disabled_reason``."""
+
+    __tablename__ = "auto_top_ups"
+    __table_args__ = (UniqueConstraint("customer_pk", "item_pk", name="uq_auto_top_ups_customer_item"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    item_pk: Mapped[int] = mapped_column(ForeignKey("item_definitions.id"))
+    threshold: Mapped[int] = mapped_column(BigInteger)
+    product_id: Mapped[str] = mapped_column(String(200))
+    price_id: Mapped[str | None] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    max_per_month: Mapped[int] = mapped_column(Integer, default=10)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_triggered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class AutoTopUpCrossing(Base):
+    """One downward crossing of an auto top-up's threshold, written in the transaction of
+    the balance change that made it (so each crossing is recorded exactly once), then
+    bought by the scheduler: PENDING -> CHARGING (a ``ChargeClaim``, ``claim_id``) ->
+    PURCHASED (``purchase_id``) | FAILED; SKIPPED when the top-up was turned off first."""
+
+    __tablename__ = "auto_top_up_crossings"
+    __table_args__ = (
+        Index("ix_auto_top_up_crossings_due", "status", "created_at"),
+        Index("ix_auto_top_up_crossings_month", "auto_top_up_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    auto_top_up_id: Mapped[int] = mapped_column(ForeignKey("auto_top_ups.id"))
+    customer_pk: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    available_after: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20))
+    claim_id: Mapped[int | None] = mapped_column(BigInteger)
+    purchase_id: Mapped[int | None] = mapped_column(BigInteger)
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
 class ItemGrant(Base):
     """A grant that can expire: a bucket whose unused ``remaining`` expires at ``expires_at``
     or when its ``source`` ends (WHEN_REPEATED, WHEN_PURCHASE_EXPIRES). Grants that never

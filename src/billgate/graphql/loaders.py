@@ -89,3 +89,14 @@ def scheduled_changes(ctx: Context) -> DataLoader[int, ScheduledChange | None]:
         return [found.get(pk) for pk in purchase_ids]
 
     return _per_request(ctx, "scheduled_changes", batch, cache=False)
+
+
+def auto_top_ups(ctx: Context) -> DataLoader[tuple[CustomerRef, str], Any]:
+    """``Item.autoTopUp``: one query for every (customer, item) of the request."""
+    from billgate.billing.auto_top_up import settings
+
+    async def batch(keys: list[tuple[CustomerRef, str]]) -> list[Any]:
+        found = await settings.read_many(ctx.runtime.db, keys)
+        return [found.get(key) for key in keys]
+
+    return _per_request(ctx, "auto_top_ups", batch)

@@ -23,6 +23,7 @@ from billgate.graphql.error_logging import log_error
 from billgate.graphql.errors import DomainErrorCodes, should_mask
 from billgate.graphql.input_guard import InputGuard, StringLiteralsRule
 from billgate.graphql.inputs.reports import InvoiceFilter, TransactionFilter
+from billgate.graphql.mutations.auto_top_up import AutoTopUpMutations
 from billgate.graphql.mutations.billing import BillingMutations
 from billgate.graphql.mutations.catalog import CatalogMutations
 from billgate.graphql.mutations.customers import CustomerMutations
@@ -157,7 +158,7 @@ class Query:
 class Mutation(PurchaseMutations, SubscriptionMutations, ItemMutations, HoldMutations,
                CustomerMutations, BillingMutations, CatalogMutations, WebhookMutations,
                PortalMutations, SeatMutations, PromoCodeMutations,
-               ScheduledChangeMutations):
+               ScheduledChangeMutations, AutoTopUpMutations):
     pass
 
 

@@ -7,6 +7,7 @@ from billgate_client.async_client import AsyncBillgate, AsyncCustomer, AsyncItem
 from billgate_client.client import Billgate, Customer, ItemRef
 from billgate_client.errors import BillgateError
 from billgate_client.models import (
+    AutoTopUp,
     Billing,
     CustomerRef,
     GrantResult,
@@ -29,6 +30,7 @@ from billgate_client.webhooks import WebhookVerificationError, verify_webhook
 
 __all__ = [
     "AsyncBillgate",
+    "AutoTopUp",
     "AsyncCustomer",
     "AsyncItemRef",
     "Billgate",

@@ -66,6 +66,25 @@ RESERVE = (
 """
     + ITEM
 )
+AUTO_TOP_UP = "threshold productId priceId quantity maxPerMonth enabled lastTriggeredAt disabledReason"
+SET_AUTO_TOP_UP = (
+    """mutation SetAutoTopUp($input: SetAutoTopUpInput!) {
+  setAutoTopUp(input: $input) { autoTopUp { """
+    + AUTO_TOP_UP
+    + " } "
+    + USER_ERRORS
+    + """ }
+}
+"""
+)
+GET_AUTO_TOP_UP = (
+    """query GetAutoTopUp($customer: CustomerRef!, $itemId: String!) {
+  customer(customer: $customer) { item(itemId: $itemId) { autoTopUp { """
+    + AUTO_TOP_UP
+    + """ } } }
+}
+"""
+)
 COMMIT_RESERVATION = (
     """mutation CommitReservation($input: CommitReservationInput!) {
   commitReservation(input: $input) { item { ...ItemFields } """

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 from billgate_client import _documents as docs
 from billgate_client.errors import BillgateError
 from billgate_client.models import (
+    AutoTopUp,
     Billing,
     CustomerRef,
     GrantResult,
@@ -136,6 +137,19 @@ def reserve(
         _input(ref, itemId=item_id, amount=amount, ttlSeconds=ttl_seconds, idempotencyKey=idempotency_key),
         read,
     )
+
+
+def set_auto_top_up(ref: CustomerRef, item_id: str, **fields: Any) -> Operation[AutoTopUp]:
+    return Operation(docs.SET_AUTO_TOP_UP, _input(ref, itemId=item_id, **fields),
+                     lambda data: AutoTopUp.of(_payload(data, "setAutoTopUp")["autoTopUp"]))
+
+
+def get_auto_top_up(ref: CustomerRef, item_id: str) -> Operation[AutoTopUp | None]:
+    def read(data: dict[str, Any]) -> AutoTopUp | None:
+        found = data["customer"]["item"]["autoTopUp"]
+        return None if found is None else AutoTopUp.of(found)
+
+    return Operation(docs.GET_AUTO_TOP_UP, {"customer": ref.to_graphql(), "itemId": item_id}, read)
 
 
 def end_reservation(field: str, reservation_id: str, amount: int | None = None) -> Operation[Item]:

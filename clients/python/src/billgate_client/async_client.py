@@ -19,6 +19,7 @@ from billgate_client import _operations as ops
 from billgate_client import _transport as transport
 from billgate_client._operations import Operation
 from billgate_client.models import (
+    AutoTopUp,
     Billing,
     CustomerRef,
     GrantResult,
@@ -335,6 +336,30 @@ class AsyncItemRef:
                 self.customer, self.item_id, amount, ttl_seconds=ttl_seconds, idempotency_key=idempotency_key
             )
         )
+
+    async def set_auto_top_up(
+        self,
+        *,
+        threshold: int,
+        product_id: str,
+        price_id: str | None = None,
+        quantity: int | None = None,
+        max_per_month: int | None = None,
+        enabled: bool | None = None,
+    ) -> AutoTopUp:
+        """Set (or replace) this item's auto top-up: ``product_id`` is bought (charged
+        off-session to the default card) when a change takes ``available`` from above
+        ``threshold`` to at or below it. A customer token sets its own."""
+        return await self._client.run(
+            ops.set_auto_top_up(
+                self.customer, self.item_id, threshold=threshold, productId=product_id, priceId=price_id,
+                quantity=quantity, maxPerMonth=max_per_month, enabled=enabled,
+            )
+        )
+
+    async def get_auto_top_up(self) -> AutoTopUp | None:
+        """This item's auto top-up, or None when none was set."""
+        return await self._client.run(ops.get_auto_top_up(self.customer, self.item_id))
 
     async def commit(self, reservation_id: str, amount: int | None = None) -> Item:
         """Use ``amount`` of a held reservation (all by default; one ledger change), releasing the rest."""

@@ -73,6 +73,28 @@ class Reservation:
 
 
 @dataclass(frozen=True)
+class AutoTopUp:
+    """An item's auto top-up: ``quantity`` of the product is bought when a change takes
+    ``available`` from above ``threshold`` to at or below it (at most ``max_per_month`` a
+    calendar month); a declined charge turns it off with ``disabled_reason``."""
+
+    threshold: int
+    product_id: str
+    price_id: str | None
+    quantity: int
+    max_per_month: int
+    enabled: bool
+    last_triggered_at: datetime | None
+    disabled_reason: str | None
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> AutoTopUp:
+        return cls(data["threshold"], data["productId"], data["priceId"], data["quantity"],
+                   data["maxPerMonth"], data["enabled"], _time(data["lastTriggeredAt"]),
+                   data["disabledReason"])
+
+
+@dataclass(frozen=True)
 class Subscription:
     id: str
     status: str

@@ -66,7 +66,8 @@ def _update_balance(kind: rules.Kind) -> Any:
         .returning(balances.c.id, balances.c.customer_pk, balances.c.quantity,
                    balances.c.tracked_remaining, balances.c.version,
                    repo.THRESHOLDS.label("thresholds"), balances.c.reserved, _INCLUDED_VERSION,
-                   version_statement().label("catalog_version")))
+                   version_statement().label("catalog_version"),
+                   rules.top_up_threshold().label("top_up")))
 
 
 # Whether the customer has the include-by-default products of the catalog as it is now
@@ -121,7 +122,8 @@ def _one_statement_change(kind: rules.Kind) -> Statement:
     return Statement.of(select(b.c.id, b.c.customer_pk, b.c.quantity, b.c.tracked_remaining,
                                b.c.version, b.c.thresholds, taken.label("taken"),
                                select(c.c.id).scalar_subquery().label("change_id"),
-                               b.c.reserved, b.c.included_version, b.c.catalog_version),
+                               b.c.reserved, b.c.included_version, b.c.catalog_version,
+                               b.c.top_up),
                         postgres_only=True)
 
 
@@ -164,8 +166,8 @@ async def _read_item(direct: DirectDatabase, ref: CustomerRef, item_id: str, now
 async def change(direct: DirectDatabase, ref: CustomerRef, item_id: str, request: Request,
                  now: datetime) -> ChangeResult | None:
     """The change committed, when it needs no bucket work (``rules.guard``), crosses no
-    low-balance threshold and its idempotency key (if any) is new. None otherwise, with
-    nothing written."""
+    low-balance threshold nor an auto top-up's, and its idempotency key (if any) is new.
+    None otherwise, with nothing written."""
     if request.bucket:
         return None
     return await or_none(_change(direct, ref, item_id, request, now))
@@ -195,6 +197,8 @@ async def _change(direct: DirectDatabase, ref: CustomerRef, item_id: str, reques
             entry = request.entry(balance, now)
             if crossed(balance.thresholds, balance.quantity - request.delta, balance.quantity):
                 raise Declined("a low-balance threshold is crossed: the normal path alerts")
+            _check_top_up(row[9], balance.quantity - request.delta, balance.quantity,
+                          balance.reserved)
             inserted = await conn.fetchone(INSERT_CHANGE, **_entry_params(balance, entry))
     except Exception as exc:
         if is_unique_violation(exc):  # the key was used: the normal path replays it
@@ -225,12 +229,13 @@ async def _change_in_one(direct: DirectDatabase, ref: CustomerRef, item_id: str,
             if row is None:
                 return None
             (balance_id, customer_pk, quantity, tracked, version, thresholds, taken, change_id,
-             reserved, included_version, catalog_version) = row
+             reserved, included_version, catalog_version, top_up) = row
             _check_ensured(included_version, catalog_version)
             if request.kind == "try_decrease" and tracked > 0 and taken is None:
                 raise Declined("the buckets moved since the guard read them")
             if crossed(tuple(json_of(thresholds) or ()), quantity - request.delta, quantity):
                 raise Declined("a low-balance threshold is crossed: the normal path alerts")
+            _check_top_up(top_up, quantity - request.delta, quantity, reserved)
     except Exception as exc:
         if is_unique_violation(exc):  # the key was used: the normal path replays it
             raise Declined("idempotency key seen before") from exc
@@ -239,6 +244,12 @@ async def _change_in_one(direct: DirectDatabase, ref: CustomerRef, item_id: str,
     event = ChangeEvent(ref.type.value, ref.customer_id, item_id, quantity, version,
                         request.delta, meta.reason, reserved)
     return ChangeResult(success=True, balance=snapshot, change_id=change_id, changes=[event])
+
+
+def _check_top_up(threshold: int | None, before: int, after: int, reserved: int) -> None:
+    """An auto top-up's crossing is noted by the normal path only (``repo.persist``)."""
+    if rules.top_up_crossed(threshold, before - reserved, after - reserved):
+        raise Declined("an auto top-up's threshold is crossed: the normal path notes it")
 
 
 def _check_ensured(included_version: str | None, catalog_version: Any) -> None:

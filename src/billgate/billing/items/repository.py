@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billgate.billing.items import rules
+from billgate.billing.items import rules, top_up_crossings
 from billgate.billing.items.ledger import Bucket, Entry, Ledger
 from billgate.billing.items.rules import balances, customers, grants, items
 from billgate.db.models import Customer, ItemChange, ItemDefinition
@@ -50,6 +50,8 @@ class BalanceRow:
     # The item's ``low_balance_thresholds``, read by the same statement (no extra round trip).
     thresholds: tuple[int, ...] = ()
     reserved: int = 0
+    # The threshold of the balance's enabled auto top-up (``rules.top_up_threshold``).
+    top_up: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,12 @@ THRESHOLDS = (select(items.c.low_balance_thresholds).where(items.c.id == balance
                .scalar_subquery())
 _BALANCE = (balances.c.id, balances.c.customer_pk, balances.c.quantity,
             balances.c.tracked_remaining, balances.c.version, balances.c.next_expiry_at,
-            THRESHOLDS, balances.c.reserved)
+            THRESHOLDS, balances.c.reserved, rules.top_up_threshold())
 
 
 def _balance_row(row: Sequence[Any]) -> BalanceRow:
     return BalanceRow(row[0], row[1], row[2], row[3], row[4], row[5], tuple(row[6] or ()),
-                      row[7])
+                      row[7], row[8])
 
 
 # Which balance ----------------------------------------------------------------------------
@@ -139,7 +141,11 @@ async def persist(session: AsyncSession, balance: BalanceRow, ledger: Ledger,
         quantity=ledger.quantity, tracked_remaining=ledger.tracked, version=ledger.version,
         next_expiry_at=ledger.next_expiry_at, updated_at=now, reserved=ledger.reserved,
     ))
-    return await insert_entries(session, balance.id, balance.customer_pk, ledger.entries)
+    ids = await insert_entries(session, balance.id, balance.customer_pk, ledger.entries)
+    # The one place the normal path notes an auto top-up's crossing: in the change's own
+    # transaction, under the balance row's lock (the direct path declines such changes).
+    await top_up_crossings.note(session, balance, ledger.entries, now)
+    return ids
 
 
 async def _save_buckets(session: AsyncSession, balance_id: int, buckets: list[Bucket]) -> None:

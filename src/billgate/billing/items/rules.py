@@ -33,12 +33,13 @@ from sqlalchemy import (
 )
 
 from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN
-from billgate.db.models import Customer, ItemBalance, ItemDefinition, ItemGrant
+from billgate.db.models import AutoTopUp, Customer, ItemBalance, ItemDefinition, ItemGrant
 
 balances = cast(Table, ItemBalance.__table__)
 grants = cast(Table, ItemGrant.__table__)
 customers = cast(Table, Customer.__table__)
 items = cast(Table, ItemDefinition.__table__)
+top_ups = cast(Table, AutoTopUp.__table__)
 
 Kind = Literal["try_decrease", "decrease", "increase"]
 
@@ -140,6 +141,31 @@ def hold_guard(amount: Any, now: Any) -> ColumnElement[bool]:
     """A new hold of ``amount`` fits: ``available`` covers it and no expiry is due (a due
     expiry would lower the quantity first: then the normal path settles and re-checks)."""
     return and_(available() >= amount, nothing_due(now))
+
+
+# Auto top-up: ``items/top_up_crossings.py`` -----------------------------------------------
+
+
+def top_up_threshold() -> Any:
+    """The threshold of the balance's enabled auto top-up (NULL: none), read by the same
+    statement as the balance row, so a balance without one pays no extra round trip."""
+    # Renamed columns: an UPDATE's RETURNING names the balance's columns unqualified
+    # (``customer_pk``), which inside a subquery on ``auto_top_ups`` itself would mean its
+    # own columns; the derived table has none of those names, so they mean the balance's.
+    enabled = (select(top_ups.c.threshold.label("t_threshold"),
+                      top_ups.c.customer_pk.label("t_customer"),
+                      top_ups.c.item_pk.label("t_item"))
+               .where(top_ups.c.enabled.is_(True)).subquery("enabled_top_ups"))
+    return (select(enabled.c.t_threshold)
+            .where(enabled.c.t_customer == balances.c.customer_pk,
+                   enabled.c.t_item == balances.c.item_pk)
+            .scalar_subquery())
+
+
+def top_up_crossed(threshold: int | None, available_before: int, available_after: int) -> bool:
+    """A change crosses an auto top-up's threshold when it takes ``available`` from above
+    it to at or below it (a change that stays at or below, or goes up, crosses nothing)."""
+    return threshold is not None and available_before > threshold >= available_after
 
 
 def guard(kind: Kind, *, amount: Any, now: Any, lowest: Any, highest: Any) -> ColumnElement[bool]:

@@ -446,7 +446,7 @@ async def record_checkout(db: Database, checkout_id: int, *, reference: str | No
             await webhook_events.checkout_completed(session, customer, checkout, purchase,
                                                     now=now, test_mode=test_mode)
         else:
-            invoice = None if trialing else await _record_paid(
+            invoice = None if trialing else await record_paid(
                 session, customer, purchase, req, amount=amount, test_mode=test_mode,
                 reference=reference, now=now, discount=discount)
             await webhook_events.checkout_recorded(session, customer, checkout, purchase,
@@ -537,12 +537,13 @@ def _transaction(customer: Customer, purchase: Purchase, req: PurchaseRequest, *
                        test_mode=test_mode, payment_reference=reference, created_at=now)
 
 
-async def _record_paid(session: AsyncSession, customer: Customer, purchase: Purchase,
+async def record_paid(session: AsyncSession, customer: Customer, purchase: Purchase,
                        req: PurchaseRequest, *, amount: int, test_mode: bool,
                        reference: str | None, now: datetime,
                        discount: promo_codes.Discount | None = None) -> Invoice:
-    """What was charged (a transaction) and its PAID invoice: the plan line, the promo
-    code's discount line, then the tax on what is left (``amount`` includes it)."""
+    """What was charged (a transaction), its PAID invoice and its receipt (checkouts and
+    auto top-ups): the plan line, the promo code's discount line, then the tax on what is
+    left (``amount`` includes it)."""
     transaction = _transaction(customer, purchase, req, kind="purchase", amount=amount,
                                test_mode=test_mode, now=now, reference=reference)
     session.add(transaction)

@@ -315,8 +315,8 @@ async def recover_abandoned_claims(billing: Billing, *, now: datetime) -> int:
     it failed) but refunded. COMPENSATING claims are refunded again."""
     done = 0
     for claim in await charges.abandoned(billing):
-        if claim.operation == charges.REFUND:  # ``scheduled.recover_charges`` finishes those
-            continue
+        if claim.operation in (charges.REFUND, charges.AUTO_TOP_UP):
+            continue  # ``scheduled.recover_charges`` finishes those
         if claim.status == charges.COMPENSATING:
             await charges.compensate(billing, claim.id)
         else:

@@ -12,6 +12,7 @@ from billgate.db.models import ItemChange as ItemChangeRow
 from billgate.graphql.context import Info
 from billgate.graphql.ids import compound_id, global_id
 from billgate.graphql.pagination import Connection
+from billgate.graphql.types.auto_top_up import AutoTopUp
 from billgate.graphql.types.common import Node
 from billgate.types import CustomerRef
 
@@ -53,6 +54,13 @@ class Item(Node):
     @strawberry.field(description="What holds leave for consumers: quantity - reserved.")
     def available(self) -> int:
         return self.quantity - self.reserved
+
+    @strawberry.field(description="The customer's auto top-up of this item (null: none).")
+    async def auto_top_up(self, info: Info) -> AutoTopUp | None:
+        from billgate.graphql.loaders import auto_top_ups
+
+        view = await auto_top_ups(info.context).load((self.customer, self.item_id))
+        return None if view is None else AutoTopUp.of(view)
 
     @strawberry.field
     async def display_name(self, info: Info) -> str:

@@ -137,3 +137,26 @@ async def item_balance_low(session: AsyncSession, customer: CustomerRef, *, item
         session, event_type=events.ITEM_BALANCE_LOW, customer=customer,
         data={"itemId": item_id, "quantity": quantity, "threshold": threshold}, now=now,
         test_mode=test_mode)
+
+
+async def auto_top_up_succeeded(session: AsyncSession, customer: Customer, *, item_id: str,
+                                auto_top_up: dict[str, object], purchase: Purchase,
+                                invoice: Invoice, now: datetime,
+                                test_mode: bool) -> WebhookEvent:
+    """An auto top-up bought its product: the settings, what was bought and its invoice."""
+    data = {"itemId": item_id, "autoTopUp": auto_top_up,
+            "ownedProduct": payloads.owned_product(purchase), "invoice": payloads.invoice(invoice)}
+    return await events.record_event(session, event_type=events.AUTO_TOP_UP_SUCCEEDED,
+                                     customer=_ref(customer), data=data, now=now,
+                                     test_mode=test_mode)
+
+
+async def auto_top_up_failed(session: AsyncSession, customer: Customer, *, item_id: str,
+                             auto_top_up: dict[str, object], reason: str, now: datetime,
+                             test_mode: bool) -> WebhookEvent:
+    """An auto top-up could not buy (a declined charge, a product no longer sold): it is
+    turned off (``autoTopUp.enabled`` false, ``disabledReason``)."""
+    data = {"itemId": item_id, "autoTopUp": auto_top_up, "reason": reason}
+    return await events.record_event(session, event_type=events.AUTO_TOP_UP_FAILED,
+                                     customer=_ref(customer), data=data, now=now,
+                                     test_mode=test_mode)

@@ -8,7 +8,7 @@ Templates show this and nothing else; every rule is billing's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,6 +94,7 @@ class Portal:
     balances: list[tuple[str, str]]
     credit: list[str]
     invoices: list[InvoiceRow]
+    top_ups: list[tuple[str, str]] = field(default_factory=list)  # (item name, summary)
 
     @property
     def signature(self) -> str:
@@ -201,4 +202,6 @@ async def read(runtime: Runtime, ref: CustomerRef) -> Portal:
             status_text=INVOICE_WORDING.get(row.status, row.status),
             total=pages.money(row.amount_total, row.currency),
             hosted_url=invoices.hosted_url(base, row), pdf_url=invoices.pdf_url(base, row))
-            for row in detail.invoices])
+            for row in detail.invoices],
+        top_ups=[(b.item.display_name, detail.top_ups[b.item.item_id].summary)
+                 for b in detail.balances if b.item.item_id in detail.top_ups])
