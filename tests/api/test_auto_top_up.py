@@ -395,3 +395,25 @@ class TestFailurePaths:
             again.failure_message or "")
         assert await packs(db) == 0 and (await item(api))["quantity"] == 10
         assert (await item(api))["autoTopUp"]["enabled"] is True  # the next crossing may buy
+
+
+class TestHotPath:
+    async def test_a_balance_with_a_top_up_keeps_the_direct_path_until_it_crosses(
+            self, api: Any, runtime: Any):
+        from test_statement_counts import CUSTOMER, TRY_DECREASE, counted, warm
+
+        from billgate.billing import operator_actions
+
+        await warm(api)  # Free's 100, one spent
+        done = await api.data(SET, {"input": {**pack(threshold=97), "customer": CUSTOMER}})
+        assert done["setAutoTopUp"]["userErrors"] == []
+        await operator_actions.flush(runtime.db)
+        with counted(runtime) as statements:
+            await api.data(TRY_DECREASE, {"c": CUSTOMER})  # 99 -> 98: above the threshold
+        assert 0 < len(statements) <= 3, "\n".join(statements)
+        assert all(sql.startswith("direct: ") for sql in statements), "\n".join(statements)
+        with counted(runtime) as statements:
+            await api.data(TRY_DECREASE, {"c": CUSTOMER})  # 98 -> 97: crosses
+        assert any(not sql.startswith("direct: ") for sql in statements), (
+            "the crossing is noted by the normal path")
+        assert any("auto_top_up_crossings" in sql for sql in statements)

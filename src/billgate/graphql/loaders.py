@@ -92,11 +92,13 @@ def scheduled_changes(ctx: Context) -> DataLoader[int, ScheduledChange | None]:
 
 
 def auto_top_ups(ctx: Context) -> DataLoader[tuple[CustomerRef, str], Any]:
-    """``Item.autoTopUp``: one query for every (customer, item) of the request."""
+    """``Item.autoTopUp``: one query for every (customer, item) asked together. Not cached:
+    a live feed's WebSocket context outlives its events (``itemQuantityChanged`` keeps no
+    per-event loaders), and a top-up turned off meanwhile must not be answered from a cache."""
     from billgate.billing.auto_top_up import settings
 
     async def batch(keys: list[tuple[CustomerRef, str]]) -> list[Any]:
         found = await settings.read_many(ctx.runtime.db, keys)
         return [found.get(key) for key in keys]
 
-    return _per_request(ctx, "auto_top_ups", batch)
+    return _per_request(ctx, "auto_top_ups", batch, cache=False)
