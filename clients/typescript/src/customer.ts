@@ -98,10 +98,14 @@ export class BillgateCustomer {
     return data.customer.currentSubscription;
   }
 
-  /** A link to billgate's hosted checkout (single use, 24 h). `returnUrl` must be allow-listed. */
+  /**
+   * A link to billgate's hosted checkout (single use, 24 h). `returnUrl` must be allow-listed.
+   * `quantity`: seats of a subscription (up to the price's `quantityMax`); `promoCode` (any case)
+   * is checked now (PROMO_CODE_INVALID says why not) and counted when the checkout is paid.
+   */
   async createCheckoutUrl(options: {
     productId: string; returnUrl: string; priceId?: string; cancelUrl?: string; quantity?: number;
-    currency?: G.Currency;
+    currency?: G.Currency; promoCode?: string;
   }): Promise<string> {
     const data = await this.transport.request(G.CreateCheckoutUrlDocument, { input: { customer: this.ref, ...options } });
     throwUserErrors(data.createCheckoutUrl);
@@ -119,6 +123,25 @@ export class BillgateCustomer {
   async switchSubscription(options: { fromProductId: string; toProductId: string; priceId?: string; when?: G.SwitchTiming }): Promise<Subscription> {
     const data = await this.transport.request(G.SwitchSubscriptionDocument, { input: { customer: this.ref, ...options } });
     return subscriptionOf(data.switchSubscription, "switchSubscription");
+  }
+
+  /**
+   * Drop the plan change waiting for the period end (from `switchSubscription` with
+   * `when: "PERIOD_END"`, or a price migration); the subscription renews as it is.
+   */
+  async cancelScheduledChange(options: { subscriptionId: string }): Promise<Subscription> {
+    const data = await this.transport.request(G.CancelScheduledChangeDocument, { input: { customer: this.ref, ...options } });
+    return subscriptionOf(data.cancelScheduledChange, "cancelScheduledChange");
+  }
+
+  /**
+   * Seats: more is charged now, prorated (a decline throws PAYMENT_FAILED and changes nothing);
+   * fewer take effect now with a prorated credit toward future invoices. Included items scale
+   * with the quantity.
+   */
+  async updateSubscriptionQuantity(options: { subscriptionId: string; quantity: number }): Promise<Subscription> {
+    const data = await this.transport.request(G.UpdateSubscriptionQuantityDocument, { input: { customer: this.ref, ...options } });
+    return subscriptionOf(data.updateSubscriptionQuantity, "updateSubscriptionQuantity");
   }
 
   /** Cancel at the end of the paid period (access until then), or `immediately`. */

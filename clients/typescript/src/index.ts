@@ -7,7 +7,7 @@ export { backoffMs, type ConnectionStatus, type Unsubscribe } from "./live.js";
 export type {
   AutoTopUp, AutoTopUpSettings, Billing, Currency, CustomerRef, CustomerState, CustomerType, ErrorCode, GrantResult, Invoice, InvoiceStatus,
   Item, ItemExpiry, Money, OwnedProduct, Page, PageOptions, PaymentMethod, Price, Product, ProductType,
-  QuantityOptions, Reservation, Subscription, SubscriptionStatus, SwitchPreview,
+  QuantityOptions, Reservation, ScheduledChange, Subscription, SubscriptionStatus, SwitchPreview, SwitchTiming,
 } from "./types.js";
 /** Every generated type and typed document, for your own operations with `request`. */
 export * as generated from "./generated/graphql.js";

@@ -4,7 +4,7 @@ import type * as G from "./generated/graphql.js";
 
 export type {
   Currency, CustomerRef, CustomerType, ErrorCode, InvoiceStatus, ItemExpiry, ProductType,
-  SubscriptionStatus,
+  SubscriptionStatus, SwitchTiming,
 } from "./generated/graphql.js";
 
 /**
@@ -19,7 +19,12 @@ export type Product = G.ProductFieldsFragment;
 export type Price = G.PriceFieldsFragment;
 export type Money = G.MoneyFieldsFragment;
 export type OwnedProduct = G.OwnedProductFieldsFragment;
+/**
+ * A subscription: `quantity` is its seats; `scheduledChange` the plan it moves to at the period
+ * end (null when none); `migratedAt` when a price migration moved it onto its price.
+ */
 export type Subscription = G.SubscriptionFieldsFragment;
+export type ScheduledChange = NonNullable<G.SubscriptionFieldsFragment["scheduledChange"]>;
 export type Invoice = G.InvoiceFieldsFragment;
 export type PaymentMethod = G.PaymentMethodFieldsFragment;
 /** What switching plans would do now (`previewSwitchSubscription`): nothing is written. */

@@ -9,6 +9,7 @@ var __export = (target, all) => {
 var graphql_exports = {};
 __export(graphql_exports, {
   AutoTopUpFieldsFragmentDoc: () => AutoTopUpFieldsFragmentDoc,
+  CancelScheduledChangeDocument: () => CancelScheduledChangeDocument,
   CancelSubscriptionDocument: () => CancelSubscriptionDocument,
   CommitReservationDocument: () => CommitReservationDocument,
   CreateCheckoutUrlDocument: () => CreateCheckoutUrlDocument,
@@ -53,6 +54,7 @@ __export(graphql_exports, {
   TypedDocumentString: () => TypedDocumentString,
   UncancelSubscriptionDocument: () => UncancelSubscriptionDocument,
   UpdateCustomerDocument: () => UpdateCustomerDocument,
+  UpdateSubscriptionQuantityDocument: () => UpdateSubscriptionQuantityDocument,
   UserErrorFieldsFragmentDoc: () => UserErrorFieldsFragmentDoc
 });
 var TypedDocumentString = class extends String {
@@ -209,6 +211,12 @@ var SubscriptionFieldsFragmentDoc = new TypedDocumentString(`
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }
     `, { "fragmentName": "SubscriptionFields" });
 var OwnedProductFieldsFragmentDoc = new TypedDocumentString(`
@@ -269,6 +277,12 @@ fragment SubscriptionFields on CustomerSubscription {
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }`, { "fragmentName": "OwnedProductFields" });
 var CustomerStateFieldsFragmentDoc = new TypedDocumentString(`
     fragment CustomerStateFields on Customer {
@@ -331,6 +345,12 @@ fragment SubscriptionFields on CustomerSubscription {
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }
 fragment OwnedProductFields on OwnedProduct {
   productId
@@ -681,6 +701,12 @@ fragment SubscriptionFields on CustomerSubscription {
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }
 fragment OwnedProductFields on OwnedProduct {
   productId
@@ -774,6 +800,12 @@ fragment SubscriptionFields on CustomerSubscription {
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }
 fragment OwnedProductFields on OwnedProduct {
   productId
@@ -829,6 +861,12 @@ var ListSubscriptionsDocument = new TypedDocumentString(`
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }`);
 var ListInvoicesDocument = new TypedDocumentString(`
     query ListInvoices($customer: CustomerRef!, $first: Int, $after: String) {
@@ -912,6 +950,12 @@ var GetCurrentSubscriptionDocument = new TypedDocumentString(`
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }`);
 var TryDecreaseItemQuantityDocument = new TypedDocumentString(`
     mutation TryDecreaseItemQuantity($input: ChangeItemQuantityInput!) {
@@ -1180,6 +1224,12 @@ fragment SubscriptionFields on CustomerSubscription {
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }
 fragment OwnedProductFields on OwnedProduct {
   productId
@@ -1290,6 +1340,12 @@ fragment SubscriptionFields on CustomerSubscription {
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }
 fragment OwnedProductFields on OwnedProduct {
   productId
@@ -1345,6 +1401,102 @@ fragment SubscriptionFields on CustomerSubscription {
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
+}`);
+var CancelScheduledChangeDocument = new TypedDocumentString(`
+    mutation CancelScheduledChange($input: CancelScheduledChangeInput!) {
+  cancelScheduledChange(input: $input) {
+    subscription {
+      ...SubscriptionFields
+    }
+    userErrors {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment UserErrorFields on UserError {
+  code
+  message
+  field
+}
+fragment SubscriptionFields on CustomerSubscription {
+  id
+  status
+  productId
+  priceId
+  quantity
+  currentPeriodStart
+  currentPeriodEnd
+  cancelAtPeriodEnd
+  canceledAt
+  endedAt
+  trialEndsAt
+  createdAt
+  hasAccess
+  dunning {
+    inDunning
+    daysPastDue
+    gracePeriodDays
+    gracePeriodEndsAt
+    hasAccess
+    nextRetryAt
+  }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
+}`);
+var UpdateSubscriptionQuantityDocument = new TypedDocumentString(`
+    mutation UpdateSubscriptionQuantity($input: UpdateSubscriptionQuantityInput!) {
+  updateSubscriptionQuantity(input: $input) {
+    subscription {
+      ...SubscriptionFields
+    }
+    userErrors {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment UserErrorFields on UserError {
+  code
+  message
+  field
+}
+fragment SubscriptionFields on CustomerSubscription {
+  id
+  status
+  productId
+  priceId
+  quantity
+  currentPeriodStart
+  currentPeriodEnd
+  cancelAtPeriodEnd
+  canceledAt
+  endedAt
+  trialEndsAt
+  createdAt
+  hasAccess
+  dunning {
+    inDunning
+    daysPastDue
+    gracePeriodDays
+    gracePeriodEndsAt
+    hasAccess
+    nextRetryAt
+  }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }`);
 var CancelSubscriptionDocument = new TypedDocumentString(`
     mutation CancelSubscription($input: CancelSubscriptionInput!) {
@@ -1384,6 +1536,12 @@ fragment SubscriptionFields on CustomerSubscription {
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }`);
 var UncancelSubscriptionDocument = new TypedDocumentString(`
     mutation UncancelSubscription($input: UncancelSubscriptionInput!) {
@@ -1423,6 +1581,12 @@ fragment SubscriptionFields on CustomerSubscription {
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }`);
 var PauseSubscriptionDocument = new TypedDocumentString(`
     mutation PauseSubscription($input: PauseSubscriptionInput!) {
@@ -1462,6 +1626,12 @@ fragment SubscriptionFields on CustomerSubscription {
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }`);
 var ResumeSubscriptionDocument = new TypedDocumentString(`
     mutation ResumeSubscription($input: ResumeSubscriptionInput!) {
@@ -1501,6 +1671,12 @@ fragment SubscriptionFields on CustomerSubscription {
     hasAccess
     nextRetryAt
   }
+  scheduledChange {
+    toProductId
+    toPriceId
+    at
+  }
+  migratedAt
 }`);
 
 // dist/credentials.js
@@ -1692,7 +1868,11 @@ var BillgateCustomer = class {
     const data = await this.transport.request(GetCurrentSubscriptionDocument, { customer: this.ref, productLineId: options.productLineId ?? null });
     return data.customer.currentSubscription;
   }
-  /** A link to billgate's hosted checkout (single use, 24 h). `returnUrl` must be allow-listed. */
+  /**
+   * A link to billgate's hosted checkout (single use, 24 h). `returnUrl` must be allow-listed.
+   * `quantity`: seats of a subscription (up to the price's `quantityMax`); `promoCode` (any case)
+   * is checked now (PROMO_CODE_INVALID says why not) and counted when the checkout is paid.
+   */
   async createCheckoutUrl(options) {
     const data = await this.transport.request(CreateCheckoutUrlDocument, { input: { customer: this.ref, ...options } });
     throwUserErrors(data.createCheckoutUrl);
@@ -1708,6 +1888,23 @@ var BillgateCustomer = class {
   async switchSubscription(options) {
     const data = await this.transport.request(SwitchSubscriptionDocument, { input: { customer: this.ref, ...options } });
     return subscriptionOf(data.switchSubscription, "switchSubscription");
+  }
+  /**
+   * Drop the plan change waiting for the period end (from `switchSubscription` with
+   * `when: "PERIOD_END"`, or a price migration); the subscription renews as it is.
+   */
+  async cancelScheduledChange(options) {
+    const data = await this.transport.request(CancelScheduledChangeDocument, { input: { customer: this.ref, ...options } });
+    return subscriptionOf(data.cancelScheduledChange, "cancelScheduledChange");
+  }
+  /**
+   * Seats: more is charged now, prorated (a decline throws PAYMENT_FAILED and changes nothing);
+   * fewer take effect now with a prorated credit toward future invoices. Included items scale
+   * with the quantity.
+   */
+  async updateSubscriptionQuantity(options) {
+    const data = await this.transport.request(UpdateSubscriptionQuantityDocument, { input: { customer: this.ref, ...options } });
+    return subscriptionOf(data.updateSubscriptionQuantity, "updateSubscriptionQuantity");
   }
   /** Cancel at the end of the paid period (access until then), or `immediately`. */
   async cancelSubscription(options) {

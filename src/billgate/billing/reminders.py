@@ -7,6 +7,13 @@ with it has a unique key (subscription, kind, the moment announced), so several 
 processes, or a run repeated after a crash, queue it once. A subscription canceled, paused
 or switched before the reminder is due gets none; a new period (or a trial moved) is a new
 moment, so it is announced again.
+
+The amount quoted is what that moment will charge. With a plan change scheduled for it
+(``switchSubscription(when: PERIOD_END)`` or a price migration) that is the scheduled plan's
+price times the seats (the change keeps the quantity), and the email names the new plan and
+its period; a promo code stays with the purchase it was redeemed on, so the new plan carries
+no discount. A change whose plan the catalog no longer sells in the subscription's currency
+is dropped at the period end (the old plan renews), so the old plan is quoted then.
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ from sqlalchemy import and_, exists, func, select
 
 from billgate.billing import promo_codes, unit_of_work
 from billgate.billing.context import Billing
+from billgate.billing.subscriptions import scheduled_store
 from billgate.billing.subscriptions.amounts import period_total
 from billgate.billing.unit_of_work import UnitOfWork
-from billgate.db.models import Customer, Purchase, SubscriptionReminder
+from billgate.db.models import Customer, Purchase, ScheduledChange, SubscriptionReminder
 from billgate.db.upsert import insert_ignore
 from billgate.money import from_minor
 from billgate.notifications import outbox
@@ -97,20 +105,49 @@ async def _remind(kind: _Kind, purchase_id: int, at: datetime, uow: UnitOfWork) 
                                {"purchase_id": sub.id, "kind": kind.name, "due_for": moment,
                                 "created_at": at}, ["purchase_id", "kind", "due_for"]):
         return 0  # another process sent it
-    # A promo code's discount on the period that starts then (``promo_codes``).
-    discount = -sum(int(line["amount"]) for line in await promo_codes.period_lines(
-        session, sub, period_start=moment, subtotal=period_total(sub)))
+    change = _applying(await scheduled_store.pending(session, sub.id), sub)
+    # A promo code's discount on the period that starts then (``promo_codes``); the plan a
+    # scheduled change starts has none.
+    discount = 0 if change is not None else -sum(
+        int(line["amount"]) for line in await promo_codes.period_lines(
+            session, sub, period_start=moment, subtotal=period_total(sub)))
     outbox.enqueue(session, uow.customer, kind.name,
-                   context(uow.customer, sub, moment, at=at, discount=discount), now=at)
+                   context(uow.customer, sub, moment, at=at, discount=discount, change=change),
+                   now=at)
     return 1
 
 
-def context(customer: Customer, sub: Purchase, moment: datetime, *,
-            at: datetime, discount: int = 0) -> dict[str, Any]:
+def _applying(change: ScheduledChange | None, sub: Purchase) -> ScheduledChange | None:
+    """The pending change, if its price is sold in the subscription's currency (else the
+    renewal drops it and the old plan renews: ``scheduled_changes._announced``)."""
+    if change is None or (sub.currency or "USD") not in (change.price.get("amounts") or {}):
+        return None
+    return change
+
+
+def context(customer: Customer, sub: Purchase, moment: datetime, *, at: datetime,
+            discount: int = 0, change: ScheduledChange | None = None) -> dict[str, Any]:
     """What the email shows: the plan, when, and what will be charged then (after a promo
-    code's ``discount``, before tax and account credit, which the invoice applies)."""
+    code's ``discount``, before tax and account credit, which the invoice applies). With a
+    scheduled ``change``: its price times the seats, its ``period`` ("year", "month",
+    "3 months") and, when it is another product, that product's name (``next_product``)."""
     currency = sub.currency or "USD"
     days = max(1, round((moment - at) / timedelta(days=1)))
-    return {"customer": customer.customer_id, "product": sub.product.get("displayName"),
-            "at": moment.isoformat(), "days": days, "currency": currency,
-            "amount": from_minor(period_total(sub) - discount, currency)}
+    shown = {"customer": customer.customer_id, "product": sub.product.get("displayName"),
+             "at": moment.isoformat(), "days": days, "currency": currency,
+             "amount": from_minor(period_total(sub) - discount, currency),
+             "period": _period(sub.price), "next_product": None}
+    if change is not None:
+        total = int(change.price["amounts"][currency]) * sub.quantity
+        # Another price of the same product: the amount and period say it; no new name.
+        renamed = change.to_product_id != sub.product_id
+        shown.update(amount=from_minor(total, currency), period=_period(change.price),
+                     next_product=change.product.get("displayName") if renamed else None)
+    return shown
+
+
+def _period(price: dict[str, Any] | None) -> str:
+    """A price's interval in words: "year", "month", "3 months"."""
+    interval = (price or {}).get("interval") or {"unit": "YEAR", "count": 1}
+    unit, count = str(interval["unit"]).lower(), int(interval.get("count") or 1)
+    return unit if count == 1 else f"{count} {unit}s"

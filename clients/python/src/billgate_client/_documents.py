@@ -7,7 +7,7 @@ ITEM = (
 USER_ERRORS = "userErrors { code message field }"
 SUBSCRIPTION = """fragment SubscriptionFields on CustomerSubscription {
   id status productId priceId quantity currentPeriodStart currentPeriodEnd cancelAtPeriodEnd
-  canceledAt endedAt trialEndsAt createdAt hasAccess
+  canceledAt endedAt trialEndsAt createdAt hasAccess scheduledChange { toProductId toPriceId at } migratedAt
 }"""
 OWNED_PRODUCT = (
     """fragment OwnedProductFields on OwnedProduct {
@@ -202,7 +202,7 @@ GRANT_PRODUCT = (
 )
 
 # switchSubscription, cancelSubscription, uncancelSubscription, pauseSubscription,
-# resumeSubscription: the same shape.
+# resumeSubscription, cancelScheduledChange, updateSubscriptionQuantity: the same shape.
 SUBSCRIPTION_CHANGE = (
     """mutation ($input: %sInput!) {
   %s(input: $input) { subscription { ...SubscriptionFields } """

@@ -226,7 +226,8 @@ def grant_product(ref: CustomerRef, **fields: Any) -> Operation[GrantResult]:
 
 
 def change_subscription(mutation: str, ref: CustomerRef, **fields: Any) -> Operation[Subscription]:
-    """switchSubscription, cancelSubscription, uncancelSubscription, pause..., resume..."""
+    """switchSubscription, cancelSubscription, uncancelSubscription, pause..., resume...,
+    cancelScheduledChange, updateSubscriptionQuantity"""
     document = docs.SUBSCRIPTION_CHANGE % (mutation[0].upper() + mutation[1:], mutation)
     return Operation(
         document,

@@ -8,7 +8,7 @@ if not billgate.customer("USER", "u-1").item("credits").try_decrease_quantity(5,
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -141,8 +141,12 @@ class Customer:
         cancel_url: str | None = None,
         quantity: int | None = None,
         currency: str | None = None,
+        promo_code: str | None = None,
     ) -> str:
-        """A link to billgate's hosted checkout (single use, 24 h); ``return_url`` must be allowed."""
+        """A link to billgate's hosted checkout (single use, 24 h); ``return_url`` must be allowed.
+        ``quantity``: seats of a subscription (up to the price's ``quantityMax``);
+        ``promo_code`` (any case) is checked now (PROMO_CODE_INVALID says why not) and counted
+        when the checkout is paid."""
         return self._client.run(
             ops.create_checkout_url(
                 self.ref,
@@ -152,6 +156,7 @@ class Customer:
                 cancelUrl=cancel_url,
                 quantity=quantity,
                 currency=currency,
+                promoCode=promo_code,
             )
         )
 
@@ -171,8 +176,16 @@ class Customer:
         )
 
     def switch_subscription(
-        self, *, from_product_id: str, to_product_id: str, price_id: str | None = None
+        self,
+        *,
+        from_product_id: str,
+        to_product_id: str,
+        price_id: str | None = None,
+        when: Literal["IMMEDIATELY", "PERIOD_END"] | None = None,
     ) -> Subscription:
+        """Move a live subscription to another plan of its line: now, prorated (the server's
+        default), or ``when="PERIOD_END"``: nothing charged now, ``scheduled_change`` set, and
+        the renewal is of the new plan."""
         return self._client.run(
             ops.change_subscription(
                 "switchSubscription",
@@ -180,6 +193,24 @@ class Customer:
                 fromProductId=from_product_id,
                 toProductId=to_product_id,
                 priceId=price_id,
+                when=when,
+            )
+        )
+
+    def cancel_scheduled_change(self, *, subscription_id: str) -> Subscription:
+        """Drop the plan change waiting for the period end (a ``PERIOD_END`` switch or a price
+        migration): the subscription renews as it is. None pending: INVALID_INPUT."""
+        return self._client.run(
+            ops.change_subscription("cancelScheduledChange", self.ref, subscriptionId=subscription_id)
+        )
+
+    def update_subscription_quantity(self, *, subscription_id: str, quantity: int) -> Subscription:
+        """Seats: more are charged now, prorated (a decline raises PAYMENT_FAILED and changes
+        nothing); fewer take effect now with a prorated credit toward future invoices. The
+        included items scale with the quantity."""
+        return self._client.run(
+            ops.change_subscription(
+                "updateSubscriptionQuantity", self.ref, subscriptionId=subscription_id, quantity=quantity
             )
         )
 

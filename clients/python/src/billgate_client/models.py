@@ -95,7 +95,23 @@ class AutoTopUp:
 
 
 @dataclass(frozen=True)
+class ScheduledChange:
+    """The plan a subscription moves to at its period end (``at``)."""
+
+    to_product_id: str
+    to_price_id: str | None
+    at: datetime
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> ScheduledChange:
+        return cls(data["toProductId"], data["toPriceId"], datetime.fromisoformat(data["at"]))
+
+
+@dataclass(frozen=True)
 class Subscription:
+    """``quantity`` is its seats; ``scheduled_change`` the plan change waiting for the period
+    end (None when none); ``migrated_at`` when a price migration moved it onto its price."""
+
     id: str
     status: str
     product_id: str | None
@@ -109,9 +125,12 @@ class Subscription:
     trial_ends_at: datetime | None
     created_at: datetime
     has_access: bool
+    scheduled_change: ScheduledChange | None = None
+    migrated_at: datetime | None = None
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> Subscription:
+        scheduled = data.get("scheduledChange")
         return cls(
             data["id"],
             data["status"],
@@ -126,6 +145,8 @@ class Subscription:
             _time(data["trialEndsAt"]),
             datetime.fromisoformat(data["createdAt"]),
             data["hasAccess"],
+            ScheduledChange.of(scheduled) if scheduled else None,
+            _time(data.get("migratedAt")),
         )
 
 
