@@ -13,7 +13,11 @@ concurrency scenario. Each check is one query over all customers and yields a
 - ``account-credit``: the account credit equals the credit its downgrades added, less the
   credit applied on invoices that still stand (OPEN, PAID or UNCOLLECTIBLE);
 - ``holds``: a balance's ``reserved`` equals the sum of its HELD reservations, and its
-  latest ledger row's ``reserved_after`` is that ``reserved``.
+  latest ledger row's ``reserved_after`` is that ``reserved``;
+- ``overage``: each ``overage_billed`` ledger change billed the whole debt (it left the
+  balance at exactly 0), and per customer and item the units it added equal the
+  quantities of the ``overage`` lines on invoices that still stand (OPEN, PAID,
+  UNCOLLECTIBLE): billed units = debt at renewal, never billed twice nor lost to a void.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from billgate.db.models import (
     Invoice,
     ItemBalance,
     ItemChange,
+    ItemDefinition,
     ItemReservation,
     Purchase,
     Transaction,
@@ -55,7 +60,8 @@ async def run(session: AsyncSession) -> list[Violation]:
     names = {row[0]: f"{row[1]}:{row[2]}" for row in await session.execute(
         select(Customer.id, Customer.type, Customer.customer_id))}
     found: list[Violation] = []
-    for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit, _holds):
+    for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit, _holds,
+                  _overage):
         found += [Violation(name, names.get(pk, str(pk)), detail)
                   async for name, pk, detail in check(session)]
     return found
@@ -166,3 +172,29 @@ async def _account_credit(session: AsyncSession) -> Found:
         if expected.get(key, 0) != stored.get(key, 0):
             yield ("account-credit", key[0], f"{key[1]}: credit {stored.get(key, 0)}, "
                                              f"entries say {expected.get(key, 0)}")
+
+
+async def _overage(session: AsyncSession) -> Found:
+    from billgate.billing.subscriptions.overage_billing import billed_units
+
+    changed: dict[tuple[int, str], int] = defaultdict(int)
+    for customer_pk, item_id, delta, after in await session.execute(
+            select(ItemChange.customer_pk, ItemDefinition.item_id, ItemChange.delta,
+                   ItemChange.quantity_after)
+            .join(ItemBalance, ItemBalance.id == ItemChange.balance_id)
+            .join(ItemDefinition, ItemDefinition.id == ItemBalance.item_pk)
+            .where(ItemChange.reason == "overage_billed")):
+        changed[(customer_pk, item_id)] += delta
+        if after != 0:
+            yield ("overage", customer_pk, f"{item_id}: overage_billed of {delta} left the "
+                                           f"balance at {after}, not 0")
+    lines: dict[tuple[int, str], int] = defaultdict(int)
+    for customer_pk, invoice_lines in await session.execute(
+            select(Invoice.customer_pk, Invoice.lines)
+            .where(Invoice.status.in_(STANDING_INVOICES))):
+        for item_id, units in billed_units(invoice_lines or []).items():
+            lines[(customer_pk, item_id)] += units
+    for key in sorted(set(changed) | set(lines)):
+        if changed.get(key, 0) != lines.get(key, 0):
+            yield ("overage", key[0], f"{key[1]}: {changed.get(key, 0)} units billed on the "
+                                      f"ledger, {lines.get(key, 0)} on invoices")

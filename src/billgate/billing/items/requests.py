@@ -25,7 +25,9 @@ REASONS = frozenset({"purchase", "renewal", "repeat", "manual", "consume", "refu
                      # holds (``holds.py``): delta-0 rows that change ``reserved``
                      "reserve", "release", "hold_expired",
                      # a WHEN_REPEATED item's remainder carried into the next period
-                     "rollover"})
+                     "rollover",
+                     # the debt of an overage item billed on an invoice (``overage.py``)
+                     "overage_billed"})
 
 Kind = Literal["try_decrease", "decrease", "increase"]
 
