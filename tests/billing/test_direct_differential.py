@@ -33,7 +33,7 @@ from sqlalchemy import select
 
 from billgate.billing import balances, catalog, items
 from billgate.billing import customers as customer_service
-from billgate.billing.catalog_spec import ItemSpec, ProductSpec
+from billgate.billing.catalog_spec import ItemSpec, ProductSpec, parse_product
 from billgate.billing.items import direct as items_direct
 from billgate.billing.items import holds
 from billgate.billing.items.ledger import BALANCE_MAX
@@ -104,17 +104,29 @@ STEPS = {
                         st.sampled_from([None, 0, 1, 5, 10**6])),
     "release": st.tuples(st.just("release"), st.integers(0, 5)),
     "expire_holds": st.just(("expire_holds",)),
+    # Overage (``items/overage.py``): a plan whose overage lets tryDecrease go to -LIMIT;
+    # ending it bills the debt back to 0 (``overage_billed``).
+    "own_plan": st.just(("own_plan",)),
+    # A try_decrease around Free's 100 plus the limit: the balance goes into overage.
+    "spend_past": st.tuples(st.just("try_decrease"), st.just(ITEM), st.integers(95, 150), keys),
+    "end_plan": st.just(("end_plan",)),
 }
 WEIGHTS = (["increase"] * 6 + ["try_decrease"] * 8 + ["decrease"] * 3 + ["balance"] * 5
            + ["has_access"] * 3 + ["advance"] * 2
            + ["balances", "history", "ensure", "to_next_expiry", "settle_due", "thresholds",
               "archive", "restore", "add_default", "bump"]
-           + ["reserve"] * 5 + ["commit"] * 2 + ["release"] * 2 + ["expire_holds"])
+           + ["reserve"] * 5 + ["commit"] * 2 + ["release"] * 2 + ["expire_holds"]
+           + ["own_plan"] * 3 + ["end_plan"] + ["spend_past"] * 2)
 steps = st.sampled_from(WEIGHTS).flatmap(STEPS.__getitem__)
 NO_DATABASE = {"advance", "to_next_expiry"}
 # Steps only the normal path takes (holds change ``reserved`` under the balance lock): they
 # are compared like every step but left out of the direct path's share.
-NORMAL_ONLY = {"reserve", "commit", "release", "expire_holds"}
+NORMAL_ONLY = {"reserve", "commit", "release", "expire_holds", "own_plan", "end_plan"}
+LIMIT = 40
+METERED = {"productId": "metered", "displayName": "Metered", "customerType": "USER",
+           "prices": [{"priceId": "monthly", "amounts": {"USD": "10.00"},
+                       "interval": {"unit": "MONTH", "count": 1}}],
+           "overage": [{"itemId": ITEM, "limit": LIMIT, "unitAmounts": {"USD": "0.05"}}]}
 
 
 @dataclasses.dataclass
@@ -127,6 +139,7 @@ class Tally:
     asked: int = 0  # direct calls in the current step
     answered: int = 0  # ... that answered (did not hand over to the normal path)
     holds_ended: int = 0  # holds made and then committed, released or expired
+    in_overage: int = 0  # try_decrease steps that took the balance below zero
 
 
 class Twins:
@@ -201,6 +214,16 @@ async def run_step(db: Database, now: datetime, ref: CustomerRef, step: tuple[An
     clock = FrozenClock(now)
     made = [] if made is None else made
     match step:
+        case ("own_plan",):
+            try:
+                await purchases.grant_product(db, ref, product_id="metered", inline=None,
+                                              price_id=None, currency=None, quantity=1,
+                                              clock=clock)
+            except BillgateError as exc:  # already owned
+                return ("error", type(exc).__name__)
+            return "owned"
+        case ("end_plan",):
+            return await _end_plan(db, ref, now)
         case ("reserve", item_id, amount, ttl, key):
             held = await balances.reserve(db, ref, item_id, amount=amount, ttl_seconds=ttl,
                                           clock=clock, idempotency_key=key)
@@ -292,6 +315,22 @@ async def run_step(db: Database, now: datetime, ref: CustomerRef, step: tuple[An
     return None
 
 
+async def _end_plan(db: Database, ref: CustomerRef, now: datetime) -> Any:
+    from billgate.billing.context import Billing
+    from billgate.billing.payment_settings import PaymentSettings
+    from billgate.billing.subscriptions import operations
+    from billgate.payments.test_rails import TestRails
+
+    billing = Billing(db=db, rails=TestRails(), test_mode=True, settings=PaymentSettings(),
+                      base_url="http://billgate.test")
+    try:
+        await operations.cancel(billing, ref, operations.Selector(product_id="metered"),
+                                immediately=True, now=now)
+    except BillgateError as exc:  # not owned
+        return ("error", type(exc).__name__)
+    return "ended"
+
+
 async def state(db: Database, ref: CustomerRef) -> Any:
     """The customer's ledger, buckets, balances and purchases, without row ids."""
     of_customer = (Customer.type == ref.type.value) & (Customer.customer_id == ref.customer_id)
@@ -371,6 +410,8 @@ async def run_program(twins: Twins, tally: Tally, program: list[tuple[Any, ...]]
         served = tally.asked > 0 and tally.answered == tally.asked
         off = await _outcome(run_step(twins.off, clock.now(), ref, step, made[id(twins.off)]))
         assert on == off, f"step {number} {step}: direct {on!r} != normal {off!r}"
+        tally.in_overage += (step[0] == "try_decrease" and isinstance(on, tuple)
+                             and on[:2] == ("change", True) and on[2] < 0)
         if step[0] in NORMAL_ONLY:
             tally.holds_ended += (isinstance(on, tuple) and on[:1] == ("ended",)
                                   or step[0] == "expire_holds" and bool(on))
@@ -393,6 +434,7 @@ async def _open(urls: list[str]) -> Twins:
         off.direct = None  # every call takes the normal path
     for db in (on, off):
         await _apply_example_catalog(db)
+        await catalog.save(db, catalog.upsert_product, parse_product(METERED))
     return Twins(on, off)
 
 
@@ -429,6 +471,7 @@ def test_direct_path_answers_as_the_normal_path_does(tmp_path: Path,
     share = tally.served / max(tally.steps, 1)
     print(f"\ndirect path served {tally.served} of {tally.steps} database steps "
           f"({share:.0%}) over {EXAMPLES} examples; by step: {tally.by_kind}; "
-          f"holds ended: {tally.holds_ended}")
+          f"holds ended: {tally.holds_ended}; try_decrease into overage: {tally.in_overage}")
     assert tally.holds_ended > 0, "no program ended a hold: the hold steps prove nothing"
+    assert tally.in_overage > 0, "no try_decrease went into overage: the plan steps prove nothing"
     assert share >= MIN_SHARE, f"the direct path served only {share:.0%} of the steps"
