@@ -18,6 +18,7 @@ from billgate.billing import catalog, customers, invoices, items, transactions
 from billgate.billing.payment_methods import public_card
 from billgate.billing.purchases import repository
 from billgate.billing.refunds import REFUNDABLE_KINDS
+from billgate.billing.subscriptions import overage_billing
 from billgate.billing.subscriptions.states import has_access
 from billgate.clock import Clock
 from billgate.db.engine import Database
@@ -35,6 +36,7 @@ class Balance:
     quantity: int
     version: int
     changes: Sequence[ItemChange]
+    reserved: int = 0  # held by reservations (``items/holds.py``)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class CustomerDetail:
     card: dict[str, object] | None
     grantable: Sequence[Product] = field(default_factory=list)
     credit: dict[str, int] = field(default_factory=dict)
+    # Overage used so far this period, per overage item of a live plan.
+    overage: list[overage_billing.SoFar] = field(default_factory=list)
 
 
 def dunning_of(row: Purchase, *, now: datetime, grace_period_days: int) -> Dunning:
@@ -110,11 +114,13 @@ async def read(db: Database, ref: CustomerRef, *, clock: Clock, grace_period_day
         changes = await items.list_changes(
             db, ref, definition.item_id, limit=LEDGER_PAGE + 1 if paged else RECENT_CHANGES,
             before_version=before_version if paged else None)
-        balances.append(Balance(definition, snapshot.quantity, snapshot.version, changes))
+        balances.append(Balance(definition, snapshot.quantity, snapshot.version, changes,
+                                snapshot.reserved))
     now = clock.now()
     return CustomerDetail(
         customer=customer, balances=balances, owned=owned,
         subscriptions=[SubscriptionState(s, dunning_of(s, now=now, grace_period_days=grace_period_days))
                        for s in subs],
         invoices=bills, transactions=moneys, card=public_card(customer.default_payment_method),
-        grantable=grantable, credit={c: a for c, a in credit.items() if a})
+        grantable=grantable, credit={c: a for c, a in credit.items() if a},
+        overage=overage_billing.so_far(owned, {b.item.item_id: b.quantity for b in balances}))

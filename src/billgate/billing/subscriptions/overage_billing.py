@@ -23,6 +23,7 @@ When (choices where the issue is silent):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billgate.billing import invoices
 from billgate.billing.items import overage
 from billgate.billing.items.results import ChangeEvent
+from billgate.billing.purchases import ownership
 from billgate.db.models import Customer, Invoice, ItemDefinition, Purchase
 
 KIND = "overage"
@@ -101,3 +103,37 @@ def billed_units(invoice_lines: list[dict[str, Any]]) -> dict[str, int]:
         if x.get("kind") == KIND:
             units[x["itemId"]] = units.get(x["itemId"], 0) + int(x["quantity"])
     return units
+
+
+@dataclass(frozen=True)
+class SoFar:
+    """Overage used so far this period on one item of an owned plan (what its next renewal
+    or its end bills): the debt now, its amount in the plan's currency, and the limit."""
+
+    item_id: str
+    units: int
+    limit: int
+    currency: str
+    unit_amount: int
+
+    @property
+    def amount(self) -> int:
+        return self.units * self.unit_amount
+
+
+def so_far(owned: Sequence[Purchase], quantities: Mapping[str, int]) -> list[SoFar]:
+    """Per overage item of the customer's live subscriptions (``owned``: its purchases;
+    ``quantities``: item id -> balance now): the debt and what it comes to. The console's
+    customer page and the portal show it."""
+    found: list[SoFar] = []
+    for sub in owned:
+        if sub.kind != "SUBSCRIPTION" or not ownership.is_live(sub.status):
+            continue
+        currency = sub.currency or "USD"
+        for terms in overage.terms_of(sub.product):
+            if terms["itemId"] in {f.item_id for f in found}:
+                continue  # one debt per item: billed once, by the first plan to bill it
+            debt = max(0, -quantities.get(terms["itemId"], 0))
+            found.append(SoFar(terms["itemId"], debt, int(terms["limit"]), currency,
+                               int(terms["unitAmounts"].get(currency, 0))))
+    return found

@@ -7,7 +7,7 @@ Templates show this and nothing else; every rule is billing's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,6 +82,8 @@ class Portal:
     balances: list[tuple[str, str]]
     credit: list[str]
     invoices: list[InvoiceRow]
+    # (item, "37 of 50", "$0.74"): overage used so far this period, billed at renewal.
+    overage: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def signature(self) -> str:
@@ -143,6 +145,12 @@ def _plan(sub: Purchase, products: list[Any]) -> Plan:
         switch_options=_options(sub, products) if sub.status in ("TRIALING", "ACTIVE") else [])
 
 
+def _overage(detail: customer_view.CustomerDetail) -> list[tuple[str, str, str]]:
+    names = {b.item.item_id: b.item.display_name for b in detail.balances}
+    return [(names.get(o.item_id, o.item_id), f"{o.units:,} of {o.limit:,}",
+             pages.money(o.amount, o.currency)) for o in detail.overage]
+
+
 async def read(runtime: Runtime, ref: CustomerRef) -> Portal:
     """The portal page of ``ref`` now (the customer is created on first reference, with its
     include-by-default products, as any read of its products does)."""
@@ -162,7 +170,9 @@ async def read(runtime: Runtime, ref: CustomerRef) -> Portal:
     base = runtime.settings.base_url
     return Portal(
         customer=ref, plans=plans, card=detail.card,
-        balances=[(b.item.display_name, f"{b.quantity:,}") for b in detail.balances],
+        balances=[(b.item.display_name, f"{b.quantity:,}" + (
+            f" ({b.reserved:,} reserved)" if b.reserved else "")) for b in detail.balances],
+        overage=_overage(detail),
         credit=[pages.money(amount, currency) for currency, amount in detail.credit.items()],
         invoices=[InvoiceRow(
             id=row.id, number=row.number, issued=day(row.created_at), status=row.status,
