@@ -253,3 +253,20 @@ class TestPlanEnd:
         billed = [d for d, r, _ in await credit_changes(api) if r == "overage_billed"]
         assert billed == [30, 7]
         await audit_is_clean(runtime)
+
+    async def test_a_pause_and_resume_keeps_the_billed_debt_of_the_voided_invoice(
+            self, api: Any, runtime: Any, clock: SteppedClock) -> None:
+        await subscribe(api, runtime)
+        assert (await spend(api, 125))["success"] is True
+        await set_card(api, DECLINED_CARD)
+        await advance_to(api, clock, RENEWAL)  # PAST_DUE: 25 billed on the OPEN invoice
+        await ok(api, "pauseSubscription", productId="metered")
+        await set_card(api, GOOD_CARD)
+        await advance_to(api, clock, RENEWAL + DAY)
+        await ok(api, "resumeSubscription", productId="metered")
+
+        assert (await subscription(api, "metered"))["status"] == "ACTIVE"
+        standing = [i for i in await invoices(api) if i["status"] != "VOID"]
+        kept = [i for i in standing if overage_lines(i)]
+        assert [(i["status"], overage_lines(i)) for i in kept] == [("OPEN", [(25, 50)])]
+        await audit_is_clean(runtime)

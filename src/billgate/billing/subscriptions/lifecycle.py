@@ -137,6 +137,7 @@ async def begin_resume(uow: UnitOfWork, billing: Billing, sub: Purchase, *,
     items are granted only once the period is paid (``resume_paid``)."""
     session = uow.session
     if sub.open_invoice_id is not None:  # what was unpaid before the pause no longer applies
+        await overage_billing.keep_before_void(session, uow.customer, sub, now=uow.now)
         await _void_open_invoice(session, sub)
     assert sub.price is not None
     end = add_interval(at, sub.price["interval"])

@@ -13,6 +13,9 @@ When (choices where the issue is silent):
   period end, immediate cancel, dunning's last failure, a refund, a switch to another
   plan): the debt left is billed on a final invoice of the plan, with the overage lines of
   the OPEN invoice the end voids carried over (so a billed debt is never lost to a void).
+  A resume after a pause voids the open invoice too (``lifecycle.begin_resume``): its
+  overage lines go on an OPEN invoice of their own first (``keep_before_void``), so a
+  declined resume (which voids the resume's invoice) cannot lose them either.
   The final invoice is issued OPEN and not charged here: the subscription has ended, so
   there is no renewal to charge it with (see the issue's closing note).
 - The units billed are the whole debt of the item (the balance below zero, due expiries
@@ -79,6 +82,26 @@ def lines_of(invoice: Invoice | None) -> list[dict[str, Any]]:
     return [x for x in (invoice.lines if invoice is not None else []) if x.get("kind") == KIND]
 
 
+async def carried(session: AsyncSession, sub: Purchase) -> list[dict[str, Any]]:
+    """The overage already billed on ``sub``'s OPEN invoice, for the invoice that replaces
+    it when it is voided (the plan's end, a resume): the ledger was brought to 0 when it was
+    billed, so the lines must outlive the void."""
+    if sub.open_invoice_id is None:
+        return []
+    invoice = await session.get(Invoice, sub.open_invoice_id)
+    return lines_of(invoice) if invoice is not None and invoice.status == "OPEN" else []
+
+
+async def keep_before_void(session: AsyncSession, customer: Customer, sub: Purchase, *,
+                          now: datetime) -> None:
+    """``sub``'s OPEN invoice is about to be voided: the overage it billed goes on an OPEN
+    invoice of its own (the usage happened; only the plan's period is forgiven)."""
+    lines = await carried(session, sub)
+    if lines:
+        await invoices.create(session, customer, sub, currency=sub.currency or "USD",
+                              lines=lines, now=now)
+
+
 async def bill_at_end(session: AsyncSession, customer: Customer, sub: Purchase, *,
                       now: datetime) -> list[ChangeEvent]:
     """The plan ends now (call before its open invoice is voided): its debt, and the
@@ -86,13 +109,11 @@ async def bill_at_end(session: AsyncSession, customer: Customer, sub: Purchase, 
     if sub.kind != "SUBSCRIPTION" or not overage.terms_of(sub.product):
         return []
     currency = sub.currency or "USD"
-    open_invoice = (await session.get(Invoice, sub.open_invoice_id)
-                    if sub.open_invoice_id is not None else None)
-    carried = lines_of(open_invoice) if open_invoice and open_invoice.status == "OPEN" else []
+    before = await carried(session, sub)
     billed = await bill(session, customer, sub, currency=currency, now=now)
-    if carried or billed.lines:
+    if before or billed.lines:
         await invoices.create(session, customer, sub, currency=currency,
-                              lines=[*carried, *billed.lines], now=now)
+                              lines=[*before, *billed.lines], now=now)
     return billed.events
 
 
