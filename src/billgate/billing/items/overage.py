@@ -66,16 +66,6 @@ async def limit_for(session: AsyncSession, customer_pk: int | None, item_id: str
     return largest_limit(products.all(), item_id)
 
 
-async def debt_of(session: AsyncSession, customer_pk: int, item_pk: int, *,
-                  now: datetime) -> int:
-    """The balance's debt (units below zero, due expiries counted) without writing."""
-    balance = (await session.execute(select(repo.balances.c.quantity, repo.balances.c.id)
-                                     .where(repo.where_pks(customer_pk, item_pk)))).one_or_none()
-    if balance is None:
-        return 0
-    return max(0, -balance[0])
-
-
 async def bring_to_zero(session: AsyncSession, customer: Customer, item: ItemDefinition, *,
                         source: str, description: str | None,
                         now: datetime) -> tuple[int, list[ChangeEvent]]:
