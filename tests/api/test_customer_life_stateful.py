@@ -270,3 +270,68 @@ async def test_a_customers_life_keeps_every_invariant(api: Any, runtime: Any) ->
                           print_blob=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.function_scoped_fixture]))
+
+
+async def _with_overage(runtime: Any) -> None:
+    """Pro and Enterprise let credits go 300 below zero, billed per credit in every
+    currency they are sold in (``items/overage.py``)."""
+    import dataclasses
+
+    from billgate.billing import catalog
+    from billgate.db.models import Product
+
+    for product_id, unit in (("pro", 2), ("enterprise", 1)):
+        async with runtime.db.read_session() as session:
+            row = await catalog.get_product(session, product_id)
+            assert isinstance(row, Product)
+            spec = catalog.product_spec(row)
+        currencies = sorted({c for price in spec.prices for c in price["amounts"]})
+        spec = dataclasses.replace(spec, overage=[{
+            "itemId": "credits", "limit": 300,
+            "unitAmounts": {c: unit for c in currencies}}])
+        await catalog.save(runtime.db, catalog.upsert_product, spec)
+
+
+def overage_machine(life: Life) -> type[RuleBasedStateMachine]:
+    """The life, plus spending past what is left (into overage when a plan allows it, up to
+    50 past its limit)."""
+    base: Any = machine(life)
+
+    class WithOverage(base):  # type: ignore[misc, valid-type]
+        @rule(past=st.integers(1, 350))
+        def spend_past_zero(self, past: int) -> None:
+            item = life.call(QUANTITY, {"c": self.customer})["customer"]["item"]
+            self.mutate("tryDecreaseItemQuantity",
+                        {"itemId": "credits", "amount": max(1, item["quantity"] + past)},
+                        input_type="ChangeItemQuantityInput")
+
+    return WithOverage
+
+
+QUANTITY = """query ($c: CustomerRef!) { customer(customer: $c) { item(itemId: "credits") {
+  quantity } } }"""
+
+
+async def test_a_customers_life_with_overage_keeps_every_invariant(api: Any, runtime: Any) -> None:
+    """The same life with overage on the paid plans: consumption goes past zero while a plan
+    is owned, renewals, dunning, switches, cancels, pauses and refunds bill it, and the audit
+    (its ``overage`` check: billed units = the debt, billed once, never lost to a void) is
+    clean after every step."""
+    from sqlalchemy import func, select
+
+    from billgate.db.models import ItemChange
+
+    await _with_overage(runtime)
+    life = Life(api, runtime, asyncio.get_running_loop())
+    await asyncio.to_thread(
+        run_state_machine_as_test, overage_machine(life),
+        settings=settings(max_examples=12, stateful_step_count=16, deadline=None,
+                          print_blob=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.function_scoped_fixture]))
+    async with runtime.db.read_session() as session:  # the examples did go into overage
+        into = await session.scalar(select(func.count()).where(
+            ItemChange.reason == "consume", ItemChange.quantity_after < 0))
+        billed = await session.scalar(select(func.count()).where(
+            ItemChange.reason == "overage_billed"))
+    assert into and billed, (into, billed)
