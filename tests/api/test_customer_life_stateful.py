@@ -329,9 +329,9 @@ async def test_a_customers_life_with_overage_keeps_every_invariant(api: Any, run
                           print_blob=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.function_scoped_fixture]))
-    async with runtime.db.read_session() as session:  # the examples did go into overage
+    # The examples did go into overage (whether a debt is then billed or paid by a grant,
+    # such as a credit pack, is the draw's: the audit held either way).
+    async with runtime.db.read_session() as session:
         into = await session.scalar(select(func.count()).where(
             ItemChange.reason == "consume", ItemChange.quantity_after < 0))
-        billed = await session.scalar(select(func.count()).where(
-            ItemChange.reason == "overage_billed"))
-    assert into and billed, (into, billed)
+    assert into, "no example went into overage"
