@@ -1,7 +1,9 @@
 """Property test: random grants, removals, source expiries, clock moves, holds (reserve,
-commit, release: ``items/holds.py``) and an overage plan owned and ended (``items/overage.py``:
-tryDecrease down to ``-limit`` while owned, the debt billed to 0 when it ends) keep the
-stored balance equal to a plain model of buckets (the rules of DESIGN.md "Item ledger")."""
+commit, release: ``items/holds.py``), a product whose WHEN_REPEATED credits roll over
+(``purchases/fulfil._rollover``: at each daily repeat what expired unused, up to the cap,
+comes back) and an overage plan owned and ended (``items/overage.py``: tryDecrease down to
+``-limit`` while owned, the debt billed to 0 when it ends) keep the stored balance equal to
+a plain model of buckets (the rules of DESIGN.md "Item ledger")."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from sqlalchemy import func, select
 from billgate.billing import balances, catalog, items
 from billgate.billing import customers as customer_service
 from billgate.billing.catalog_spec import ItemSpec, parse_product
+from billgate.billing.purchases import fulfil
 from billgate.billing.purchases import service as purchases
 from billgate.clock import FrozenClock
 from billgate.db.engine import Database
@@ -33,6 +36,10 @@ PLAN = {"productId": "metered", "displayName": "Metered", "customerType": "USER"
         "prices": [{"priceId": "monthly", "amounts": {"USD": "10.00"},
                     "interval": {"unit": "MONTH", "count": 1}}],
         "overage": [{"itemId": ITEM, "limit": LIMIT, "unitAmounts": {"USD": "0.05"}}]}
+ROLLING = {"productId": "rolling", "displayName": "Rolling", "customerType": "USER",
+           "includedItems": [{"itemId": ITEM, "quantity": 10, "repeat": {"unit": "DAY", "count": 1},
+                              "expires": "WHEN_REPEATED", "rollover": 6}]}
+DAY = timedelta(days=1)
 HOLD_TTL = 604800  # seconds (the most allowed): no hold expires within a program
 
 
@@ -54,6 +61,10 @@ class Model:
     reserved: int = 0
     holds: list[int] = field(default_factory=list)  # the amounts of the HELD holds, in order
     limit: int = 0  # the owned plan's overage limit (0: none owned)
+    # Rolling: its purchase's source and next repeat; every expiry as (source, at, amount).
+    rolling: str | None = None
+    next_repeat: datetime | None = None
+    expired: list[tuple[str | None, datetime, int]] = field(default_factory=list)
 
     def settle(self, now: datetime) -> None:
         due = [b for b in self.buckets if b.expires_at is not None and b.expires_at <= now]
@@ -113,13 +124,29 @@ class Model:
             self.version += 1
         self.limit = 0
 
+    def repeat_due(self, now: datetime) -> None:
+        """Rolling's repeats due by ``now``, each at its time ``T``: what its grants left
+        unused at ``T`` comes back up to the cap (6), then the new 10; both expire at the next
+        repeat."""
+        while self.next_repeat is not None and self.next_repeat <= now:
+            at, following = self.next_repeat, self.next_repeat + DAY
+            self.settle(at)
+            unused = sum(n for source, when, n in self.expired
+                         if source == self.rolling and when == at)
+            if min(6, unused):
+                self.grant(min(6, unused), following, self.rolling, at)
+            self.grant(10, following, self.rolling, at)
+            self.next_repeat = following
+
     def expire_source(self, source: str, now: datetime) -> None:
         self.settle(now)
         for bucket in [b for b in self.buckets if b.source == source]:
-            self._expire(bucket)
+            self._expire(bucket, now)
 
-    def _expire(self, bucket: Bucket) -> None:
+    def _expire(self, bucket: Bucket, at: datetime | None = None) -> None:
         self.buckets.remove(bucket)
+        assert bucket.expires_at is not None or at is not None
+        self.expired.append((bucket.source, at or bucket.expires_at, bucket.remaining))  # type: ignore[arg-type]
         if bucket.remaining:
             self.quantity -= bucket.remaining
             self.version += 1
@@ -154,10 +181,14 @@ STEPS = {
     "release": st.tuples(st.just("release"), st.integers(0, 3)),
     "own_plan": st.just(("own_plan",)),
     "end_plan": st.just(("end_plan",)),
+    "own_rolling": st.just(("own_rolling",)),
+    "repeat": st.just(("repeat",)),
+    "days": st.tuples(st.just("advance"), st.sampled_from([86400, 86400 - 1, 86400 + 1])),
 }
 WEIGHTS = ["grant"] * 5 + ["try_decrease"] * 4 + ["decrease"] * 2 + [
     "expire_source", "advance", "to_next_expiry", "settle_due"] + [
-    "reserve"] * 2 + ["commit", "release", "own_plan", "end_plan"]
+    "reserve"] * 2 + ["commit", "release"] + ["own_plan"] * 2 + ["end_plan"] + [
+    "own_rolling"] * 2 + ["repeat"] * 3 + ["days"] * 2
 steps = st.sampled_from(WEIGHTS).flatmap(STEPS.__getitem__)
 
 
@@ -166,6 +197,7 @@ async def item(db: Database) -> AsyncIterator[str]:
     async with db.session() as session, session.begin():
         await catalog.upsert_item(session, ItemSpec(ITEM, "Credits", CustomerType.USER))
         await catalog.upsert_product(session, parse_product(PLAN))
+        await catalog.upsert_product(session, parse_product(ROLLING))
     yield ITEM
 
 
@@ -215,6 +247,18 @@ async def run_step(db: Database, clock: FrozenClock, ref: CustomerRef, model: Mo
             model.end_plan(now)
         case ("own_plan" | "end_plan",):
             pass  # already owned / not owned
+        case ("own_rolling",) if model.rolling is None:
+            bought = await purchases.grant_product(db, ref, product_id="rolling", inline=None,
+                                                   price_id=None, currency=None, quantity=1,
+                                                   clock=clock)
+            model.rolling, model.next_repeat = f"purchase:{bought.id}", now + DAY
+            model.grant(10, now + DAY, model.rolling, now)
+        case ("own_rolling",):
+            pass
+        case ("repeat",):
+            async with db.session() as session, session.begin():
+                await fulfil.run_due_repeats(session, now=now)
+            model.repeat_due(now)
         case ("grant", int(n), None | int() as seconds, None):
             expires_at = None if seconds is None else now + timedelta(seconds=seconds)
             result = await balances.increase(db, ref, ITEM, amount=n, clock=clock,
@@ -279,7 +323,7 @@ async def check(db: Database, clock: FrozenClock, ref: CustomerRef, model: Model
         (b.expires_at, b.source, b.remaining) for b in model.buckets if b.remaining]
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(program=st.lists(steps, min_size=8, max_size=30))
 async def test_balance_matches_bucket_model(db: Database, item: str,
