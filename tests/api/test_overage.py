@@ -6,6 +6,7 @@ brings the balance back to 0 before the new period's grant. Walked through time 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -154,6 +155,16 @@ class TestConsumption:
         assert (await spend(api, 1))["success"] is True
         assert await credits(api) == -LIMIT
         assert (await spend(api, 1))["success"] is False
+        await audit_is_clean(runtime)
+
+    async def test_concurrent_spends_never_pass_the_limit(self, api: Any, runtime: Any) -> None:
+        """40 consumers of 5 at once against 100 credits and a limit of 50: exactly 30
+        succeed (the last 10 of them into overage), the balance ends at -50."""
+        await subscribe(api, runtime)
+        results = await asyncio.gather(*(spend(api, 5) for _ in range(40)))
+        assert sum(r["success"] for r in results) == 30
+        assert {e["code"] for r in results for e in r["userErrors"]} == {"INSUFFICIENT_QUANTITY"}
+        assert await credits(api) == -LIMIT
         await audit_is_clean(runtime)
 
     async def test_without_the_plan_a_balance_never_goes_below_zero(
