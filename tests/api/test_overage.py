@@ -281,3 +281,29 @@ class TestPlanEnd:
         kept = [i for i in standing if overage_lines(i)]
         assert [(i["status"], overage_lines(i)) for i in kept] == [("OPEN", [(25, 50)])]
         await audit_is_clean(runtime)
+
+
+class TestStatements:
+    """The hot path keeps its statements (``test_statement_counts`` counts the common case);
+    a refusal already went to the normal path, which now reads the customer's plans once
+    more (4 statements before overage, 5 now), and a consumption into overage is the normal
+    path's too."""
+
+    async def test_a_refusal_reads_the_plans_once_and_a_covered_spend_stays_direct(
+            self, api: Any, runtime: Any) -> None:
+        from test_statement_counts import counted
+
+        from billgate.billing import operator_actions
+
+        await subscribe(api, runtime)
+        assert (await spend(api, 100 + LIMIT + 1))["success"] is False  # warm
+        await operator_actions.flush(runtime.db)
+        with counted(runtime) as statements:
+            assert (await spend(api, 100 + LIMIT + 1))["success"] is False
+        assert len(statements) == 5, "\n".join(statements)
+        assert sum("FROM purchases" in sql for sql in statements) == 1
+        await operator_actions.flush(runtime.db)
+        with counted(runtime) as statements:
+            assert (await spend(api, 1))["success"] is True
+        assert len(statements) <= 3 and all(s.startswith("direct: ") for s in statements), \
+            "\n".join(statements)
