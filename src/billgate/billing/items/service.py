@@ -24,10 +24,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import customers as customer_service
-from billgate.billing.items import direct, overage, rules
+from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
 from billgate.billing.items.alerts import record_low_balances
 from billgate.billing.items.ledger import Entry, Ledger
+from billgate.billing.items.overage import limit_for
 from billgate.billing.items.requests import (
     Request,
     build_request,
@@ -36,6 +37,7 @@ from billgate.billing.items.requests import (
     live_item,
 )
 from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult
+from billgate.billing.items.rules import may_consume
 from billgate.clock import Clock
 from billgate.db.engine import Database
 from billgate.db.models import Customer, ItemChange, ItemDefinition
@@ -187,7 +189,7 @@ async def _in_overage(session: AsyncSession, customer_pk: int, item_id: str,
                       amount: int) -> bool:
     """A ``try_decrease`` on a balance never written (0) that an owned plan's overage lets
     through (``rules.may_consume``)."""
-    return rules.may_consume(0, amount, await overage.limit_for(session, customer_pk, item_id))
+    return may_consume(0, amount, await limit_for(session, customer_pk, item_id))
 
 
 async def _ensured(session: AsyncSession, ref: CustomerRef) -> bool:
@@ -347,10 +349,10 @@ async def _locked_change(session: AsyncSession, balance: repo.BalanceRow, names:
     # through them as it goes into debt (see ``decrease``). An owned plan's overage lets a
     # try_decrease go below zero (``rules.may_consume``): its plans are read only when the
     # balance alone does not cover it.
-    if request.kind == "try_decrease" and not rules.may_consume(
-            ledger.available, request.amount) and not rules.may_consume(
+    if request.kind == "try_decrease" and not may_consume(
+            ledger.available, request.amount) and not may_consume(
             ledger.available, request.amount,
-            await overage.limit_for(session, balance.customer_pk, names.item_id)):
+            await limit_for(session, balance.customer_pk, names.item_id)):
         raise _refusal(balance.customer_pk, request, names, quantity=ledger.quantity,
                        version=ledger.version, reserved=ledger.reserved)
     request.apply(ledger, now)
