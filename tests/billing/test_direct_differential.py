@@ -66,6 +66,7 @@ MIN_SHARE = 0.2
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ITEM = "credits"  # USER; Free includes 100 a month (a dated bucket of its source)
 OTHER_TYPE_ITEM = "seats"  # TEAM: a USER asking for it is refused
+LIMIT = 40  # the metered plan's overage limit (below)
 KEYS = (None,) * 6 + ("k1", "k2", "k3")  # reused within a program: replays and refusals
 
 # Mostly small (the direct path's common case), some around Free's 100, a few at the
@@ -107,8 +108,9 @@ STEPS = {
     # Overage (``items/overage.py``): a plan whose overage lets tryDecrease go to -LIMIT;
     # ending it bills the debt back to 0 (``overage_billed``).
     "own_plan": st.just(("own_plan",)),
-    # A try_decrease around Free's 100 plus the limit: the balance goes into overage.
-    "spend_past": st.tuples(st.just("try_decrease"), st.just(ITEM), st.integers(95, 150), keys),
+    # A try_decrease of what is available plus 1 to LIMIT + 5 (the amount is worked out from
+    # the balance when the step runs): into overage when the plan is owned, else refused.
+    "spend_past": st.tuples(st.just("spend_past"), st.integers(1, LIMIT + 5), keys),
     "end_plan": st.just(("end_plan",)),
 }
 WEIGHTS = (["increase"] * 6 + ["try_decrease"] * 8 + ["decrease"] * 3 + ["balance"] * 5
@@ -116,13 +118,15 @@ WEIGHTS = (["increase"] * 6 + ["try_decrease"] * 8 + ["decrease"] * 3 + ["balanc
            + ["balances", "history", "ensure", "to_next_expiry", "settle_due", "thresholds",
               "archive", "restore", "add_default", "bump"]
            + ["reserve"] * 5 + ["commit"] * 2 + ["release"] * 2 + ["expire_holds"]
-           + ["own_plan"] * 3 + ["end_plan"] + ["spend_past"] * 2)
+           + ["own_plan"] * 2 + ["end_plan"] + ["spend_past"] * 4)
 steps = st.sampled_from(WEIGHTS).flatmap(STEPS.__getitem__)
+# Half the programs start on the overage plan, so spending past what is available meets it.
+programs = st.tuples(st.booleans(), st.lists(steps, min_size=4, max_size=25)).map(
+    lambda drawn: [("own_plan",)] * drawn[0] + drawn[1])
 NO_DATABASE = {"advance", "to_next_expiry"}
 # Steps only the normal path takes (holds change ``reserved`` under the balance lock): they
 # are compared like every step but left out of the direct path's share.
 NORMAL_ONLY = {"reserve", "commit", "release", "expire_holds", "own_plan", "end_plan"}
-LIMIT = 40
 METERED = {"productId": "metered", "displayName": "Metered", "customerType": "USER",
            "prices": [{"priceId": "monthly", "amounts": {"USD": "10.00"},
                        "interval": {"unit": "MONTH", "count": 1}}],
@@ -315,6 +319,14 @@ async def run_step(db: Database, now: datetime, ref: CustomerRef, step: tuple[An
     return None
 
 
+async def _available(db: Database, now: datetime, ref: CustomerRef) -> int:
+    try:
+        _, snapshot = await items.read_item(db, ref, ITEM, clock=FrozenClock(now))
+    except BillgateError:  # archived
+        return 0
+    return snapshot.quantity - snapshot.reserved
+
+
 async def _end_plan(db: Database, ref: CustomerRef, now: datetime) -> Any:
     from billgate.billing.context import Billing
     from billgate.billing.payment_settings import PaymentSettings
@@ -400,6 +412,10 @@ async def run_program(twins: Twins, tally: Tally, program: list[tuple[Any, ...]]
         if step[0] == "advance":
             clock.advance(step[1])
             continue
+        if step[0] == "spend_past":  # what is available now: a read on both (it settles)
+            available = [await _available(db, clock.now(), ref) for db in (twins.on, twins.off)]
+            assert available[0] == available[1]
+            step = ("try_decrease", ITEM, max(1, available[1] + step[1]), step[2])
         if step[0] == "to_next_expiry":
             expiry = _next_expiry((await state(twins.off, ref))[1])
             if expiry is not None:
@@ -455,7 +471,7 @@ def test_direct_path_answers_as_the_normal_path_does(tmp_path: Path,
         try:
             @settings(max_examples=EXAMPLES, deadline=None, database=None,
                       suppress_health_check=[HealthCheck.too_slow])
-            @given(program=st.lists(steps, min_size=4, max_size=25))
+            @given(program=programs)
             def differential(program: list[tuple[Any, ...]]) -> None:
                 run(run_program(twins, tally, program))
 
