@@ -34,7 +34,7 @@ from sqlalchemy import select
 from billgate.billing import balances, catalog, items
 from billgate.billing import customers as customer_service
 from billgate.billing.auto_top_up import settings as top_up_settings
-from billgate.billing.catalog_spec import ItemSpec, ProductSpec
+from billgate.billing.catalog_spec import ItemSpec, ProductSpec, parse_product
 from billgate.billing.context import Scope
 from billgate.billing.items import direct as items_direct
 from billgate.billing.items import holds
@@ -69,6 +69,7 @@ MIN_SHARE = 0.2
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ITEM = "credits"  # USER; Free includes 100 a month (a dated bucket of its source)
 OTHER_TYPE_ITEM = "seats"  # TEAM: a USER asking for it is refused
+LIMIT = 40  # the metered plan's overage limit (below)
 KEYS = (None,) * 6 + ("k1", "k2", "k3")  # reused within a program: replays and refusals
 
 # Mostly small (the direct path's common case), some around Free's 100, a few at the
@@ -110,18 +111,32 @@ STEPS = {
     # Auto top-up (``items/top_up_crossings.py``): a threshold (None: turned off); the
     # direct path declines a change that crosses it, the normal path notes the crossing.
     "top_up": st.tuples(st.just("top_up"), st.sampled_from([None, 0, 10, 50, 100])),
+    # Overage (``items/overage.py``): a plan whose overage lets tryDecrease go to -LIMIT;
+    # ending it bills the debt back to 0 (``overage_billed``).
+    "own_plan": st.just(("own_plan",)),
+    # A try_decrease of what is available plus 1 to LIMIT + 5 (the amount is worked out from
+    # the balance when the step runs): into overage when the plan is owned, else refused.
+    "spend_past": st.tuples(st.just("spend_past"), st.integers(1, LIMIT + 5), keys),
+    "end_plan": st.just(("end_plan",)),
 }
 WEIGHTS = (["increase"] * 6 + ["try_decrease"] * 8 + ["decrease"] * 3 + ["balance"] * 5
            + ["has_access"] * 3 + ["advance"] * 2
            + ["balances", "history", "ensure", "to_next_expiry", "settle_due", "thresholds",
               "archive", "restore", "add_default", "bump"]
            + ["reserve"] * 5 + ["commit"] * 2 + ["release"] * 2 + ["expire_holds"]
-           + ["top_up"])
+           + ["top_up"] + ["own_plan"] * 2 + ["end_plan"] + ["spend_past"] * 4)
 steps = st.sampled_from(WEIGHTS).flatmap(STEPS.__getitem__)
+# Half the programs start on the overage plan, so spending past what is available meets it.
+programs = st.tuples(st.booleans(), st.lists(steps, min_size=4, max_size=25)).map(
+    lambda drawn: [("own_plan",)] * drawn[0] + drawn[1])
 NO_DATABASE = {"advance", "to_next_expiry"}
 # Steps only the normal path takes (holds change ``reserved`` under the balance lock): they
 # are compared like every step but left out of the direct path's share.
-NORMAL_ONLY = {"reserve", "commit", "release", "expire_holds", "top_up"}
+NORMAL_ONLY = {"reserve", "commit", "release", "expire_holds", "top_up", "own_plan", "end_plan"}
+METERED = {"productId": "metered", "displayName": "Metered", "customerType": "USER",
+           "prices": [{"priceId": "monthly", "amounts": {"USD": "10.00"},
+                       "interval": {"unit": "MONTH", "count": 1}}],
+           "overage": [{"itemId": ITEM, "limit": LIMIT, "unitAmounts": {"USD": "0.05"}}]}
 
 
 @dataclasses.dataclass
@@ -135,6 +150,7 @@ class Tally:
     answered: int = 0  # ... that answered (did not hand over to the normal path)
     holds_ended: int = 0  # holds made and then committed, released or expired
     crossings: int = 0  # auto top-up crossings noted (the same in both databases)
+    in_overage: int = 0  # try_decrease steps that took the balance below zero
 
 
 class Twins:
@@ -209,6 +225,16 @@ async def run_step(db: Database, now: datetime, ref: CustomerRef, step: tuple[An
     clock = FrozenClock(now)
     made = [] if made is None else made
     match step:
+        case ("own_plan",):
+            try:
+                await purchases.grant_product(db, ref, product_id="metered", inline=None,
+                                              price_id=None, currency=None, quantity=1,
+                                              clock=clock)
+            except BillgateError as exc:  # already owned
+                return ("error", type(exc).__name__)
+            return "owned"
+        case ("end_plan",):
+            return await _end_plan(db, ref, now)
         case ("reserve", item_id, amount, ttl, key):
             held = await balances.reserve(db, ref, item_id, amount=amount, ttl_seconds=ttl,
                                           clock=clock, idempotency_key=key)
@@ -305,6 +331,30 @@ async def run_step(db: Database, now: datetime, ref: CustomerRef, step: tuple[An
     return None
 
 
+async def _available(db: Database, now: datetime, ref: CustomerRef) -> int:
+    try:
+        _, snapshot = await items.read_item(db, ref, ITEM, clock=FrozenClock(now))
+    except BillgateError:  # archived
+        return 0
+    return snapshot.quantity - snapshot.reserved
+
+
+async def _end_plan(db: Database, ref: CustomerRef, now: datetime) -> Any:
+    from billgate.billing.context import Billing
+    from billgate.billing.payment_settings import PaymentSettings
+    from billgate.billing.subscriptions import operations
+    from billgate.payments.test_rails import TestRails
+
+    billing = Billing(db=db, rails=TestRails(), test_mode=True, settings=PaymentSettings(),
+                      base_url="http://billgate.test")
+    try:
+        await operations.cancel(billing, ref, operations.Selector(product_id="metered"),
+                                immediately=True, now=now)
+    except BillgateError as exc:  # not owned
+        return ("error", type(exc).__name__)
+    return "ended"
+
+
 async def state(db: Database, ref: CustomerRef) -> Any:
     """The customer's ledger, buckets, balances and purchases, without row ids."""
     of_customer = (Customer.type == ref.type.value) & (Customer.customer_id == ref.customer_id)
@@ -379,6 +429,10 @@ async def run_program(twins: Twins, tally: Tally, program: list[tuple[Any, ...]]
         if step[0] == "advance":
             clock.advance(step[1])
             continue
+        if step[0] == "spend_past":  # what is available now: a read on both (it settles)
+            available = [await _available(db, clock.now(), ref) for db in (twins.on, twins.off)]
+            assert available[0] == available[1]
+            step = ("try_decrease", ITEM, max(1, available[1] + step[1]), step[2])
         if step[0] == "to_next_expiry":
             expiry = _next_expiry((await state(twins.off, ref))[1])
             if expiry is not None:
@@ -389,6 +443,8 @@ async def run_program(twins: Twins, tally: Tally, program: list[tuple[Any, ...]]
         served = tally.asked > 0 and tally.answered == tally.asked
         off = await _outcome(run_step(twins.off, clock.now(), ref, step, made[id(twins.off)]))
         assert on == off, f"step {number} {step}: direct {on!r} != normal {off!r}"
+        tally.in_overage += (step[0] == "try_decrease" and isinstance(on, tuple)
+                             and on[:2] == ("change", True) and on[2] < 0)
         if step[0] in NORMAL_ONLY:
             tally.holds_ended += (isinstance(on, tuple) and on[:1] == ("ended",)
                                   or step[0] == "expire_holds" and bool(on))
@@ -413,6 +469,7 @@ async def _open(urls: list[str]) -> Twins:
         off.direct = None  # every call takes the normal path
     for db in (on, off):
         await _apply_example_catalog(db)
+        await catalog.save(db, catalog.upsert_product, parse_product(METERED))
     return Twins(on, off)
 
 
@@ -433,7 +490,7 @@ def test_direct_path_answers_as_the_normal_path_does(tmp_path: Path,
         try:
             @settings(max_examples=EXAMPLES, deadline=None, database=None,
                       suppress_health_check=[HealthCheck.too_slow])
-            @given(program=st.lists(steps, min_size=4, max_size=25))
+            @given(program=programs)
             def differential(program: list[tuple[Any, ...]]) -> None:
                 run(run_program(twins, tally, program))
 
@@ -449,7 +506,9 @@ def test_direct_path_answers_as_the_normal_path_does(tmp_path: Path,
     share = tally.served / max(tally.steps, 1)
     print(f"\ndirect path served {tally.served} of {tally.steps} database steps "
           f"({share:.0%}) over {EXAMPLES} examples; by step: {tally.by_kind}; "
-          f"holds ended: {tally.holds_ended}; top-up crossings: {tally.crossings}")
+          f"holds ended: {tally.holds_ended}; top-up crossings: {tally.crossings}; "
+          f"try_decrease into overage: {tally.in_overage}")
     assert tally.holds_ended > 0, "no program ended a hold: the hold steps prove nothing"
     assert tally.crossings > 0, "no program crossed an auto top-up: those steps prove nothing"
+    assert tally.in_overage > 0, "no try_decrease went into overage: the plan steps prove nothing"
     assert share >= MIN_SHARE, f"the direct path served only {share:.0%} of the steps"

@@ -203,3 +203,33 @@ async def test_an_item_and_a_product_line_through_the_same_forms(operator: httpx
                                    "/admin/catalog/submit", line)
     assert "cannot change from USER to TEAM" in error_next_to(changed_type.text, "lines",
                                                               "customerType")
+
+
+async def test_a_plans_overage_through_the_product_form(operator: httpx.AsyncClient,
+                                                        api: Any) -> None:
+    """The product form edits ``overage`` (item, limit, per-unit amounts): refused with the
+    error next to its field, previewed, saved, and shown again when the product is edited
+    (so saving a product from the console keeps its overage)."""
+    new = "/admin/catalog/products/new"
+    fields = {**NEW_PRODUCT, "prices-0-amounts": "USD 9.99, JPY 1500", "rows-overage": "1",
+              "overage-0-itemId": "credits", "overage-0-limit": "300",
+              "overage-0-unitAmounts": "USD 0.02"}
+    bad = await post_form(operator, new, "/admin/catalog/submit", fields)
+    assert bad.status_code == 400
+    assert "needs an amount in JPY" in error_next_to(bad.text, "products",
+                                                     "overage-0-unitAmounts")
+    fields["overage-0-unitAmounts"] = "USD 0.02, JPY 3"
+    preview = await post_form(operator, new, "/admin/catalog/submit", fields)
+    assert "overage credits: limit" in preview.text and "USD 0.02, JPY 3" in preview.text
+    document = re.search(r'name="document" value="([^"]+)"', preview.text).group(1)
+    digest = re.search(r'name="before_digest" value="([^"]+)"', preview.text).group(1)
+    saved = await post_form(operator, new, "/admin/catalog/save", {
+        "kind": "products", "document": document.replace("&#34;", '"'), "before_digest": digest})
+    assert saved.status_code == 303
+    product = await api.data('{ product(productId: "starter") { overage { itemId limit '
+                             'unitAmounts { currency amount } } } }')
+    assert product["product"]["overage"] == [{"itemId": "credits", "limit": 300, "unitAmounts": [
+        {"currency": "USD", "amount": "0.02"}, {"currency": "JPY", "amount": "3"}]}]
+    edit = await operator.get("/admin/catalog/products/starter")
+    assert typed_value(edit.text, "products-overage-0-limit") == "300"
+    assert typed_value(edit.text, "products-overage-0-unitAmounts") == "USD 0.02, JPY 3"

@@ -27,7 +27,11 @@ concurrency scenario. Each check is one query over all customers and yields a
   ``subscriptions/scheduled_changes.py``; every other change of the subscription closes it);
 - ``top-ups``: one purchase per recorded crossing: every PURCHASED auto top-up crossing
   names its own purchase (made by an auto top-up, of that customer), and a customer has
-  exactly as many auto top-up purchases as PURCHASED crossings.
+  exactly as many auto top-up purchases as PURCHASED crossings;
+- ``overage``: each ``overage_billed`` ledger change billed the whole debt (it left the
+  balance at exactly 0), and per customer and item the units it added equal the
+  quantities of the ``overage`` lines on invoices that still stand (OPEN, PAID,
+  UNCOLLECTIBLE): billed units = debt at renewal, never billed twice nor lost to a void.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from billgate.db.models import (
     Invoice,
     ItemBalance,
     ItemChange,
+    ItemDefinition,
     ItemReservation,
     ItemSchedule,
     PromoCode,
@@ -78,7 +83,7 @@ async def run(session: AsyncSession) -> list[Violation]:
     found: list[Violation] = []
     for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit, _holds,
                   _seats, _promo_redemptions, _discount_lines, _scheduled_changes,
-                  _top_ups):
+                  _top_ups, _overage):
         found += [Violation(name, names.get(pk, str(pk) if pk else "-"), detail)
                   async for name, pk, detail in check(session)]
     return found
@@ -292,3 +297,29 @@ async def _scheduled_changes(session: AsyncSession) -> Found:
             yield ("scheduled-change-live", customer_pk,
                    f"scheduled change {change_id} pending on subscription {purchase_id} "
                    f"({status}{', canceling at period end' if leaving else ''})")
+
+
+async def _overage(session: AsyncSession) -> Found:
+    from billgate.billing.subscriptions.overage_billing import billed_units
+
+    changed: dict[tuple[int, str], int] = defaultdict(int)
+    for customer_pk, item_id, delta, after in await session.execute(
+            select(ItemChange.customer_pk, ItemDefinition.item_id, ItemChange.delta,
+                   ItemChange.quantity_after)
+            .join(ItemBalance, ItemBalance.id == ItemChange.balance_id)
+            .join(ItemDefinition, ItemDefinition.id == ItemBalance.item_pk)
+            .where(ItemChange.reason == "overage_billed")):
+        changed[(customer_pk, item_id)] += delta
+        if after != 0:
+            yield ("overage", customer_pk, f"{item_id}: overage_billed of {delta} left the "
+                                           f"balance at {after}, not 0")
+    lines: dict[tuple[int, str], int] = defaultdict(int)
+    for customer_pk, invoice_lines in await session.execute(
+            select(Invoice.customer_pk, Invoice.lines)
+            .where(Invoice.status.in_(STANDING_INVOICES))):
+        for item_id, units in billed_units(invoice_lines or []).items():
+            lines[(customer_pk, item_id)] += units
+    for key in sorted(set(changed) | set(lines)):
+        if changed.get(key, 0) != lines.get(key, 0):
+            yield ("overage", key[0], f"{key[1]}: {changed.get(key, 0)} units billed on the "
+                                      f"ledger, {lines.get(key, 0)} on invoices")

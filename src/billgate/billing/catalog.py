@@ -71,6 +71,7 @@ def product_spec(row: Product) -> ProductSpec:
         server_only=row.server_only,
         stackable=row.stackable,
         included_by_default=row.included_by_default,
+        overage=list(row.overage or []),
     )
 
 
@@ -86,6 +87,7 @@ def _product_values(spec: ProductSpec) -> dict[str, object]:
         "server_only": spec.server_only,
         "stackable": spec.stackable,
         "included_by_default": spec.included_by_default,
+        "overage": spec.overage or None,
     }
 
 
@@ -395,7 +397,10 @@ async def export_catalog(session: AsyncSession) -> dict[str, object]:
                          for p in await list_product_lines(session)],
         "products": [
             {k: v for k, v in {**product_spec(p).as_document(),
-                               "prices": [price_doc(x) for x in p.prices]}.items()
+                               "prices": [price_doc(x) for x in p.prices],
+                               "overage": [{**o, "unitAmounts": {
+                                   c: from_minor(m, c) for c, m in o["unitAmounts"].items()}}
+                                   for o in p.overage or []]}.items()
              if v not in (None, False, [])}
             for p in products
         ],

@@ -10,6 +10,8 @@ Canonical shapes (stored as JSON on the product and copied into purchase snapsho
   with amounts in minor units, and ``"quantityMax"`` only when given (recurring prices: the
   most seats a subscription on it may have; absent, any quantity from 1 up);
 - included item: ``{"itemId", "quantity", "repeat", "expires"}``;
+- overage (plans only): ``{"itemId", "unitAmounts": {"USD": 2}, "limit"}`` per unit of debt
+  in minor units, one amount for each currency of the product's prices;
 - interval: ``{"unit": "MONTH", "count": 1}``.
 """
 
@@ -61,6 +63,7 @@ class ProductSpec:
     server_only: bool = False
     stackable: bool = False
     included_by_default: bool = False
+    overage: list[dict[str, Any]] = field(default_factory=list)
 
     def as_document(self) -> dict[str, Any]:
         """The product as a JSON document: what a purchase snapshots."""
@@ -76,6 +79,8 @@ class ProductSpec:
             "serverOnly": self.server_only,
             "stackable": self.stackable,
             "includedByDefault": self.included_by_default,
+            # Only when set, so snapshots of products without it keep their form.
+            **({"overage": self.overage} if self.overage else {}),
         }
 
 
@@ -262,9 +267,25 @@ def _included_item(where: _Where, raw: Any, n: int) -> dict[str, Any]:
     return included
 
 
+def _overage(where: _Where, raw: Any, n: int) -> dict[str, Any]:
+    path = f"overage[{n}]"
+    _check_keys(where, raw, {"itemId", "unitAmounts", "limit"}, path)
+    item_id = raw.get("itemId")
+    if not isinstance(item_id, str) or not item_id:
+        raise where.error(f"{path}.itemId", "is required")
+    limit = raw.get("limit")
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_ITEM_QUANTITY:
+        raise where.error(f"{path}.limit", f"must be a whole number from 1 to {MAX_ITEM_QUANTITY}")
+    amounts = _amounts(where, raw.get("unitAmounts"), f"{path}.unitAmounts")
+    for currency, amount in amounts.items():
+        if amount <= 0:
+            raise where.error(f"{path}.unitAmounts.{currency}", "must be more than 0")
+    return {"itemId": item_id, "unitAmounts": amounts, "limit": limit}
+
+
 PRODUCT_FIELDS = {
     "productId", "displayName", "customerType", "productLineId", "prices", "includedItems",
-    "freeTrial", "isAddOnTo", "serverOnly", "stackable", "includedByDefault",
+    "freeTrial", "isAddOnTo", "serverOnly", "stackable", "includedByDefault", "overage",
 }
 
 
@@ -310,6 +331,9 @@ def parse_product(raw: Any) -> ProductSpec:
     _check_keys(where, raw, PRODUCT_FIELDS)
     prices_raw = raw.get("prices") or []
     items_raw = raw.get("includedItems") or []
+    overage_raw = raw.get("overage") or []
+    if not isinstance(overage_raw, list):
+        raise where.error("overage", "must be a list")
     if not isinstance(prices_raw, list):
         raise where.error("prices", "must be a list")
     if not isinstance(items_raw, list):
@@ -338,6 +362,7 @@ def parse_product(raw: Any) -> ProductSpec:
         server_only=_bool(where, raw, "serverOnly"),
         stackable=_bool(where, raw, "stackable"),
         included_by_default=_bool(where, raw, "includedByDefault"),
+        overage=[_overage(where, o, n) for n, o in enumerate(overage_raw)],
     )
     _check_product_rules(where, spec)
     return spec
@@ -359,6 +384,31 @@ def _check_product_rules(where: _Where, spec: ProductSpec) -> None:
     for n, item_id in enumerate(item_ids):
         if item_id in item_ids[:n]:
             raise where.error(f"includedItems[{n}].itemId", f"{item_id!r} is included twice")
+    _check_overage(where, spec)
+
+
+def _check_overage(where: _Where, spec: ProductSpec) -> None:
+    """Overage is billed at renewal, so only a plan (a recurring price) has it, and its
+    unit amounts name exactly the currencies the plan is sold in (an invoice is in the
+    price's currency)."""
+    if not spec.overage:
+        return
+    if not any(p["interval"] for p in spec.prices):
+        raise where.error("overage", "overage is billed at renewal: it needs a recurring price")
+    currencies = {c for p in spec.prices for c in p["amounts"]}
+    seen: list[str] = []
+    for n, terms in enumerate(spec.overage):
+        if terms["itemId"] in seen:
+            raise where.error(f"overage[{n}].itemId", f"{terms['itemId']!r} is listed twice")
+        seen.append(terms["itemId"])
+        missing = sorted(currencies - set(terms["unitAmounts"]))
+        if missing:
+            raise where.error(f"overage[{n}].unitAmounts",
+                              f"needs an amount in {', '.join(missing)} (the prices' currencies)")
+        extra = sorted(set(terms["unitAmounts"]) - currencies)
+        if extra:
+            raise where.error(f"overage[{n}].unitAmounts.{extra[0]}",
+                              "the product has no price in this currency")
 
 
 @dataclass(frozen=True)
@@ -402,6 +452,14 @@ def check_references(spec: ProductSpec, view: CatalogView) -> None:
                 f"item {included['itemId']!r} is for {item_type.value} customers, "
                 f"the product for {spec.customer_type.value}",
             )
+    for n, terms in enumerate(spec.overage):
+        item_type = view.items.get(terms["itemId"])
+        if item_type is None:
+            raise where.error(f"overage[{n}].itemId", f"item {terms['itemId']!r} does not exist")
+        if item_type != spec.customer_type:
+            raise where.error(f"overage[{n}].itemId",
+                              f"item {terms['itemId']!r} is for {item_type.value} customers, "
+                              f"the product for {spec.customer_type.value}")
     for n, base_id in enumerate(spec.is_add_on_to):
         base = view.products.get(base_id)
         if base is None:

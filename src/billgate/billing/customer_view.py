@@ -19,7 +19,7 @@ from billgate.billing.auto_top_up import settings as top_up_settings
 from billgate.billing.payment_methods import public_card
 from billgate.billing.purchases import repository
 from billgate.billing.refunds import REFUNDABLE_KINDS
-from billgate.billing.subscriptions import scheduled_store
+from billgate.billing.subscriptions import overage_billing, scheduled_store
 from billgate.billing.subscriptions.states import has_access
 from billgate.clock import Clock
 from billgate.db.engine import Database
@@ -46,6 +46,7 @@ class Balance:
     quantity: int
     version: int
     changes: Sequence[ItemChange]
+    reserved: int = 0  # held by reservations (``items/holds.py``)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class CustomerDetail:
     scheduled: dict[int, ScheduledChange] = field(default_factory=dict)
     # Auto top-ups by item id (``auto_top_up.settings``).
     top_ups: dict[str, top_up_settings.View] = field(default_factory=dict)
+    # Overage used so far this period, per overage item of a live plan.
+    overage: list[overage_billing.SoFar] = field(default_factory=list)
 
 
 def dunning_of(row: Purchase, *, now: datetime, grace_period_days: int) -> Dunning:
@@ -126,7 +129,8 @@ async def read(db: Database, ref: CustomerRef, *, clock: Clock, grace_period_day
         changes = await items.list_changes(
             db, ref, definition.item_id, limit=LEDGER_PAGE + 1 if paged else RECENT_CHANGES,
             before_version=before_version if paged else None)
-        balances.append(Balance(definition, snapshot.quantity, snapshot.version, changes))
+        balances.append(Balance(definition, snapshot.quantity, snapshot.version, changes,
+                                snapshot.reserved))
     now = clock.now()
     return CustomerDetail(
         customer=customer, balances=balances, owned=owned,
@@ -134,4 +138,5 @@ async def read(db: Database, ref: CustomerRef, *, clock: Clock, grace_period_day
                        for s in subs],
         invoices=bills, transactions=moneys, card=public_card(customer.default_payment_method),
         grantable=grantable, credit={c: a for c, a in credit.items() if a}, scheduled=scheduled,
-        top_ups={v.item_id: v for v in await top_up_settings.list_for(db, customer.id)})
+        top_ups={v.item_id: v for v in await top_up_settings.list_for(db, customer.id)},
+        overage=overage_billing.so_far(owned, {b.item.item_id: b.quantity for b in balances}))

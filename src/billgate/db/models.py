@@ -113,6 +113,9 @@ class Product(Base):
     is_add_on_to: Mapped[list[str]] = mapped_column(JSON, default=list)
     prices: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     included_items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Consumption past zero a plan allows and bills (``billing/items/overage.py``):
+    # ``[{"itemId", "unitAmounts": {"USD": 2}, "limit"}]``; NULL: none (rows from before 0015).
+    overage: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)

@@ -28,7 +28,9 @@ REASONS = frozenset({"purchase", "renewal", "repeat", "manual", "consume", "refu
                      "rollover",
                      # a subscription's quantity changed: its items scaled up or down
                      # (``subscriptions/seats.py``)
-                     "seats"})
+                     "seats",
+                     # the debt of an overage item billed on an invoice (``overage.py``)
+                     "overage_billed"})
 
 Kind = Literal["try_decrease", "decrease", "increase"]
 

@@ -137,6 +137,16 @@ def available() -> Any:
     return balances.c.quantity - balances.c.reserved
 
 
+def may_consume(available: int, amount: int, overage_limit: int = 0) -> bool:
+    """Overage: a ``try_decrease`` of ``amount`` is let through when what holds leave
+    stays at or above ``-overage_limit`` (0 without overage: the balance never goes
+    negative). ``overage_limit`` is the largest ``limit`` among the customer's owned plans
+    naming the item (``overage.limit_for``). SQL twin: ``guard("try_decrease")`` is its
+    ``overage_limit == 0`` case; the direct path declines anything else (the normal path
+    then reads the plans and applies this)."""
+    return available - amount >= -overage_limit
+
+
 def hold_guard(amount: Any, now: Any) -> ColumnElement[bool]:
     """A new hold of ``amount`` fits: ``available`` covers it and no expiry is due (a due
     expiry would lower the quantity first: then the normal path settles and re-checks)."""

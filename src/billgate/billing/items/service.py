@@ -29,6 +29,7 @@ from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
 from billgate.billing.items.alerts import record_low_balances
 from billgate.billing.items.ledger import Entry, Ledger, Meta
+from billgate.billing.items.overage import limit_for
 from billgate.billing.items.requests import (
     Request,
     build_request,
@@ -37,6 +38,7 @@ from billgate.billing.items.requests import (
     live_item,
 )
 from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult
+from billgate.billing.items.rules import may_consume
 from billgate.clock import Clock
 from billgate.db.engine import Database
 from billgate.db.models import Customer, ItemChange, ItemDefinition
@@ -177,7 +179,8 @@ async def _first_use(session: AsyncSession, ref: CustomerRef, request: Request,
         if ensured is None:  # bad input changes nothing, not even the customer's creation
             check_expires_at(request.meta.expires_at, now)
         raise _NotEnsured()
-    if request.kind != "try_decrease":
+    if request.kind != "try_decrease" or await _in_overage(session, ensured.id, names.item_id,
+                                                             request.amount):
         return await repo.lock_or_create(session, ensured.id, item.id, now)
     known = await customer_service.find(session, ref)
     key = request.meta.idempotency_key
@@ -186,6 +189,13 @@ async def _first_use(session: AsyncSession, ref: CustomerRef, request: Request,
         if prior is not None:
             _check_fingerprint(prior, request)
     raise _refusal(known.id if known else None, request, names, quantity=0, version=0)
+
+
+async def _in_overage(session: AsyncSession, customer_pk: int, item_id: str,
+                      amount: int) -> bool:
+    """A ``try_decrease`` on a balance never written (0) that an owned plan's overage lets
+    through (``rules.may_consume``)."""
+    return may_consume(0, amount, await limit_for(session, customer_pk, item_id))
 
 
 async def _ensured(session: AsyncSession, ref: CustomerRef) -> bool:
@@ -361,8 +371,13 @@ async def _locked_change(session: AsyncSession, balance: repo.BalanceRow, names:
     ledger = await repo.load_ledger(session, balance, now)
     ledger.settle(now)
     # Holds count against a try_decrease (SQL twin: ``rules.guard``); a ``decrease`` goes
-    # through them as it goes into debt (see ``decrease``).
-    if request.kind == "try_decrease" and ledger.available < request.amount:
+    # through them as it goes into debt (see ``decrease``). An owned plan's overage lets a
+    # try_decrease go below zero (``rules.may_consume``): its plans are read only when the
+    # balance alone does not cover it.
+    if request.kind == "try_decrease" and not may_consume(
+            ledger.available, request.amount) and not may_consume(
+            ledger.available, request.amount,
+            await limit_for(session, balance.customer_pk, names.item_id)):
         raise _refusal(balance.customer_pk, request, names, quantity=ledger.quantity,
                        version=ledger.version, reserved=ledger.reserved)
     request.apply(ledger, now)

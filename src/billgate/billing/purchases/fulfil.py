@@ -33,7 +33,7 @@ from billgate.billing.purchases.repository import (
     SUBSCRIPTION,
 )
 from billgate.billing.purchases.request import PurchaseRequest
-from billgate.billing.subscriptions import scheduled_store
+from billgate.billing.subscriptions import overage_billing, scheduled_store
 from billgate.billing.subscriptions.paid_credits import paid_repeat_condition, repeat_is_paid
 from billgate.billing.subscriptions.states import transition
 from billgate.db.models import Customer, Invoice, ItemDefinition, ItemSchedule, Product, Purchase
@@ -112,8 +112,10 @@ async def end(session: AsyncSession, customer: Customer, purchase: Purchase, *, 
     """End ``purchase`` now (``CANCELED``, ``REFUNDED`` or ``SUSPENDED``), whatever ended it
     (cancel, dunning, a replacing plan, a refund): its open invoice is void, its repeats stop,
     its pending scheduled change is closed (ENDED) and the unused remainder of its expiring
-    grants expires. When a paid plan of a line ends,
-    the line's include-by-default product returns (``restore_included``)."""
+    grants expires. When a paid plan of a line ends, the line's include-by-default product
+    returns (``restore_included``). A plan's overage debt is billed on a final invoice first
+    (``overage_billing.bill_at_end``)."""
+    ended = await overage_billing.bill_at_end(session, customer, purchase, now=now)
     if purchase.open_invoice_id is not None:
         open_invoice = await session.get(Invoice, purchase.open_invoice_id)
         if open_invoice is not None and open_invoice.status == "OPEN":
@@ -127,7 +129,7 @@ async def end(session: AsyncSession, customer: Customer, purchase: Purchase, *, 
         await scheduled_store.close_pending(session, purchase.id, scheduled_store.ENDED, now=now)
     await session.execute(update(ItemSchedule).where(ItemSchedule.purchase_id == purchase.id)
                           .values(active=False))
-    events = await items.expire_source(session, source_of(purchase), now=now)
+    events = ended + await items.expire_source(session, source_of(purchase), now=now)
     if restore_included and purchase.kind != INCLUDED and purchase.product_line_id is not None:
         events += await _restore_included(session, customer, purchase.product_line_id, now=now)
     return events

@@ -63,7 +63,13 @@ def inline_input(snapshot: dict[str, Any]) -> dict[str, Any]:
     prices = [{**price, "amounts": {currency: from_minor(amount, currency)
                                     for currency, amount in price["amounts"].items()}}
               for price in snapshot.get("prices") or []]
-    return {**snapshot, "prices": prices}
+    document = {**snapshot, "prices": prices}
+    if snapshot.get("overage"):  # per-unit amounts, in minor units like the prices'
+        document["overage"] = [
+            {**terms, "unitAmounts": {currency: from_minor(amount, currency)
+                                      for currency, amount in terms["unitAmounts"].items()}}
+            for terms in snapshot["overage"]]
+    return document
 
 
 def from_snapshot(current: PurchaseRequest, snapshot: dict[str, Any]) -> PurchaseRequest:

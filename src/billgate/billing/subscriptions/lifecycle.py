@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billgate.billing import charges, invoices, promo_codes, unit_of_work, webhook_events
 from billgate.billing.calendar import add_interval
 from billgate.billing.context import Billing
+from billgate.billing.items import ChangeEvent
 from billgate.billing.purchases import fulfil
-from billgate.billing.subscriptions import paid_credits, scheduled_changes
+from billgate.billing.subscriptions import overage_billing, paid_credits, scheduled_changes
 from billgate.billing.subscriptions.amounts import period_total
 from billgate.billing.subscriptions.states import (
     ACTIVE,
@@ -92,7 +93,7 @@ async def _due(billing: Billing, purchase_id: int,
     if sub.status not in (ACTIVE, TRIALING, PAST_DUE):
         sub.next_action_at = None
         return True, None
-    invoice = await _open_invoice(session, uow.customer, sub, now=now)
+    invoice = await _open_invoice(session, uow.customer, sub, now=now, events=uow.events)
     if invoice.amount_total == 0:
         await _paid(billing, uow, sub, invoice, reference=None)
         return True, None
@@ -137,6 +138,7 @@ async def begin_resume(uow: UnitOfWork, billing: Billing, sub: Purchase, *,
     items are granted only once the period is paid (``resume_paid``)."""
     session = uow.session
     if sub.open_invoice_id is not None:  # what was unpaid before the pause no longer applies
+        await overage_billing.keep_before_void(session, uow.customer, sub, now=uow.now)
         await _void_open_invoice(session, sub)
     assert sub.price is not None
     end = add_interval(at, sub.price["interval"])
@@ -218,17 +220,22 @@ def next_period(sub: Purchase) -> tuple[datetime, datetime]:
 
 
 async def _open_invoice(session: AsyncSession, customer: Customer, sub: Purchase, *,
-                        now: datetime) -> Invoice:
+                        now: datetime, events: list[ChangeEvent]) -> Invoice:
     if sub.open_invoice_id is not None:
         invoice = await session.get(Invoice, sub.open_invoice_id)
         if invoice is not None and invoice.status == "OPEN":
-            return invoice
+            return invoice  # a retry: its overage was billed when it was made
     start, end = next_period(sub)
     amount = period_total(sub)  # 0 for a granted subscription
+    # The period's overage debt is billed on its renewal invoice (balance back to 0 first).
+    overage = await overage_billing.bill(session, customer, sub, currency=sub.currency or "USD",
+                                         now=now)
+    events += overage.events
     invoice = await invoices.create(session, customer, sub, currency=sub.currency or "USD",
                                     lines=[invoices.plan_line(sub, start=start, end=end, amount=amount),
                                            *await promo_codes.period_lines(
-                                               session, sub, period_start=start, subtotal=amount)],
+                                               session, sub, period_start=start, subtotal=amount),
+                                           *overage.lines],
                                     now=now)
     sub.open_invoice_id = invoice.id
     return invoice

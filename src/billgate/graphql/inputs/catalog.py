@@ -48,6 +48,14 @@ class IncludedItemInput:
         "that carries into the next period.")
 
 
+@strawberry.input(description="Consumption past zero that a plan allows and bills at renewal.")
+class ProductOverageInput:
+    item_id: str
+    unit_amounts: list[MoneyInput] = strawberry.field(
+        description="Per unit of debt, one for each currency of the product's prices.")
+    limit: int = strawberry.field(description="How far below zero tryDecrease may go.")
+
+
 @strawberry.input
 class ProductInput:
     display_name: str
@@ -60,6 +68,7 @@ class ProductInput:
     server_only: bool = False
     stackable: bool = False
     included_by_default: bool = False
+    overage: list[ProductOverageInput] | None = None
 
     def to_document(self, product_id: str) -> dict[str, Any]:
         """The catalog-file shape that ``catalog_spec.parse_product`` validates."""
@@ -93,6 +102,12 @@ class ProductInput:
             "serverOnly": self.server_only,
             "stackable": self.stackable,
             "includedByDefault": self.included_by_default,
+            "overage": [
+                {"itemId": o.item_id, "limit": o.limit,
+                 "unitAmounts": [{"currency": m.currency.value, "amount": m.amount}
+                                 for m in o.unit_amounts]}
+                for o in self.overage or []
+            ],
         }
 
 

@@ -107,6 +107,19 @@ class ProductLine:
                    customer_type=CustomerType(row.customer_type))
 
 
+@strawberry.type(description="A plan's overage terms: how far below zero tryDecrease may take "
+                             "the item while the plan is owned, billed per unit at renewal.")
+class ProductOverage:
+    item_id: str
+    unit_amounts: list[Money]
+    limit: int
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ProductOverage:
+        return cls(item_id=raw["itemId"], limit=raw["limit"],
+                   unit_amounts=[Money.of(c, m) for c, m in raw["unitAmounts"].items()])
+
+
 @strawberry.type
 class Product(Node):
     product_id: str
@@ -120,6 +133,7 @@ class Product(Node):
     product_line_key: strawberry.Private[str | None]
     add_on_keys: strawberry.Private[list[str]]
     included_raw: strawberry.Private[list[dict[str, Any]]]
+    overage: list[ProductOverage] = strawberry.field(default_factory=list)
 
     @strawberry.field
     async def product_line(self, info: Info) -> ProductLine | None:
@@ -168,6 +182,7 @@ class Product(Node):
             product_line_key=row.product_line_id,
             add_on_keys=list(row.is_add_on_to or []),
             included_raw=list(row.included_items or []),
+            overage=[ProductOverage.from_json(o) for o in row.overage or []],
         )
 
     @classmethod
@@ -187,4 +202,5 @@ class Product(Node):
             product_line_key=doc.get("productLineId"),
             add_on_keys=list(doc.get("isAddOnTo") or []),
             included_raw=list(doc.get("includedItems") or []),
+            overage=[ProductOverage.from_json(o) for o in doc.get("overage") or []],
         )

@@ -26,7 +26,7 @@ CustomerT = Annotated["Customer", strawberry.lazy("billgate.graphql.types.custom
 
 @strawberry.type
 class InvoiceLine:
-    kind: str = strawberry.field(description="plan | proration_credit | proration_debit | "
+    kind: str = strawberry.field(description="plan | proration_credit | proration_debit | overage | "
                                  "discount | tax | credit (account credit applied).")
     description: str
     quantity: int | None = strawberry.field(description="Units of a plan line; null for "

@@ -106,11 +106,26 @@ def product_document(form: FormData | Mapping[str, str]) -> dict[str, Any]:
     return {"productId": _text(form, "productId"), "displayName": _text(form, "displayName"),
             "customerType": _text(form, "customerType"),
             "productLineId": _text(form, "productLineId") or None, "prices": prices,
-            "includedItems": included,
+            "includedItems": included, "overage": _overage_rows(form),
             "freeTrial": interval_of(_text(form, "freeTrial"), ["freeTrial"]),
             "isAddOnTo": _list(_text(form, "isAddOnTo")), "serverOnly": _flag(form, "serverOnly"),
             "stackable": _flag(form, "stackable"),
             "includedByDefault": _flag(form, "includedByDefault")}
+
+
+def _overage_rows(form: FormData | Mapping[str, str]) -> list[dict[str, Any]]:
+    """The product's overage terms (``items/overage.py``): item, limit, per-unit amounts."""
+    terms = []
+    for n in _rows(form, "overage"):
+        key = f"overage-{n}"
+        if _flag(form, f"{key}-remove") or not _text(form, f"{key}-itemId"):
+            continue
+        limit = _text(form, f"{key}-limit")
+        terms.append({"itemId": _text(form, f"{key}-itemId"),
+                      "limit": int(limit) if limit.isdigit() else limit,
+                      "unitAmounts": amounts_of(_text(form, f"{key}-unitAmounts"),
+                                                ["overage", str(n), "unitAmounts"])})
+    return terms
 
 
 def item_document(form: FormData | Mapping[str, str]) -> dict[str, Any]:
@@ -153,15 +168,21 @@ def product_values(doc: Mapping[str, Any]) -> dict[str, str]:
         values.update({f"{key}-itemId": item["itemId"], f"{key}-quantity": str(item["quantity"]),
                        f"{key}-repeat": interval_text(item.get("repeat")),
                        f"{key}-expires": item.get("expires") or "NEVER"})
+    overage = doc.get("overage") or []
+    for n, terms in enumerate(overage):
+        key = f"overage-{n}"
+        values.update({f"{key}-itemId": terms["itemId"], f"{key}-limit": str(terms["limit"]),
+                       f"{key}-unitAmounts": amounts_text(terms["unitAmounts"])})
     values["rows-prices"] = str(len(prices) + 1)
     values["rows-includedItems"] = str(len(included) + 1)
+    values["rows-overage"] = str(len(overage) + 1)
     return values
 
 
 def error_field(path: list[str] | None) -> str:
     """The form field of an error's path: ``prices.0.amounts.USD`` -> ``prices-0-amounts``."""
     parts = list(path or [])
-    if parts and parts[0] in ("prices", "includedItems") and len(parts) >= 3:
+    if parts and parts[0] in ("prices", "includedItems", "overage") and len(parts) >= 3:
         return "-".join(parts[:3])
     if parts and parts[0] == "isAddOnTo":
         return "isAddOnTo"
@@ -192,6 +213,11 @@ def flatten(doc: Mapping[str, Any] | None) -> dict[str, str]:
                 lines[f"{key}: quantity"] = f"{item['quantity']:,}"
                 lines[f"{key}: repeat"] = interval_text(item.get("repeat")) or "never"
                 lines[f"{key}: expires"] = str(item.get("expires") or "NEVER")
+        elif name == "overage":
+            for terms in value or []:
+                key = f"overage {terms['itemId']}"
+                lines[f"{key}: limit"] = f"{terms['limit']:,}"
+                lines[f"{key}: per unit"] = amounts_text(terms["unitAmounts"])
         elif isinstance(value, bool):
             lines[name] = "yes" if value else "no"
         elif isinstance(value, dict):

@@ -95,6 +95,8 @@ class Portal:
     credit: list[str]
     invoices: list[InvoiceRow]
     top_ups: list[tuple[str, str]] = field(default_factory=list)  # (item name, summary)
+    # (item, "37 of 50", "$0.74"): overage used so far this period, billed at renewal.
+    overage: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def signature(self) -> str:
@@ -176,6 +178,12 @@ def _seats_max(sub: Purchase) -> int:
     return quantity_max(sub.price) if (sub.price or {}).get("interval") else 1
 
 
+def _overage(detail: customer_view.CustomerDetail) -> list[tuple[str, str, str]]:
+    names = {b.item.item_id: b.item.display_name for b in detail.balances}
+    return [(names.get(o.item_id, o.item_id), f"{o.units:,} of {o.limit:,}",
+             pages.money(o.amount, o.currency)) for o in detail.overage]
+
+
 async def read(runtime: Runtime, ref: CustomerRef) -> Portal:
     """The portal page of ``ref`` now (the customer is created on first reference, with its
     include-by-default products, as any read of its products does)."""
@@ -195,7 +203,9 @@ async def read(runtime: Runtime, ref: CustomerRef) -> Portal:
     base = runtime.settings.base_url
     return Portal(
         customer=ref, plans=plans, card=detail.card,
-        balances=[(b.item.display_name, f"{b.quantity:,}") for b in detail.balances],
+        balances=[(b.item.display_name, f"{b.quantity:,}" + (
+            f" ({b.reserved:,} reserved)" if b.reserved else "")) for b in detail.balances],
+        overage=_overage(detail),
         credit=[pages.money(amount, currency) for currency, amount in detail.credit.items()],
         invoices=[InvoiceRow(
             id=row.id, number=row.number, issued=day(row.created_at), status=row.status,

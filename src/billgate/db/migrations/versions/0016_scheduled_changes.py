@@ -1,7 +1,7 @@
 """scheduled changes: plan changes waiting for a subscription's period end (``scheduled_changes``)
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-07 13:00:00
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 import billgate.db.models
 
 revision: str = '0016'
-down_revision: str | None = '0014'
+down_revision: str | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

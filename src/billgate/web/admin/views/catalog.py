@@ -119,7 +119,8 @@ async def _form_page(ctx: Ctx, kind: Kind, state: FormState, *, editing: bool,
                       test_mode=(await ctx.runtime.payment_settings()).test_mode, kind=kind,
                       f=state, editing=editing, lines=lines, items=items,
                       price_rows=_row_count(state, "prices"),
-                      item_rows=_row_count(state, "includedItems"))
+                      item_rows=_row_count(state, "includedItems"),
+                      overage_rows=_row_count(state, "overage"))
 
 
 def _row_count(state: FormState, prefix: str) -> int:
@@ -129,7 +130,8 @@ def _row_count(state: FormState, prefix: str) -> int:
 
 async def new_entry(ctx: Ctx) -> Response:
     kind = KINDS[ctx.request.path_params["kind"]]
-    values = {"customerType": "USER", "rows-prices": "1", "rows-includedItems": "1"}
+    values = {"customerType": "USER", "rows-prices": "1", "rows-includedItems": "1",
+              "rows-overage": "1"}
     return await _form_page(ctx, kind, FormState(name=kind.key, values=values), editing=False)
 
 
@@ -151,7 +153,7 @@ async def submit(ctx: Ctx, form: FormData) -> Response:
     state = FormState(name=kind.key, values=forms.typed(form))
     more = forms.text(form, "more")
     if more:  # another row, or back from the preview: the form again, unchecked
-        if more in ("prices", "includedItems"):
+        if more in ("prices", "includedItems", "overage"):
             state.values[f"rows-{more}"] = str(_row_count(state, more) + 1)
         return await _form_page(ctx, kind, state, editing=editing)
     try:
