@@ -233,3 +233,31 @@ async def test_a_plans_overage_through_the_product_form(operator: httpx.AsyncCli
     edit = await operator.get("/admin/catalog/products/starter")
     assert typed_value(edit.text, "products-overage-0-limit") == "300"
     assert typed_value(edit.text, "products-overage-0-unitAmounts") == "USD 0.02, JPY 3"
+
+
+async def test_saving_a_product_from_the_console_keeps_its_seats_cap_and_rollover(
+        operator: httpx.AsyncClient, api: Any) -> None:
+    """A price's ``quantityMax`` and an included item's ``rollover`` are fields of the product
+    form: shown when a product is edited, previewed and saved, so saving from the console
+    never drops them."""
+    new = "/admin/catalog/products/new"
+    fields = {**NEW_PRODUCT, "prices-0-amounts": "USD 9.99", "prices-0-quantityMax": "25",
+              "includedItems-0-rollover": "x"}
+    bad = await post_form(operator, new, "/admin/catalog/submit", fields)
+    assert bad.status_code == 400
+    assert "rollover" in error_next_to(bad.text, "products", "includedItems-0-rollover")
+    fields["includedItems-0-rollover"] = "150"
+    preview = await post_form(operator, new, "/admin/catalog/submit", fields)
+    assert 'seats at most</td><td class="new">25<' in preview.text
+    assert 'rollover up to</td><td class="new">150<' in preview.text
+    document = re.search(r'name="document" value="([^"]+)"', preview.text).group(1)
+    digest = re.search(r'name="before_digest" value="([^"]+)"', preview.text).group(1)
+    saved = await post_form(operator, new, "/admin/catalog/save", {
+        "kind": "products", "document": document.replace("&#34;", '"'), "before_digest": digest})
+    assert saved.status_code == 303
+    product = (await api.data('{ product(productId: "starter") { prices { quantityMax } '
+                              'includedItems { rollover } } }'))["product"]
+    assert product == {"prices": [{"quantityMax": 25}], "includedItems": [{"rollover": 150}]}
+    edit = await operator.get("/admin/catalog/products/starter")
+    assert typed_value(edit.text, "products-prices-0-quantityMax") == "25"
+    assert typed_value(edit.text, "products-includedItems-0-rollover") == "150"

@@ -91,7 +91,8 @@ def product_document(form: FormData | Mapping[str, str]) -> dict[str, Any]:
                                                ["prices", str(n), "interval"]),
                        "freeTrial": interval_of(_text(form, f"{key}-freeTrial"),
                                                 ["prices", str(n), "freeTrial"]),
-                       "serverOnly": _flag(form, f"{key}-serverOnly")})
+                       "serverOnly": _flag(form, f"{key}-serverOnly"),
+                       **_whole_if_given(form, f"{key}-quantityMax", "quantityMax")})
     included = []
     for n in _rows(form, "includedItems"):
         key = f"includedItems-{n}"
@@ -102,7 +103,8 @@ def product_document(form: FormData | Mapping[str, str]) -> dict[str, Any]:
                          "quantity": int(quantity) if quantity.isdigit() else quantity,
                          "repeat": interval_of(_text(form, f"{key}-repeat"),
                                                ["includedItems", str(n), "repeat"]),
-                         "expires": _text(form, f"{key}-expires") or "NEVER"})
+                         "expires": _text(form, f"{key}-expires") or "NEVER",
+                         **_whole_if_given(form, f"{key}-rollover", "rollover")})
     return {"productId": _text(form, "productId"), "displayName": _text(form, "displayName"),
             "customerType": _text(form, "customerType"),
             "productLineId": _text(form, "productLineId") or None, "prices": prices,
@@ -111,6 +113,17 @@ def product_document(form: FormData | Mapping[str, str]) -> dict[str, Any]:
             "isAddOnTo": _list(_text(form, "isAddOnTo")), "serverOnly": _flag(form, "serverOnly"),
             "stackable": _flag(form, "stackable"),
             "includedByDefault": _flag(form, "includedByDefault")}
+
+
+def _whole_if_given(form: FormData | Mapping[str, str], field: str,
+                    name: str) -> dict[str, Any]:
+    """An optional whole-number field (a price's ``quantityMax``, an item's ``rollover``):
+    absent when empty, so saving a product from the console keeps what it had; anything
+    else goes to the catalog's own check, which names the field."""
+    value = _text(form, field)
+    if not value:
+        return {}
+    return {name: int(value) if value.isdigit() else value}
 
 
 def _overage_rows(form: FormData | Mapping[str, str]) -> list[dict[str, Any]]:
@@ -159,7 +172,8 @@ def product_values(doc: Mapping[str, Any]) -> dict[str, str]:
         values.update({f"{key}-priceId": price["priceId"],
                        f"{key}-amounts": amounts_text(price["amounts"]),
                        f"{key}-interval": interval_text(price.get("interval")),
-                       f"{key}-freeTrial": interval_text(price.get("freeTrial"))})
+                       f"{key}-freeTrial": interval_text(price.get("freeTrial")),
+                       f"{key}-quantityMax": str(price.get("quantityMax") or "")})
         if price.get("serverOnly"):
             values[f"{key}-serverOnly"] = "on"
     included = doc.get("includedItems") or []
@@ -167,7 +181,8 @@ def product_values(doc: Mapping[str, Any]) -> dict[str, str]:
         key = f"includedItems-{n}"
         values.update({f"{key}-itemId": item["itemId"], f"{key}-quantity": str(item["quantity"]),
                        f"{key}-repeat": interval_text(item.get("repeat")),
-                       f"{key}-expires": item.get("expires") or "NEVER"})
+                       f"{key}-expires": item.get("expires") or "NEVER",
+                       f"{key}-rollover": str(item.get("rollover") or "")})
     overage = doc.get("overage") or []
     for n, terms in enumerate(overage):
         key = f"overage-{n}"
@@ -207,12 +222,16 @@ def flatten(doc: Mapping[str, Any] | None) -> dict[str, str]:
                     lines[f"{key}: free trial"] = interval_text(price["freeTrial"])
                 if price.get("serverOnly"):
                     lines[f"{key}: server only"] = "yes"
+                if price.get("quantityMax"):
+                    lines[f"{key}: seats at most"] = f"{price['quantityMax']:,}"
         elif name == "includedItems":
             for item in value or []:
                 key = f"includes {item['itemId']}"
                 lines[f"{key}: quantity"] = f"{item['quantity']:,}"
                 lines[f"{key}: repeat"] = interval_text(item.get("repeat")) or "never"
                 lines[f"{key}: expires"] = str(item.get("expires") or "NEVER")
+                if item.get("rollover"):
+                    lines[f"{key}: rollover up to"] = f"{item['rollover']:,}"
         elif name == "overage":
             for terms in value or []:
                 key = f"overage {terms['itemId']}"
