@@ -27,7 +27,7 @@ from test_subscription_lifecycle import (
     transactions,
 )
 
-from billgate.billing import charges
+from billgate.billing import audit, charges
 from billgate.billing.subscriptions import final_invoices
 from billgate.db.models import ChargeClaim, Customer, EmailOutbox, WebhookEvent
 from billgate.scheduler.runner import run_due
@@ -119,6 +119,16 @@ async def test_cancel_now_with_debt_charges_the_final_invoice_once(
     assert await invoice_events(runtime, "invoice.paid", final["id"]) == 1
     assert await emails(runtime, "payment_failed") == []
     await audit_is_clean(runtime)
+
+    [claim] = await final_claims(runtime)  # the audit would see a second charge
+    async with runtime.db.session() as session, session.begin():
+        session.add(ChargeClaim(**{c.name: getattr(claim, c.name) for c in
+                                   ChargeClaim.__table__.columns if c.name != "id"}
+                                | {"idempotency_key": claim.idempotency_key + ":twin"}))
+    async with runtime.db.read_session() as session:
+        found = await audit.run(session)
+    assert [(v.check, v.detail) for v in found] == [
+        ("final-invoices", f"invoice {claim.invoice_id} charged twice")]
 
 
 async def test_a_decline_leaves_it_open_with_an_email_and_pay_invoice_pays_it(
