@@ -50,7 +50,7 @@ from billgate.billing.context import Billing
 from billgate.billing.subscriptions.overage_billing import KIND as OVERAGE
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.db.models import ChargeClaim, Invoice, Purchase, Transaction
-from billgate.errors import DefaultPaymentMethodRequired, InvoiceNotOpen
+from billgate.errors import DefaultPaymentMethodRequired, InvoiceNotFound, InvoiceNotOpen
 from billgate.notifications import outbox
 from billgate.notifications.webhooks import emit
 from billgate.payments.rails import ChargeResult
@@ -164,7 +164,10 @@ async def pay(billing: Billing, ref: CustomerRef, invoice_id: int, *, now: datet
 
     async def begin(uow: UnitOfWork) -> ChargeClaim:
         invoice, sub = await _read(uow, invoice_id)
-        if invoice is None or not is_final(invoice, sub):
+        if invoice is None:
+            raise InvoiceNotFound(f"customer {ref.customer_id} has no invoice {invoice_id}",
+                                  field=["invoiceId"])
+        if not is_final(invoice, sub):
             raise InvoiceNotOpen("the invoice is not waiting for a payment", field=["invoiceId"])
         if not billing.test_mode and not uow.customer.default_payment_method:
             raise DefaultPaymentMethodRequired("paying an invoice needs a default payment "
