@@ -237,7 +237,7 @@ class TestPlanEnd:
         await advance_to(api, clock, RENEWAL)
         assert (await subscription(api, "metered"))["status"] == "CANCELED"
         final = (await invoices(api))[0]
-        assert final["status"] == "OPEN"
+        assert final["status"] == "PAID", "charged by the scheduler after the end"
         assert overage_lines(final) == [(10, 10 * USD_UNIT)]
         assert final["amountTotal"] == 10 * USD_UNIT
         ledger = [(d, r) for d, r, _ in await credit_changes(api)]

@@ -31,7 +31,10 @@ concurrency scenario. Each check is one query over all customers and yields a
 - ``overage``: each ``overage_billed`` ledger change billed the whole debt (it left the
   balance at exactly 0), and per customer and item the units it added equal the
   quantities of the ``overage`` lines on invoices that still stand (OPEN, PAID,
-  UNCOLLECTIBLE): billed units = debt at renewal, never billed twice nor lost to a void.
+  UNCOLLECTIBLE): billed units = debt at renewal, never billed twice nor lost to a void;
+- ``final-invoices``: a plan's final overage invoice (``subscriptions/final_invoices.py``)
+  is charged at most once: at most one RECORDED ``final_invoice`` charge claim per invoice,
+  and the invoice it names is PAID with a transaction of the claim's amount.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from billgate.billing.subscriptions.scheduled_changes import SCHEDULABLE
 from billgate.billing.subscriptions.scheduled_store import PENDING
 from billgate.db.models import (
     AutoTopUpCrossing,
+    ChargeClaim,
     Customer,
     CustomerCredit,
     Invoice,
@@ -83,7 +87,7 @@ async def run(session: AsyncSession) -> list[Violation]:
     found: list[Violation] = []
     for check in (_balances, _money, _live_subscriptions, _repeats, _account_credit, _holds,
                   _seats, _promo_redemptions, _discount_lines, _scheduled_changes,
-                  _top_ups, _overage):
+                  _top_ups, _overage, _final_invoices):
         found += [Violation(name, names.get(pk, str(pk) if pk else "-"), detail)
                   async for name, pk, detail in check(session)]
     return found
@@ -323,3 +327,23 @@ async def _overage(session: AsyncSession) -> Found:
         if changed.get(key, 0) != lines.get(key, 0):
             yield ("overage", key[0], f"{key[1]}: {changed.get(key, 0)} units billed on the "
                                       f"ledger, {lines.get(key, 0)} on invoices")
+
+
+async def _final_invoices(session: AsyncSession) -> Found:
+    from billgate.billing.charges import FINAL_INVOICE, RECORDED
+
+    seen: dict[int | None, int] = defaultdict(int)
+    for customer_pk, invoice_id, amount, status, paid in await session.execute(
+            select(ChargeClaim.customer_pk, ChargeClaim.invoice_id, ChargeClaim.amount,
+                   Invoice.status, Transaction.amount)
+            .outerjoin(Invoice, Invoice.id == ChargeClaim.invoice_id)
+            .outerjoin(Transaction, Transaction.id == Invoice.transaction_id)
+            .where(ChargeClaim.operation == FINAL_INVOICE, ChargeClaim.status == RECORDED)
+            .order_by(ChargeClaim.id)):
+        seen[invoice_id] += 1
+        if seen[invoice_id] == 2:
+            yield ("final-invoices", customer_pk, f"invoice {invoice_id} charged twice")
+        if status != "PAID" or paid != amount:
+            yield ("final-invoices", customer_pk,
+                   f"invoice {invoice_id} is {status} with a transaction of {paid} "
+                   f"after a recorded charge of {amount}")

@@ -45,6 +45,7 @@ PENDING, RECORDED, FAILED = "PENDING", "RECORDED", "FAILED"
 COMPENSATING, COMPENSATED = "COMPENSATING", "COMPENSATED"
 SWITCH, RESUME, RENEWAL, REFUND = "switch", "resume", "renewal", "refund"
 AUTO_TOP_UP = "auto_top_up"  # a purchase made for its crossing (``billing/auto_top_up.py``)
+FINAL_INVOICE = "final_invoice"  # an ended plan's overage (``subscriptions/final_invoices.py``)
 # Real time: how long a run may take between claim and record before the scheduler
 # assumes it died and finishes the claim itself.
 LEASE = timedelta(minutes=5)

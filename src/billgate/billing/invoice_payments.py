@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from billgate.billing import charges, unit_of_work
 from billgate.billing.context import Billing
-from billgate.billing.subscriptions import lifecycle
+from billgate.billing.subscriptions import final_invoices, lifecycle
 from billgate.billing.subscriptions.states import PAUSED
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.db.models import ChargeClaim, Invoice, Purchase
@@ -41,7 +41,10 @@ PAY_INVOICE = "pay_invoice"
 
 async def pay(billing: Billing, ref: CustomerRef, invoice_id: int, *, now: datetime) -> Invoice:
     """Pay the customer's OPEN invoice ``invoice_id`` with its default card (see the module
-    doc). Returns the invoice as recorded (PAID)."""
+    doc). Returns the invoice as recorded (PAID). A plan's final overage invoice is paid
+    by ``final_invoices.pay`` (its plan has ended: nothing to make ACTIVE again)."""
+    if await final_invoices.is_final_invoice(billing, invoice_id):
+        return await final_invoices.pay(billing, ref, invoice_id, now=now)
 
     async def begin(uow: UnitOfWork) -> ChargeClaim:
         invoice = await uow.session.scalar(

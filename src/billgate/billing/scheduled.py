@@ -12,7 +12,7 @@ from billgate.billing.context import Billing
 from billgate.billing.items import holds
 from billgate.billing.publishing import publish_changes
 from billgate.billing.purchases import fulfil
-from billgate.billing.subscriptions import lifecycle
+from billgate.billing.subscriptions import final_invoices, lifecycle
 from billgate.billing.unit_of_work import UnitOfWork
 from billgate.payments.rails import PaymentRails
 
@@ -71,8 +71,8 @@ async def abandoned_charges_due(billing: Billing, now: datetime) -> datetime | N
 
 
 async def recover_charges(billing: Billing, at: datetime) -> int:
-    """Finish the claims whose run died (``charges`` module doc): refunds and auto top-ups
-    here, charges by ``lifecycle.recover_abandoned_claims``."""
+    """Finish the claims whose run died (``charges`` module doc): refunds, auto top-ups
+    and final invoices here, charges by ``lifecycle.recover_abandoned_claims``."""
     done = 0
     for claim in await charges.abandoned(billing):
         if claim.operation == charges.REFUND:
@@ -80,6 +80,9 @@ async def recover_charges(billing: Billing, at: datetime) -> int:
             done += 1
         elif claim.operation == charges.AUTO_TOP_UP:
             await auto_top_up.recover(billing, claim, now=at)
+            done += 1
+        elif claim.operation == final_invoices.OPERATION:
+            await final_invoices.recover(billing, claim, now=at)
             done += 1
     return done + await lifecycle.recover_abandoned_claims(billing, now=at)
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from billgate.billing import reminders, scheduled
 from billgate.billing.auto_top_up import purchase as auto_top_up
-from billgate.billing.subscriptions import lifecycle
+from billgate.billing.subscriptions import final_invoices, lifecycle
 from billgate.db.models import EmailOutbox, ItemBalance, Purchase
 from billgate.notifications.sender import parse_smtp_url, send_due
 from billgate.notifications.webhooks import delivery as webhook_delivery
@@ -56,16 +56,17 @@ ITEM_REPEAT = Job("item.repeat", scheduled.repeats_due, scheduled.run_repeats)
 ITEM_EXPIRE = Job("item.expire", _expiries_due, scheduled.run_expiries)
 HOLD_EXPIRE = Job("item.hold_expire", scheduled.holds_due, scheduled.run_hold_expiries)
 AUTO_TOP_UP = Job("auto_top_up.purchase", auto_top_up.next_due, auto_top_up.run_due)
+FINAL_INVOICE = Job("invoice.final_charge", final_invoices.next_due, final_invoices.run_due)
 CHARGE_RECOVER = Job("charge.recover", scheduled.abandoned_charges_due, scheduled.recover_charges)
 SUBSCRIPTION_REMIND = Job("subscription.remind", reminders.next_due, reminders.send_due)
 
 # Ordered: at one instant, expiries first (dated grants, then holds), then subscriptions (a
 # plan that ends at its
 # period end grants no repeat then), then repeats (a WHEN_REPEATED grant expires as the
-# next arrives); auto top-ups (after what lowered the balances); abandoned charges, then
-# reminder emails, last.
+# next arrives); auto top-ups (after what lowered the balances); final overage invoices
+# (after the ends that issued them); abandoned charges, then reminder emails, last.
 BILLING_JOBS = (ITEM_EXPIRE, HOLD_EXPIRE, SUBSCRIPTION_RENEW, ITEM_REPEAT, AUTO_TOP_UP,
-                CHARGE_RECOVER, SUBSCRIPTION_REMIND)
+                FINAL_INVOICE, CHARGE_RECOVER, SUBSCRIPTION_REMIND)
 
 
 async def outbox_due(billing: lifecycle.Billing, now: datetime) -> datetime | None:

@@ -322,7 +322,8 @@ async def recover_abandoned_claims(billing: Billing, *, now: datetime) -> int:
     it failed) but refunded. COMPENSATING claims are refunded again."""
     done = 0
     for claim in await charges.abandoned(billing):
-        if claim.operation in (charges.REFUND, charges.AUTO_TOP_UP):
+        if claim.operation in (charges.REFUND, charges.AUTO_TOP_UP,
+                               charges.FINAL_INVOICE):
             continue  # ``scheduled.recover_charges`` finishes those
         if claim.status == charges.COMPENSATING:
             await charges.compensate(billing, claim.id)

@@ -16,8 +16,9 @@ When (choices where the issue is silent):
   A resume after a pause voids the open invoice too (``lifecycle.begin_resume``): its
   overage lines go on an OPEN invoice of their own first (``keep_before_void``), so a
   declined resume (which voids the resume's invoice) cannot lose them either.
-  The final invoice is issued OPEN and not charged here: the subscription has ended, so
-  there is no renewal to charge it with (see the issue's closing note).
+  The final invoice is issued OPEN and not charged here (never in the ending request's
+  charge path): the scheduler's ``invoice.final_charge`` job charges it to the default
+  card after the end has committed (``final_invoices.py``), and ``payInvoice`` pays it.
 - The units billed are the whole debt of the item (the balance below zero, due expiries
   counted), whatever took it there, so the balance is exactly 0 after; the amount is units
   x the plan's unit amount in the invoice's currency (minor units, ints only).
