@@ -2144,7 +2144,7 @@ function describe(cause) {
   return String(cause);
 }
 
-// ../../../../main/node_modules/graphql-ws/dist/common-CGW11Fyb.js
+// ../../node_modules/graphql-ws/dist/common-CGW11Fyb.js
 function extendedTypeof(val) {
   if (val === null) {
     return "null";
@@ -2343,7 +2343,7 @@ function stringifyMessage(msg, replacer) {
   return JSON.stringify(msg, replacer);
 }
 
-// ../../../../main/node_modules/graphql-ws/dist/client.js
+// ../../node_modules/graphql-ws/dist/client.js
 function createClient(options) {
   const {
     url,
