@@ -29,6 +29,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 EXAMPLE_CATALOG = Path(__file__).parents[2] / "examples" / "catalog.yaml"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
+# The secret key of the hosted checkout tests' server (``conftest.billgate_url``).
+SERVER_KEY = "sk_test_browser_key"
+
 
 def skip_reason() -> str | None:
     if os.environ.get("CI"):

@@ -12,17 +12,11 @@ Skipped outside CI when Chromium or Playwright is missing; in CI (``CI`` set) it
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import httpx
-import pytest
 from browser_testing import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    app_page,
-    billgate_serve,
-    example_database,
+    SERVER_KEY,
     requires_browser,
 )
 
@@ -32,32 +26,10 @@ from billgate.clock import TestClock
 from billgate.db.engine import Database
 from billgate.types import CustomerRef, CustomerType
 
-SERVER_KEY = "sk_test_browser_key"
 USER = CustomerRef(CustomerType.USER, "browser-user")
 
 pytestmark = requires_browser
 
-
-@pytest.fixture
-def return_url() -> Iterator[str]:
-    """The app's page the customer comes back to."""
-    with app_page("Thanks for buying") as port:
-        yield f"http://127.0.0.1:{port}/billing/done"
-
-
-@pytest.fixture
-async def database_file(tmp_path: Path) -> AsyncIterator[str]:
-    """A migrated SQLite file holding the example catalog."""
-    yield await example_database(tmp_path)
-
-
-@pytest.fixture
-def billgate_url(database_file: str, return_url: str, tmp_path: Path) -> Iterator[str]:
-    """``billgate serve`` in a subprocess, on a free port, in test mode."""
-    with billgate_serve(database_file, tmp_path, SECRET_KEYS=SERVER_KEY,
-                        CUSTOMER_TOKEN_SECRET="browser-test",
-                        ALLOWED_RETURN_URLS=return_url.rsplit("/", 2)[0] + "/") as base:
-        yield base
 
 
 async def create_checkout_url(base: str, return_url: str) -> str:

@@ -5,44 +5,20 @@ once (``browser_testing.py``; skipped outside CI without Chromium or Playwright)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from browser_testing import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    app_page,
-    billgate_serve,
-    example_database,
+    SERVER_KEY,
     requires_browser,
 )
 
-SERVER_KEY = "sk_test_browser_key"
 USER = {"type": "USER", "customerId": "promo-user"}
 
 pytestmark = requires_browser
 
-
-@pytest.fixture
-def return_url() -> Iterator[str]:
-    with app_page("Thanks for buying") as port:
-        yield f"http://127.0.0.1:{port}/billing/done"
-
-
-@pytest.fixture
-async def database_file(tmp_path: Path) -> AsyncIterator[str]:
-    yield await example_database(tmp_path)
-
-
-@pytest.fixture
-def billgate_url(database_file: str, return_url: str, tmp_path: Path) -> Iterator[str]:
-    with billgate_serve(database_file, tmp_path, SECRET_KEYS=SERVER_KEY,
-                        CUSTOMER_TOKEN_SECRET="browser-test",
-                        ALLOWED_RETURN_URLS=return_url.rsplit("/", 2)[0] + "/") as base:
-        yield base
 
 
 async def graphql(base: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
