@@ -144,18 +144,18 @@ async def test_sqlite_takes_a_write_lock_released_while_it_waits(tmp_path: Path)
 
 async def test_an_unreachable_postgresql_is_declined_and_not_retried_at_once(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """A pool that cannot be opened sends requests the normal way (which reports the
+    """A database that cannot be reached sends requests the normal way (which reports the
     outage) without a connection attempt per request."""
     import asyncpg
 
     attempts = []
-    real = asyncpg.create_pool
+    real = asyncpg.connect
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         attempts.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(asyncpg, "create_pool", counting)
+    monkeypatch.setattr(asyncpg, "connect", counting)
     direct = PostgresDirect("postgresql+asyncpg://postgres@127.0.0.1:1/none", connect_timeout=1)
 
     async def read() -> Any:

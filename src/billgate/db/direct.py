@@ -19,8 +19,9 @@ at import (``Statement.of``); the driver only ever sees the compiled text:
   ``BEGIN IMMEDIATE`` to ``COMMIT`` without giving the loop a turn (nothing in it awaits a
   future), so no other request can use the connection meanwhile; a connection is taken out
   of the idle list while in use all the same.
-- PostgreSQL: a small asyncpg pool of its own; asyncpg prepares each statement once per
-  connection and keeps it.
+- PostgreSQL: a few asyncpg connections of its own (``db/direct_pool.py``, which hands one
+  over without a task per request); asyncpg prepares each statement once per connection and
+  keeps it.
 
 Anything this module cannot do at once is ``Busy`` (SQLite lock) or ``DirectError`` (the
 driver failed before a commit was asked for): both mean "nothing was written, take the normal
@@ -51,6 +52,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 
+from billgate.db.direct_pool import DirectPool
 from billgate.db.urls import postgres_connect
 
 log = logging.getLogger(__name__)
@@ -321,15 +323,15 @@ def _translate(exc: sqlite3.Error) -> Exception:
 
 
 class PostgresDirect(DirectDatabase):
-    """An asyncpg pool beside SQLAlchemy's, opened on first use, of ``max_size``
-    connections (its share of ``BILLGATE_DB_MAX_CONNECTIONS``, ``db/budget.py``), named
+    """asyncpg connections beside SQLAlchemy's pool (``db/direct_pool.py``), opened as needed, at
+    most ``max_size`` (its share of ``BILLGATE_DB_MAX_CONNECTIONS``, ``db/budget.py``), named
     ``billgate-direct`` in ``pg_stat_activity``. A request that finds them all busy waits
     for one up to ``connect_timeout`` (waiting and connecting together)."""
 
     APPLICATION_NAME = "billgate-direct"
     dialect = "postgresql"
 
-    # After the pool could not be opened, requests take the normal path for this long
+    # After a connection could not be opened, requests take the normal path for this long
     # before the next attempt (a connection attempt per request would cost more).
     RETRY_AFTER = 5.0
 
@@ -348,39 +350,38 @@ class PostgresDirect(DirectDatabase):
                                  **postgres.server_settings}
         if "application_name" not in parsed.query:
             self._server_settings["application_name"] = self.APPLICATION_NAME
-        self._pool: Any = None
+        self._pool: DirectPool | None = None
         self._max_size = max_size
         self._connect_timeout = connect_timeout
         self._statement_timeout = statement_timeout
         self._retry_at = 0.0
 
-    async def _get_pool(self) -> Any:
+    def _get_pool(self) -> DirectPool:
+        if self._pool is None:
+            self._pool = DirectPool(self._connect, max_size=self._max_size,
+                                    timeout=self._connect_timeout)
+        return self._pool
+
+    async def _connect(self, within: float) -> Any:
         import asyncpg
 
-        if self._pool is not None:
-            return self._pool
         if time.monotonic() < self._retry_at:
-            raise DirectError("the direct pool could not be opened a moment ago")
+            raise DirectError("the database could not be reached a moment ago")
         try:
-            pool = await asyncpg.create_pool(
-                self._dsn, min_size=0, max_size=self._max_size, timeout=self._connect_timeout,
-                command_timeout=self._statement_timeout,
-                statement_cache_size=self._statement_cache_size, reset=_keep_session,
+            return await asyncpg.connect(
+                self._dsn, timeout=within, command_timeout=self._statement_timeout,
+                statement_cache_size=self._statement_cache_size,
                 server_settings=self._server_settings)
+        except TimeoutError:
+            raise
         except BaseException:
             self._retry_at = time.monotonic() + self.RETRY_AFTER
             raise
-        if self._pool is None:
-            self._pool = pool
-        else:  # another request opened one meanwhile
-            await pool.close()
-        return self._pool
 
-    @contextlib.asynccontextmanager
-    async def _acquire(self) -> AsyncIterator[Any]:
+    async def _acquire(self) -> tuple[DirectPool, Any]:
+        pool = self._get_pool()
         try:
-            pool = await self._get_pool()
-            conn = await pool.acquire(timeout=self._connect_timeout)
+            return pool, await pool.acquire()
         except DirectError:
             raise
         except TimeoutError as exc:  # a hung server or a busy pool: the normal path would wait too
@@ -388,10 +389,6 @@ class PostgresDirect(DirectDatabase):
                 from exc
         except Exception as exc:  # whatever opening failed on: the normal path reports it
             raise DirectError(f"{type(exc).__name__}: {exc}") from exc
-        try:
-            yield conn
-        finally:
-            await pool.release(conn)
 
     @staticmethod
     def _runner(conn: Any) -> Callable[[Statement, Mapping[str, Any]], Any]:
@@ -411,38 +408,48 @@ class PostgresDirect(DirectDatabase):
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
-        async with self._acquire() as conn:
+        pool, conn = await self._acquire()
+        try:
             yield Connection(self._runner(conn), self.listeners)
+        except BaseException as exc:
+            pool.release(conn, reusable=isinstance(exc, Exception))
+            raise
+        pool.release(conn)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
-        async with self._acquire() as conn:
-            transaction = conn.transaction()
-            try:
-                await transaction.start()
-            except Exception as exc:
+        pool, conn = await self._acquire()
+        transaction = conn.transaction()
+        try:
+            await transaction.start()
+        except BaseException as exc:
+            pool.release(conn, reusable=isinstance(exc, Exception))
+            if isinstance(exc, Exception):
                 raise DirectError(str(exc)) from exc
+            raise
+        try:
+            yield Connection(self._runner(conn), self.listeners)
+        except Exception:
             try:
-                yield Connection(self._runner(conn), self.listeners)
-            except BaseException:
-                try:
-                    await transaction.rollback()
-                except Exception:  # a timed-out statement can leave it unusable: drop it
-                    conn.terminate()
-                raise
+                await transaction.rollback()
+            except Exception:  # a timed-out statement can leave it unusable: drop it
+                conn.terminate()
+            pool.release(conn)
+            raise
+        except BaseException:  # cancelled: the server rolls back as the connection closes
+            pool.release(conn, reusable=False)
+            raise
+        try:
             await transaction.commit()  # raised as it is: a failed COMMIT's outcome is unknown
+        except BaseException as exc:
+            pool.release(conn, reusable=isinstance(exc, Exception))
+            raise
+        pool.release(conn)
 
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
-
-
-async def _keep_session(conn: Any) -> None:
-    """Nothing to undo when a connection returns to the pool: asyncpg has already rolled
-    back any open transaction, and the direct statements never LISTEN, take advisory locks,
-    open cursors or SET anything. asyncpg's default reset would cost a round trip per
-    request (``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``)."""
 
 
 def is_unique_violation(exc: BaseException) -> bool:

@@ -17,6 +17,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 
 from billgate.graphql.context import Info
 from billgate.graphql.error_logging import log_error
@@ -196,9 +197,26 @@ def build_schema(*, debug: bool = False, max_query_cost: int = DEFAULT_MAX_QUERY
         extensions=extensions,  # type: ignore[arg-type]
         # "Did you mean ...?" for a mistyped field, as graphql-core gives for enum values
         # (the schema is public: schema.graphql).
-        config=StrawberryConfig(disable_field_suggestions=False, scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(disable_field_suggestions=False, scalar_map=SCALAR_MAP,
+                                name_converter=_KnownNames()),
         execution_context_class=SharedEventExecutionContext,
     )
+
+
+class _KnownNames(NameConverter):
+    """Strawberry's names, each worked out once. Strawberry converts every argument and
+    input field's Python name to camelCase again on every request that passes it (a tenth
+    of a balance read's GraphQL work); the set of names is the schema's, so it is small."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._known: dict[str, str] = {}
+
+    def apply_naming_config(self, name: str) -> str:
+        known = self._known.get(name)
+        if known is None:
+            known = self._known[name] = super().apply_naming_config(name)
+        return known
 
 
 class _Schema(strawberry.Schema):

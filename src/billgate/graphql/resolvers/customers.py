@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strawberry.types.nodes import SelectedField
+from graphql import FieldNode
 
 from billgate.billing import customers
 from billgate.billing.purchases import service as purchases
@@ -57,12 +57,17 @@ async def customer(info: Info, ref_input: CustomerRef) -> Customer:
 
 def _fields_check_customer(info: Info) -> bool:
     """Every field selected under ``customer(...)`` checks the customer itself (no
-    fragments, nothing else), and the direct path is there to do it in one statement."""
+    fragments, nothing else), and the direct path is there to do it in one statement.
+
+    Read off the parsed document (graphql-core's field nodes): Strawberry's
+    ``info.selected_fields`` would convert the whole selection, arguments included, into
+    its own objects on every request, for a yes or no that only the field names decide."""
     if info.context.runtime.db.direct is None:
         return False
-    selections = [s for field in info.selected_fields for s in field.selections]
+    selections = [s for field in info._raw_info.field_nodes if field.selection_set
+                  for s in field.selection_set.selections]
     return bool(selections) and all(
-        isinstance(s, SelectedField) and s.name in _CHECKING_FIELDS for s in selections)
+        isinstance(s, FieldNode) and s.name.value in _CHECKING_FIELDS for s in selections)
 
 
 async def me(info: Info) -> Customer | None:
