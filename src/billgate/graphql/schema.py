@@ -22,6 +22,7 @@ from strawberry.schema.name_converter import NameConverter
 from billgate.graphql.context import Info
 from billgate.graphql.error_logging import log_error
 from billgate.graphql.errors import DomainErrorCodes, should_mask
+from billgate.graphql.input_builders import plan_inputs
 from billgate.graphql.input_guard import InputGuard, StringLiteralsRule
 from billgate.graphql.inputs.reports import InvoiceFilter, TransactionFilter
 from billgate.graphql.mutations.auto_top_up import AutoTopUpMutations
@@ -188,7 +189,7 @@ def build_schema(*, debug: bool = False, max_query_cost: int = DEFAULT_MAX_QUERY
     extensions = _extensions(max_query_cost, max_query_bytes)
     if not debug:
         extensions.append(lambda: _MaskErrors(should_mask_error=_mask))
-    return _Schema(
+    schema = _Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -201,6 +202,8 @@ def build_schema(*, debug: bool = False, max_query_cost: int = DEFAULT_MAX_QUERY
                                 name_converter=_KnownNames()),
         execution_context_class=SharedEventExecutionContext,
     )
+    plan_inputs(schema)
+    return schema
 
 
 class _KnownNames(NameConverter):
