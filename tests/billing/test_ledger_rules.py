@@ -12,13 +12,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import String, insert, literal, select, union_all, update
+from sqlalchemy import JSON, Integer, String, insert, literal, select, union_all, update
 
 from billgate.billing import catalog
 from billgate.billing import customers as customer_service
 from billgate.billing.catalog_spec import ItemSpec
 from billgate.billing.items import repository as repo
 from billgate.billing.items import rules
+from billgate.billing.items.alerts import crossed
 from billgate.billing.items.ledger import BALANCE_MAX, BALANCE_MIN, Bucket, Ledger, Meta, due
 from billgate.billing.purchases import ownership
 from billgate.billing.subscriptions.states import ACTIVE, CANCELED, PAST_DUE, PAUSED, TRIALING
@@ -156,3 +157,41 @@ async def test_owned_and_live_agree(db: Database) -> None:
     for kind, status, owned, live in found:
         assert bool(owned) == ownership.is_owned(kind, status), (kind, status)
         assert bool(live) == (kind == ownership.SUBSCRIPTION and ownership.is_live(status))
+
+
+@PROPERTY
+@given(thresholds=st.lists(st.integers(-20, 60), max_size=4), before=st.integers(-20, 60),
+       amount=st.integers(0, 40), threshold=st.one_of(st.none(), st.integers(-10, 60)))
+async def test_crossings_agree(db: Database, thresholds: list[int], before: int, amount: int,
+                               threshold: int | None) -> None:
+    """A change from ``before`` down by ``amount`` crosses a low-balance threshold in SQL
+    (``thresholds_crossed``, PostgreSQL's JSON) exactly when ``alerts.crossed`` names one,
+    and an auto top-up's threshold (``top_up_crosses``) exactly when ``top_up_crossed``
+    says so."""
+    after = before - amount
+    checks = [rules.top_up_crosses(literal(threshold, Integer), literal(before),
+                                   literal(after))]
+    if db.engine.dialect.name == "postgresql":
+        checks.append(rules.thresholds_crossed(literal(thresholds, JSON),
+                                               literal(before), literal(after)))
+    async with db.read_session() as session:
+        found = (await session.execute(select(*checks))).one()
+    assert bool(found[0]) == rules.top_up_crossed(threshold, before, after)
+    if len(found) > 1:
+        assert bool(found[1]) == bool(crossed(thresholds, before, after))
+
+
+async def test_ensured_agrees(db: Database) -> None:
+    """``is_ensured_in_sql`` (PostgreSQL) is ``is_ensured`` for the catalog's version, another
+    version and a customer never checked (NULL: not ensured in SQL, so the normal path looks)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement change is PostgreSQL's")
+    async with db.session() as session, session.begin():
+        await catalog.bump_version(session)
+        version = await session.scalar(select(catalog.version_statement()))
+    for included in (version, "another", None):
+        async with db.read_session() as session:
+            in_sql = await session.scalar(select(customer_service.is_ensured_in_sql(
+                literal(included, String))))
+        assert bool(in_sql) == (included is not None
+                                and customer_service.is_ensured(included, version))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import writes
@@ -294,6 +294,13 @@ async def catalog_version(session: AsyncSession) -> str | None:
 def version_statement() -> Any:
     """The catalog version as a scalar subquery (joined into the customer read)."""
     return select(AppSetting.value).where(AppSetting.key == VERSION_KEY).scalar_subquery()
+
+
+def version_text_statement() -> Any:
+    """PostgreSQL: the catalog version as text (the JSON string's value), to compare with a
+    customer's ``included_version`` inside a statement."""
+    return (select(AppSetting.value.op("#>>")(literal_column("'{}'")))
+            .where(AppSetting.key == VERSION_KEY).scalar_subquery())
 
 
 # Reads -------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing import webhook_events
-from billgate.billing.catalog import version_statement
+from billgate.billing.catalog import version_statement, version_text_statement
 from billgate.db.direct import DirectDatabase, Statement, json_of, or_none
 from billgate.db.models import Customer
 from billgate.db.upsert import insert_ignore
@@ -48,6 +48,12 @@ def is_ensured(included_version: str | None, catalog_version: Any) -> bool:
     was checked after the last catalog change). ``catalog_version`` as decoded from its
     JSON column (the direct path reads the JSON text: ``json_of``)."""
     return bool(included_version == catalog_version)
+
+
+def is_ensured_in_sql(included_version: Any) -> Any:
+    """PostgreSQL twin of ``is_ensured`` inside a statement (a NULL on either side is not
+    ensured: the normal path then looks, as it would for a customer never checked)."""
+    return included_version == version_text_statement()
 
 
 async def ensured_pk(direct: DirectDatabase, ref: CustomerRef) -> int | None:

@@ -223,6 +223,11 @@ class DirectDatabase:
     def write(self) -> contextlib.AbstractAsyncContextManager[Connection]:
         raise NotImplementedError
 
+    def autocommit(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        """Statements outside a transaction, each committed on its own, all or nothing
+        (PostgreSQL: the hot path's one-statement change)."""
+        raise NotImplementedError
+
     async def aclose(self) -> None:
         return None
 
@@ -415,6 +420,9 @@ class PostgresDirect(DirectDatabase):
             pool.release(conn, reusable=isinstance(exc, Exception))
             raise
         pool.release(conn)
+
+    def autocommit(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        return self.read()  # no BEGIN: each statement is its own transaction
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, null, select, update
+from sqlalchemy import and_, bindparam, exists, insert, not_, null, or_, select, update
 
 from billgate.billing import customers as customer_service
 from billgate.billing.catalog import version_statement
@@ -103,27 +103,69 @@ def _typed(name: str) -> Any:
     return P(name, type_=repo.changes.c[column].type)
 
 
+def _nothing_to_decline(kind: rules.Kind) -> Any:
+    """The change is the whole of it: the customer has the catalog's include-by-default
+    products (``customers.is_ensured``), and a removal crosses neither a low-balance
+    threshold (``alerts.crossed``) nor an auto top-up's (``rules.top_up_crossed``). Where
+    one of these fails, the normal path does the change (it alerts, notes the crossing or
+    gives the products first). Evaluated on the locked balance row, before anything is
+    written."""
+    ensured = customer_service.is_ensured_in_sql(
+        select(customers.c.included_version).where(customers.c.id == balances.c.customer_pk)
+        .scalar_subquery())
+    if kind == "increase":  # nothing is crossed on the way up
+        return ensured
+    before, after = balances.c.quantity, balances.c.quantity + P("delta")
+    reserved = balances.c.reserved
+    # Correlated by hand: inside the function in EXISTS's FROM, SQLAlchemy would not.
+    thresholds = repo.THRESHOLDS.correlate(balances)
+    return and_(ensured, not_(rules.thresholds_crossed(thresholds, before, after)),
+                not_(rules.top_up_crosses(rules.top_up_threshold(), before - reserved,
+                                          after - reserved)))
+
+
 def _one_statement_change(kind: rules.Kind) -> Statement:
-    """PostgreSQL: the balance UPDATE, the bucket (``try_decrease``) and the ledger row in
-    one statement of data-modifying CTEs (one round trip instead of three; still inside
-    ``write()``, so a declined result rolls it all back). The bucket's and ledger row's
-    statements read the balance UPDATE's RETURNING, so the row lock comes first."""
-    b = _update_balance(kind).cte("balance")
+    """PostgreSQL: the whole change as one statement outside a transaction (it commits on
+    its own, all or nothing), so the balance row is locked only while the server runs it
+    and flushes the commit, not across round trips to this process: on a balance many
+    requests consume at once (one customer's app servers), that lock is the queue.
+
+    In order, each step reading the one before (which is what orders them): the balance row
+    locked if ``rules.guard`` holds, with ``_nothing_to_decline`` worked out on it; the first
+    bucket's ``remaining`` taken (``try_decrease`` of a tracked balance), re-checked under
+    the lock; the balance updated only when both held; the ledger row from the update's
+    RETURNING. When anything fails nothing is written and no row comes back: the caller
+    takes the normal path."""
+    locked = (select(balances.c.id, balances.c.tracked_remaining,
+                     _nothing_to_decline(kind).label("ok"))
+              .where(_BALANCE_OF_REF, rules.guard(
+                  kind, amount=P("amount"), now=P("now"), lowest=P("lowest"),
+                  highest=P("highest")))
+              .with_for_update(of=balances).cte("locked"))
+    locked_id = select(locked.c.id).where(locked.c.ok).scalar_subquery()
+    values: dict[str, Any] = {"quantity": balances.c.quantity + P("delta"),
+                              "version": balances.c.version + 1, "updated_at": P("now")}
+    applies: Any = balances.c.id == locked_id
     taken: Any = null()
+    if kind != "increase":
+        values["tracked_remaining"] = rules.tracked_after(P("delta"))
     if kind == "try_decrease":
-        g = _take_from_first_bucket(select(b.c.id).scalar_subquery()).where(
-            select(b.c.tracked_remaining).scalar_subquery() > 0).cte("bucket")
+        tracked = select(locked.c.tracked_remaining).where(locked.c.ok).scalar_subquery()
+        g = _take_from_first_bucket(locked_id).where(tracked > 0).cte("bucket")
+        applies = and_(applies, or_(tracked == 0, exists(select(g.c.id))))
         taken = select(g.c.id).scalar_subquery()
+    b = (update(balances).where(applies).values(values)
+         .returning(balances.c.id, balances.c.customer_pk, balances.c.quantity,
+                    balances.c.tracked_remaining, balances.c.version, balances.c.reserved)
+         .cte("balance"))
     # In ``_ENTRY_COLUMNS`` order.
     entry = select(b.c.id, b.c.customer_pk, b.c.version, _typed("delta"), b.c.quantity,
                    *(_typed(name) for name in _FROM_REQUEST), _typed("now"), b.c.reserved)
     c = insert(repo.changes).from_select(list(_ENTRY_COLUMNS), entry).returning(
         repo.changes.c.id).cte("entry")
-    return Statement.of(select(b.c.id, b.c.customer_pk, b.c.quantity, b.c.tracked_remaining,
-                               b.c.version, b.c.thresholds, taken.label("taken"),
-                               select(c.c.id).scalar_subquery().label("change_id"),
-                               b.c.reserved, b.c.included_version, b.c.catalog_version,
-                               b.c.top_up),
+    return Statement.of(select(b.c.customer_pk, b.c.quantity, b.c.version, b.c.reserved,
+                               taken.label("taken"),
+                               select(c.c.id).scalar_subquery().label("change_id")),
                         postgres_only=True)
 
 
@@ -214,11 +256,11 @@ async def _change(direct: DirectDatabase, ref: CustomerRef, item_id: str, reques
 
 async def _change_in_one(direct: DirectDatabase, ref: CustomerRef, item_id: str,
                          request: Request, now: datetime) -> ChangeResult | None:
-    """``_change`` as one statement (``CHANGE_IN_ONE``): what it wrote is checked here and
-    rolled back (declined) when the bucket moved or a threshold is crossed."""
+    """``_change`` as one statement that commits on its own (``CHANGE_IN_ONE``); no row
+    back means it wrote nothing (the normal path decides)."""
     meta = request.meta
     try:
-        async with direct.write() as conn:
+        async with direct.autocommit() as conn:
             row = await conn.fetchone(
                 CHANGE_IN_ONE[request.kind], delta=request.delta, now=now,
                 type=ref.type.value, customer_id=ref.customer_id, item_id=item_id,
@@ -226,20 +268,13 @@ async def _change_in_one(direct: DirectDatabase, ref: CustomerRef, item_id: str,
                 source=meta.source, idempotency_key=meta.idempotency_key,
                 request_fingerprint=meta.request_fingerprint,
                 **rules.bounds(request.kind, request.amount))
-            if row is None:
-                return None
-            (balance_id, customer_pk, quantity, tracked, version, thresholds, taken, change_id,
-             reserved, included_version, catalog_version, top_up) = row
-            _check_ensured(included_version, catalog_version)
-            if request.kind == "try_decrease" and tracked > 0 and taken is None:
-                raise Declined("the buckets moved since the guard read them")
-            if crossed(tuple(json_of(thresholds) or ()), quantity - request.delta, quantity):
-                raise Declined("a low-balance threshold is crossed: the normal path alerts")
-            _check_top_up(top_up, quantity - request.delta, quantity, reserved)
     except Exception as exc:
         if is_unique_violation(exc):  # the key was used: the normal path replays it
             raise Declined("idempotency key seen before") from exc
         raise
+    if row is None:
+        return None
+    customer_pk, quantity, version, reserved, _, change_id = row
     snapshot = BalanceSnapshot(customer_pk, item_id, quantity, version, reserved)
     event = ChangeEvent(ref.type.value, ref.customer_id, item_id, quantity, version,
                         request.delta, meta.reason, reserved)

@@ -23,11 +23,14 @@ from __future__ import annotations
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     FromClause,
     Table,
     and_,
     case,
+    exists,
+    func,
     or_,
     select,
 )
@@ -176,6 +179,25 @@ def top_up_crossed(threshold: int | None, available_before: int, available_after
     """A change crosses an auto top-up's threshold when it takes ``available`` from above
     it to at or below it (a change that stays at or below, or goes up, crosses nothing)."""
     return threshold is not None and available_before > threshold >= available_after
+
+
+def top_up_crosses(threshold: Any, available_before: Any,
+                   available_after: Any) -> ColumnElement[bool]:
+    """SQL twin of ``top_up_crossed`` (NULL threshold: no top-up, crosses nothing)."""
+    return and_(threshold.is_not(None), available_before > threshold,
+                threshold >= available_after)
+
+
+# Low-balance alerts: ``alerts.crossed`` ----------------------------------------------------
+
+
+def thresholds_crossed(thresholds: Any, before: Any, after: Any) -> ColumnElement[bool]:
+    """PostgreSQL: some threshold of the JSON list ``thresholds`` is crossed downward by a
+    change from ``before`` to ``after`` (``before > t >= after``). Python twin:
+    ``alerts.crossed`` (non-empty)."""
+    t = func.json_array_elements_text(thresholds).table_valued("value").alias("t")
+    value = t.c.value.cast(BigInteger)
+    return exists(select(value).select_from(t).where(before > value, value >= after))
 
 
 def guard(kind: Kind, *, amount: Any, now: Any, lowest: Any, highest: Any) -> ColumnElement[bool]:
