@@ -8,16 +8,16 @@ grows past its share:
   that publishes (publishing keeps working while the listener reconnects);
 - SQLAlchemy's pool (the normal path, the in-process scheduler, ``/readyz``): half of the
   rest, rounded up;
-- the direct path's asyncpg pool (the hot path's statements, ``db/direct.py``): the other
-  half; with no connection left for it the direct path is off and everything takes the
-  normal path.
+- the direct path's asyncpg connections (the hot path's statements, ``db/direct.py`` and
+  ``db/direct_pool.py``): the other half; with no connection left for it the direct path is
+  off and everything takes the normal path.
 
 Why fixed shares and not one semaphore over both pools: each pool keeps idle connections
 open, and a semaphore over open connections would let one pool's idle connections starve
 the other until they expired. Fixed shares cannot: a request waits only for its own pool,
 for a connection that a running request of the same kind will hand back. A request that
 finds its pool busy waits for a connection up to ``BILLGATE_DB_CONNECT_TIMEOUT`` (SQLAlchemy's
-``pool_timeout``, asyncpg's ``acquire(timeout=)``), then answers ``DATABASE_UNAVAILABLE``.
+``pool_timeout``, ``DirectPool``'s own wait), then answers ``DATABASE_UNAVAILABLE``.
 
 So ``processes x BILLGATE_DB_MAX_CONNECTIONS`` is the most a deployment can open (every
 ``billgate serve`` worker and every ``billgate worker`` is a process); keep it under the
