@@ -38,9 +38,9 @@ from billgate.billing import writes
 from billgate.billing.items import repository as repo
 from billgate.billing.items.ledger import Meta
 from billgate.billing.items.requests import MAX_KEY_LENGTH, _check_amount, live_item
-from billgate.billing.items.results import BalanceSnapshot, ChangeEvent
+from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, events_of
 from billgate.billing.items.rules import balances
-from billgate.billing.items.service import Ensure, events_of
+from billgate.billing.items.service import Ensure
 from billgate.clock import Clock
 from billgate.db.engine import Database
 from billgate.db.models import Customer, ItemDefinition, ItemReservation

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billgate.billing.items import repository as repo
 from billgate.billing.items.alerts import record_low_balances
 from billgate.billing.items.ledger import Meta
-from billgate.billing.items.results import ChangeEvent
+from billgate.billing.items.results import ChangeEvent, events_of
 from billgate.billing.purchases.ownership import live_subscription
 from billgate.db.models import Customer, ItemDefinition, Purchase
 
@@ -77,7 +77,6 @@ async def bring_to_zero(session: AsyncSession, customer: Customer, item: ItemDef
     the units below zero (after due expiries), so the balance is 0. Returns the units (0:
     no debt, nothing written) and the events. In the caller's unit of work, on the locked
     balance row (lock order: the customer and the purchase were locked before)."""
-    from billgate.billing.items.service import events_of
 
     balance = await repo.lock(session, repo.where_pks(customer.id, item.id))
     if balance is None:

@@ -31,36 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.items import rules, top_up_crossings
 from billgate.billing.items.ledger import Bucket, Entry, Ledger
+from billgate.billing.items.rows import BalanceRow as BalanceRow  # the repository's row types, named here
+from billgate.billing.items.rows import Names as Names
 from billgate.billing.items.rules import balances, customers, grants, items
 from billgate.db.models import Customer, ItemChange, ItemDefinition
 from billgate.db.upsert import insert_ignore
 from billgate.types import CustomerRef, CustomerType
 
 changes = cast(Table, ItemChange.__table__)
-
-
-@dataclass(frozen=True)
-class BalanceRow:
-    id: int
-    customer_pk: int
-    quantity: int
-    tracked: int
-    version: int
-    next_expiry_at: datetime | None
-    # The item's ``low_balance_thresholds``, read by the same statement (no extra round trip).
-    thresholds: tuple[int, ...] = ()
-    reserved: int = 0
-    # The threshold of the balance's enabled auto top-up (``rules.top_up_threshold``).
-    top_up: int | None = None
-
-
-@dataclass(frozen=True)
-class Names:
-    """Who and what a balance is about, in the app's terms (for events)."""
-
-    customer_type: str
-    customer_id: str
-    item_id: str
 
 
 THRESHOLDS = (select(items.c.low_balance_thresholds).where(items.c.id == balances.c.item_pk)

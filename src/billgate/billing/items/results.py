@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from billgate.billing.items.ledger import Entry
+from billgate.billing.items.rows import Names
 from billgate.errors import InsufficientQuantity
 
 
@@ -54,3 +57,7 @@ class ChangeResult:
     error: InsufficientQuantity | None = None
 
 
+def events_of(names: Names, entries: Sequence[Entry]) -> list[ChangeEvent]:
+    """The events of a change's ledger rows, for live subscribers."""
+    return [ChangeEvent(names.customer_type, names.customer_id, names.item_id, e.quantity_after,
+                        e.version, e.delta, e.reason, e.reserved_after) for e in entries]

@@ -17,7 +17,7 @@ Rules every function here keeps (the arithmetic itself is in ``ledger.py``):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +28,7 @@ from billgate.billing import writes
 from billgate.billing.items import direct
 from billgate.billing.items import repository as repo
 from billgate.billing.items.alerts import record_low_balances
-from billgate.billing.items.ledger import Entry, Ledger, Meta
+from billgate.billing.items.ledger import Ledger, Meta
 from billgate.billing.items.overage import limit_for
 from billgate.billing.items.requests import (
     Request,
@@ -37,7 +37,7 @@ from billgate.billing.items.requests import (
     check_expires_at,
     live_item,
 )
-from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult
+from billgate.billing.items.results import BalanceSnapshot, ChangeEvent, ChangeResult, events_of
 from billgate.billing.items.rules import may_consume
 from billgate.clock import Clock
 from billgate.db.engine import Database
@@ -398,6 +398,3 @@ def _refusal(customer_pk: int | None, request: Request, names: repo.Names, *, qu
     return _Refused(ChangeResult(success=False, balance=snapshot, change_id=None, error=error))
 
 
-def events_of(names: repo.Names, entries: Sequence[Entry]) -> list[ChangeEvent]:
-    return [ChangeEvent(names.customer_type, names.customer_id, names.item_id, e.quantity_after,
-                        e.version, e.delta, e.reason, e.reserved_after) for e in entries]

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billgate.billing.items import rules
 from billgate.billing.items.ledger import Entry
+from billgate.billing.items.rows import BalanceRow
 from billgate.db.models import AutoTopUp, AutoTopUpCrossing, ItemBalance
-
-if TYPE_CHECKING:  # the repository calls this module
-    from billgate.billing.items.repository import BalanceRow
 
 PENDING = "PENDING"
 
