@@ -67,12 +67,14 @@ class DirectPool:
             async with asyncio.timeout_at(deadline):
                 conn = await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
-                self.release(waiter.result(), reusable=True)  # handed over as we gave up
-            elif waiter.done() and not waiter.cancelled():
-                self._free_slot()  # a slot given to us that we will not use
-            else:
-                self._waiters.remove(waiter)
+            if not waiter.done():
+                self._waiters.remove(waiter)  # still queued: nothing was handed to us
+            elif not waiter.cancelled() and waiter.exception() is None:
+                handed = waiter.result()  # handed to us just as we gave up: pass it on
+                if handed is None:
+                    self._free_slot()
+                else:
+                    self.release(handed)
             raise
         if conn is None:  # a freed slot was passed to us
             return await self._open(max(0.0, deadline - loop.time()), counted=True)
