@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, insert, not_, null, or_, select, update
+from sqlalchemy import and_, bindparam, exists, insert, not_, or_, select, update
 
 from billgate.billing import customers as customer_service
 from billgate.billing.catalog import version_statement
@@ -146,14 +146,12 @@ def _one_statement_change(kind: rules.Kind) -> Statement:
     values: dict[str, Any] = {"quantity": balances.c.quantity + P("delta"),
                               "version": balances.c.version + 1, "updated_at": P("now")}
     applies: Any = balances.c.id == locked_id
-    taken: Any = null()
     if kind != "increase":
         values["tracked_remaining"] = rules.tracked_after(P("delta"))
     if kind == "try_decrease":
         tracked = select(locked.c.tracked_remaining).where(locked.c.ok).scalar_subquery()
         g = _take_from_first_bucket(locked_id).where(tracked > 0).cte("bucket")
         applies = and_(applies, or_(tracked == 0, exists(select(g.c.id))))
-        taken = select(g.c.id).scalar_subquery()
     b = (update(balances).where(applies).values(values)
          .returning(balances.c.id, balances.c.customer_pk, balances.c.quantity,
                     balances.c.tracked_remaining, balances.c.version, balances.c.reserved)
@@ -164,7 +162,6 @@ def _one_statement_change(kind: rules.Kind) -> Statement:
     c = insert(repo.changes).from_select(list(_ENTRY_COLUMNS), entry).returning(
         repo.changes.c.id).cte("entry")
     return Statement.of(select(b.c.customer_pk, b.c.quantity, b.c.version, b.c.reserved,
-                               taken.label("taken"),
                                select(c.c.id).scalar_subquery().label("change_id")),
                         postgres_only=True)
 
@@ -274,7 +271,7 @@ async def _change_in_one(direct: DirectDatabase, ref: CustomerRef, item_id: str,
         raise
     if row is None:
         return None
-    customer_pk, quantity, version, reserved, _, change_id = row
+    customer_pk, quantity, version, reserved, change_id = row
     snapshot = BalanceSnapshot(customer_pk, item_id, quantity, version, reserved)
     event = ChangeEvent(ref.type.value, ref.customer_id, item_id, quantity, version,
                         request.delta, meta.reason, reserved)
