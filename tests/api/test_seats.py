@@ -37,6 +37,7 @@ from test_subscription_lifecycle import (  # noqa: E402
     at,
     buy,
     codes,
+    mutate,
     prorated,
     set_card,
     utc,
@@ -324,6 +325,32 @@ class TestRefusals:
         payload = await update(api, sub_id, 2, customer=user)
         assert codes(payload) == ["INVALID_INPUT"]
         assert "from 1 to 1" in payload["userErrors"][0]["message"]
+
+    async def test_more_seats_than_the_scheduled_plan_holds_are_refused(
+            self, api: Any, runtime: Any) -> None:
+        """A downgrade scheduled for the period end to a plan of at most 2 seats: going to 3
+        now would leave a change that cannot start (it used to be dropped at the period
+        end); the refusal says how out, changes nothing, and 2 seats are still fine."""
+        await make_crew(api, quantityMax=2)
+        moved = await api.data(UPSERT_PRODUCT, {"input": {"productId": "crew", "product": {
+            "displayName": "Crew", "customerType": "TEAM", "productLineId": "team-plans",
+            "prices": [{"priceId": "crew-monthly", "quantityMax": 2,
+                        "amounts": [{"currency": "USD", "amount": "10.00"}],
+                        "interval": {"unit": "MONTH", "count": 1}}]}}})
+        assert moved["upsertProduct"]["userErrors"] == [], moved
+        await buy(api, runtime, "team", customer=TEAM, quantity=1)
+        switch = await mutate(api, "switchSubscription", customer=TEAM, fromProductId="team",
+                              toProductId="crew", when="PERIOD_END")
+        assert switch["userErrors"] == [], switch
+        before = await team_account(api)
+        payload = await update(api, (await the_sub(api, "team"))["id"], 3)
+        assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+            ("INVALID_INPUT", ["quantity"])]
+        assert payload["userErrors"][0]["message"] == (
+            "the change to Crew scheduled for the period end allows at most 2 seats; cancel "
+            "that change first")
+        assert await team_account(api) == before
+        assert (await seats_to(api, "team", 2))["quantity"] == 2
 
     async def test_ended_and_paused_subscriptions(self, api: Any, runtime: Any) -> None:
         await buy(api, runtime, "team", customer=TEAM, quantity=2)

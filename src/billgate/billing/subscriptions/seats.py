@@ -42,6 +42,7 @@ from billgate.billing import charges, invoices, items, unit_of_work, webhook_eve
 from billgate.billing.context import Billing
 from billgate.billing.purchases import fulfil, ownership
 from billgate.billing.purchases.request import MAX_QUANTITY, quantity_max
+from billgate.billing.subscriptions import scheduled_store
 from billgate.billing.subscriptions.amounts import is_granted, period_total
 from billgate.billing.subscriptions.operations import Selector, find, with_tax
 from billgate.billing.subscriptions.proration import SwitchAmounts, switch_amounts
@@ -124,6 +125,7 @@ async def plan(session: AsyncSession, customer: Customer, sub: Purchase, quantit
                            "seats; resume it or pay its open invoice first",
                            field=["subscriptionId"])
     check_seats(sub, quantity)
+    await _check_scheduled_plan(session, sub, quantity)
     old_total, new_total = period_total(sub), _total_at(sub, quantity)
     if sub.status == TRIALING or is_granted(sub):
         amounts = SwitchAmounts(credit=0, debit=0)
@@ -145,6 +147,21 @@ def check_seats(sub: Purchase, quantity: int) -> None:
     if quantity == sub.quantity:
         raise InvalidInput(f"the subscription already has a quantity of {quantity}",
                            field=["quantity"])
+
+
+async def _check_scheduled_plan(session: AsyncSession, sub: Purchase, quantity: int) -> None:
+    """More seats than the plan scheduled for the period end can hold are refused now, with
+    the way out: that change would otherwise be dropped at the period end (it cannot start
+    with this many seats, ``scheduled_changes.apply_due``)."""
+    change = await scheduled_store.pending(session, sub.id)
+    if change is None:
+        return
+    limit = min(quantity_max(change.price), MAX_QUANTITY)
+    if quantity > limit:
+        raise InvalidInput(
+            f"the change to {change.product['displayName']} scheduled for the period end "
+            f"allows at most {limit} seat{'s' if limit != 1 else ''}; cancel that change "
+            "first", field=["quantity"])
 
 
 def _total_at(sub: Purchase, quantity: int) -> int:
