@@ -414,12 +414,16 @@ class PostgresDirect(DirectDatabase):
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
         pool, conn = await self._acquire()
+        reusable = True
         try:
             yield Connection(self._runner(conn), self.listeners)
         except BaseException as exc:
-            pool.release(conn, reusable=isinstance(exc, Exception))
+            # A statement's own error leaves the connection usable; a cancellation
+            # mid-statement leaves it in an unknown state.
+            reusable = isinstance(exc, Exception)
             raise
-        pool.release(conn)
+        finally:
+            pool.release(conn, reusable=reusable)
 
     def autocommit(self) -> contextlib.AbstractAsyncContextManager[Connection]:
         return self.read()  # no BEGIN: each statement is its own transaction
@@ -427,32 +431,27 @@ class PostgresDirect(DirectDatabase):
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
         pool, conn = await self._acquire()
-        transaction = conn.transaction()
+        reusable = True
         try:
-            await transaction.start()
-        except BaseException as exc:
-            pool.release(conn, reusable=isinstance(exc, Exception))
-            if isinstance(exc, Exception):
-                raise DirectError(str(exc)) from exc
-            raise
-        try:
-            yield Connection(self._runner(conn), self.listeners)
-        except Exception:
+            transaction = conn.transaction()
             try:
-                await transaction.rollback()
-            except Exception:  # a timed-out statement can leave it unusable: drop it
-                conn.terminate()
-            pool.release(conn)
-            raise
-        except BaseException:  # cancelled: the server rolls back as the connection closes
-            pool.release(conn, reusable=False)
-            raise
-        try:
+                await transaction.start()
+            except Exception as exc:
+                raise DirectError(str(exc)) from exc
+            try:
+                yield Connection(self._runner(conn), self.listeners)
+            except Exception:
+                try:
+                    await transaction.rollback()
+                except Exception:  # a timed-out statement can leave it unusable: drop it
+                    conn.terminate()
+                raise
             await transaction.commit()  # raised as it is: a failed COMMIT's outcome is unknown
-        except BaseException as exc:
-            pool.release(conn, reusable=isinstance(exc, Exception))
+        except BaseException as exc:  # cancelled: the server rolls back as it closes
+            reusable = isinstance(exc, Exception)
             raise
-        pool.release(conn)
+        finally:
+            pool.release(conn, reusable=reusable)
 
     async def aclose(self) -> None:
         if self._pool is not None:
